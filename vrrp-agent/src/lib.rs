@@ -1,0 +1,2 @@
+//! VRRP agent library.
+pub mod config;

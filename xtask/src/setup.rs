@@ -1,0 +1,102 @@
+//! `cargo xtask setup`: installs the pinned toolchain pieces and the test tools. Idempotent: each
+//! step checks first and does nothing when the piece is present.
+use std::process::Command;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::{is_root, status};
+
+/// The eBPF crate builds with this toolchain (`-Z build-std=core` needs its rust-src).
+pub const NIGHTLY: &str = "nightly";
+/// bpf-linker 0.10.4 links with the nightly's own libLLVM, so it always matches rustc's LLVM;
+/// 0.13 defaults to LLVM 23 and fails against LLVM 22 (shared/TOOLCHAIN.md).
+const BPF_LINKER: &str = "0.10.4";
+/// Debian packages the end-to-end tests drive: (command that proves it is there, package).
+const PACKAGES: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    ("tcpdump", "tcpdump"),
+];
+
+pub fn run() -> Result<()> {
+    nightly_rust_src()?;
+    bpf_linker()?;
+    debian_packages()
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn nightly_rust_src() -> Result<()> {
+    let Some(sysroot) = output(
+        Command::new("rustup")
+            .args(["run", NIGHTLY, "rustc", "--print", "sysroot"])
+            .env("RUSTUP_AUTO_INSTALL", "0"),
+    ) else {
+        bail!(
+            "no `{NIGHTLY}` Rust toolchain: the XDP program needs one. Install it with \
+             `rustup toolchain install {NIGHTLY} --profile minimal --component rust-src`"
+        );
+    };
+    let core = std::path::Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core");
+    if !core.is_dir() {
+        status({
+            let mut c = Command::new("rustup");
+            c.args(["component", "add", "rust-src", "--toolchain", NIGHTLY]);
+            c
+        })
+        .context("cannot add rust-src to the nightly toolchain")?;
+    }
+    Ok(())
+}
+
+fn bpf_linker() -> Result<()> {
+    let have = output(Command::new("bpf-linker").arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(BPF_LINKER) {
+        return Ok(());
+    }
+    status({
+        let mut c = Command::new("cargo");
+        c.args(["install", &format!("bpf-linker@{BPF_LINKER}"), "--locked"]);
+        c
+    })
+    .context("cannot install bpf-linker (it needs crates.io)")?;
+    if output(Command::new("bpf-linker").arg("--version")).is_none() {
+        bail!("bpf-linker installed but not on PATH: add ~/.cargo/bin to PATH");
+    }
+    Ok(())
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(cmd, _)| {
+            output(Command::new("sh").args(["-c", &format!("command -v {cmd}")])).is_none()
+        })
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing Debian packages: {}; install them with `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
+    }
+    status({
+        let mut c = Command::new("apt-get");
+        c.arg("update").arg("-q");
+        c
+    })?;
+    status({
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    })
+}
