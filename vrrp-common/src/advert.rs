@@ -1,0 +1,431 @@
+//! VRRP advertisements over IPv4: decode with the RFC receive checks, encode byte-identical to
+//! keepalived.
+//!
+//! Receive is two steps: [`decode_ipv4`] runs the checks that need nothing but the packet (the XDP
+//! program can run it on a stack copy: slice code only, no panics), then [`Advert::check`] runs the
+//! ones that need an instance's configuration.
+
+use core::net::Ipv4Addr;
+
+use crate::checksum::Checksum;
+use crate::error::{DecodeError, EncodeError};
+use crate::wire::{
+    header_at, Ipv4Hdr, VrrpHdr, IPPROTO_VRRP, IPV4_HDR_LEN, MAX_VRRP_ADDRS, VRRP_AUTH_AH,
+    VRRP_AUTH_DATA_LEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HDR_LEN, VRRP_TOS, VRRP_TTL,
+    VRRP_TYPE_ADVERT, VRRP_VERSION_2, VRRP_VERSION_3,
+};
+use crate::Version;
+
+/// VRRPv2 authentication (RFC 3768 §5.3.6). v3 adverts always decode as [`Auth::None`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// Simple text password: the 8 auth data bytes.
+    Pass([u8; VRRP_AUTH_DATA_LEN]),
+    /// Any other type on the wire (2 = IP AH, the rest undefined).
+    Other(u8),
+}
+
+impl Auth {
+    /// A configured password as keepalived compares it: zero-padded or truncated to 8 bytes.
+    pub fn password(password: &[u8]) -> Self {
+        let mut data = [0; VRRP_AUTH_DATA_LEN];
+        for (d, p) in data.iter_mut().zip(password) {
+            *d = *p;
+        }
+        Self::Pass(data)
+    }
+
+    pub const fn type_code(&self) -> u8 {
+        match self {
+            Self::None => VRRP_AUTH_NONE,
+            Self::Pass(_) => VRRP_AUTH_PASS,
+            Self::Other(code) => *code,
+        }
+    }
+}
+
+/// What a v3-over-IPv4 checksum covers. keepalived and FRR prepend the IPv4 pseudo-header (as for
+/// v3 over IPv6); RFC 9568 §5.2.8 and keepalived's `v3_checksum_as_v2` cover the message only.
+/// v2 always covers the message only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumForm {
+    MessageOnly,
+    WithPseudoHeader,
+}
+
+/// A decoded advert that passed the structural checks; it borrows the packet for its addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advert<'a> {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v2: seconds × 100; v3: Max Advertise Interval as sent.
+    pub interval_cs: u16,
+    pub auth: Auth,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub tos: u8,
+    pub ip_id: u16,
+    /// The form the checksum matched; when both match, [`ChecksumForm::WithPseudoHeader`]. `None`
+    /// from [`decode_ipv4_fields`], which does not verify checksums.
+    pub checksum_form: Option<ChecksumForm>,
+    addrs: &'a [[u8; 4]],
+}
+
+/// The advertised addresses, in packet order.
+#[derive(Clone, Debug)]
+pub struct Ipv4Addrs<'a>(core::slice::Iter<'a, [u8; 4]>);
+
+impl Iterator for Ipv4Addrs<'_> {
+    type Item = Ipv4Addr;
+
+    fn next(&mut self) -> Option<Ipv4Addr> {
+        self.0.next().map(|a| Ipv4Addr::from_octets(*a))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Ipv4Addrs<'_> {}
+
+/// An instance's configuration, as far as receiving adverts needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expect {
+    pub vrid: u8,
+    pub version: Version,
+    /// Only compared for v2: a v3 backup adopts the master's interval.
+    pub interval_cs: u16,
+    /// Only compared for v2. Build a password with [`Auth::password`].
+    pub auth: Auth,
+    /// Our primary address: an advert from it is our own, looped back.
+    pub local_addr: Ipv4Addr,
+}
+
+impl<'a> Advert<'a> {
+    pub fn addrs(&self) -> Ipv4Addrs<'a> {
+        Ipv4Addrs(self.addrs.iter())
+    }
+
+    /// RFC 3768 §7.1 / RFC 9568 §7.1 checks that depend on the receiving instance.
+    pub fn check(&self, expect: &Expect) -> Result<(), DecodeError> {
+        if self.vrid != expect.vrid {
+            return Err(DecodeError::VridMismatch {
+                got: self.vrid,
+                want: expect.vrid,
+            });
+        }
+        if self.version != expect.version {
+            return Err(DecodeError::VersionMismatch {
+                got: self.version,
+                want: expect.version,
+            });
+        }
+        if self.src == expect.local_addr {
+            return Err(DecodeError::OwnAdvert(self.src));
+        }
+        if self.version == Version::V3 {
+            return Ok(());
+        }
+        match (self.auth, expect.auth) {
+            (Auth::Other(VRRP_AUTH_AH), _) => return Err(DecodeError::AuthAh),
+            (got, want) if got.type_code() != want.type_code() => {
+                return Err(DecodeError::AuthTypeMismatch {
+                    got: got.type_code(),
+                    want: want.type_code(),
+                })
+            }
+            (Auth::Pass(got), Auth::Pass(want)) if got != want => {
+                return Err(DecodeError::PasswordMismatch)
+            }
+            _ => {}
+        }
+        if self.interval_cs != expect.interval_cs {
+            return Err(DecodeError::IntervalMismatch {
+                got_cs: self.interval_cs,
+                want_cs: expect.interval_cs,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decodes an IPv4 packet (header with any options, then VRRP; bytes past the IP total length,
+/// such as Ethernet padding, are ignored) and runs the receive checks that need no configuration.
+pub fn decode_ipv4(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
+    let mut advert = decode_ipv4_fields(packet)?;
+    // The field checks passed, so the header and the VRRP message are where they say.
+    let ip: &Ipv4Hdr = header_at(packet, 0).ok_or(DecodeError::NotIpv4(0))?;
+    let datagram = packet
+        .get(..usize::from(ip.total_len()))
+        .unwrap_or_default();
+    let (ip_header, vrrp) = datagram
+        .split_at_checked(ip.header_len())
+        .unwrap_or_default();
+    // A raw socket gets this checked by the kernel; XDP does not.
+    if Checksum::new().update(ip_header).finish() != 0 {
+        return Err(DecodeError::IpChecksum);
+    }
+    advert.checksum_form = Some(verify_checksum(advert.version, ip, vrrp)?);
+    Ok(advert)
+}
+
+/// Every receive check of [`decode_ipv4`] but the two checksums (IPv4 header, VRRP), the only ones
+/// that loop over the packet. The XDP program runs this on each advert in the kernel, where the
+/// verifier would walk those loops once per possible packet length; a frame there has passed the
+/// Ethernet FCS, and the agent decodes in full every advert it acts on.
+pub fn decode_ipv4_fields(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
+    let ip: &Ipv4Hdr = header_at(packet, 0).ok_or(DecodeError::Truncated {
+        need: IPV4_HDR_LEN,
+        have: packet.len(),
+    })?;
+    if ip.version() != 4 {
+        return Err(DecodeError::NotIpv4(ip.version()));
+    }
+    let header_len = ip.header_len();
+    if header_len < IPV4_HDR_LEN {
+        return Err(DecodeError::IpHeaderLength(header_len));
+    }
+    let total_len = usize::from(ip.total_len());
+    let datagram = packet.get(..total_len).ok_or(DecodeError::Truncated {
+        need: total_len,
+        have: packet.len(),
+    })?;
+    let vrrp = datagram.get(header_len..).ok_or(DecodeError::Truncated {
+        need: header_len,
+        have: total_len,
+    })?;
+    if ip.is_fragment() {
+        return Err(DecodeError::Fragment);
+    }
+    if ip.proto != IPPROTO_VRRP {
+        return Err(DecodeError::NotVrrp(ip.proto));
+    }
+    if ip.ttl != VRRP_TTL {
+        return Err(DecodeError::Ttl(ip.ttl));
+    }
+
+    let hdr: &VrrpHdr = header_at(vrrp, 0).ok_or(DecodeError::Truncated {
+        need: header_len + VRRP_HDR_LEN,
+        have: total_len,
+    })?;
+    let version = match hdr.version() {
+        VRRP_VERSION_2 => Version::V2,
+        VRRP_VERSION_3 => Version::V3,
+        other => return Err(DecodeError::Version(other)),
+    };
+    if hdr.kind() != VRRP_TYPE_ADVERT {
+        return Err(DecodeError::Type(hdr.kind()));
+    }
+    if hdr.count == 0 {
+        return Err(DecodeError::NoAddresses);
+    }
+    let addrs_len = 4 * usize::from(hdr.count);
+    let expected = VRRP_HDR_LEN + addrs_len + auth_data_len(version);
+    if vrrp.len() != expected {
+        return Err(DecodeError::Length {
+            count: hdr.count,
+            len: vrrp.len(),
+            expected,
+        });
+    }
+    let interval_cs = hdr.interval_cs();
+    if interval_cs == 0 {
+        return Err(DecodeError::ZeroInterval);
+    }
+
+    // The length check above makes these splits total; the defaults only avoid panic paths.
+    let body = vrrp.get(VRRP_HDR_LEN..).unwrap_or_default();
+    let (addr_bytes, auth_data) = body.split_at_checked(addrs_len).unwrap_or_default();
+    let auth = match (version, hdr.auth_type()) {
+        (Version::V3, _) => Auth::None,
+        (Version::V2, VRRP_AUTH_NONE) => Auth::None,
+        (Version::V2, VRRP_AUTH_PASS) => {
+            Auth::Pass(auth_data.as_chunks().0.first().copied().unwrap_or_default())
+        }
+        (Version::V2, other) => Auth::Other(other),
+    };
+
+    Ok(Advert {
+        version,
+        vrid: hdr.vrid,
+        priority: hdr.priority,
+        interval_cs,
+        auth,
+        src: ip.src(),
+        dst: ip.dst(),
+        ttl: ip.ttl,
+        tos: ip.tos,
+        ip_id: ip.id(),
+        checksum_form: None,
+        addrs: addr_bytes.as_chunks().0,
+    })
+}
+
+const fn auth_data_len(version: Version) -> usize {
+    match version {
+        Version::V2 => VRRP_AUTH_DATA_LEN,
+        Version::V3 => 0,
+    }
+}
+
+/// Sum of the IPv4 pseudo-header that v3 checksums may cover: UDP's (RFC 768) with protocol 112
+/// and the VRRP message length.
+fn pseudo_header_v4(src: [u8; 4], dst: [u8; 4], vrrp_len: u16) -> Checksum {
+    let [len_hi, len_lo] = vrrp_len.to_be_bytes();
+    Checksum::new()
+        .update(&src)
+        .update(&dst)
+        .update(&[0, IPPROTO_VRRP, len_hi, len_lo])
+}
+
+/// Checks the VRRP checksum of `vrrp` (a whole message, of even length) in the forms its version
+/// allows, and tells which one matched.
+fn verify_checksum(
+    version: Version,
+    ip: &Ipv4Hdr,
+    vrrp: &[u8],
+) -> Result<ChecksumForm, DecodeError> {
+    let (fixed, rest) = vrrp.split_at_checked(VRRP_HDR_LEN).unwrap_or_default();
+    let (before, field) = fixed.split_at_checked(6).unwrap_or_default();
+    // Summing without the field gives both the verdict (add the field: 0 means valid, whichever
+    // of the two zero representations the sender used) and the expected value for the log.
+    let message = Checksum::new().update(before).update(rest);
+    let got = u16::from_be_bytes(field.as_chunks().0.first().copied().unwrap_or_default());
+    let valid = |sum: Checksum| sum.update(field).finish() == 0;
+    match version {
+        Version::V2 if valid(message) => Ok(ChecksumForm::MessageOnly),
+        Version::V2 => Err(DecodeError::Checksum {
+            got,
+            expected: message.finish(),
+        }),
+        Version::V3 => {
+            let vrrp_len = u16::try_from(vrrp.len()).unwrap_or(u16::MAX);
+            let pseudo = pseudo_header_v4(ip.src, ip.dst, vrrp_len)
+                .update(before)
+                .update(rest);
+            if valid(pseudo) {
+                Ok(ChecksumForm::WithPseudoHeader)
+            } else if valid(message) {
+                Ok(ChecksumForm::MessageOnly)
+            } else {
+                Err(DecodeError::ChecksumV3 {
+                    got,
+                    with_pseudo_header: pseudo.finish(),
+                    message_only: message.finish(),
+                })
+            }
+        }
+    }
+}
+
+/// What to send; [`encode_ipv4`] turns it into a whole IPv4 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvertSpec<'a> {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v2: a whole number of seconds (100..=25500); v3: 1..=4095.
+    pub interval_cs: u16,
+    /// v2 only: must be [`Auth::None`] for v3.
+    pub auth: Auth,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ip_id: u16,
+    /// v3 only: v2 always checksums the message alone.
+    pub checksum_form: ChecksumForm,
+    pub addrs: &'a [Ipv4Addr],
+}
+
+/// Writes the IPv4 packet keepalived would send for `spec` (for an `IP_HDRINCL` raw socket) at the
+/// start of `buf` and returns its length. IPv4: no options, TOS 0xc0, no DF, TTL 255.
+pub fn encode_ipv4(spec: &AdvertSpec, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    let count = match spec.addrs.len() {
+        0 => return Err(EncodeError::NoAddresses),
+        n if n > MAX_VRRP_ADDRS => return Err(EncodeError::TooManyAddresses(n)),
+        n => n,
+    };
+    let interval_error = EncodeError::Interval {
+        version: spec.version,
+        interval_cs: spec.interval_cs,
+    };
+    let (interval, auth_data) = match (spec.version, spec.auth) {
+        (Version::V3, Auth::None) => match spec.interval_cs {
+            1..=0x0fff => (spec.interval_cs.to_be_bytes(), None),
+            _ => return Err(interval_error),
+        },
+        (Version::V3, _) => return Err(EncodeError::AuthV3),
+        (Version::V2, auth) => {
+            let data = match auth {
+                Auth::None => [0; VRRP_AUTH_DATA_LEN],
+                Auth::Pass(data) => data,
+                Auth::Other(code) => return Err(EncodeError::UnsupportedAuth(code)),
+            };
+            let secs = match u8::try_from(spec.interval_cs / 100) {
+                Ok(secs @ 1..) if spec.interval_cs.is_multiple_of(100) => secs,
+                _ => return Err(interval_error),
+            };
+            ([auth.type_code(), secs], Some(data))
+        }
+    };
+
+    let vrrp_len = VRRP_HDR_LEN + 4 * count + auth_data_len(spec.version);
+    let total_len = IPV4_HDR_LEN + vrrp_len;
+    let too_small = EncodeError::BufferTooSmall {
+        need: total_len,
+        have: buf.len(),
+    };
+    let out = buf.get_mut(..total_len).ok_or(too_small)?;
+    let (ip_out, vrrp_out) = out.split_at_mut_checked(IPV4_HDR_LEN).ok_or(too_small)?;
+
+    // Lengths fit: at most 20 + 8 + 4 × 255 + 8 bytes.
+    let total_len_be = (total_len as u16).to_be_bytes();
+    let mut ip = Ipv4Hdr {
+        version_ihl: 0x45,
+        tos: VRRP_TOS,
+        total_len: total_len_be,
+        id: spec.ip_id.to_be_bytes(),
+        flags_frag: [0; 2],
+        ttl: VRRP_TTL,
+        proto: IPPROTO_VRRP,
+        checksum: [0; 2],
+        src: spec.src.octets(),
+        dst: spec.dst.octets(),
+    };
+    ip.checksum = Checksum::new()
+        .update(bytemuck::bytes_of(&ip))
+        .finish()
+        .to_be_bytes();
+    ip_out.copy_from_slice(bytemuck::bytes_of(&ip));
+
+    let hdr = VrrpHdr {
+        version_type: (spec.version.number() << 4) | VRRP_TYPE_ADVERT,
+        vrid: spec.vrid,
+        priority: spec.priority,
+        count: count as u8,
+        interval,
+        checksum: [0; 2],
+    };
+    let (hdr_out, body) = vrrp_out.split_at_mut(VRRP_HDR_LEN);
+    hdr_out.copy_from_slice(bytemuck::bytes_of(&hdr));
+    let (addrs_out, auth_out) = body.split_at_mut(4 * count);
+    for (out, addr) in addrs_out.chunks_exact_mut(4).zip(spec.addrs) {
+        out.copy_from_slice(&addr.octets());
+    }
+    if let Some(data) = auth_data {
+        auth_out.copy_from_slice(&data);
+    }
+
+    let sum = match (spec.version, spec.checksum_form) {
+        (Version::V3, ChecksumForm::WithPseudoHeader) => {
+            pseudo_header_v4(ip.src, ip.dst, vrrp_len as u16)
+        }
+        _ => Checksum::new(),
+    };
+    let checksum = sum.update(vrrp_out).finish().to_be_bytes();
+    vrrp_out[6..VRRP_HDR_LEN].copy_from_slice(&checksum);
+    Ok(total_len)
+}

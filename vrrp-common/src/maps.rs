@@ -1,0 +1,150 @@
+//! The contract between the XDP program and the agent: BPF map keys and values, ring-buffer events.
+//! All `#[repr(C)]` `Pod` with explicit padding, native byte order for numbers the two sides
+//! exchange, network byte order for addresses (as on the wire).
+use bytemuck::{Pod, Zeroable};
+
+use crate::wire::MAX_ADVERT_LEN_V4;
+
+/// Map names in the object file, shared so loader and program cannot drift apart.
+pub const MAP_INSTANCES: &str = "INSTANCES";
+pub const MAP_PEERS: &str = "PEERS";
+pub const MAP_VIPS: &str = "VIPS";
+pub const MAP_EVENTS: &str = "EVENTS";
+pub const PROGRAM_NAME: &str = "vrrp";
+
+/// Instances one XDP program serves (all interfaces, all VRIDs).
+pub const MAX_INSTANCES: u32 = 1024;
+pub const MAX_VIPS: u32 = 4096;
+/// Ring buffer for "act now" events: a few hundred full-size adverts.
+pub const EVENTS_BYTES: u32 = 256 * 1024;
+/// Longest IPv4 packet the XDP program checks: the largest advert plus 40 bytes of IP options.
+pub const MAX_PACKET_V4: usize = MAX_ADVERT_LEN_V4 + 40;
+/// Room past [`MAX_PACKET_V4`] in [`Event::packet`]: the verifier only knows that an offset into
+/// the packet is below its length, not that a header read there is, and it adds two such offsets
+/// (IP header length, address list) without their shared bound; the spare bytes cover that.
+const VERIFIER_SLACK: usize = MAX_PACKET_V4 + 16;
+
+/// Key of the per-instance maps: a VRID on an interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct InstanceKey {
+    pub ifindex: u32,
+    pub vrid: u8,
+    pub _pad: [u8; 3],
+}
+
+impl InstanceKey {
+    pub const fn new(ifindex: u32, vrid: u8) -> Self {
+        Self {
+            ifindex,
+            vrid,
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// The instance's role as the kernel needs it to decide what is urgent.
+pub const ROLE_IDLE: u8 = 0;
+pub const ROLE_BACKUP: u8 = 1;
+pub const ROLE_MASTER: u8 = 2;
+
+/// Written by the agent (at start and on each state change), read by XDP: what a valid advert for
+/// this instance looks like (the fields of [`crate::advert::Expect`]) and who we are.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct InstanceConfig {
+    pub local_addr: [u8; 4],
+    pub auth_data: [u8; 8],
+    pub interval_cs: u16,
+    /// 2 or 3.
+    pub version: u8,
+    /// Our current priority.
+    pub priority: u8,
+    /// `ROLE_*`.
+    pub role: u8,
+    /// 0 none, 1 simple password.
+    pub auth_type: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Written by XDP, read by the agent: the last valid advert of the instance, so the agent can check,
+/// before declaring the master down, whether an advert arrived that it has not processed yet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct PeerRecord {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at arrival.
+    pub t_ns: u64,
+    /// Valid adverts seen.
+    pub count: u64,
+    /// Adverts that failed a receive check.
+    pub rejected: u64,
+    /// `bpf_ktime_get_ns()` of the last rejected advert (rate-limits their events).
+    pub rejected_t_ns: u64,
+    pub src: [u8; 4],
+    pub interval_cs: u16,
+    pub priority: u8,
+    pub _pad: u8,
+}
+
+/// Written by XDP for each watched VIP (the agent inserts a zeroed record per VIP): ARP packets
+/// whose sender address is the VIP, ready for conflict detection.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ArpRecord {
+    pub t_ns: u64,
+    pub count: u64,
+    pub sender_mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Ring-buffer event: an advert the election must see now (priority 0, a new source or priority,
+/// anything while we are master) or a rejected one (at most one a second per instance, for the
+/// log). It carries the whole IPv4 packet so the agent decodes it with the same code as the
+/// raw-socket path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct Event {
+    pub t_ns: u64,
+    pub ifindex: u32,
+    /// Bytes of `packet` that hold the IPv4 packet.
+    pub len: u16,
+    pub _pad: [u8; 2],
+    pub packet: [u8; MAX_PACKET_V4 + VERIFIER_SLACK],
+}
+
+impl Event {
+    pub fn packet(&self) -> &[u8] {
+        &self.packet[..(self.len as usize).min(MAX_PACKET_V4)]
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: all four are repr(C) with explicit padding and only integer fields (bytemuck Pod).
+    unsafe impl aya::Pod for super::InstanceKey {}
+    unsafe impl aya::Pod for super::InstanceConfig {}
+    unsafe impl aya::Pod for super::PeerRecord {}
+    unsafe impl aya::Pod for super::ArpRecord {}
+}
+
+impl InstanceConfig {
+    /// The receive checks instance `vrid` applies, in the codec's terms.
+    pub fn expect(&self, vrid: u8) -> crate::advert::Expect {
+        use crate::advert::{Auth, Expect};
+        Expect {
+            vrid,
+            version: if self.version == crate::wire::VRRP_VERSION_2 {
+                crate::Version::V2
+            } else {
+                crate::Version::V3
+            },
+            interval_cs: self.interval_cs,
+            auth: if self.auth_type == crate::wire::VRRP_AUTH_PASS {
+                Auth::Pass(self.auth_data)
+            } else {
+                Auth::None
+            },
+            local_addr: core::net::Ipv4Addr::from_octets(self.local_addr),
+        }
+    }
+}
