@@ -1,2 +1,3 @@
 //! VRRP agent library.
 pub mod config;
+pub mod election;

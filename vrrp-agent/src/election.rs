@@ -1,0 +1,549 @@
+//! The VRRP election as a pure state machine: `(state, event, now) -> (state, actions)`.
+//!
+//! Rules come from RFC 9568 §6 (VRRPv3, which says "Active" where this module says "Master", as
+//! keepalived does), RFC 3768 §6 for v2 timing, and keepalived where the RFCs are silent
+//! (preempt_delay, garp_master_delay, priority changes, FAULT). No sockets, clocks or logging
+//! here: the driver feeds [`Event`]s stamped with CLOCK_MONOTONIC and performs the returned
+//! [`Action`]s in order, each paired with the [`Reason`] to log.
+//!
+//! Timers: the machine owns its deadlines ([`Machine::deadline`], [`Machine::next_deadline`]) and
+//! ignores a [`Event::TimerExpired`] that is early or for a timer no longer armed. The driver must
+//! feed pending adverts (stamped with their kernel arrival time) *before* a timer expiry it woke up
+//! late for, so an advert that arrived in time re-arms the timer and prevents a false failover.
+//!
+//! Preconditions left to the receive path and the config model: adverts are already validated
+//! (TTL, VRID, checksum, non-zero interval; v2 adverts with a different interval are discarded),
+//! and the configured priority and interval are in range.
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::ops::Add;
+use core::time::Duration;
+use std::net::Ipv4Addr;
+
+use vrrp_common::Version;
+
+#[cfg(test)]
+mod tests;
+
+/// The priority of the address owner (RFC 9568 §5.2.4).
+const OWNER_PRIORITY: u8 = 255;
+
+/// A point in time: nanoseconds of CLOCK_MONOTONIC, the clock of the kernel's `bpf_ktime_get_ns`,
+/// so XDP arrival stamps can be used as `now`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, rhs: Duration) -> Timestamp {
+        let nanos = u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(nanos))
+    }
+}
+
+/// One VRRP instance's election parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub vrid: u8,
+    pub version: Version,
+    /// 1..=255; 255 means address owner. 0 is treated as 1 (it is the "shutting down" value).
+    pub priority: u8,
+    pub advert_interval: Duration,
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: how long a backup keeps accepting a lower-priority master.
+    pub preempt_delay: Duration,
+    pub accept_mode: bool,
+    /// Our primary address: the source of our adverts and the tie-breaker at equal priority.
+    pub primary_addr: Ipv4Addr,
+    /// keepalived `garp_master_delay`: gratuitous ARP once more this long after becoming master.
+    pub garp_repeat: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// RFC 9568 Adver_Timer (Master).
+    Adver,
+    /// RFC 9568 Active_Down_Timer (Backup).
+    MasterDown,
+    /// keepalived garp_master_delay (Master, one shot).
+    GarpRepeat,
+}
+
+impl Timer {
+    const ALL: [Timer; 3] = [Timer::Adver, Timer::MasterDown, Timer::GarpRepeat];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Startup,
+    Shutdown,
+    /// A validated advert for this VRID from another router.
+    Advert {
+        src: Ipv4Addr,
+        priority: u8,
+        interval: Duration,
+    },
+    TimerExpired(Timer),
+    /// The effective priority changed (tracking weights); 0 is treated as 1.
+    PriorityChanged(u8),
+    /// A tracked interface went down / came back up.
+    LinkDown,
+    LinkUp,
+}
+
+/// What the driver must do, in the order given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Transition {
+        from: State,
+        to: State,
+    },
+    SendAdvert {
+        priority: u8,
+    },
+    /// Install the virtual addresses; `accept`: also accept packets addressed to them (RFC 9568
+    /// §6.4.3: only the owner or with Accept_Mode).
+    AddVips {
+        accept: bool,
+    },
+    RemoveVips,
+    /// Gratuitous ARP for every virtual address (RFC 9568 §6.4.2).
+    SendGarp,
+    ArmTimer {
+        timer: Timer,
+        at: Timestamp,
+    },
+    CancelTimer(Timer),
+}
+
+/// Why an action was taken; one line in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Startup,
+    Shutdown,
+    LinkDown,
+    LinkUp,
+    AdverTimerExpired,
+    MasterDownTimerExpired,
+    GarpRepeatTimerExpired,
+    /// Backup accepted the current master's advert.
+    Advert {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    /// Backup accepted a lower-priority advert because the preempt delay is still running.
+    PreemptDelay {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    PriorityZeroAdvert {
+        src: Ipv4Addr,
+    },
+    HigherPriorityAdvert {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    HigherAddressAdvert {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    LowerPriorityAdvert {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    LowerAddressAdvert {
+        src: Ipv4Addr,
+        priority: u8,
+    },
+    PriorityChanged {
+        from: u8,
+        to: u8,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => write!(f, "startup"),
+            Reason::Shutdown => write!(f, "shutdown"),
+            Reason::LinkDown => write!(f, "tracked interface down"),
+            Reason::LinkUp => write!(f, "tracked interface up"),
+            Reason::AdverTimerExpired => write!(f, "advert timer expired"),
+            Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
+            Reason::GarpRepeatTimerExpired => write!(f, "gratuitous ARP repeat delay expired"),
+            Reason::Advert { src, priority } => write!(f, "advert from {src} (prio {priority})"),
+            Reason::PreemptDelay { src, priority } => write!(
+                f,
+                "lower priority advert from {src} (prio {priority}) accepted during preempt delay"
+            ),
+            Reason::PriorityZeroAdvert { src } => {
+                write!(f, "priority 0 advert from {src} (master shutting down)")
+            }
+            Reason::HigherPriorityAdvert { src, priority } => {
+                write!(f, "higher priority advert from {src} (prio {priority})")
+            }
+            Reason::HigherAddressAdvert { src, priority } => write!(
+                f,
+                "equal priority advert from higher address {src} (prio {priority})"
+            ),
+            Reason::LowerPriorityAdvert { src, priority } => {
+                write!(f, "lower priority advert from {src} (prio {priority})")
+            }
+            Reason::LowerAddressAdvert { src, priority } => write!(
+                f,
+                "equal priority advert from lower address {src} (prio {priority})"
+            ),
+            Reason::PriorityChanged { from, to } => {
+                write!(f, "priority changed from {from} to {to}")
+            }
+        }
+    }
+}
+
+/// The actions of one [`Machine::handle`] call, in order.
+pub type Output = Vec<(Action, Reason)>;
+
+/// Collects the actions of one event, all for the same reason.
+struct Effects {
+    reason: Reason,
+    actions: Output,
+}
+
+impl Effects {
+    fn new(reason: Reason) -> Self {
+        Effects {
+            reason,
+            actions: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push((action, self.reason));
+    }
+}
+
+/// The election state of one VRRP instance.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    config: Config,
+    state: State,
+    /// Current (effective) priority; starts at the configured one.
+    priority: u8,
+    master_adver_interval: Duration,
+    /// Armed deadlines, indexed by `Timer as usize`.
+    timers: [Option<Timestamp>; 3],
+    /// keepalived preempt_delay: until when lower-priority adverts are still accepted in Backup.
+    preempt_until: Option<Timestamp>,
+}
+
+impl Machine {
+    pub fn new(config: Config) -> Self {
+        Machine {
+            state: State::Initialize,
+            priority: config.priority.max(1),
+            master_adver_interval: config.advert_interval,
+            timers: [None; 3],
+            preempt_until: None,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// RFC 9568 §6.1 Active_Adver_Interval: the master's interval as last adopted (v3), else ours.
+    pub fn master_adver_interval(&self) -> Duration {
+        self.master_adver_interval
+    }
+
+    /// RFC 9568 §6.1: Skew_Time = ((256 - Priority) * Active_Adver_Interval) / 256, exact to the
+    /// nanosecond. v2 (RFC 3768 §6.1): (256 - Priority) / 256 seconds, whatever the interval.
+    pub fn skew_time(&self) -> Duration {
+        let base = match self.config.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        base * (256 - u32::from(self.priority)) / 256
+    }
+
+    /// RFC 9568 §6.1: Active_Down_Interval = 3 * Active_Adver_Interval + Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        3 * self.master_adver_interval + self.skew_time()
+    }
+
+    pub fn deadline(&self, timer: Timer) -> Option<Timestamp> {
+        self.timers[timer as usize]
+    }
+
+    /// The earliest armed deadline: when the driver should wake next.
+    pub fn next_deadline(&self) -> Option<(Timer, Timestamp)> {
+        Timer::ALL
+            .into_iter()
+            .filter_map(|timer| Some((timer, self.deadline(timer)?)))
+            .min_by_key(|&(_, at)| at)
+    }
+
+    /// Feeds one event that happened at `now`; returns what to do, in order.
+    pub fn handle(&mut self, event: Event, now: Timestamp) -> Output {
+        match event {
+            // Our own adverts looped back are the receive path's to drop; if one slips through,
+            // answering it as a rival's would start an advert storm.
+            Event::Advert { src, .. } if src == self.config.primary_addr => return Vec::new(),
+            // A wake-up for a timer that is no longer armed, or armed later, is stale.
+            Event::TimerExpired(timer) => match self.deadline(timer) {
+                Some(at) if at <= now => self.timers[timer as usize] = None,
+                _ => return Vec::new(),
+            },
+            Event::PriorityChanged(to) => return self.change_priority(to, now),
+            _ => {}
+        }
+        match (self.state, event) {
+            (State::Initialize, Event::Shutdown) | (State::Fault, Event::LinkDown) => Vec::new(),
+            (_, Event::Shutdown) => self.stop(State::Initialize, Reason::Shutdown),
+            (_, Event::LinkDown) => self.stop(State::Fault, Reason::LinkDown),
+            (State::Initialize, Event::Startup) => self.startup(now, Reason::Startup),
+            (State::Fault, Event::LinkUp) => self.startup(now, Reason::LinkUp),
+            (State::Backup, event) => self.backup(event, now),
+            (State::Master, event) => self.master(event, now),
+            // Initialize and Fault wait for Startup / LinkUp and ignore everything else.
+            (State::Initialize | State::Fault, _) => Vec::new(),
+        }
+    }
+
+    /// RFC 9568 §6.4.1 (Initialize), also LinkUp out of Fault.
+    fn startup(&mut self, now: Timestamp, reason: Reason) -> Output {
+        let mut fx = Effects::new(reason);
+        if self.priority == OWNER_PRIORITY {
+            self.become_master(&mut fx, now);
+        } else {
+            self.master_adver_interval = self.config.advert_interval;
+            self.become_backup(&mut fx, now);
+        }
+        fx.actions
+    }
+
+    /// RFC 9568 §6.4.2 (Backup).
+    fn backup(&mut self, event: Event, now: Timestamp) -> Output {
+        match event {
+            Event::TimerExpired(Timer::MasterDown) => {
+                let mut fx = Effects::new(Reason::MasterDownTimerExpired);
+                self.become_master(&mut fx, now);
+                fx.actions
+            }
+            // The master is shutting down: take over after Skew_Time only.
+            Event::Advert {
+                src, priority: 0, ..
+            } => {
+                let mut fx = Effects::new(Reason::PriorityZeroAdvert { src });
+                self.arm(&mut fx, Timer::MasterDown, now + self.skew_time());
+                fx.actions
+            }
+            Event::Advert {
+                src,
+                priority,
+                interval,
+            } => {
+                let reason = if !self.config.preempt || priority >= self.priority {
+                    // keepalived: a master at least as good as us ends any preempt delay.
+                    self.preempt_until = None;
+                    Reason::Advert { src, priority }
+                } else if self.in_preempt_delay(now) {
+                    Reason::PreemptDelay { src, priority }
+                } else {
+                    // Preempt: discard, so the Master_Down_Timer fires and we take over.
+                    return Vec::new();
+                };
+                let mut fx = Effects::new(reason);
+                self.adopt_interval(interval);
+                self.arm(
+                    &mut fx,
+                    Timer::MasterDown,
+                    now + self.master_down_interval(),
+                );
+                fx.actions
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// keepalived preempt_delay: the first lower-priority advert seen in Backup opens a window of
+    /// `preempt_delay` during which lower-priority adverts are still accepted.
+    fn in_preempt_delay(&mut self, now: Timestamp) -> bool {
+        if self.config.preempt_delay.is_zero() {
+            return false;
+        }
+        now < *self
+            .preempt_until
+            .get_or_insert(now + self.config.preempt_delay)
+    }
+
+    /// RFC 9568 §6.4.3 (Active).
+    fn master(&mut self, event: Event, now: Timestamp) -> Output {
+        match event {
+            Event::TimerExpired(Timer::Adver) => self.advertise(now, Reason::AdverTimerExpired),
+            // keepalived garp_master_delay: one more gratuitous ARP, not re-armed.
+            Event::TimerExpired(Timer::GarpRepeat) => {
+                vec![(Action::SendGarp, Reason::GarpRepeatTimerExpired)]
+            }
+            Event::Advert {
+                src, priority: 0, ..
+            } => self.advertise(now, Reason::PriorityZeroAdvert { src }),
+            Event::Advert {
+                src,
+                priority,
+                interval,
+            } => {
+                // Equal priority: the higher primary address wins, compared as unsigned integers.
+                let higher_addr = u32::from(src) > u32::from(self.config.primary_addr);
+                let (yield_to_it, reason) = match priority.cmp(&self.priority) {
+                    Ordering::Greater => (true, Reason::HigherPriorityAdvert { src, priority }),
+                    Ordering::Less => (false, Reason::LowerPriorityAdvert { src, priority }),
+                    Ordering::Equal if higher_addr => {
+                        (true, Reason::HigherAddressAdvert { src, priority })
+                    }
+                    Ordering::Equal => (false, Reason::LowerAddressAdvert { src, priority }),
+                };
+                if yield_to_it {
+                    let mut fx = Effects::new(reason);
+                    self.cancel_timers(&mut fx);
+                    fx.push(Action::RemoveVips);
+                    self.adopt_interval(interval);
+                    self.become_backup(&mut fx, now);
+                    fx.actions
+                } else {
+                    // RFC 9568 §6.4.3 (new since RFC 5798): discard it and assert ourselves at once.
+                    self.advertise(now, reason)
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// RFC 9568 §6.4.2, §6.4.3: set Active_Adver_Interval from the advert (Skew_Time and
+    /// Active_Down_Interval follow). v2 never adopts it: RFC 3768 §7.1 receivers discard adverts
+    /// whose interval differs from their own.
+    fn adopt_interval(&mut self, interval: Duration) {
+        if self.config.version == Version::V3 {
+            self.master_adver_interval = interval;
+        }
+    }
+
+    /// Any state records the new priority. Master advertises it at once (keepalived); Backup uses
+    /// it from the next Master_Down_Timer re-arm.
+    fn change_priority(&mut self, to: u8, now: Timestamp) -> Output {
+        let from = self.priority;
+        self.priority = to.max(1);
+        if self.state != State::Master || self.priority == from {
+            return Vec::new();
+        }
+        self.advertise(
+            now,
+            Reason::PriorityChanged {
+                from,
+                to: self.priority,
+            },
+        )
+    }
+
+    /// Master: send an advert and reset the Adver_Timer (RFC 9568 §6.4.3).
+    fn advertise(&mut self, now: Timestamp, reason: Reason) -> Output {
+        let mut fx = Effects::new(reason);
+        fx.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        self.arm(&mut fx, Timer::Adver, now + self.config.advert_interval);
+        fx.actions
+    }
+
+    /// RFC 9568 §6.4.1 / §6.4.2: send an advert, gratuitous ARP, start the Adver_Timer.
+    fn become_master(&mut self, fx: &mut Effects, now: Timestamp) {
+        self.cancel_timers(fx);
+        // RFC 9568 §6.4.3: the owner always accepts packets for its addresses.
+        fx.push(Action::AddVips {
+            accept: self.config.accept_mode || self.priority == OWNER_PRIORITY,
+        });
+        fx.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        fx.push(Action::SendGarp);
+        self.arm(fx, Timer::Adver, now + self.config.advert_interval);
+        if let Some(delay) = self.config.garp_repeat {
+            self.arm(fx, Timer::GarpRepeat, now + delay);
+        }
+        self.transition(fx, State::Master);
+    }
+
+    /// RFC 9568 §6.4.1 / §6.4.3: start the Master_Down_Timer (Master_Adver_Interval already set).
+    fn become_backup(&mut self, fx: &mut Effects, now: Timestamp) {
+        self.cancel_timers(fx);
+        self.arm(fx, Timer::MasterDown, now + self.master_down_interval());
+        self.transition(fx, State::Backup);
+    }
+
+    /// Shutdown (RFC 9568 §6.4.2, §6.4.3) or interface down (keepalived FAULT): a master says
+    /// goodbye with priority 0 so a backup takes over after Skew_Time.
+    fn stop(&mut self, to: State, reason: Reason) -> Output {
+        let mut fx = Effects::new(reason);
+        self.cancel_timers(&mut fx);
+        if self.state == State::Master {
+            fx.push(Action::SendAdvert { priority: 0 });
+            fx.push(Action::RemoveVips);
+        }
+        self.transition(&mut fx, to);
+        fx.actions
+    }
+
+    fn transition(&mut self, fx: &mut Effects, to: State) {
+        if self.state == State::Backup {
+            self.preempt_until = None;
+        }
+        fx.push(Action::Transition {
+            from: self.state,
+            to,
+        });
+        self.state = to;
+    }
+
+    fn arm(&mut self, fx: &mut Effects, timer: Timer, at: Timestamp) {
+        self.timers[timer as usize] = Some(at);
+        fx.push(Action::ArmTimer { timer, at });
+    }
+
+    fn cancel_timers(&mut self, fx: &mut Effects) {
+        for timer in Timer::ALL {
+            if self.timers[timer as usize].take().is_some() {
+                fx.push(Action::CancelTimer(timer));
+            }
+        }
+    }
+}

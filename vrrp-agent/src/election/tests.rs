@@ -1,0 +1,844 @@
+//! One test per election rule, in virtual time, then multi-router scenarios.
+
+use std::collections::VecDeque;
+
+use super::*;
+
+const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PEER_LOW: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 0);
+const PEER_HIGH: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const SEC: Duration = Duration::from_secs(1);
+
+fn config(priority: u8) -> Config {
+    Config {
+        vrid: 51,
+        version: Version::V3,
+        priority,
+        advert_interval: SEC,
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        accept_mode: false,
+        primary_addr: US,
+        garp_repeat: None,
+    }
+}
+
+fn at_ms(ms: u64) -> Timestamp {
+    Timestamp(ms * 1_000_000)
+}
+
+fn advert(src: Ipv4Addr, priority: u8) -> Event {
+    Event::Advert {
+        src,
+        priority,
+        interval: SEC,
+    }
+}
+
+fn actions(out: Output) -> Vec<Action> {
+    out.into_iter().map(|(action, _)| action).collect()
+}
+
+/// Started at t=0, so in Backup with the Master_Down_Timer armed.
+fn backup(config: Config) -> Machine {
+    let mut m = Machine::new(config);
+    m.handle(Event::Startup, at_ms(0));
+    assert_eq!(m.state(), State::Backup);
+    m
+}
+
+/// Backup at t=0 that became master when its Master_Down_Timer fired; returns that time too.
+fn master(config: Config) -> (Machine, Timestamp) {
+    let mut m = backup(config);
+    let now = m.deadline(Timer::MasterDown).unwrap();
+    m.handle(Event::TimerExpired(Timer::MasterDown), now);
+    assert_eq!(m.state(), State::Master);
+    (m, now)
+}
+
+#[test]
+fn owner_priority_255_becomes_master_at_startup() {
+    let mut m = Machine::new(config(255));
+    let out = m.handle(Event::Startup, at_ms(0));
+    assert!(out.iter().all(|(_, reason)| *reason == Reason::Startup));
+    assert_eq!(
+        actions(out),
+        [
+            Action::AddVips { accept: true },
+            Action::SendAdvert { priority: 255 },
+            Action::SendGarp,
+            Action::ArmTimer {
+                timer: Timer::Adver,
+                at: at_ms(1000)
+            },
+            Action::Transition {
+                from: State::Initialize,
+                to: State::Master
+            },
+        ]
+    );
+}
+
+#[test]
+fn non_owner_starts_as_backup_with_master_down_timer() {
+    let mut m = Machine::new(config(100));
+    let out = actions(m.handle(Event::Startup, at_ms(0)));
+    assert_eq!(m.master_adver_interval(), SEC);
+    // 3 s + 156/256 s
+    let down = at_ms(3609) + Duration::from_micros(375);
+    assert_eq!(
+        out,
+        [
+            Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: down
+            },
+            Action::Transition {
+                from: State::Initialize,
+                to: State::Backup
+            },
+        ]
+    );
+    assert_eq!(m.next_deadline(), Some((Timer::MasterDown, down)));
+}
+
+#[test]
+fn v3_skew_time_scales_with_master_adver_interval() {
+    let m = Machine::new(Config {
+        advert_interval: Duration::from_millis(10),
+        ..config(100)
+    });
+    assert_eq!(m.skew_time(), Duration::from_nanos(6_093_750));
+    assert_eq!(m.master_down_interval(), Duration::from_nanos(36_093_750));
+}
+
+#[test]
+fn v2_skew_time_is_seconds_and_interval_is_never_adopted() {
+    let mut m = backup(Config {
+        version: Version::V2,
+        advert_interval: 3 * SEC,
+        ..config(100)
+    });
+    assert_eq!(m.skew_time(), Duration::from_micros(609_375));
+    assert_eq!(m.master_down_interval(), Duration::from_micros(9_609_375));
+    m.handle(
+        Event::Advert {
+            src: PEER_HIGH,
+            priority: 200,
+            interval: SEC,
+        },
+        at_ms(1000),
+    );
+    assert_eq!(m.master_adver_interval(), 3 * SEC);
+    assert_eq!(
+        m.deadline(Timer::MasterDown),
+        Some(at_ms(1000) + Duration::from_micros(9_609_375))
+    );
+}
+
+#[test]
+fn v3_backup_adopts_advert_interval() {
+    let mut m = backup(config(100));
+    let interval = Duration::from_millis(50);
+    let out = m.handle(
+        Event::Advert {
+            src: PEER_HIGH,
+            priority: 200,
+            interval,
+        },
+        at_ms(500),
+    );
+    assert_eq!(m.master_adver_interval(), interval);
+    assert_eq!(m.skew_time(), interval * 156 / 256);
+    let down = at_ms(500) + 3 * interval + interval * 156 / 256;
+    assert_eq!(
+        out,
+        [(
+            Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: down
+            },
+            Reason::Advert {
+                src: PEER_HIGH,
+                priority: 200
+            }
+        )]
+    );
+}
+
+#[test]
+fn backup_priority_zero_advert_arms_master_down_at_skew_time() {
+    let mut m = backup(config(100));
+    let out = m.handle(advert(PEER_HIGH, 0), at_ms(2000));
+    assert_eq!(
+        out,
+        [(
+            Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: at_ms(2000) + m.skew_time()
+            },
+            Reason::PriorityZeroAdvert { src: PEER_HIGH }
+        )]
+    );
+    assert_eq!(
+        Reason::PriorityZeroAdvert { src: PEER_HIGH }.to_string(),
+        "priority 0 advert from 198.51.100.2 (master shutting down)"
+    );
+}
+
+#[test]
+fn backup_accepts_advert_without_preempt_or_from_at_least_its_priority() {
+    let mut no_preempt = backup(Config {
+        preempt: false,
+        ..config(100)
+    });
+    no_preempt.handle(advert(PEER_LOW, 50), at_ms(1000));
+    assert_eq!(
+        no_preempt.deadline(Timer::MasterDown),
+        Some(at_ms(1000) + no_preempt.master_down_interval())
+    );
+
+    let mut preempt = backup(config(100));
+    preempt.handle(advert(PEER_LOW, 100), at_ms(1000));
+    assert_eq!(
+        preempt.deadline(Timer::MasterDown),
+        Some(at_ms(1000) + preempt.master_down_interval())
+    );
+}
+
+#[test]
+fn backup_with_preempt_discards_lower_priority_advert() {
+    let mut m = backup(config(100));
+    let down = m.deadline(Timer::MasterDown).unwrap();
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(1000)), []);
+    assert_eq!(m.deadline(Timer::MasterDown), Some(down));
+    m.handle(Event::TimerExpired(Timer::MasterDown), down);
+    assert_eq!(m.state(), State::Master);
+}
+
+#[test]
+fn preempt_delay_accepts_lower_priority_adverts_until_it_ends() {
+    let mut m = backup(Config {
+        preempt_delay: 5 * SEC,
+        ..config(100)
+    });
+    // The first lower-priority advert opens the window at t=1 s, until t=6 s.
+    let out = m.handle(advert(PEER_LOW, 50), at_ms(1000));
+    assert_eq!(
+        out[0].1,
+        Reason::PreemptDelay {
+            src: PEER_LOW,
+            priority: 50
+        }
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(5999)).len(), 1);
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(6000)), []);
+    let down = at_ms(5999) + m.master_down_interval();
+    assert_eq!(m.deadline(Timer::MasterDown), Some(down));
+}
+
+#[test]
+fn preempt_delay_window_ends_on_better_advert_and_when_leaving_backup() {
+    let mut m = backup(Config {
+        preempt_delay: 5 * SEC,
+        ..config(100)
+    });
+    m.handle(advert(PEER_LOW, 50), at_ms(1000));
+    // keepalived: a master at least as good as us ends the window; the next one starts afresh.
+    m.handle(advert(PEER_HIGH, 200), at_ms(2000));
+    m.handle(advert(PEER_LOW, 50), at_ms(3000));
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(7999)).len(), 1);
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(8000)), []);
+
+    m.handle(Event::LinkDown, at_ms(8000));
+    m.handle(Event::LinkUp, at_ms(9000));
+    assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(10_000)).len(), 1);
+}
+
+#[test]
+fn backup_master_down_expiry_becomes_master() {
+    let mut m = backup(Config {
+        garp_repeat: Some(5 * SEC),
+        ..config(100)
+    });
+    let now = m.deadline(Timer::MasterDown).unwrap();
+    let out = m.handle(Event::TimerExpired(Timer::MasterDown), now);
+    assert!(out
+        .iter()
+        .all(|(_, reason)| *reason == Reason::MasterDownTimerExpired));
+    assert_eq!(
+        actions(out),
+        [
+            Action::AddVips { accept: false },
+            Action::SendAdvert { priority: 100 },
+            Action::SendGarp,
+            Action::ArmTimer {
+                timer: Timer::Adver,
+                at: now + SEC
+            },
+            Action::ArmTimer {
+                timer: Timer::GarpRepeat,
+                at: now + 5 * SEC
+            },
+            Action::Transition {
+                from: State::Backup,
+                to: State::Master
+            },
+        ]
+    );
+    assert_eq!(m.deadline(Timer::MasterDown), None);
+}
+
+#[test]
+fn master_adver_expiry_sends_advert_and_rearms() {
+    let (mut m, t0) = master(config(100));
+    let out = m.handle(Event::TimerExpired(Timer::Adver), t0 + SEC);
+    assert_eq!(
+        out,
+        [
+            (
+                Action::SendAdvert { priority: 100 },
+                Reason::AdverTimerExpired
+            ),
+            (
+                Action::ArmTimer {
+                    timer: Timer::Adver,
+                    at: t0 + 2 * SEC
+                },
+                Reason::AdverTimerExpired
+            ),
+        ]
+    );
+}
+
+#[test]
+fn master_priority_zero_advert_sends_advert_at_once() {
+    let (mut m, t0) = master(config(100));
+    let now = t0 + Duration::from_millis(300);
+    let out = actions(m.handle(advert(PEER_HIGH, 0), now));
+    assert_eq!(
+        out,
+        [
+            Action::SendAdvert { priority: 100 },
+            Action::ArmTimer {
+                timer: Timer::Adver,
+                at: now + SEC
+            },
+        ]
+    );
+    assert_eq!(m.state(), State::Master);
+}
+
+#[test]
+fn master_yields_to_higher_priority_advert() {
+    let (mut m, t0) = master(Config {
+        garp_repeat: Some(5 * SEC),
+        ..config(100)
+    });
+    let now = t0 + Duration::from_millis(300);
+    let interval = Duration::from_millis(200);
+    let out = m.handle(
+        Event::Advert {
+            src: PEER_LOW,
+            priority: 200,
+            interval,
+        },
+        now,
+    );
+    assert_eq!(
+        out[0].1.to_string(),
+        "higher priority advert from 198.51.100.0 (prio 200)"
+    );
+    assert_eq!(m.master_adver_interval(), interval);
+    assert_eq!(
+        actions(out),
+        [
+            Action::CancelTimer(Timer::Adver),
+            Action::CancelTimer(Timer::GarpRepeat),
+            Action::RemoveVips,
+            Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: now + m.master_down_interval()
+            },
+            Action::Transition {
+                from: State::Master,
+                to: State::Backup
+            },
+        ]
+    );
+}
+
+#[test]
+fn master_equal_priority_tie_goes_to_higher_address() {
+    let (mut m, t0) = master(config(100));
+    let out = m.handle(advert(PEER_LOW, 100), t0 + Duration::from_millis(100));
+    assert_eq!(
+        out[0],
+        (
+            Action::SendAdvert { priority: 100 },
+            Reason::LowerAddressAdvert {
+                src: PEER_LOW,
+                priority: 100
+            }
+        )
+    );
+    assert_eq!(m.state(), State::Master);
+
+    let out = m.handle(advert(PEER_HIGH, 100), t0 + Duration::from_millis(200));
+    assert_eq!(
+        out[0].1,
+        Reason::HigherAddressAdvert {
+            src: PEER_HIGH,
+            priority: 100
+        }
+    );
+    assert_eq!(m.state(), State::Backup);
+}
+
+#[test]
+fn master_discards_lower_priority_advert_and_asserts_itself() {
+    let (mut m, t0) = master(config(100));
+    let now = t0 + Duration::from_millis(300);
+    let out = m.handle(advert(PEER_HIGH, 50), now);
+    let reason = Reason::LowerPriorityAdvert {
+        src: PEER_HIGH,
+        priority: 50,
+    };
+    assert_eq!(
+        out,
+        [
+            (Action::SendAdvert { priority: 100 }, reason),
+            (
+                Action::ArmTimer {
+                    timer: Timer::Adver,
+                    at: now + SEC
+                },
+                reason
+            ),
+        ]
+    );
+    assert_eq!(m.state(), State::Master);
+    assert_eq!(m.master_adver_interval(), SEC);
+}
+
+#[test]
+fn master_shutdown_sends_priority_zero_and_removes_vips() {
+    let (mut m, t0) = master(config(100));
+    let out = actions(m.handle(Event::Shutdown, t0 + SEC / 2));
+    assert_eq!(
+        out,
+        [
+            Action::CancelTimer(Timer::Adver),
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveVips,
+            Action::Transition {
+                from: State::Master,
+                to: State::Initialize
+            },
+        ]
+    );
+    assert_eq!(m.next_deadline(), None);
+}
+
+#[test]
+fn backup_shutdown_cancels_master_down() {
+    let mut m = backup(config(100));
+    let out = actions(m.handle(Event::Shutdown, at_ms(1000)));
+    assert_eq!(
+        out,
+        [
+            Action::CancelTimer(Timer::MasterDown),
+            Action::Transition {
+                from: State::Backup,
+                to: State::Initialize
+            },
+        ]
+    );
+    assert_eq!(m.next_deadline(), None);
+}
+
+#[test]
+fn master_priority_change_advertises_at_once() {
+    let (mut m, t0) = master(config(100));
+    let now = t0 + Duration::from_millis(400);
+    let out = m.handle(Event::PriorityChanged(80), now);
+    let reason = Reason::PriorityChanged { from: 100, to: 80 };
+    assert_eq!(reason.to_string(), "priority changed from 100 to 80");
+    assert_eq!(
+        out,
+        [
+            (Action::SendAdvert { priority: 80 }, reason),
+            (
+                Action::ArmTimer {
+                    timer: Timer::Adver,
+                    at: now + SEC
+                },
+                reason
+            ),
+        ]
+    );
+    assert_eq!(m.handle(Event::PriorityChanged(80), now), []);
+}
+
+#[test]
+fn backup_priority_change_applies_from_next_rearm() {
+    let mut m = backup(config(100));
+    let armed = m.deadline(Timer::MasterDown);
+    assert_eq!(m.handle(Event::PriorityChanged(200), at_ms(1000)), []);
+    assert_eq!(m.deadline(Timer::MasterDown), armed);
+    assert_eq!(m.skew_time(), SEC * 56 / 256);
+    m.handle(advert(PEER_HIGH, 250), at_ms(2000));
+    assert_eq!(
+        m.deadline(Timer::MasterDown),
+        Some(at_ms(2000) + 3 * SEC + SEC * 56 / 256)
+    );
+}
+
+#[test]
+fn owner_semantics_follow_current_priority() {
+    let mut raised = Machine::new(config(100));
+    raised.handle(Event::PriorityChanged(255), at_ms(0));
+    let out = actions(raised.handle(Event::Startup, at_ms(0)));
+    assert_eq!(out[0], Action::AddVips { accept: true });
+    assert_eq!(raised.state(), State::Master);
+
+    let mut lowered = Machine::new(config(255));
+    lowered.handle(Event::PriorityChanged(254), at_ms(0));
+    lowered.handle(Event::Startup, at_ms(0));
+    assert_eq!(lowered.state(), State::Backup);
+}
+
+#[test]
+fn priority_zero_is_treated_as_one() {
+    let mut m = Machine::new(config(0));
+    assert_eq!(m.priority(), 1);
+    m.handle(Event::PriorityChanged(50), at_ms(0));
+    m.handle(Event::PriorityChanged(0), at_ms(0));
+    assert_eq!(m.priority(), 1);
+}
+
+#[test]
+fn accept_mode_or_owner_accepts_vip_traffic() {
+    for (accept_mode, priority, accept) in
+        [(false, 100, false), (true, 100, true), (false, 255, true)]
+    {
+        let mut m = Machine::new(Config {
+            accept_mode,
+            ..config(priority)
+        });
+        let mut out = actions(m.handle(Event::Startup, at_ms(0)));
+        if let Some(down) = m.deadline(Timer::MasterDown) {
+            out = actions(m.handle(Event::TimerExpired(Timer::MasterDown), down));
+        }
+        assert_eq!(out[0], Action::AddVips { accept });
+    }
+}
+
+#[test]
+fn link_down_moves_any_state_to_fault() {
+    let (mut m, t0) = master(Config {
+        garp_repeat: Some(5 * SEC),
+        ..config(100)
+    });
+    let out = m.handle(Event::LinkDown, t0 + SEC / 2);
+    assert!(out.iter().all(|(_, reason)| *reason == Reason::LinkDown));
+    assert_eq!(
+        actions(out),
+        [
+            Action::CancelTimer(Timer::Adver),
+            Action::CancelTimer(Timer::GarpRepeat),
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveVips,
+            Action::Transition {
+                from: State::Master,
+                to: State::Fault
+            },
+        ]
+    );
+    assert_eq!(m.next_deadline(), None);
+    assert_eq!(m.handle(Event::LinkDown, t0 + SEC), []);
+
+    let mut b = backup(config(100));
+    b.handle(Event::LinkDown, at_ms(1000));
+    assert_eq!((b.state(), b.next_deadline()), (State::Fault, None));
+
+    // Before Startup: parked in Fault, started by LinkUp.
+    let mut i = Machine::new(config(100));
+    i.handle(Event::LinkDown, at_ms(0));
+    assert_eq!(i.state(), State::Fault);
+}
+
+#[test]
+fn link_up_in_fault_acts_as_startup() {
+    let mut m = backup(config(100));
+    m.handle(Event::LinkDown, at_ms(1000));
+    let out = m.handle(Event::LinkUp, at_ms(2000));
+    assert_eq!(
+        out.last(),
+        Some(&(
+            Action::Transition {
+                from: State::Fault,
+                to: State::Backup
+            },
+            Reason::LinkUp
+        ))
+    );
+    assert_eq!(
+        m.deadline(Timer::MasterDown),
+        Some(at_ms(2000) + m.master_down_interval())
+    );
+
+    let mut owner = Machine::new(config(255));
+    owner.handle(Event::LinkDown, at_ms(0));
+    owner.handle(Event::LinkUp, at_ms(1000));
+    assert_eq!(owner.state(), State::Master);
+}
+
+#[test]
+fn fault_and_initialize_ignore_other_events() {
+    let mut init = Machine::new(config(100));
+    let mut fault = Machine::new(config(100));
+    fault.handle(Event::LinkDown, at_ms(0));
+    for event in [
+        advert(PEER_HIGH, 0),
+        advert(PEER_HIGH, 200),
+        Event::TimerExpired(Timer::MasterDown),
+        Event::PriorityChanged(120),
+    ] {
+        assert_eq!(init.handle(event, at_ms(1000)), []);
+        assert_eq!(fault.handle(event, at_ms(1000)), []);
+    }
+    assert_eq!(init.handle(Event::LinkUp, at_ms(1000)), []);
+    assert_eq!(init.handle(Event::Shutdown, at_ms(1000)), []);
+    assert_eq!(fault.handle(Event::Startup, at_ms(1000)), []);
+    assert_eq!(
+        (init.state(), fault.state()),
+        (State::Initialize, State::Fault)
+    );
+
+    let out = actions(fault.handle(Event::Shutdown, at_ms(2000)));
+    assert_eq!(
+        out,
+        [Action::Transition {
+            from: State::Fault,
+            to: State::Initialize
+        }]
+    );
+}
+
+#[test]
+fn stale_or_early_timer_expiry_is_ignored() {
+    let mut m = backup(config(100));
+    let down = m.deadline(Timer::MasterDown).unwrap();
+    // Early wake-up: the deadline has not passed yet.
+    assert_eq!(
+        m.handle(
+            Event::TimerExpired(Timer::MasterDown),
+            Timestamp(down.0 - 1)
+        ),
+        []
+    );
+    // A timer that is not armed in this state.
+    assert_eq!(m.handle(Event::TimerExpired(Timer::Adver), down), []);
+    // A timer cancelled by leaving the state.
+    m.handle(Event::Shutdown, at_ms(1000));
+    m.handle(Event::Startup, at_ms(1000));
+    assert_eq!(m.handle(Event::TimerExpired(Timer::MasterDown), down), []);
+    assert_eq!(m.state(), State::Backup);
+}
+
+#[test]
+fn advert_stamped_by_kernel_beats_late_timer_wakeup() {
+    let mut m = backup(config(100));
+    let down = m.deadline(Timer::MasterDown).unwrap();
+    // The driver wakes 5 ms late; the XDP record shows an advert that arrived 1 ms before the
+    // deadline. Fed first with its kernel timestamp, it re-arms the timer past the wake-up.
+    let arrival = Timestamp(down.0 - 1_000_000);
+    let wakeup = down + Duration::from_millis(5);
+    m.handle(advert(PEER_HIGH, 200), arrival);
+    assert_eq!(m.handle(Event::TimerExpired(Timer::MasterDown), wakeup), []);
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(
+        m.deadline(Timer::MasterDown),
+        Some(arrival + m.master_down_interval())
+    );
+}
+
+#[test]
+fn garp_repeat_sends_one_more_garp_in_master() {
+    let (mut m, t0) = master(Config {
+        garp_repeat: Some(5 * SEC),
+        ..config(100)
+    });
+    let out = m.handle(Event::TimerExpired(Timer::GarpRepeat), t0 + 5 * SEC);
+    assert_eq!(out, [(Action::SendGarp, Reason::GarpRepeatTimerExpired)]);
+    assert_eq!(m.deadline(Timer::GarpRepeat), None);
+    assert_eq!(
+        m.handle(Event::TimerExpired(Timer::GarpRepeat), t0 + 10 * SEC),
+        []
+    );
+}
+
+#[test]
+fn advert_from_own_address_is_ignored() {
+    let (mut m, t0) = master(config(100));
+    assert_eq!(m.handle(advert(US, 100), t0 + SEC / 2), []);
+    let mut b = backup(config(100));
+    assert_eq!(b.handle(advert(US, 0), at_ms(1000)), []);
+}
+
+/// Routers on one LAN in virtual time: adverts reach every other running router at once.
+struct Lan {
+    routers: Vec<Machine>,
+    /// Crashed routers neither send nor receive.
+    alive: Vec<bool>,
+    now: Timestamp,
+    /// (time, router, new state)
+    transitions: Vec<(Timestamp, usize, State)>,
+    /// (time, router, priority) of every advert sent.
+    adverts: Vec<(Timestamp, usize, u8)>,
+}
+
+impl Lan {
+    fn new(configs: Vec<Config>) -> Self {
+        let n = configs.len();
+        Lan {
+            routers: configs.into_iter().map(Machine::new).collect(),
+            alive: vec![true; n],
+            now: Timestamp(0),
+            transitions: Vec::new(),
+            adverts: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, router: usize, event: Event) {
+        let mut queue = VecDeque::from([(router, event)]);
+        while let Some((i, event)) = queue.pop_front() {
+            if !self.alive[i] {
+                continue;
+            }
+            for (action, _) in self.routers[i].handle(event, self.now) {
+                match action {
+                    Action::Transition { to, .. } => self.transitions.push((self.now, i, to)),
+                    Action::SendAdvert { priority } => {
+                        self.adverts.push((self.now, i, priority));
+                        let config = self.routers[i].config();
+                        let advert = Event::Advert {
+                            src: config.primary_addr,
+                            priority,
+                            interval: config.advert_interval,
+                        };
+                        queue.extend(
+                            (0..self.routers.len())
+                                .filter(|&j| j != i)
+                                .map(|j| (j, advert)),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Fires every deadline up to `end`, in order.
+    fn run_until(&mut self, end: Timestamp) {
+        loop {
+            let next = (0..self.routers.len())
+                .filter(|&i| self.alive[i])
+                .filter_map(|i| {
+                    let (timer, at) = self.routers[i].next_deadline()?;
+                    Some((at, i, timer))
+                })
+                .min_by_key(|&(at, i, _)| (at, i));
+            match next {
+                Some((at, i, timer)) if at <= end => {
+                    self.now = at;
+                    self.send(i, Event::TimerExpired(timer));
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn states(&self) -> Vec<State> {
+        self.routers.iter().map(Machine::state).collect()
+    }
+}
+
+fn lan_config(priority: u8, addr: Ipv4Addr) -> Config {
+    Config {
+        primary_addr: addr,
+        ..config(priority)
+    }
+}
+
+#[test]
+fn scenario_higher_priority_wins_whoever_starts_first() {
+    // Started together: the higher priority has the shorter Master_Down_Interval.
+    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    lan.send(0, Event::Startup);
+    lan.send(1, Event::Startup);
+    lan.run_until(at_ms(20_000));
+    assert_eq!(lan.states(), [State::Backup, State::Master]);
+    let masters: Vec<_> = lan
+        .transitions
+        .iter()
+        .filter(|(_, _, to)| *to == State::Master)
+        .collect();
+    assert_eq!(
+        masters,
+        [&(at_ms(3218) + Duration::from_micros(750), 1, State::Master)]
+    );
+
+    // Started later: it discards the lower master's adverts, takes over, and the old master
+    // yields to its first advert.
+    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    lan.send(0, Event::Startup);
+    lan.run_until(at_ms(10_000));
+    assert_eq!(lan.states(), [State::Master, State::Initialize]);
+    lan.send(1, Event::Startup);
+    lan.run_until(at_ms(20_000));
+    assert_eq!(lan.states(), [State::Backup, State::Master]);
+    let takeover = at_ms(10_000) + lan.routers[1].master_down_interval();
+    assert_eq!(
+        lan.transitions[lan.transitions.len() - 2..],
+        [(takeover, 1, State::Master), (takeover, 0, State::Backup)]
+    );
+}
+
+#[test]
+fn scenario_backup_takes_over_at_master_down_interval_after_last_advert() {
+    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    lan.send(0, Event::Startup);
+    lan.send(1, Event::Startup);
+    lan.run_until(at_ms(10_000));
+    assert_eq!(lan.states(), [State::Backup, State::Master]);
+
+    // The master crashes: no priority 0 advert.
+    lan.alive[1] = false;
+    let last_advert = lan.adverts.iter().rev().find(|a| a.1 == 1).unwrap().0;
+    lan.run_until(at_ms(30_000));
+    let down = lan.routers[0].master_down_interval();
+    assert_eq!(
+        lan.transitions.last(),
+        Some(&(last_advert + down, 0, State::Master))
+    );
+}
+
+#[test]
+fn scenario_graceful_shutdown_hands_over_after_skew_time() {
+    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    lan.send(0, Event::Startup);
+    lan.send(1, Event::Startup);
+    lan.run_until(at_ms(10_000));
+    lan.send(1, Event::Shutdown);
+    lan.run_until(at_ms(30_000));
+    assert_eq!(lan.states(), [State::Master, State::Initialize]);
+    let skew = lan.routers[0].skew_time();
+    assert_eq!(
+        lan.transitions.last(),
+        Some(&(at_ms(10_000) + skew, 0, State::Master))
+    );
+}
