@@ -19,18 +19,18 @@ pub struct Instance {
     pub auth_pass: Option<[u8; 8]>,
     pub preempt: bool,
     pub preempt_delay: Duration,
-    /// Accept packets for the VIPs when master without owning them (keepalived's default).
-    pub accept: bool,
     pub checksum: ChecksumForm,
     pub garp: Garp,
     pub xdp: XdpMode,
 }
 
 /// A virtual address with its prefix length (keepalived defaults to /32).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vip {
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
+    /// An alias label such as `eth0:1`; `None` means the interface name, as for `ip addr add`.
+    pub label: Option<String>,
 }
 
 /// Gratuitous ARP on becoming master: `count` requests at once, again after `repeat_after`
@@ -115,9 +115,6 @@ pub struct Cli {
     /// Seconds to accept a lower-priority master before preempting it.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub preempt_delay: u64,
-    /// Drop traffic to the VIPs when master without owning them (keepalived's `no_accept`).
-    #[arg(long)]
-    pub no_accept: bool,
     /// VRRPv3 checksum to send; both forms are accepted on receive.
     #[arg(long, value_enum, default_value_t = ChecksumForm::Pseudo)]
     pub checksum: ChecksumForm,
@@ -133,7 +130,7 @@ pub struct Cli {
 }
 
 /// `ADDR[/LEN]` as given on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VipArg(pub Vip);
 
 impl FromStr for VipArg {
@@ -152,7 +149,11 @@ impl FromStr for VipArg {
             .ok()
             .filter(|l| (1..=32).contains(l))
             .ok_or_else(|| format!("prefix length {len}: use 1 to 32"))?;
-        Ok(Self(Vip { addr, prefix_len }))
+        Ok(Self(Vip {
+            addr,
+            prefix_len,
+            label: None,
+        }))
     }
 }
 
@@ -200,7 +201,7 @@ impl Cli {
         if self.preempt_delay > 1000 {
             return Err(ConfigError::PreemptDelayRange(self.preempt_delay));
         }
-        let vips: Vec<Vip> = self.vips.iter().map(|v| v.0).collect();
+        let vips: Vec<Vip> = self.vips.iter().map(|v| v.0.clone()).collect();
         for (i, v) in vips.iter().enumerate() {
             if vips[..i].iter().any(|w| w.addr == v.addr) {
                 return Err(ConfigError::DuplicateVip(v.addr));
@@ -219,7 +220,6 @@ impl Cli {
             auth_pass,
             preempt: !self.nopreempt,
             preempt_delay: Duration::from_secs(self.preempt_delay),
-            accept: !self.no_accept,
             checksum: self.checksum,
             garp: Garp {
                 count: self.garp_count,
@@ -232,14 +232,14 @@ impl Cli {
 
 /// RFC 3768 carries whole seconds in 8 bits; RFC 9568 carries centiseconds in 12 bits.
 pub fn check_interval(version: Version, interval: Duration) -> Result<(), ConfigError> {
-    let ms = interval.as_millis();
-    let whole = interval.subsec_nanos() == 0
-        || (version == Version::V3 && interval.as_nanos() % 10_000_000 == 0);
     match version {
-        Version::V2 if !whole || !(1..=255).contains(&interval.as_secs()) => {
+        Version::V2 if interval.subsec_nanos() != 0 || !(1..=255).contains(&interval.as_secs()) => {
             Err(ConfigError::V2Interval(interval))
         }
-        Version::V3 if !whole || !(10..=40_950).contains(&ms) => {
+        Version::V3
+            if !interval.as_nanos().is_multiple_of(10_000_000)
+                || !(10..=40_950).contains(&interval.as_millis()) =>
+        {
             Err(ConfigError::V3Interval(interval))
         }
         _ => Ok(()),
@@ -267,10 +267,11 @@ mod tests {
             i.vips,
             vec![Vip {
                 addr: Ipv4Addr::new(198, 51, 100, 100),
-                prefix_len: 32
+                prefix_len: 32,
+                label: None,
             }]
         );
-        assert!(i.preempt && i.accept);
+        assert!(i.preempt);
         assert_eq!(i.checksum, ChecksumForm::Pseudo);
         assert_eq!(
             i.garp,
@@ -286,7 +287,7 @@ mod tests {
     fn full_v2_instance_with_password() {
         let i = parse(&format!(
             "{BASE} --vip 198.51.100.101/24 --version 2 --advert-int 2 --auth-pass s3cr3t \
-             --preempt-delay 30 --no-accept --xdp skb --garp-delay 0"
+             --preempt-delay 30 --xdp skb --garp-delay 0"
         ))
         .unwrap();
         assert_eq!(i.version, Version::V2);
@@ -294,7 +295,6 @@ mod tests {
         assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0"));
         assert_eq!(i.vips[1].prefix_len, 24);
         assert_eq!(i.preempt_delay, Duration::from_secs(30));
-        assert!(!i.accept);
         assert_eq!(i.xdp, XdpMode::Skb);
         assert_eq!(i.garp.repeat_after, None);
     }

@@ -1,0 +1,201 @@
+//! The XDP fast path: loads the embedded program, attaches it (driver mode, then SKB mode), and
+//! gives the agent its maps: which instances to watch (`INSTANCES`), the last valid advert per
+//! instance with its kernel arrival time (`PEERS`), ARP seen for our VIPs (`VIPS`), and the ring
+//! buffer of adverts the election must see at once (`EVENTS`).
+use std::net::Ipv4Addr;
+
+use aya::{
+    maps::{HashMap, MapData, RingBuf},
+    programs::{Xdp, XdpMode},
+    Ebpf,
+};
+use thiserror::Error;
+use tokio::io::unix::AsyncFd;
+use vrrp_common::maps::{
+    ArpRecord, Event, InstanceConfig, InstanceKey, PeerRecord, MAP_EVENTS, MAP_INSTANCES,
+    MAP_PEERS, MAP_VIPS, PROGRAM_NAME,
+};
+
+use crate::config;
+
+#[cfg(not(vrrp_no_ebpf))]
+static OBJECT: Option<&[u8]> = Some(aya::include_bytes_aligned!(concat!(
+    env!("OUT_DIR"),
+    "/vrrp"
+)));
+#[cfg(vrrp_no_ebpf)]
+static OBJECT: Option<&[u8]> = None;
+
+#[derive(Debug, Error)]
+pub enum DataplaneError {
+    #[error(
+        "this binary was built without its XDP program (no nightly rust-src or bpf-linker at build \
+         time): run `cargo xtask setup` and rebuild, or run with --xdp off"
+    )]
+    NotBuilt,
+    #[error("cannot load the XDP program (needs root or CAP_BPF + CAP_NET_ADMIN): {0}")]
+    Load(#[source] aya::EbpfError),
+    #[error("XDP program: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+    #[error("BPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("BPF map {0} missing from the XDP object (build mismatch)")]
+    MissingMap(&'static str),
+    #[error("cannot watch the XDP event ring buffer: {0}")]
+    Poll(#[source] std::io::Error),
+}
+
+/// Where the XDP program runs on an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attached {
+    Driver,
+    Skb,
+}
+
+impl std::fmt::Display for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Driver => "native (driver) mode",
+            Self::Skb => "SKB (generic) mode",
+        })
+    }
+}
+
+/// The loaded program and its maps. The program detaches when this is dropped or the process
+/// dies (aya attaches through a bpf_link), so a crashed agent leaves nothing on the interface.
+pub struct Dataplane {
+    ebpf: Ebpf,
+    instances: HashMap<MapData, InstanceKey, InstanceConfig>,
+    peers: HashMap<MapData, InstanceKey, PeerRecord>,
+    vips: HashMap<MapData, [u8; 4], ArpRecord>,
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneError {
+    move |source| DataplaneError::Map { name, source }
+}
+
+impl Dataplane {
+    pub fn load() -> Result<Self, DataplaneError> {
+        let object = OBJECT.ok_or(DataplaneError::NotBuilt)?;
+        let mut ebpf = Ebpf::load(object).map_err(DataplaneError::Load)?;
+        let mut take =
+            |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name));
+        let instances = HashMap::try_from(take(MAP_INSTANCES)?).map_err(map_err(MAP_INSTANCES))?;
+        let peers = HashMap::try_from(take(MAP_PEERS)?).map_err(map_err(MAP_PEERS))?;
+        let vips = HashMap::try_from(take(MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataplaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?;
+        program.load()?;
+        Ok(Self {
+            ebpf,
+            instances,
+            peers,
+            vips,
+        })
+    }
+
+    /// Attaches to `ifindex` as `mode` asks: native falls back to SKB mode. The error of the last
+    /// attempt is returned when no mode works; the caller then uses the raw-socket path.
+    pub fn attach(
+        &mut self,
+        ifindex: u32,
+        mode: config::XdpMode,
+    ) -> Result<Attached, DataplaneError> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataplaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?;
+        let tries: &[(XdpMode, Attached)] = match mode {
+            config::XdpMode::Native => &[
+                (XdpMode::Driver, Attached::Driver),
+                (XdpMode::Skb, Attached::Skb),
+            ],
+            config::XdpMode::Skb => &[(XdpMode::Skb, Attached::Skb)],
+            config::XdpMode::Off => &[],
+        };
+        let mut last = None;
+        for &(flags, attached) in tries {
+            match program.attach_to_if_index(ifindex, flags) {
+                Ok(_) => return Ok(attached),
+                Err(e) => {
+                    tracing::debug!(ifindex, %attached, error = %e, "XDP attach failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.map_or(DataplaneError::NotBuilt, DataplaneError::Program))
+    }
+
+    /// Starts recording adverts for `key`, or updates what the kernel knows of the instance
+    /// (role and priority change with each transition).
+    pub fn set_instance(
+        &mut self,
+        key: InstanceKey,
+        config: InstanceConfig,
+    ) -> Result<(), DataplaneError> {
+        if self.peers.get(&key, 0).is_err() {
+            self.peers
+                .insert(key, PeerRecord::default(), 0)
+                .map_err(map_err(MAP_PEERS))?;
+        }
+        self.instances
+            .insert(key, config, 0)
+            .map_err(map_err(MAP_INSTANCES))
+    }
+
+    /// The last valid advert the kernel saw for `key` (all zero before the first).
+    pub fn peer(&self, key: &InstanceKey) -> Result<PeerRecord, DataplaneError> {
+        self.peers.get(key, 0).map_err(map_err(MAP_PEERS))
+    }
+
+    /// Starts recording ARP whose sender address is `vip`.
+    pub fn watch_vip(&mut self, vip: Ipv4Addr) -> Result<(), DataplaneError> {
+        self.vips
+            .insert(vip.octets(), ArpRecord::default(), 0)
+            .map_err(map_err(MAP_VIPS))
+    }
+
+    /// ARP seen from `vip` (zero count when none).
+    pub fn arp(&self, vip: Ipv4Addr) -> Result<ArpRecord, DataplaneError> {
+        self.vips.get(&vip.octets(), 0).map_err(map_err(MAP_VIPS))
+    }
+
+    /// The ring buffer of urgent adverts, ready for the async loop. Call once.
+    pub fn events(&mut self) -> Result<Events, DataplaneError> {
+        let map = self
+            .ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or(DataplaneError::MissingMap(MAP_EVENTS))?;
+        let ring = RingBuf::try_from(map).map_err(map_err(MAP_EVENTS))?;
+        // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
+        // which only happens together with the AsyncFd.
+        let fd = unsafe { AsyncFd::register(ring) }.map_err(|e| DataplaneError::Poll(e.into()))?;
+        Ok(Events(fd))
+    }
+}
+
+/// Adverts the XDP program pushed for the election, as copies of the whole IPv4 packet.
+pub struct Events(AsyncFd<RingBuf<MapData>>);
+
+impl Events {
+    /// Waits for the next batch of events and appends them to `out`.
+    pub async fn recv(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
+        let mut guard = self.0.readable_mut().await?;
+        let ring = guard.get_inner_mut();
+        while let Some(item) = ring.next() {
+            // A copy: ring records are only 8-byte aligned by convention, and events are rare.
+            if let Ok(event) = bytemuck::try_pod_read_unaligned::<Event>(&item) {
+                out.push(event);
+            }
+        }
+        guard.clear_ready();
+        Ok(())
+    }
+}

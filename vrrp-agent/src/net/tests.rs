@@ -1,0 +1,262 @@
+//! Root-only: every socket and address lives in two network namespaces made for the test, joined
+//! by a veth pair (`va` in A, `vb` in B); addresses come from 198.51.100.0/24 and 203.0.113.0/24.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use vrrp_common::wire::{ETH_BROADCAST, ETH_P_ARP, GARP_FRAME_LEN, MAX_ADVERT_LEN_V4};
+use vrrp_common::{AdvertSpec, Auth, ChecksumForm, Version};
+
+use super::*;
+
+const A_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const B_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+/// On `vb` before B_ADDR, as a VIP left by a crashed run would be.
+const B_STALE_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+
+/// A named network namespace, deleted on drop (also when the test panics).
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let ns = Self(format!("vrrp-net-{}-{tag}", std::process::id()));
+        run("ip", &["netns", "add", &ns.0]);
+        ns
+    }
+
+    /// `ip -n NS ARGS`, which runs in the namespace without the caller entering it.
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", &self.0];
+        all.extend(args);
+        run("ip", &all)
+    }
+
+    /// Moves the calling thread (only) into the namespace: sockets opened afterwards live there.
+    fn enter(&self) {
+        let file = File::open(format!("/run/netns/{}", self.0)).expect("open netns");
+        // SAFETY: a valid namespace file descriptor.
+        let ret = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(ret, 0, "setns: {}", std::io::Error::last_os_error());
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("{program}: {err}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn netns_interface_vips_adverts_and_garp() {
+    if !is_root() {
+        eprintln!(
+            "skipping netns_interface_vips_adverts_and_garp: needs root (network namespaces)"
+        );
+        return;
+    }
+    let a = Netns::new("a");
+    let b = Netns::new("b");
+    a.ip(&[
+        "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.0,
+    ]);
+    a.ip(&["addr", "add", &format!("{A_ADDR}/24"), "dev", "va"]);
+    b.ip(&["addr", "add", &format!("{B_STALE_VIP}/24"), "dev", "vb"]);
+    b.ip(&["addr", "add", &format!("{B_ADDR}/24"), "dev", "vb"]);
+    a.ip(&["link", "set", "va", "up"]);
+    b.ip(&["link", "set", "vb", "up"]);
+
+    // setns on a thread of our own: the test harness may reuse its thread for other tests.
+    let result = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(in_namespaces(&a, &b));
+            })
+            .join()
+    });
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn in_namespaces(a: &Netns, b: &Netns) {
+    a.enter();
+    let nl_a = Netlink::connect().expect("netlink in A");
+    let va = Interface::lookup(&nl_a, "va", &[])
+        .await
+        .expect("lookup va");
+    assert_eq!(va.primary, A_ADDR);
+    assert!(a
+        .ip(&["-j", "link", "show", "va"])
+        .contains(&format!("\"ifindex\":{},", va.index)));
+    assert!(a
+        .ip(&["link", "show", "va"])
+        .contains(&format!("link/ether {}", mac_text(va.mac))));
+    let err = Interface::lookup(&nl_a, "nope0", &[]).await.unwrap_err();
+    assert!(matches!(err, IfaceError::NotFound(_)), "{err}");
+    // A new namespace's loopback is down and has no address.
+    let err = Interface::lookup(&nl_a, "lo", &[]).await.unwrap_err();
+    assert!(matches!(err, IfaceError::NoIpv4(_)), "{err}");
+
+    vips(a, &nl_a, &va).await;
+
+    let sender = AdvertSender::new("va", va.index).expect("advert sender");
+    sender.join_vrrp_group().expect("join on the sender");
+    assert!(a.ip(&["maddr", "show", "dev", "va"]).contains("224.0.0.18"));
+    let garp = GarpSender::new("va", va.index, va.mac).expect("garp sender");
+
+    b.enter();
+    let nl_b = Netlink::connect().expect("netlink in B");
+    let vb = Interface::lookup(&nl_b, "vb", &[B_STALE_VIP])
+        .await
+        .expect("lookup vb");
+    assert_eq!(vb.primary, B_ADDR, "the stale VIP must not be the primary");
+    let vb_any = Interface::lookup(&nl_b, "vb", &[])
+        .await
+        .expect("lookup vb");
+    assert_eq!(vb_any.primary, B_STALE_VIP, "first address in kernel order");
+    let receiver = AdvertReceiver::new("vb", vb.index).expect("advert receiver");
+    let arp_capture = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))),
+    )
+    .expect("capture socket");
+    arp_capture
+        .bind(&garp::link_addr(vb.index, ETH_P_ARP, ETH_BROADCAST).expect("sockaddr_ll"))
+        .expect("bind capture socket");
+    arp_capture
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("capture timeout");
+
+    adverts(&sender, &receiver).await;
+    garps(&garp, va.mac, &arp_capture).await;
+}
+
+async fn vips(a: &Netns, nl: &Netlink, va: &Interface) {
+    let vips = Vips::new(nl.clone(), "va", va.index);
+    let vip = Vip {
+        addr: VIP,
+        prefix_len: 24,
+        label: Some("va:1".to_owned()),
+    };
+    vips.add(&vip).await.expect("add VIP");
+    vips.add(&vip).await.expect("adding again is fine");
+    let shown = a.ip(&["-j", "addr", "show", "dev", "va"]);
+    assert!(
+        shown.contains(&format!(
+            "\"local\":\"{VIP}\",\"prefixlen\":24,\"broadcast\":\"198.51.100.255\""
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("\"label\":\"va:1\""), "{shown}");
+    assert!(vips.present(VIP).await.expect("present"));
+    let listed = vips.list().await.expect("list");
+    assert_eq!(
+        listed,
+        [
+            Vip {
+                addr: A_ADDR,
+                prefix_len: 24,
+                label: None
+            },
+            vip.clone()
+        ]
+    );
+    // The VIP must not be taken for the advert source even when it is the first address.
+    let looked_up = Interface::lookup(nl, "va", &[A_ADDR])
+        .await
+        .expect("lookup");
+    assert_eq!(looked_up.primary, VIP);
+
+    let bad_label = Vip {
+        label: Some("vb:1".to_owned()),
+        ..vip.clone()
+    };
+    let err = vips.add(&bad_label).await.unwrap_err();
+    assert!(matches!(err, VipError::LabelPrefix { .. }), "{err}");
+
+    vips.remove(&vip).await.expect("remove VIP");
+    vips.remove(&vip).await.expect("removing again is fine");
+    assert!(!vips.present(VIP).await.expect("present"));
+    let shown = a.ip(&["-j", "addr", "show", "dev", "va"]);
+    assert!(!shown.contains(&VIP.to_string()), "{shown}");
+}
+
+async fn adverts(sender: &AdvertSender, receiver: &AdvertReceiver) {
+    let addrs = [VIP];
+    let spec = AdvertSpec {
+        version: Version::V3,
+        vrid: 51,
+        priority: 150,
+        interval_cs: 100,
+        auth: Auth::None,
+        src: A_ADDR,
+        dst: vrrp_common::wire::VRRP_MULTICAST_V4,
+        ip_id: 0x1234,
+        checksum_form: ChecksumForm::WithPseudoHeader,
+        addrs: &addrs,
+    };
+    let mut packet = [0; MAX_ADVERT_LEN_V4];
+    let len = vrrp_common::encode_ipv4(&spec, &mut packet).expect("encode");
+    sender.send(&packet[..len]).await.expect("send advert");
+
+    let mut buf = [0; MAX_ADVERT_LEN_V4 + 40];
+    let got = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf))
+        .await
+        .expect("no advert within 2 s")
+        .expect("recv");
+    assert_eq!(
+        &buf[..got],
+        &packet[..len],
+        "the IP header must go out as built"
+    );
+    let advert = vrrp_common::decode_ipv4(&buf[..got]).expect("decode");
+    assert_eq!(
+        (advert.ttl, advert.tos, advert.src, advert.ip_id),
+        (255, 0xc0, A_ADDR, 0x1234)
+    );
+    assert_eq!((advert.vrid, advert.priority), (51, 150));
+    assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
+}
+
+async fn garps(garp: &GarpSender, mac: [u8; 6], capture: &Socket) {
+    garp.announce(VIP).await.expect("send GARP");
+    let mut expected = [0; GARP_FRAME_LEN];
+    vrrp_common::encode_garp(mac, VIP, &mut expected).expect("encode GARP");
+    let mut frame = [0; 128];
+    // Blocking with a timeout is fine here: the frame is already queued on the capture socket.
+    let len = std::io::Read::read(&mut &*capture, &mut frame).expect("no GARP within 2 s");
+    assert!(len >= GARP_FRAME_LEN, "short frame: {len}");
+    assert_eq!(&frame[..GARP_FRAME_LEN], &expected);
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.map(|byte| format!("{byte:02x}")).join(":")
+}

@@ -1,0 +1,269 @@
+//! Virtual IP addresses on an interface, added and removed over rtnetlink as
+//! `ip addr add|del ADDR/LEN brd + dev IFNAME [label LABEL]` would.
+//!
+//! Both directions are idempotent, so the agent can remove its VIPs on start (a crashed run may
+//! have left them) and repeat a transition without tracking what the kernel already has.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::AddressFamily;
+
+use super::iface::IFNAME_MAX;
+use super::netlink::{local_ipv4, to_io};
+use super::{hint, Netlink};
+
+pub use crate::config::Vip;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VipError {
+    #[error("VIP {addr}/{prefix_len}: the prefix length must be at most 32")]
+    PrefixLen { addr: Ipv4Addr, prefix_len: u8 },
+    #[error(
+        "VIP label {label:?} must start with the interface name {ifname:?}, as in \"{ifname}:1\""
+    )]
+    LabelPrefix { label: String, ifname: String },
+    #[error("VIP label {label:?} is too long: the kernel allows at most 15 bytes")]
+    LabelLen { label: String },
+    #[error("cannot {action} VIP {addr} on {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
+    Netlink {
+        action: &'static str,
+        addr: Ipv4Addr,
+        ifname: String,
+        source: io::Error,
+    },
+    #[error("cannot list the addresses of {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
+    List { ifname: String, source: io::Error },
+}
+
+impl Vip {
+    /// Checks what the kernel would reject or `ip` refuses, so configuration errors show at load.
+    pub fn validate(&self, ifname: &str) -> Result<(), VipError> {
+        if self.prefix_len > 32 {
+            return Err(VipError::PrefixLen {
+                addr: self.addr,
+                prefix_len: self.prefix_len,
+            });
+        }
+        match &self.label {
+            Some(label) if !label.starts_with(ifname) => Err(VipError::LabelPrefix {
+                label: label.clone(),
+                ifname: ifname.to_owned(),
+            }),
+            Some(label) if label.len() > IFNAME_MAX => Err(VipError::LabelLen {
+                label: label.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The broadcast address `ip addr add … brd +` sets: host bits all ones, none for /31 and /32
+/// (RFC 3021 point-to-point and host routes have no broadcast).
+pub fn broadcast(addr: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> {
+    (prefix_len < 31).then(|| Ipv4Addr::from_bits(addr.to_bits() | (u32::MAX >> prefix_len)))
+}
+
+/// The VIPs of one interface.
+#[derive(Clone, Debug)]
+pub struct Vips {
+    nl: Netlink,
+    ifname: String,
+    ifindex: u32,
+}
+
+impl Vips {
+    pub fn new(nl: Netlink, ifname: &str, ifindex: u32) -> Self {
+        Self {
+            nl,
+            ifname: ifname.to_owned(),
+            ifindex,
+        }
+    }
+
+    /// Adds `vip`; already present (same address and prefix) is success.
+    pub async fn add(&self, vip: &Vip) -> Result<(), VipError> {
+        vip.validate(&self.ifname)?;
+        let mut request =
+            self.nl
+                .handle()
+                .address()
+                .add(self.ifindex, vip.addr.into(), vip.prefix_len);
+        // Ours instead of rtnetlink's: it adds the label.
+        *request.message_mut() = add_message(self.ifindex, vip);
+        match request.execute().await.map_err(to_io) {
+            Err(err) if err.raw_os_error() != Some(libc::EEXIST) => {
+                Err(self.error("add", vip, err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes `vip` (matched by address and prefix, whatever its label, as `ip addr del` does);
+    /// absent is success.
+    pub async fn remove(&self, vip: &Vip) -> Result<(), VipError> {
+        let request = self
+            .nl
+            .handle()
+            .address()
+            .del(del_message(self.ifindex, vip));
+        match request.execute().await.map_err(to_io) {
+            Err(err)
+                if !matches!(
+                    err.raw_os_error(),
+                    // ENODEV: the interface went away, and its addresses with it.
+                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV)
+                ) =>
+            {
+                Err(self.error("remove", vip, err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `addr` is on the interface, with any prefix length.
+    pub async fn present(&self, addr: Ipv4Addr) -> Result<bool, VipError> {
+        Ok(self.list().await?.iter().any(|vip| vip.addr == addr))
+    }
+
+    /// Every IPv4 address on the interface, VIP or not, in the kernel's order.
+    pub async fn list(&self) -> Result<Vec<Vip>, VipError> {
+        let messages = self
+            .nl
+            .ipv4_addresses(self.ifindex)
+            .await
+            .map_err(|source| VipError::List {
+                ifname: self.ifname.clone(),
+                source,
+            })?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| {
+                let label = message.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Label(label) if *label != self.ifname => Some(label.clone()),
+                    _ => None,
+                });
+                Some(Vip {
+                    addr: local_ipv4(message)?,
+                    prefix_len: message.header.prefix_len,
+                    label,
+                })
+            })
+            .collect())
+    }
+
+    fn error(&self, action: &'static str, vip: &Vip, source: io::Error) -> VipError {
+        VipError::Netlink {
+            action,
+            addr: vip.addr,
+            ifname: self.ifname.clone(),
+            source,
+        }
+    }
+}
+
+/// RTM_DELADDR matches IFA_LOCAL, then IFA_ADDRESS with the prefix length; it would also match
+/// IFA_LABEL, so the label is left out.
+fn del_message(ifindex: u32, vip: &Vip) -> AddressMessage {
+    let mut message = AddressMessage::default();
+    message.header.family = AddressFamily::Inet;
+    message.header.prefix_len = vip.prefix_len;
+    message.header.index = ifindex;
+    message.attributes = vec![
+        AddressAttribute::Local(IpAddr::V4(vip.addr)),
+        AddressAttribute::Address(IpAddr::V4(vip.addr)),
+    ];
+    message
+}
+
+fn add_message(ifindex: u32, vip: &Vip) -> AddressMessage {
+    let mut message = del_message(ifindex, vip);
+    message
+        .attributes
+        .extend(broadcast(vip.addr, vip.prefix_len).map(AddressAttribute::Broadcast));
+    message
+        .attributes
+        .extend(vip.label.clone().map(AddressAttribute::Label));
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vip(addr: [u8; 4], prefix_len: u8, label: Option<&str>) -> Vip {
+        Vip {
+            addr: Ipv4Addr::from(addr),
+            prefix_len,
+            label: label.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn broadcast_like_ip_brd_plus() {
+        let addr = Ipv4Addr::new(198, 51, 100, 10);
+        assert_eq!(broadcast(addr, 24), Some(Ipv4Addr::new(198, 51, 100, 255)));
+        assert_eq!(broadcast(addr, 30), Some(Ipv4Addr::new(198, 51, 100, 11)));
+        assert_eq!(broadcast(addr, 0), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(broadcast(addr, 31), None);
+        assert_eq!(broadcast(addr, 32), None);
+    }
+
+    #[test]
+    fn labels_must_start_with_the_interface_name() {
+        assert!(vip([198, 51, 100, 10], 24, None).validate("eth0").is_ok());
+        assert!(vip([198, 51, 100, 10], 24, Some("eth0"))
+            .validate("eth0")
+            .is_ok());
+        assert!(vip([198, 51, 100, 10], 24, Some("eth0:1"))
+            .validate("eth0")
+            .is_ok());
+        let err = vip([198, 51, 100, 10], 24, Some("eth1:1")).validate("eth0");
+        assert!(matches!(err, Err(VipError::LabelPrefix { .. })), "{err:?}");
+        assert!(err.unwrap_err().to_string().contains("\"eth0:1\""));
+        let err = vip([198, 51, 100, 10], 24, Some("eth0:a-long-label")).validate("eth0");
+        assert!(matches!(err, Err(VipError::LabelLen { .. })), "{err:?}");
+        let err = vip([198, 51, 100, 10], 33, None).validate("eth0");
+        assert!(matches!(err, Err(VipError::PrefixLen { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn add_message_carries_broadcast_and_label() {
+        let message = add_message(7, &vip([203, 0, 113, 5], 24, Some("eth0:1")));
+        assert_eq!(message.header.index, 7);
+        assert_eq!(message.header.prefix_len, 24);
+        assert_eq!(message.header.family, AddressFamily::Inet);
+        let addr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5));
+        assert_eq!(
+            message.attributes,
+            [
+                AddressAttribute::Local(addr),
+                AddressAttribute::Address(addr),
+                AddressAttribute::Broadcast(Ipv4Addr::new(203, 0, 113, 255)),
+                AddressAttribute::Label("eth0:1".to_owned()),
+            ]
+        );
+        let host = add_message(7, &vip([203, 0, 113, 5], 32, None));
+        assert_eq!(host.attributes.len(), 2, "{:?}", host.attributes);
+    }
+
+    #[test]
+    fn hints_name_the_capability() {
+        let err = VipError::Netlink {
+            action: "add",
+            addr: Ipv4Addr::new(198, 51, 100, 10),
+            ifname: "eth0".to_owned(),
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        };
+        let text = err.to_string();
+        assert!(
+            text.starts_with("cannot add VIP 198.51.100.10 on eth0: "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(": run as root or give the agent CAP_NET_ADMIN"),
+            "{text}"
+        );
+    }
+}
