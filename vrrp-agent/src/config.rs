@@ -81,6 +81,14 @@ pub enum ConfigError {
         "--garp-count 0: send at least one gratuitous ARP, or the neighbours keep the old MAC"
     )]
     GarpCount,
+    #[error("VIP {addr} label {label:?} must start with the interface name, as in \"{iface}:1\"")]
+    LabelPrefix {
+        addr: Ipv4Addr,
+        label: String,
+        iface: String,
+    },
+    #[error("VIP {addr} label {label:?} is longer than the 15 bytes the kernel allows")]
+    LabelLength { addr: Ipv4Addr, label: String },
 }
 
 /// `vrrp-agent` command line: one instance, keepalived's settings by their usual names.
@@ -97,8 +105,9 @@ pub struct Cli {
     /// Priority: the highest live one holds the VIPs; 255 means address owner.
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(1..=255))]
     pub priority: u8,
-    /// Virtual IPv4 address, repeatable; /32 unless a prefix length is given.
-    #[arg(long = "vip", value_name = "ADDR[/LEN]", required = true)]
+    /// Virtual IPv4 address, repeatable; /32 unless a prefix length is given; an alias label as
+    /// in keepalived.conf: "198.51.100.100/24 label eth0:1".
+    #[arg(long = "vip", value_name = "ADDR[/LEN] [label LABEL]", required = true)]
     pub vips: Vec<VipArg>,
     /// Advert interval: whole seconds for v2 (1s), 10ms to 40.95s for v3 (100ms, 10ms).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -129,14 +138,25 @@ pub struct Cli {
     pub xdp: XdpMode,
 }
 
-/// `ADDR[/LEN]` as given on the command line.
+/// `ADDR[/LEN] [label LABEL]` as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VipArg(pub Vip);
 
 impl FromStr for VipArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, len) = s.split_once('/').unwrap_or((s, "32"));
+        let mut words = s.split_whitespace();
+        let cidr = words.next().unwrap_or_default();
+        let label = match (words.next(), words.next(), words.next()) {
+            (None, ..) => None,
+            (Some("label"), Some(label), None) => Some(label.to_string()),
+            _ => {
+                return Err(format!(
+                    "{s}: write ADDR[/LEN] or \"ADDR[/LEN] label LABEL\""
+                ))
+            }
+        };
+        let (addr, len) = cidr.split_once('/').unwrap_or((cidr, "32"));
         let addr: Ipv4Addr = addr.parse().map_err(|_| {
             if addr.contains(':') {
                 format!("{addr}: IPv6 VIPs (VRRPv3 over IPv6) are not supported yet")
@@ -152,7 +172,7 @@ impl FromStr for VipArg {
         Ok(Self(Vip {
             addr,
             prefix_len,
-            label: None,
+            label,
         }))
     }
 }
@@ -206,6 +226,7 @@ impl Cli {
             if vips[..i].iter().any(|w| w.addr == v.addr) {
                 return Err(ConfigError::DuplicateVip(v.addr));
             }
+            check_label(v, &self.iface)?;
         }
         if self.garp_count == 0 {
             return Err(ConfigError::GarpCount);
@@ -227,6 +248,22 @@ impl Cli {
             },
             xdp: self.xdp,
         })
+    }
+}
+
+/// What `ip addr add ... label` accepts: the interface name as prefix, at most IFNAMSIZ - 1 bytes.
+fn check_label(vip: &Vip, iface: &str) -> Result<(), ConfigError> {
+    match &vip.label {
+        Some(label) if !label.starts_with(iface) => Err(ConfigError::LabelPrefix {
+            addr: vip.addr,
+            label: label.clone(),
+            iface: iface.to_string(),
+        }),
+        Some(label) if label.len() > 15 => Err(ConfigError::LabelLength {
+            addr: vip.addr,
+            label: label.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -300,6 +337,54 @@ mod tests {
     }
 
     #[test]
+    fn vip_label_as_in_keepalived_conf() {
+        let cli = Cli::try_parse_from([
+            "vrrp-agent",
+            "--iface",
+            "eth0",
+            "--vrid",
+            "51",
+            "--priority",
+            "150",
+            "--vip",
+            "198.51.100.100/24 label eth0:1",
+        ])
+        .unwrap();
+        let vip = &cli.instance().unwrap().vips[0];
+        assert_eq!((vip.prefix_len, vip.label.as_deref()), (24, Some("eth0:1")));
+    }
+
+    #[test]
+    fn bad_vip_labels_are_refused_at_start() {
+        for (vip, want) in [
+            (
+                "198.51.100.100/24 label eth1:1",
+                "must start with the interface name",
+            ),
+            ("198.51.100.100/24 label eth0:verylonglabel", "15 bytes"),
+            ("198.51.100.100/24 lable eth0:1", "label LABEL"),
+            ("198.51.100.100/24 label", "label LABEL"),
+        ] {
+            let argv = [
+                "vrrp-agent",
+                "--iface",
+                "eth0",
+                "--vrid",
+                "5",
+                "--priority",
+                "9",
+                "--vip",
+                vip,
+            ];
+            let err = match Cli::try_parse_from(argv) {
+                Ok(cli) => cli.instance().unwrap_err().to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(want), "{vip}: {err}");
+        }
+    }
+
+    #[test]
     fn long_password_is_cut_to_eight_bytes_like_keepalived() {
         let i = parse(&format!("{BASE} --version 2 --auth-pass 0123456789")).unwrap();
         assert_eq!(i.auth_pass, Some(*b"01234567"));
@@ -369,6 +454,10 @@ mod tests {
                 "not an IPv4",
             ),
             (&format!("{BASE} --garp-count 0"), "at least one"),
+            (
+                "--iface eth0 --vrid 1 --priority 100 --vip 198.51.100.1/24,eth0:1",
+                "1 to 32",
+            ),
             (&format!("{BASE} --xdp maybe"), "native"),
         ];
         for (args, want) in cases {

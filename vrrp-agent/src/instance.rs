@@ -123,15 +123,34 @@ impl Instance {
     }
 
     /// Removes VIPs an earlier run left behind (a crash or kill -9 skips the cleanup), then
-    /// starts the election.
-    pub async fn start(&mut self, dp: Option<&mut Dataplane>, now: Timestamp) -> Result<()> {
+    /// starts the election; with the link down it waits in FAULT, as keepalived does.
+    pub async fn start(
+        &mut self,
+        link_up: bool,
+        mut dp: Option<&mut Dataplane>,
+        now: Timestamp,
+    ) -> Result<()> {
         for vip in &self.config.vips {
             if self.vips.present(vip.addr).await? {
                 self.vips.remove(vip).await?;
                 warn!(vrid = self.config.vrid, vip = %vip.addr, "removed a stale VIP left by an earlier run");
             }
         }
+        if !link_up {
+            self.handle(Event::LinkDown, now, dp.as_deref_mut()).await?;
+        }
         self.handle(Event::Startup, now, dp).await
+    }
+
+    /// The interface lost or regained its carrier (or was set down or up).
+    pub async fn on_link(
+        &mut self,
+        up: bool,
+        now: Timestamp,
+        dp: Option<&mut Dataplane>,
+    ) -> Result<()> {
+        let event = if up { Event::LinkUp } else { Event::LinkDown };
+        self.handle(event, now, dp).await
     }
 
     /// A received IPv4 packet (from the XDP ring buffer or the raw socket) that claims to be a VRRP

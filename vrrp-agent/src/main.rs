@@ -13,7 +13,7 @@ use vrrp_agent::{
     dataplane::{Dataplane, Events},
     election::Timestamp,
     instance::Instance,
-    net::{AdvertReceiver, AdvertSender, GarpSender, Interface, Netlink, Vips},
+    net::{AdvertReceiver, AdvertSender, GarpSender, Interface, LinkMonitor, Netlink, Vips},
 };
 use vrrp_common::maps::Event;
 
@@ -73,8 +73,10 @@ async fn run(config: vrrp_agent::config::Instance) -> Result<()> {
             dataplane.watch_vip(vip.addr)?;
         }
     }
+    let mut link = LinkMonitor::new(instance.iface.index)?;
+    let link_up = link.is_up().await?;
     instance
-        .start(dataplane(&mut receive), clock::now())
+        .start(link_up, dataplane(&mut receive), clock::now())
         .await?;
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -114,6 +116,7 @@ async fn run(config: vrrp_agent::config::Instance) -> Result<()> {
                     }
                 }
             }
+            up = link.changed() => instance.on_link(up?, clock::now(), dataplane(&mut receive)).await?,
             () = sleep => instance.on_timers(clock::now(), dataplane(&mut receive)).await?,
         }
     }

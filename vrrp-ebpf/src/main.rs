@@ -97,8 +97,8 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
     // SAFETY: the ingress ifindex is a plain field of the XDP context.
     let key = InstanceKey::new(ctx.ingress_ifindex() as u32, vrrp.vrid);
     // Foreign VRIDs stop here, one hash lookup: a flood of them costs the agent nothing.
-    let config = unsafe { INSTANCES.get(&key) }?;
-    let record = PEERS.get_ptr_mut(&key)?;
+    let config = unsafe { INSTANCES.get(key) }?;
+    let record = PEERS.get_ptr_mut(key)?;
     let event = SCRATCH.get_ptr_mut(0)?;
     let available = ctx.data_end() - ctx.data() - offset;
     let len = total.min(available).min(MAX_PACKET_V4);
@@ -163,7 +163,7 @@ fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
     if !arp.is_ether_ipv4() {
         return None;
     }
-    let record = VIPS.get_ptr_mut(&arp.spa)?;
+    let record = VIPS.get_ptr_mut(arp.spa)?;
     // SAFETY: a map value pointer, valid for this program run.
     let record = unsafe { &mut *record };
     record.t_ns = unsafe { bpf_ktime_get_ns() };

@@ -1,4 +1,5 @@
 //! Project tasks: `cargo xtask setup | test | run | demo`.
+mod demo;
 mod setup;
 
 use std::{
@@ -40,7 +41,7 @@ fn main() -> Result<()> {
         Task::Setup => setup::run(),
         Task::Test { unit_only } => test(unit_only),
         Task::Run { args } => run(&args),
-        Task::Demo => demo(),
+        Task::Demo => demo::run(),
     }
 }
 
@@ -117,14 +118,4 @@ fn run(args: &[String]) -> Result<()> {
     };
     cmd.args(args);
     status(cmd)
-}
-
-fn demo() -> Result<()> {
-    println!(
-        "The demo needs the data plane (next milestone). It will: build a bridge namespace with two \
-         router namespaces and a client, start vrrp-agent in each router (priority 200 and 100, VIP \
-         198.51.100.100/24), show the client reaching the VIP, cut the master's link, print the state \
-         lines and the measured outage of the failover and the failback, then remove the namespaces."
-    );
-    Ok(())
 }

@@ -9,6 +9,7 @@
 pub mod advert;
 pub mod garp;
 pub mod iface;
+pub mod link;
 pub mod netlink;
 pub mod vip;
 
@@ -24,6 +25,7 @@ use tokio::io::Interest;
 pub use advert::{AdvertReceiver, AdvertSender};
 pub use garp::GarpSender;
 pub use iface::{IfaceError, Interface};
+pub use link::{LinkError, LinkMonitor};
 pub use netlink::{Netlink, NetlinkError};
 pub use vip::{Vip, VipError, Vips};
 

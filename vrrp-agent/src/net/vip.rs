@@ -10,7 +10,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::AddressFamily;
 
-use super::iface::IFNAME_MAX;
 use super::netlink::{local_ipv4, to_io};
 use super::{hint, Netlink};
 
@@ -18,14 +17,6 @@ pub use crate::config::Vip;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VipError {
-    #[error("VIP {addr}/{prefix_len}: the prefix length must be at most 32")]
-    PrefixLen { addr: Ipv4Addr, prefix_len: u8 },
-    #[error(
-        "VIP label {label:?} must start with the interface name {ifname:?}, as in \"{ifname}:1\""
-    )]
-    LabelPrefix { label: String, ifname: String },
-    #[error("VIP label {label:?} is too long: the kernel allows at most 15 bytes")]
-    LabelLen { label: String },
     #[error("cannot {action} VIP {addr} on {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
     Netlink {
         action: &'static str,
@@ -35,28 +26,6 @@ pub enum VipError {
     },
     #[error("cannot list the addresses of {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
     List { ifname: String, source: io::Error },
-}
-
-impl Vip {
-    /// Checks what the kernel would reject or `ip` refuses, so configuration errors show at load.
-    pub fn validate(&self, ifname: &str) -> Result<(), VipError> {
-        if self.prefix_len > 32 {
-            return Err(VipError::PrefixLen {
-                addr: self.addr,
-                prefix_len: self.prefix_len,
-            });
-        }
-        match &self.label {
-            Some(label) if !label.starts_with(ifname) => Err(VipError::LabelPrefix {
-                label: label.clone(),
-                ifname: ifname.to_owned(),
-            }),
-            Some(label) if label.len() > IFNAME_MAX => Err(VipError::LabelLen {
-                label: label.clone(),
-            }),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The broadcast address `ip addr add … brd +` sets: host bits all ones, none for /31 and /32
@@ -84,7 +53,6 @@ impl Vips {
 
     /// Adds `vip`; already present (same address and prefix) is success.
     pub async fn add(&self, vip: &Vip) -> Result<(), VipError> {
-        vip.validate(&self.ifname)?;
         let mut request =
             self.nl
                 .handle()
@@ -208,24 +176,6 @@ mod tests {
         assert_eq!(broadcast(addr, 0), Some(Ipv4Addr::BROADCAST));
         assert_eq!(broadcast(addr, 31), None);
         assert_eq!(broadcast(addr, 32), None);
-    }
-
-    #[test]
-    fn labels_must_start_with_the_interface_name() {
-        assert!(vip([198, 51, 100, 10], 24, None).validate("eth0").is_ok());
-        assert!(vip([198, 51, 100, 10], 24, Some("eth0"))
-            .validate("eth0")
-            .is_ok());
-        assert!(vip([198, 51, 100, 10], 24, Some("eth0:1"))
-            .validate("eth0")
-            .is_ok());
-        let err = vip([198, 51, 100, 10], 24, Some("eth1:1")).validate("eth0");
-        assert!(matches!(err, Err(VipError::LabelPrefix { .. })), "{err:?}");
-        assert!(err.unwrap_err().to_string().contains("\"eth0:1\""));
-        let err = vip([198, 51, 100, 10], 24, Some("eth0:a-long-label")).validate("eth0");
-        assert!(matches!(err, Err(VipError::LabelLen { .. })), "{err:?}");
-        let err = vip([198, 51, 100, 10], 33, None).validate("eth0");
-        assert!(matches!(err, Err(VipError::PrefixLen { .. })), "{err:?}");
     }
 
     #[test]
