@@ -327,6 +327,19 @@ impl Netns {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.spawn_env(program, args, [] as [(&str, &str); 0])
+    }
+
+    /// Like [`spawn`](Self::spawn), with environment variables `envs` set for the program
+    /// (e.g. `[("RUST_LOG", "info")]`).
+    pub fn spawn_env<I, S, E, K, V>(&self, program: &str, args: I, envs: E) -> Proc
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+        E: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let base = Path::new(program)
             .file_name()
             .map(|f| sanitize(&f.to_string_lossy(), 32))
@@ -339,7 +352,11 @@ impl Netns {
         let file = File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = file.try_clone().expect("dup log file");
         let mut cmd = self.command(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(file).stderr(err);
+        cmd.args(args)
+            .envs(envs)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err);
         let mut p = self.spawn_command(cmd).unwrap_or_else(|e| panic!("{e:#}"));
         p.log = Some(log);
         p
@@ -392,6 +409,40 @@ impl Netns {
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         v.get(0)?.get("operstate")?.as_str().map(str::to_owned)
+    }
+
+    /// `ip -j -d link show dev <iface>` as JSON (the interface's object), None if it doesn't
+    /// exist.
+    fn link_json(&self, iface: &str) -> Option<serde_json::Value> {
+        let out = self.run("ip", ["-j", "-d", "link", "show", "dev", iface]);
+        if !out.status.success() {
+            return None;
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(v.get_mut(0)?.take())
+    }
+
+    /// MAC address of `iface` ("aa:bb:cc:dd:ee:ff"), None if it doesn't exist.
+    pub fn mac(&self, iface: &str) -> Option<String> {
+        self.link_json(iface)?["address"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// The XDP program attached to `iface` (from `ip -j -d link`), None when there is none
+    /// (or the interface doesn't exist).
+    pub fn xdp(&self, iface: &str) -> Option<XdpAttachment> {
+        parse_xdp(&self.link_json(iface)?)
+    }
+
+    /// The link-layer address the neighbour table holds for `addr` (`ip -j neigh show <addr>`),
+    /// None when there is no entry or it has none (e.g. FAILED/INCOMPLETE).
+    pub fn neigh_lladdr(&self, addr: &str) -> Option<String> {
+        let out = self.run("ip", ["-j", "neigh", "show", addr]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v.as_array()?
+            .iter()
+            .find_map(|n| n["lladdr"].as_str().map(str::to_owned))
     }
 
     /// Pings `addr` from this namespace: true when all `count` replies arrive within `timeout`.
@@ -455,6 +506,58 @@ impl Netns {
         }
         Ok(Capture { proc, pcap })
     }
+}
+
+/// An XDP program attached to an interface, as `ip -j -d link` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XdpAttachment {
+    /// "driver" (native), "skb" (generic), "hw" (offloaded), "multi", or "mode <n>".
+    pub mode: String,
+    /// Kernel program id.
+    pub prog_id: u64,
+    /// Program name (the kernel truncates it to 15 characters).
+    pub prog_name: String,
+}
+
+fn parse_xdp(link: &serde_json::Value) -> Option<XdpAttachment> {
+    let xdp = link.get("xdp")?;
+    // XDP_ATTACHED_* from linux/if_link.h.
+    let mode = match xdp["mode"].as_u64()? {
+        0 => return None,
+        1 => "driver".to_owned(),
+        2 => "skb".to_owned(),
+        3 => "hw".to_owned(),
+        4 => "multi".to_owned(),
+        m => format!("mode {m}"),
+    };
+    // In "multi" mode the programs are listed under "attached"; take the first.
+    let prog = xdp
+        .get("prog")
+        .or_else(|| xdp["attached"].get(0)?.get("prog"))?;
+    Some(XdpAttachment {
+        mode,
+        prog_id: prog["id"].as_u64()?,
+        prog_name: prog["name"].as_str().unwrap_or_default().to_owned(),
+    })
+}
+
+/// The `vrrp-agent` binary under test: `$VRRP_AGENT_BIN` if set, else `vrrp-agent` in the
+/// target directory of this test executable (`target/debug/deps/<test>-<hash>` →
+/// `target/debug/vrrp-agent`). Panics with a hint to build it when it is missing.
+pub fn agent_bin() -> PathBuf {
+    let path = match std::env::var_os("VRRP_AGENT_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("vrrp-agent")))
+            .unwrap_or_else(|| PathBuf::from("vrrp-agent")),
+    };
+    assert!(
+        path.is_file(),
+        "{} not found: build it first: cargo build -p vrrp-agent (cargo xtask test does)",
+        path.display()
+    );
+    path
 }
 
 fn parse_addrs(json: &[u8]) -> Vec<String> {
@@ -894,6 +997,31 @@ mod unit {
         assert_eq!(parse_addrs(json), ["198.51.100.1/24", "fe80::1/64"]);
         assert!(parse_addrs(b"[]").is_empty());
         assert!(parse_addrs(b"garbage").is_empty());
+    }
+
+    #[test]
+    fn parses_ip_j_d_link_xdp() {
+        let link: serde_json::Value = serde_json::from_str(
+            r#"{"ifname":"eth0","xdp":{"mode":1,"prog":{"id":149,"name":"vrrp","jited":1},
+                "attached":[{"mode":1,"prog":{"id":149,"name":"vrrp"}}]}}"#,
+        )
+        .unwrap();
+        let want = XdpAttachment {
+            mode: "driver".into(),
+            prog_id: 149,
+            prog_name: "vrrp".into(),
+        };
+        assert_eq!(parse_xdp(&link), Some(want));
+        let multi: serde_json::Value = serde_json::from_str(
+            r#"{"xdp":{"mode":4,"attached":[{"mode":2,"prog":{"id":7,"name":"x"}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parse_xdp(&multi).map(|x| (x.mode, x.prog_id)),
+            Some(("multi".into(), 7))
+        );
+        let none: serde_json::Value = serde_json::from_str(r#"{"ifname":"eth0"}"#).unwrap();
+        assert_eq!(parse_xdp(&none), None);
     }
 
     #[test]

@@ -1,0 +1,580 @@
+//! End-to-end failover tests: two `vrrp-agent` routers and a client on one segment (see
+//! `tests::Topology`), VRID 51, VIP 198.51.100.100/24. r1 has priority 200, r2 100. Each test
+//! asserts what the client sees (ping, its neighbour entry for the VIP), what `ip addr` and
+//! `ip link` show in the routers, and the agents' transition log lines.
+//!
+//! Root only (skipped otherwise); run through `cargo xtask test`, which builds the agent first.
+//! Adverts every 100 ms keep the suite fast, except where whole seconds are needed (VRRPv2) or
+//! a timing margin must be unambiguous (the SIGTERM hand-over).
+
+use std::time::{Duration, Instant};
+
+use tests::{agent_bin, skip_unless_root, wait_until, Proc, Topology, R1_ADDR, R2_ADDR};
+
+const VIP: &str = "198.51.100.100";
+const VIP_CIDR: &str = "198.51.100.100/24";
+const IFACE: &str = "eth0";
+const ROUTERS: [&str; 2] = ["r1", "r2"];
+const SEC: Duration = Duration::from_secs(1);
+const POLL: Duration = Duration::from_millis(50);
+/// Generous bound for anything that should take well under a second with 100 ms adverts.
+const SETTLE: Duration = Duration::from_secs(10);
+
+const XDP_NATIVE_LOG: &str = "receive path: XDP in native (driver) mode iface=eth0";
+const RAW_SOCKET_LOG: &str = "receive path: raw socket (--xdp off) iface=eth0";
+
+/// A topology with agents started in r1/r2; every agent ever started is kept (restarted ones
+/// too), so a failure message can show all their logs.
+struct Lab {
+    topo: Topology,
+    bin: String,
+    agents: Vec<(&'static str, Proc)>,
+}
+
+impl Lab {
+    fn new(name: &str) -> Self {
+        // First, so a missing binary fails before any namespace exists.
+        let bin = agent_bin().to_str().expect("UTF-8 path").to_owned();
+        Lab {
+            topo: Topology::new(name).unwrap(),
+            bin,
+            agents: Vec::new(),
+        }
+    }
+
+    /// Starts an agent in `role` with `priority`; `extra` arguments are appended and may
+    /// override the default `--advert-int 100ms`.
+    fn start(&mut self, role: &'static str, priority: u8, extra: &[&str]) {
+        let priority = priority.to_string();
+        let mut args = vec![
+            "--iface",
+            IFACE,
+            "--vrid",
+            "51",
+            "--priority",
+            &priority,
+            "--vip",
+            VIP_CIDR,
+        ];
+        if !extra.contains(&"--advert-int") {
+            args.extend(["--advert-int", "100ms"]);
+        }
+        args.extend(extra);
+        let proc = self
+            .topo
+            .ns(role)
+            .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
+        self.agents.push((role, proc));
+    }
+
+    /// The most recently started agent in `role`.
+    fn agent(&mut self, role: &str) -> &mut Proc {
+        self.agents
+            .iter_mut()
+            .rev()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| panic!("no agent started in {role}"))
+    }
+
+    /// Current log of the most recently started agent in `role`.
+    fn log(&mut self, role: &str) -> String {
+        self.agent(role).log()
+    }
+
+    /// Every agent's log, plus the routers' addresses, for failure messages.
+    fn dump(&self) -> String {
+        let mut s = String::new();
+        for (role, p) in &self.agents {
+            s += &format!("--- agent in {role} (pid {}):\n{}", p.pid(), p.log());
+        }
+        for r in ROUTERS {
+            s += &format!("--- {r} {IFACE}: {:?}\n", self.topo.addrs(r, IFACE));
+        }
+        s
+    }
+
+    /// Panics with `msg` and all the logs.
+    #[track_caller]
+    fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.dump())
+    }
+
+    #[track_caller]
+    fn check(&self, ok: bool, msg: &str) {
+        if !ok {
+            self.fail(msg);
+        }
+    }
+
+    /// Waits until the log of `role`'s current agent, from byte `since` on, has a line
+    /// containing `needle`.
+    #[track_caller]
+    fn wait_log(&mut self, role: &str, since: usize, needle: &str, timeout: Duration) {
+        let seen = wait_until(timeout, POLL, || {
+            self.log(role).get(since..).unwrap_or("").contains(needle)
+        });
+        self.check(
+            seen,
+            &format!("{role} did not log {needle:?} within {timeout:?}"),
+        );
+    }
+
+    /// Routers holding the VIP on eth0 (`ip addr`).
+    fn holders(&self) -> Vec<&'static str> {
+        ROUTERS
+            .into_iter()
+            .filter(|r| self.topo.has_addr(r, IFACE, VIP))
+            .collect()
+    }
+
+    /// Waits until exactly the routers `want` hold the VIP.
+    #[track_caller]
+    fn wait_holders(&self, want: &[&str], timeout: Duration) {
+        let ok = wait_until(timeout, POLL, || self.holders() == want);
+        self.check(
+            ok,
+            &format!(
+                "VIP holders: want {want:?}, have {:?} after {timeout:?}",
+                self.holders()
+            ),
+        );
+    }
+
+    /// Watches for `period` that the VIP holders stay `want` and that no agent logs a new
+    /// transition to MASTER (a backup that stops hearing the master would).
+    #[track_caller]
+    fn assert_stable(&mut self, want: &[&str], period: Duration) {
+        let marks: Vec<usize> = ROUTERS.iter().map(|r| self.log_len(r)).collect();
+        let end = Instant::now() + period;
+        while Instant::now() < end {
+            let have = self.holders();
+            self.check(
+                have == want,
+                &format!("VIP holders changed to {have:?}, want {want:?} throughout"),
+            );
+            std::thread::sleep(POLL * 2);
+        }
+        for (r, &mark) in ROUTERS.iter().zip(&marks) {
+            let new = transitions(&self.log_since(r, mark));
+            let became = new.iter().any(|t| t.to == "MASTER" && !want.contains(r));
+            self.check(
+                !became,
+                &format!("{r} became MASTER while it should have stayed backup: {new:?}"),
+            );
+        }
+    }
+
+    /// Log length of `role`'s current agent (0 if none), a mark for [`Lab::log_since`].
+    fn log_len(&mut self, role: &str) -> usize {
+        if self.agents.iter().any(|(r, _)| *r == role) {
+            self.log(role).len()
+        } else {
+            0
+        }
+    }
+
+    fn log_since(&mut self, role: &str, mark: usize) -> String {
+        if !self.agents.iter().any(|(r, _)| *r == role) {
+            return String::new();
+        }
+        self.log(role).get(mark..).unwrap_or("").to_owned()
+    }
+
+    /// State after the last transition `role`'s current agent logged.
+    fn state(&mut self, role: &str) -> Option<String> {
+        transitions(&self.log(role)).pop().map(|t| t.to)
+    }
+
+    #[track_caller]
+    fn assert_state(&mut self, role: &str, want: &str) {
+        let have = self.state(role);
+        self.check(
+            have.as_deref() == Some(want),
+            &format!("{role} is in {have:?}, want {want}"),
+        );
+    }
+
+    /// Waits until the client's ping to the VIP is answered and its neighbour entry for the
+    /// VIP is `router`'s MAC (so `router` answered, reached through its gratuitous ARP).
+    #[track_caller]
+    fn wait_client_reaches_vip_at(&self, router: &str, timeout: Duration) {
+        let mac = self.topo.ns(router).mac(IFACE).expect("router MAC");
+        let client = self.topo.ns("client");
+        let ok = wait_until(timeout, POLL, || {
+            client.ping(VIP, 1, SEC) && client.neigh_lladdr(VIP).as_deref() == Some(&mac)
+        });
+        self.check(
+            ok,
+            &format!(
+                "client did not reach the VIP at {router} ({mac}) within {timeout:?}; \
+                 its neighbour entry: {:?}",
+                client.neigh_lladdr(VIP)
+            ),
+        );
+    }
+
+    /// The XDP program in `role`'s eth0, asserted to be the agent's, in native mode.
+    #[track_caller]
+    fn assert_xdp_native(&self, role: &str) {
+        let xdp = self.topo.ns(role).xdp(IFACE);
+        let ok = xdp
+            .as_ref()
+            .is_some_and(|x| x.mode == "driver" && x.prog_name == "vrrp");
+        self.check(
+            ok,
+            &format!(
+                "{role} {IFACE}: want the vrrp XDP program in driver mode, ip link shows {xdp:?}"
+            ),
+        );
+    }
+
+    #[track_caller]
+    fn assert_no_xdp(&self, role: &str) {
+        let xdp = self.topo.ns(role).xdp(IFACE);
+        self.check(
+            xdp.is_none(),
+            &format!("{role} {IFACE}: want no XDP program, ip link shows {xdp:?}"),
+        );
+    }
+
+    /// Starts r1 (200) and r2 (100) with `extra` arguments each and waits until r1 holds the
+    /// VIP, r2 does not, and r2 is BACKUP.
+    #[track_caller]
+    fn elect_r1(&mut self, extra: &[&str], timeout: Duration) {
+        self.start("r1", 200, extra);
+        self.start("r2", 100, extra);
+        self.wait_holders(&["r1"], timeout);
+        self.wait_log("r2", 0, "-> BACKUP", timeout);
+        self.assert_state("r1", "MASTER");
+        self.assert_state("r2", "BACKUP");
+    }
+
+    /// From the r1-master state: SIGKILLs r1's agent and waits until r2 holds the VIP. The
+    /// crashed agent cannot clean up, so r1 keeps the VIP too (keepalived behaves the same).
+    #[track_caller]
+    fn crash_r1(&mut self) {
+        let mark = self.log_len("r2");
+        let r1 = self.agent("r1");
+        r1.kill9().unwrap();
+        let status = r1.wait_timeout(5 * SEC);
+        self.check(status.is_some(), "r1's agent did not die on SIGKILL");
+        self.wait_log("r2", mark, "BACKUP -> MASTER", SETTLE);
+        self.wait_holders(&["r1", "r2"], SETTLE);
+    }
+}
+
+/// One `FROM -> TO: reason` line of an agent's log.
+#[derive(Debug)]
+struct Transition {
+    to: String,
+    #[allow(dead_code)] // shown in failure messages
+    line: String,
+}
+
+fn transitions(log: &str) -> Vec<Transition> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("vrrp_agent::instance: ")?;
+            let (states, _reason) = rest.split_once(": ")?;
+            let (_from, to) = states.split_once(" -> ")?;
+            Some(Transition {
+                to: to.to_owned(),
+                line: line.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Case 1 and 8: the initial election, through XDP in native mode or the raw socket.
+fn initial_election(name: &str, xdp: bool) {
+    let (extra, receive_path_log): (&[&str], _) = if xdp {
+        (&[], XDP_NATIVE_LOG)
+    } else {
+        (&["--xdp", "off"], RAW_SOCKET_LOG)
+    };
+    let mut lab = Lab::new(name);
+    lab.elect_r1(extra, SETTLE);
+    for r in ROUTERS {
+        lab.wait_log(r, 0, receive_path_log, SETTLE);
+    }
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    // r2's master-down interval is ~0.36 s: staying backup for 3 s means it keeps receiving
+    // r1's adverts through this receive path.
+    lab.assert_stable(&["r1"], 3 * SEC);
+    lab.assert_state("r2", "BACKUP");
+    for r in ROUTERS {
+        if xdp {
+            lab.assert_xdp_native(r);
+        } else {
+            lab.assert_no_xdp(r);
+        }
+    }
+}
+
+/// Case 1: The higher priority wins; XDP in native mode carries r1's adverts to r2's agent.
+#[test]
+fn initial_election_xdp_native() {
+    skip_unless_root!();
+    initial_election("fo_init_xdp", true);
+}
+
+/// Case 8: The same with the raw-socket receive path (`--xdp off`), the fallback.
+#[test]
+fn initial_election_raw_socket() {
+    skip_unless_root!();
+    initial_election("fo_init_raw", false);
+}
+
+/// Case 2: Cutting the master's cable moves the VIP to r2; the client follows through r2's
+/// gratuitous ARP. r1 sees the carrier loss and goes FAULT, releasing the VIP (keepalived does
+/// the same). When the cable is back, r1 preempts again.
+#[test]
+fn link_cut_fails_over_to_backup() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_linkcut");
+    lab.elect_r1(&[], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+
+    let (mark1, mark2) = (lab.log_len("r1"), lab.log_len("r2"));
+    lab.topo.cut_link("r1");
+    lab.wait_log(
+        "r1",
+        mark1,
+        "MASTER -> FAULT: tracked interface down",
+        SETTLE,
+    );
+    lab.wait_log(
+        "r2",
+        mark2,
+        "BACKUP -> MASTER: master down timer expired",
+        SETTLE,
+    );
+    lab.wait_holders(&["r2"], SETTLE);
+    lab.wait_client_reaches_vip_at("r2", SETTLE);
+
+    let mark = lab.log_len("r2");
+    lab.topo.restore_link("r1");
+    lab.wait_log(
+        "r2",
+        mark,
+        "MASTER -> BACKUP: higher priority advert from 198.51.100.1",
+        SETTLE,
+    );
+    lab.wait_holders(&["r1"], SETTLE);
+    lab.assert_state("r1", "MASTER");
+}
+
+/// After the master's cable comes back, the client must reach the VIP at r1 again at once,
+/// not only when its neighbour entry for the VIP (r2's MAC since the failover) expires about
+/// 5 s later. keepalived gets this by going FAULT on carrier loss (dropping the VIP) and
+/// BACKUP → MASTER with gratuitous ARP on carrier return.
+#[test]
+fn link_restore_client_follows_master_at_once() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_linkback");
+    lab.elect_r1(&[], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    lab.topo.cut_link("r1");
+    lab.wait_client_reaches_vip_at("r2", SETTLE);
+    lab.topo.restore_link("r1");
+    lab.wait_holders(&["r1"], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", 2 * SEC);
+}
+
+/// Case 3: SIGTERM on the master: its priority-0 advert lets r2 take over after Skew_Time
+/// (~0.6 s) instead of Master_Down_Interval (~3.6 s) with 1 s adverts.
+#[test]
+fn sigterm_hands_over_before_master_down() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_sigterm");
+    let one_sec = ["--advert-int", "1s"];
+    lab.elect_r1(&one_sec, 15 * SEC);
+    // Let r2 hear a couple of adverts, so its timer runs on r1's interval.
+    lab.assert_stable(&["r1"], 2 * SEC);
+
+    let mark = lab.log_len("r2");
+    let t0 = Instant::now();
+    lab.agent("r1").term().unwrap();
+    let took_over = wait_until(10 * SEC, Duration::from_millis(10), || {
+        lab.topo.has_addr("r2", IFACE, VIP)
+    });
+    let elapsed = t0.elapsed();
+    lab.check(took_over, "r2 did not take the VIP after r1's SIGTERM");
+    lab.check(
+        elapsed < Duration::from_millis(2500),
+        &format!(
+            "r2 took {elapsed:?} to hold the VIP after SIGTERM; want < 2.5 s (Master_Down ≈ 3.6 s)"
+        ),
+    );
+    lab.wait_log(
+        "r2",
+        mark,
+        "BACKUP -> MASTER: master down timer expired",
+        SEC,
+    );
+
+    let status = lab.agent("r1").wait_timeout(5 * SEC);
+    lab.check(
+        status.is_some_and(|s| s.success()),
+        &format!("r1's agent did not exit cleanly on SIGTERM: {status:?}"),
+    );
+    lab.wait_log("r1", 0, "SIGTERM: handing over", SEC);
+    lab.wait_log("r1", 0, "MASTER -> INIT: shutdown", SEC);
+    lab.wait_holders(&["r2"], SEC);
+    lab.wait_client_reaches_vip_at("r2", SETTLE);
+}
+
+/// Case 4a: A returning higher-priority master preempts: r1, stopped and restarted, takes the VIP
+/// back and r2 releases it.
+#[test]
+fn returning_master_preempts() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_preempt");
+    lab.elect_r1(&[], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    lab.agent("r1").term().unwrap();
+    lab.wait_holders(&["r2"], SETTLE);
+    lab.wait_client_reaches_vip_at("r2", SETTLE);
+
+    let mark = lab.log_len("r2");
+    lab.start("r1", 200, &[]);
+    lab.wait_log("r1", 0, "BACKUP -> MASTER", SETTLE);
+    lab.wait_log(
+        "r2",
+        mark,
+        "MASTER -> BACKUP: higher priority advert from 198.51.100.1",
+        SETTLE,
+    );
+    lab.wait_holders(&["r1"], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    lab.assert_stable(&["r1"], 2 * SEC);
+}
+
+/// Case 4b: With `--nopreempt`, r1 (higher priority) joins as backup and leaves the VIP on r2; it
+/// takes over only when r2 goes away.
+#[test]
+fn nopreempt_does_not_take_back() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_nopreempt");
+    lab.start("r2", 100, &[]);
+    lab.wait_holders(&["r2"], SETTLE);
+    lab.start("r1", 200, &["--nopreempt"]);
+    lab.wait_log("r1", 0, "INIT -> BACKUP: startup", SETTLE);
+    // r1's master-down interval is ~0.32 s: 3 s of BACKUP means it hears r2 and defers.
+    lab.assert_stable(&["r2"], 3 * SEC);
+    lab.assert_state("r1", "BACKUP");
+    lab.assert_state("r2", "MASTER");
+    lab.wait_client_reaches_vip_at("r2", SETTLE);
+
+    lab.agent("r2").term().unwrap();
+    lab.wait_log("r1", 0, "BACKUP -> MASTER", SETTLE);
+    lab.wait_holders(&["r1"], SETTLE);
+}
+
+/// VRRPv2 pair with passwords `p1` (r1) and `p2` (r2), 1 s adverts.
+fn start_v2_pair(lab: &mut Lab, p1: &str, p2: &str) {
+    for (role, prio, pass) in [("r1", 200, p1), ("r2", 100, p2)] {
+        lab.start(
+            role,
+            prio,
+            &["--version", "2", "--advert-int", "1s", "--auth-pass", pass],
+        );
+    }
+}
+
+/// Case 5: VRRPv2 with different passwords: each ignores the other's adverts (and says so), so
+/// both become MASTER and both hold the VIP.
+#[test]
+fn v2_password_mismatch_ignores_adverts() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_v2_badpass");
+    start_v2_pair(&mut lab, "secret1", "secret2");
+    for (r, peer) in [("r1", R2_ADDR), ("r2", R1_ADDR)] {
+        lab.wait_log(
+            r,
+            0,
+            "BACKUP -> MASTER: master down timer expired",
+            15 * SEC,
+        );
+        let warning = format!("ignored advert: password mismatch vrid=51 src=Some({peer})");
+        lab.wait_log(r, 0, &warning, 15 * SEC);
+    }
+    lab.wait_holders(&["r1", "r2"], SETTLE);
+    // And they stay there: neither accepts the other's adverts later either.
+    lab.assert_stable(&["r1", "r2"], 3 * SEC);
+    lab.assert_state("r1", "MASTER");
+    lab.assert_state("r2", "MASTER");
+}
+
+/// Case 5 (control): The same VRRPv2 pair with equal passwords elects r1 alone.
+#[test]
+fn v2_matching_password_elects_one() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_v2_goodpass");
+    start_v2_pair(&mut lab, "secret1", "secret1");
+    lab.wait_holders(&["r1"], 15 * SEC);
+    lab.wait_log("r2", 0, "INIT -> BACKUP", SEC);
+    lab.assert_stable(&["r1"], 3 * SEC);
+    lab.assert_state("r2", "BACKUP");
+    for r in ROUTERS {
+        let log = lab.log(r);
+        lab.check(
+            !log.contains("ignored advert"),
+            &format!("{r} ignored adverts although the passwords match"),
+        );
+    }
+}
+
+/// Case 6: kill -9 of the master: the XDP program goes with the agent (aya attaches through a
+/// bpf_link), so r1's own traffic still flows, and r2 takes over the VIP.
+#[test]
+fn kill9_leaves_traffic_flowing() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_kill9");
+    lab.elect_r1(&[], SETTLE);
+    lab.assert_xdp_native("r1");
+    lab.crash_r1();
+    let detached = wait_until(5 * SEC, POLL, || lab.topo.ns("r1").xdp(IFACE).is_none());
+    lab.check(detached, "the XDP program is still attached after kill -9");
+    let reach = wait_until(SETTLE, POLL, || {
+        lab.topo.ping("client", R1_ADDR, 3, 2 * SEC)
+    });
+    lab.check(reach, "client cannot ping r1's own address after kill -9");
+    lab.check(
+        lab.topo.ping("client", VIP, 3, 2 * SEC),
+        "client cannot ping the VIP after kill -9",
+    );
+    lab.assert_xdp_native("r2");
+}
+
+/// Case 7: An agent restarted after kill -9 removes the VIP its crashed run left, and the election
+/// ends with exactly one holder: r1 again (priority 200, preempt).
+#[test]
+fn restart_after_kill9_removes_stale_vip() {
+    skip_unless_root!();
+    let mut lab = Lab::new("fo_restart");
+    lab.elect_r1(&[], SETTLE);
+    lab.crash_r1();
+    let mark = lab.log_len("r2");
+    lab.start("r1", 200, &[]);
+    lab.wait_log(
+        "r1",
+        0,
+        "removed a stale VIP left by an earlier run vrid=51 vip=198.51.100.100",
+        SETTLE,
+    );
+    lab.wait_log("r1", 0, "BACKUP -> MASTER", SETTLE);
+    lab.wait_log("r2", mark, "MASTER -> BACKUP", SETTLE);
+    lab.wait_holders(&["r1"], SETTLE);
+    lab.assert_stable(&["r1"], 2 * SEC);
+    // The stale address went before the election started.
+    let log = lab.log("r1");
+    let removed = log.find("removed a stale VIP");
+    let started = log.find("INIT -> BACKUP");
+    lab.check(
+        removed.is_some() && removed < started,
+        "stale VIP removal is not logged before the startup transition",
+    );
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+}
