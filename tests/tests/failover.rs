@@ -310,6 +310,28 @@ fn initial_election(name: &str, xdp: bool) {
             lab.assert_no_xdp(r);
         }
     }
+    if xdp {
+        // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
+        let mark = lab.log_len("r2");
+        lab.agent("r2").signal(libc::SIGUSR1).unwrap();
+        lab.wait_log(
+            "r2",
+            mark,
+            "last from 198.51.100.1 prio 200, interval 10 cs",
+            SETTLE,
+        );
+        let log = lab.log("r2");
+        let seen: u64 = log[mark..]
+            .split("kernel saw ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        // 3 s of 100 ms adverts went by above.
+        lab.check(
+            seen >= 20,
+            &format!("r2's map counted only {seen} of r1's adverts"),
+        );
+    }
 }
 
 /// Case 1: The higher priority wins; XDP in native mode carries r1's adverts to r2's agent.

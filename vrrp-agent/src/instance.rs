@@ -142,6 +142,33 @@ impl Instance {
         self.handle(Event::Startup, now, dp).await
     }
 
+    /// One status line (SIGUSR1, as keepalived dumps its state): election state and, on the XDP
+    /// path, what the kernel recorded of the peers' adverts.
+    pub fn log_status(&self, now: Timestamp, dp: Option<&Dataplane>) -> Result<()> {
+        let (vrid, state, priority) = (self.config.vrid, self.state(), self.machine.priority());
+        let interval = self.machine.master_adver_interval();
+        let Some(dp) = dp else {
+            info!(vrid, %state, priority, ?interval, "status: raw-socket receive path");
+            return Ok(());
+        };
+        let peer = dp.peer(&self.key)?;
+        let ago = Duration::from_nanos(now.0.saturating_sub(peer.t_ns));
+        info!(
+            vrid,
+            %state,
+            priority,
+            ?interval,
+            "status: kernel saw {} adverts (last from {} prio {}, interval {} cs, {ago:?} ago), \
+             rejected {}",
+            peer.count,
+            Ipv4Addr::from(peer.src),
+            peer.priority,
+            peer.interval_cs,
+            peer.rejected,
+        );
+        Ok(())
+    }
+
     /// The interface lost or regained its carrier (or was set down or up).
     pub async fn on_link(
         &mut self,

@@ -81,6 +81,7 @@ async fn run(config: vrrp_agent::config::Instance) -> Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut sigusr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
     let mut batch: Vec<Event> = Vec::new();
     let mut buf = vec![0u8; vrrp_common::maps::MAX_PACKET_V4];
     loop {
@@ -99,6 +100,7 @@ async fn run(config: vrrp_agent::config::Instance) -> Result<()> {
             biased;
             _ = sigterm.recv() => { info!("SIGTERM: handing over"); break; }
             _ = sigint.recv() => { info!("SIGINT: handing over"); break; }
+            _ = sigusr1.recv() => instance.log_status(clock::now(), dataplane(&mut receive).as_deref())?,
             r = recv_batch(&mut receive, &mut batch, &mut buf) => {
                 let at_socket = r?;
                 match &mut receive {
