@@ -9,7 +9,6 @@ use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, ChecksumForm, Expect},
     maps::{InstanceConfig, InstanceKey, ROLE_BACKUP, ROLE_IDLE, ROLE_MASTER},
     wire::{MAX_ADVERT_LEN_V4, VRRP_MULTICAST_V4},
-    Version,
 };
 
 use crate::{
@@ -93,10 +92,7 @@ impl Instance {
             local_addr: self.iface.primary.octets(),
             auth_data,
             interval_cs: self.interval_cs(),
-            version: match self.config.version {
-                Version::V2 => 2,
-                Version::V3 => 3,
-            },
+            version: self.config.version.number(),
             priority: self.machine.priority(),
             role: match self.machine.state() {
                 State::Master => ROLE_MASTER,

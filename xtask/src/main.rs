@@ -68,6 +68,12 @@ fn cargo(args: &[&str]) -> Command {
     cmd
 }
 
+fn command(program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    cmd
+}
+
 fn status(mut cmd: Command) -> Result<()> {
     eprintln!("xtask: {cmd:?}");
     let st = cmd

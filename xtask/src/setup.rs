@@ -4,7 +4,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{is_root, status};
+use crate::{command, is_root, status};
 
 /// The eBPF crate builds with this toolchain (`-Z build-std=core` needs its rust-src).
 pub const NIGHTLY: &str = "nightly";
@@ -42,11 +42,10 @@ fn nightly_rust_src() -> Result<()> {
     };
     let core = std::path::Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core");
     if !core.is_dir() {
-        status({
-            let mut c = Command::new("rustup");
-            c.args(["component", "add", "rust-src", "--toolchain", NIGHTLY]);
-            c
-        })
+        status(command(
+            "rustup",
+            &["component", "add", "rust-src", "--toolchain", NIGHTLY],
+        ))
         .context("cannot add rust-src to the nightly toolchain")?;
     }
     Ok(())
@@ -57,11 +56,10 @@ fn bpf_linker() -> Result<()> {
     if have.split_whitespace().nth(1) == Some(BPF_LINKER) {
         return Ok(());
     }
-    status({
-        let mut c = Command::new("cargo");
-        c.args(["install", &format!("bpf-linker@{BPF_LINKER}"), "--locked"]);
-        c
-    })
+    status(command(
+        "cargo",
+        &["install", &format!("bpf-linker@{BPF_LINKER}"), "--locked"],
+    ))
     .context("cannot install bpf-linker (it needs crates.io)")?;
     if output(Command::new("bpf-linker").arg("--version")).is_none() {
         bail!("bpf-linker installed but not on PATH: add ~/.cargo/bin to PATH");
@@ -87,16 +85,13 @@ fn debian_packages() -> Result<()> {
             missing.join(" ")
         );
     }
-    status({
-        let mut c = Command::new("apt-get");
-        c.arg("update").arg("-q");
-        c
-    })?;
-    status({
-        let mut c = Command::new("apt-get");
-        c.args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    })
+    status(command("apt-get", &["update", "-q"]))?;
+    let mut install = command(
+        "apt-get",
+        &["install", "-y", "-q", "--no-install-recommends"],
+    );
+    install
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    status(install)
 }
