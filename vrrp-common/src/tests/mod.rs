@@ -1,4 +1,5 @@
-//! Tests against keepalived 2.2.7's own packets (shared/vectors) and mutations of them.
+//! Tests against keepalived 2.2.7's own packets (tests/vectors, a capture from a real
+//! keepalived pair) and mutations of them.
 
 mod check;
 mod decode;
@@ -16,7 +17,7 @@ use crate::wire::{header_at, EthHdr, ETH_HDR_LEN, ETH_P_IP, IPV4_HDR_LEN};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/keepalived-2.2.7"
+    "/tests/vectors/keepalived-2.2.7"
 );
 
 /// Every Ethernet frame of the capture, in order.
