@@ -1,113 +1,56 @@
-//! The agent's configuration model and the command line that fills it. Every value is validated
-//! here, once, with a message that says what to write instead; the rest of the agent trusts it.
-use std::{net::Ipv4Addr, str::FromStr, time::Duration};
+//! The command line: a keepalived.conf to run or check, or one instance described by flags.
+use std::{net::Ipv4Addr, path::PathBuf, str::FromStr, time::Duration};
 
-use clap::{Parser, ValueEnum};
-use thiserror::Error;
+use clap::{Args, Parser, Subcommand};
 use vrrp_common::Version;
 
-/// One VRRP instance on one interface (keepalived's `vrrp_instance`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instance {
-    pub iface: String,
-    pub vrid: u8,
-    pub priority: u8,
-    pub vips: Vec<Vip>,
-    pub version: Version,
-    pub advert_interval: Duration,
-    /// VRRPv2 `auth_type PASS`: the password as sent, zero-padded to 8 bytes.
-    pub auth_pass: Option<[u8; 8]>,
-    pub preempt: bool,
-    pub preempt_delay: Duration,
-    pub checksum: ChecksumForm,
-    pub garp: Garp,
-    pub xdp: XdpMode,
-}
+use super::{
+    password, ChecksumForm, Config, ConfigError, Garp, Global, Instance, Notify, Vip, XdpMode,
+};
 
-/// A virtual address with its prefix length (keepalived defaults to /32).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vip {
-    pub addr: Ipv4Addr,
-    pub prefix_len: u8,
-    /// An alias label such as `eth0:1`; `None` means the interface name, as for `ip addr add`.
-    pub label: Option<String>,
-}
-
-/// Gratuitous ARP on becoming master: `count` requests at once, again after `repeat_after`
-/// (keepalived's `vrrp_garp_master_repeat` 5 and `garp_master_delay` 5 s).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Garp {
-    pub count: u8,
-    pub repeat_after: Option<Duration>,
-}
-
-/// How the XDP program is attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum XdpMode {
-    /// Driver mode, falling back to SKB mode, then to the raw-socket receive path.
-    Native,
-    /// Generic (SKB) mode, falling back to the raw-socket receive path.
-    Skb,
-    /// No XDP: adverts are read from a raw socket, as keepalived does.
-    Off,
-}
-
-/// The VRRPv3-over-IPv4 checksum we send; on receive both forms are accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ChecksumForm {
-    /// Includes the IPv4 pseudo-header: what keepalived and FRR send by default.
-    Pseudo,
-    /// VRRP message only, as RFC 9568 words it (keepalived's `v3_checksum_as_v2`).
-    Message,
-}
-
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("advert interval {0:?}: VRRPv2 sends whole seconds from 1s to 255s; use e.g. 1s, or --version 3 for sub-second adverts")]
-    V2Interval(Duration),
-    #[error("advert interval {0:?}: VRRPv3 sends 10ms to 40.95s in steps of 10ms")]
-    V3Interval(Duration),
-    #[error("--auth-pass needs --version 2: VRRPv3 (RFC 9568) has no authentication")]
-    AuthNeedsV2,
-    #[error("--auth-pass is empty; give the password of the other routers, or leave it out")]
-    EmptyPassword,
-    #[error("--preempt-delay has no effect with --nopreempt; use one of them")]
-    PreemptDelayWithNopreempt,
-    #[error("--preempt-delay {0}s: keepalived's range is 0 to 1000 seconds")]
-    PreemptDelayRange(u64),
-    #[error("--vip {0} is listed twice")]
-    DuplicateVip(Ipv4Addr),
-    #[error(
-        "--garp-count 0: send at least one gratuitous ARP, or the neighbours keep the old MAC"
-    )]
-    GarpCount,
-    #[error("VIP {addr} label {label:?} must start with the interface name, as in \"{iface}:1\"")]
-    LabelPrefix {
-        addr: Ipv4Addr,
-        label: String,
-        iface: String,
-    },
-    #[error("VIP {addr} label {label:?} is longer than the 15 bytes the kernel allows")]
-    LabelLength { addr: Ipv4Addr, label: String },
-}
-
-/// `vrrp-agent` command line: one instance, keepalived's settings by their usual names.
+/// `vrrp-agent` command line: a keepalived.conf (`-f`), or one instance described by flags with
+/// keepalived's settings by their usual names.
 #[derive(Debug, Parser)]
 // `--version` is the VRRP version, as the issue and keepalived users expect, so clap's own goes.
 #[command(name = "vrrp-agent", version, about, disable_version_flag = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// keepalived.conf to run (keepalived's `-f`).
+    #[arg(short = 'f', long = "use-file", value_name = "FILE", global = true)]
+    pub file: Option<PathBuf>,
+    /// Check the configuration and exit: 0 when it is good (keepalived's `-t`).
+    #[arg(short = 't', long = "config-test")]
+    pub config_test: bool,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration given with -f and exit: 0 when it is good.
+    CheckConfig,
+}
+
+/// One instance from flags, when no keepalived.conf is given.
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
     /// Interface the instance runs on (adverts, VIPs, XDP program).
-    #[arg(long, value_name = "IF")]
-    pub iface: String,
+    #[arg(long, value_name = "IF", required_unless_present = "file")]
+    pub iface: Option<String>,
     /// Virtual router ID, shared by every router of the group.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=255))]
-    pub vrid: u8,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=255), required_unless_present = "file")]
+    pub vrid: Option<u8>,
     /// Priority: the highest live one holds the VIPs; 255 means address owner.
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(1..=255))]
-    pub priority: u8,
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(1..=255), required_unless_present = "file")]
+    pub priority: Option<u8>,
     /// Virtual IPv4 address, repeatable; /32 unless a prefix length is given; an alias label as
     /// in keepalived.conf: "198.51.100.100/24 label eth0:1".
-    #[arg(long = "vip", value_name = "ADDR[/LEN] [label LABEL]", required = true)]
+    #[arg(
+        long = "vip",
+        value_name = "ADDR[/LEN] [label LABEL]",
+        required_unless_present = "file"
+    )]
     pub vips: Vec<VipArg>,
     /// Advert interval: whole seconds for v2 (1s), 10ms to 40.95s for v3 (100ms, 10ms).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -133,9 +76,10 @@ pub struct Cli {
     /// Send the gratuitous ARPs again this long after becoming master; 0 to not repeat.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub garp_delay: Duration,
-    /// XDP attach mode for the kernel fast path.
-    #[arg(long, value_enum, default_value_t = XdpMode::Native)]
-    pub xdp: XdpMode,
+    /// XDP attach mode for the kernel fast path [default: native, or the file's `vrrp_agent`
+    /// block]; overrides the file when given.
+    #[arg(long, value_enum, global = true)]
+    pub xdp: Option<XdpMode>,
 }
 
 /// `ADDR[/LEN] [label LABEL]` as given on the command line.
@@ -170,9 +114,8 @@ impl FromStr for VipArg {
             .filter(|l| (1..=32).contains(l))
             .ok_or_else(|| format!("prefix length {len}: use 1 to 32"))?;
         Ok(Self(Vip {
-            addr,
-            prefix_len,
             label,
+            ..Vip::new(addr, prefix_len)
         }))
     }
 }
@@ -200,86 +143,46 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_micros((value * unit * 1e6).round() as u64))
 }
 
-impl Cli {
-    /// The validated instance this command line describes.
-    pub fn instance(&self) -> Result<Instance, ConfigError> {
-        check_interval(self.version, self.advert_int)?;
-        let auth_pass = match (&self.auth_pass, self.version) {
-            (None, _) => None,
-            (Some(_), Version::V3) => return Err(ConfigError::AuthNeedsV2),
-            (Some(p), Version::V2) if p.is_empty() => return Err(ConfigError::EmptyPassword),
-            (Some(p), Version::V2) => {
-                let mut pass = [0; 8];
-                let n = p.len().min(8);
-                pass[..n].copy_from_slice(&p.as_bytes()[..n]);
-                Some(pass)
-            }
-        };
-        if self.nopreempt && self.preempt_delay > 0 {
-            return Err(ConfigError::PreemptDelayWithNopreempt);
-        }
-        if self.preempt_delay > 1000 {
-            return Err(ConfigError::PreemptDelayRange(self.preempt_delay));
-        }
-        let vips: Vec<Vip> = self.vips.iter().map(|v| v.0.clone()).collect();
-        for (i, v) in vips.iter().enumerate() {
-            if vips[..i].iter().any(|w| w.addr == v.addr) {
-                return Err(ConfigError::DuplicateVip(v.addr));
-            }
-            check_label(v, &self.iface)?;
-        }
-        if self.garp_count == 0 {
-            return Err(ConfigError::GarpCount);
-        }
-        Ok(Instance {
-            iface: self.iface.clone(),
-            vrid: self.vrid,
-            priority: self.priority,
-            vips,
+impl InstanceArgs {
+    /// The validated one-instance configuration these flags describe (`iface`, `vrid`,
+    /// `priority` and `vips` are present: clap requires them without `-f`).
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let iface = self.iface.clone().unwrap_or_default();
+        let instance = Instance {
+            name: format!("VI_{}", self.vrid.unwrap_or_default()),
+            iface,
+            vrid: self.vrid.unwrap_or_default(),
+            priority: self.priority.unwrap_or_default(),
+            vips: self.vips.iter().map(|v| v.0.clone()).collect(),
+            excluded_vips: Vec::new(),
             version: self.version,
             advert_interval: self.advert_int,
-            auth_pass,
+            auth_pass: self.auth_pass.as_deref().map(password).transpose()?,
             preempt: !self.nopreempt,
             preempt_delay: Duration::from_secs(self.preempt_delay),
+            accept: true,
             checksum: self.checksum,
             garp: Garp {
                 count: self.garp_count,
                 repeat_after: (!self.garp_delay.is_zero()).then_some(self.garp_delay),
+                ..Garp::default()
             },
-            xdp: self.xdp,
+            track_scripts: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_primary: true,
+            src_ip: None,
+            unicast_peers: Vec::new(),
+            notify: Notify::default(),
+        };
+        instance.validate()?;
+        Ok(Config {
+            global: Global {
+                xdp: self.xdp.unwrap_or(XdpMode::Native),
+                ..Global::default()
+            },
+            instances: vec![instance],
+            ..Config::default()
         })
-    }
-}
-
-/// What `ip addr add ... label` accepts: the interface name as prefix, at most IFNAMSIZ - 1 bytes.
-fn check_label(vip: &Vip, iface: &str) -> Result<(), ConfigError> {
-    match &vip.label {
-        Some(label) if !label.starts_with(iface) => Err(ConfigError::LabelPrefix {
-            addr: vip.addr,
-            label: label.clone(),
-            iface: iface.to_string(),
-        }),
-        Some(label) if label.len() > 15 => Err(ConfigError::LabelLength {
-            addr: vip.addr,
-            label: label.clone(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// RFC 3768 carries whole seconds in 8 bits; RFC 9568 carries centiseconds in 12 bits.
-pub fn check_interval(version: Version, interval: Duration) -> Result<(), ConfigError> {
-    match version {
-        Version::V2 if interval.subsec_nanos() != 0 || !(1..=255).contains(&interval.as_secs()) => {
-            Err(ConfigError::V2Interval(interval))
-        }
-        Version::V3
-            if !interval.as_nanos().is_multiple_of(10_000_000)
-                || !(10..=40_950).contains(&interval.as_millis()) =>
-        {
-            Err(ConfigError::V3Interval(interval))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -287,10 +190,22 @@ pub fn check_interval(version: Version, interval: Duration) -> Result<(), Config
 mod tests {
     use super::*;
 
-    fn parse(args: &str) -> Result<Instance, String> {
+    /// The one instance and the XDP mode these flags describe, or the error text.
+    fn parse_full(args: &str) -> Result<(Instance, XdpMode), String> {
         let argv = std::iter::once("vrrp-agent").chain(args.split_whitespace());
+        parse_argv(argv)
+    }
+
+    fn parse_argv<'a>(
+        argv: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(Instance, XdpMode), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        cli.instance().map_err(|e| e.to_string())
+        let mut config = cli.instance.config().map_err(|e| e.to_string())?;
+        Ok((config.instances.remove(0), config.global.xdp))
+    }
+
+    fn parse(args: &str) -> Result<Instance, String> {
+        parse_full(args).map(|(i, _)| i)
     }
 
     const BASE: &str = "--iface eth0 --vrid 51 --priority 150 --vip 198.51.100.100";
@@ -300,24 +215,11 @@ mod tests {
         let i = parse(BASE).unwrap();
         assert_eq!(i.version, Version::V3);
         assert_eq!(i.advert_interval, Duration::from_secs(1));
-        assert_eq!(
-            i.vips,
-            vec![Vip {
-                addr: Ipv4Addr::new(198, 51, 100, 100),
-                prefix_len: 32,
-                label: None,
-            }]
-        );
-        assert!(i.preempt);
+        assert_eq!(i.vips, vec![Vip::new(Ipv4Addr::new(198, 51, 100, 100), 32)]);
+        assert!(i.preempt && i.accept && i.track_primary);
         assert_eq!(i.checksum, ChecksumForm::Pseudo);
-        assert_eq!(
-            i.garp,
-            Garp {
-                count: 5,
-                repeat_after: Some(Duration::from_secs(5))
-            }
-        );
-        assert_eq!(i.xdp, XdpMode::Native);
+        assert_eq!(i.garp, Garp::default());
+        assert_eq!(parse_full(BASE).unwrap().1, XdpMode::Native);
     }
 
     #[test]
@@ -332,13 +234,16 @@ mod tests {
         assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0"));
         assert_eq!(i.vips[1].prefix_len, 24);
         assert_eq!(i.preempt_delay, Duration::from_secs(30));
-        assert_eq!(i.xdp, XdpMode::Skb);
         assert_eq!(i.garp.repeat_after, None);
+        assert_eq!(
+            parse_full(&format!("{BASE} --xdp skb")).unwrap().1,
+            XdpMode::Skb
+        );
     }
 
     #[test]
     fn vip_label_as_in_keepalived_conf() {
-        let cli = Cli::try_parse_from([
+        let (instance, _) = parse_argv([
             "vrrp-agent",
             "--iface",
             "eth0",
@@ -350,7 +255,7 @@ mod tests {
             "198.51.100.100/24 label eth0:1",
         ])
         .unwrap();
-        let vip = &cli.instance().unwrap().vips[0];
+        let vip = &instance.vips[0];
         assert_eq!((vip.prefix_len, vip.label.as_deref()), (24, Some("eth0:1")));
     }
 
@@ -376,10 +281,7 @@ mod tests {
                 "--vip",
                 vip,
             ];
-            let err = match Cli::try_parse_from(argv) {
-                Ok(cli) => cli.instance().unwrap_err().to_string(),
-                Err(e) => e.to_string(),
-            };
+            let err = parse_argv(argv).unwrap_err();
             assert!(err.contains(want), "{vip}: {err}");
         }
     }
@@ -433,7 +335,7 @@ mod tests {
             (&format!("{BASE} --advert-int 41s"), "10ms to 40.95s"),
             (&format!("{BASE} --advert-int fast"), "write a duration"),
             (&format!("{BASE} --version 4"), "2 or 3"),
-            (&format!("{BASE} --auth-pass x"), "needs --version 2"),
+            (&format!("{BASE} --auth-pass x"), "needs VRRP version 2"),
             (&format!("{BASE} --version 2 --auth-pass="), "empty"),
             (
                 &format!("{BASE} --nopreempt --preempt-delay 5"),

@@ -1,0 +1,480 @@
+//! From what the blocks said to the model: global defaults, cross-references (track_script
+//! names, sync group members, VRIDs) and keepalived's fix-ups of dubious combinations.
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    time::Duration,
+};
+
+use vrrp_common::Version;
+
+use super::{closest, Draft, GroupDraft, InstanceDraft, TrackDraft, Tracks};
+use crate::config::{
+    check_interval,
+    keepalived::{Diags, Loc},
+    password, ChecksumForm, Config, ConfigError, Garp, Instance, Script, SyncGroup,
+};
+
+impl Draft {
+    pub(super) fn resolve(self, d: &mut Diags) -> Config {
+        let mut scripts: HashMap<&str, (&Script, &Loc)> = HashMap::new();
+        for (script, loc) in &self.scripts {
+            if let Some((_, first)) = scripts.insert(&script.name, (script, loc)) {
+                d.error(
+                    loc,
+                    format!(
+                        "a vrrp_script or check named {} is already defined at {first}: rename \
+                         one",
+                        script.name
+                    ),
+                );
+            }
+        }
+        let mut group_of: HashMap<&str, &GroupDraft> = HashMap::new();
+        // Each name's first instance, by index: a later one of the same name is not built.
+        let mut names: HashMap<&str, (usize, &Loc)> = HashMap::new();
+        for (n, instance) in self.instances.iter().enumerate() {
+            if let Some((_, first)) = names.get(instance.name.as_str()) {
+                d.error(
+                    &instance.loc,
+                    format!(
+                        "vrrp_instance {} is already defined at {first}: rename one",
+                        instance.name
+                    ),
+                );
+            } else {
+                names.insert(&instance.name, (n, &instance.loc));
+            }
+        }
+        let mut groups = Vec::new();
+        let mut group_tracks: HashMap<&str, Tracks> = HashMap::new();
+        let mut group_names: HashMap<&str, &Loc> = HashMap::new();
+        for group in &self.groups {
+            if let Some(first) = group_names.insert(&group.name, &group.loc) {
+                d.error(
+                    &group.loc,
+                    format!(
+                        "vrrp_sync_group {} is already defined at {first}: rename one",
+                        group.name
+                    ),
+                );
+                continue;
+            }
+            check_tracks(d, &group.tracks, &scripts, &self.broken);
+            for (member, loc) in &group.members {
+                if !names.contains_key(member.as_str()) {
+                    let hint = closest(member, names.keys().copied())
+                        .map(|near| format!(" (did you mean \"{near}\"?)"))
+                        .unwrap_or_default();
+                    d.error(
+                        loc,
+                        format!(
+                            "vrrp_sync_group {}: no vrrp_instance named {member}{hint}",
+                            group.name
+                        ),
+                    );
+                } else if let Some(other) = group_of.insert(member, group) {
+                    d.error(
+                        loc,
+                        format!(
+                            "vrrp_instance {member} is already in vrrp_sync_group {} ({}): an \
+                             instance syncs with one group",
+                            other.name, other.loc
+                        ),
+                    );
+                }
+            }
+            if group.members.is_empty() {
+                d.warn(
+                    &group.loc,
+                    format!(
+                        "vrrp_sync_group {} has no members (group {{ … }}): ignored, as in \
+                         keepalived",
+                        group.name
+                    ),
+                );
+            } else {
+                group_tracks.insert(&group.name, self.group_tracks(d, group, &scripts));
+                groups.push(SyncGroup {
+                    name: group.name.clone(),
+                    members: group.members.iter().map(|(m, _)| m.clone()).collect(),
+                    notify: group.notify.clone(),
+                });
+            }
+        }
+        let mut vrids: HashMap<(&str, u8), (&str, &Loc)> = HashMap::new();
+        let mut instances = Vec::new();
+        for (n, draft) in self.instances.iter().enumerate() {
+            if names[draft.name.as_str()].0 != n {
+                continue;
+            }
+            check_tracks(d, &draft.tracks, &scripts, &self.broken);
+            if let (Some(iface), Some(vrid)) = (&draft.iface, draft.vrid) {
+                match vrids.entry((iface, vrid)) {
+                    Entry::Occupied(e) => d.error(
+                        &draft.loc,
+                        format!(
+                            "vrrp_instance {}: virtual_router_id {vrid} on {iface} is already used \
+                             by vrrp_instance {} ({}): give each instance of an interface its own",
+                            draft.name,
+                            e.get().0,
+                            e.get().1
+                        ),
+                    ),
+                    Entry::Vacant(e) => {
+                        e.insert((&draft.name, &draft.loc));
+                    }
+                }
+            }
+            let group = group_of
+                .get(draft.name.as_str())
+                .map(|g| (*g, &group_tracks[g.name.as_str()]));
+            instances.extend(self.instance(d, draft, group, &scripts));
+        }
+        Config {
+            global: self.global,
+            instances,
+            scripts: self.scripts.into_iter().map(|(s, _)| s).collect(),
+            sync_groups: groups,
+        }
+    }
+
+    /// The instance, with global defaults and keepalived's fix-ups, validated.
+    fn instance(
+        &self,
+        d: &mut Diags,
+        i: &InstanceDraft,
+        group: Option<(&GroupDraft, &Tracks)>,
+        scripts: &HashMap<&str, (&Script, &Loc)>,
+    ) -> Option<Instance> {
+        let name = &i.name;
+        let (Some(iface), Some(vrid)) = (&i.iface, i.vrid) else {
+            d.error(
+                &i.loc,
+                format!(
+                    "vrrp_instance {name} needs {}",
+                    match (&i.iface, i.vrid) {
+                        (None, None) => "an interface and a virtual_router_id",
+                        (None, _) => "an interface (interface eth0)",
+                        _ => "a virtual_router_id (1 to 255, the same on every router)",
+                    }
+                ),
+            );
+            return None;
+        };
+        if i.vips.is_empty() {
+            if i.bad_vips {
+                return None;
+            }
+            d.error(
+                &i.loc,
+                format!(
+                    "vrrp_instance {name} has no virtual_ipaddress: add the addresses it moves"
+                ),
+            );
+            return None;
+        }
+        let version = i
+            .version
+            .as_ref()
+            .map(|(v, _)| *v)
+            .or(self.version)
+            .unwrap_or(Version::V2);
+        let advert = i
+            .advert
+            .clone()
+            .unwrap_or((Duration::from_secs(1), i.loc.clone()));
+        if check_interval(version, advert.0).is_err() {
+            let t = advert.0.as_secs_f64();
+            d.error(
+                &advert.1,
+                match version {
+                    Version::V2 => format!(
+                        "advert_int {t}: VRRPv2 sends whole seconds, 1 to 255; write a whole \
+                         number, or version 3 (vrrp_version 3 in global_defs) for sub-second \
+                         adverts"
+                    ),
+                    Version::V3 => format!(
+                        "advert_int {t}: VRRPv3 sends 0.01 to 40.95 seconds in steps of 0.01"
+                    ),
+                },
+            );
+            return None;
+        }
+        let priority = i.priority();
+        let mut preempt = i.nopreempt.is_none();
+        let mut preempt_delay = i.preempt_delay.clone();
+        if let Some(loc) = &i.nopreempt {
+            let why = if priority == 255 {
+                Some("priority 255 (the address owner always takes over)")
+            } else if i.master {
+                Some("state MASTER: write state BACKUP on every router to keep nopreempt")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                d.warn(
+                    loc,
+                    format!("nopreempt is cleared, as keepalived does, with {why}"),
+                );
+                preempt = true;
+            }
+        }
+        if let Some((delay, loc)) = &preempt_delay {
+            if !delay.is_zero() && (i.master || !preempt) {
+                let with = if i.master {
+                    "state MASTER"
+                } else {
+                    "nopreempt"
+                };
+                d.warn(
+                    loc,
+                    format!("preempt_delay is dropped, as keepalived does, with {with}"),
+                );
+                preempt_delay = None;
+            }
+        }
+        let auth_pass = self.auth(d, i, version);
+        let tracks = self.member_tracks(d, i, priority, group, scripts);
+        let garp = Garp {
+            count: i.garp_count.unwrap_or(self.garp.count),
+            repeat_after: i.garp_delay.unwrap_or(self.garp.repeat_after),
+            refresh: i.garp_refresh.unwrap_or(self.garp.refresh),
+            interval: self.garp.interval,
+        };
+        let instance = Instance {
+            name: name.clone(),
+            iface: iface.clone(),
+            vrid,
+            priority,
+            vips: i.vips.iter().map(|(v, _)| v.clone()).collect(),
+            excluded_vips: i.excluded.iter().map(|(v, _)| v.clone()).collect(),
+            version,
+            advert_interval: advert.0,
+            auth_pass,
+            preempt,
+            preempt_delay: preempt_delay.map_or(Duration::ZERO, |(t, _)| t),
+            accept: true,
+            checksum: i
+                .checksum
+                .or(self.checksum.as_ref().map(|(c, _)| *c))
+                .unwrap_or(ChecksumForm::Pseudo),
+            garp,
+            track_scripts: tracks.scripts.into_iter().map(|t| t.tracked).collect(),
+            track_interfaces: tracks.interfaces.into_iter().map(|t| t.tracked).collect(),
+            track_primary: i.track_primary,
+            src_ip: i.src_ip.as_ref().map(|(ip, _)| *ip),
+            unicast_peers: i.peers.iter().map(|(p, _)| *p).collect(),
+            notify: i.notify.clone(),
+        };
+        if let Err(e) = instance.validate() {
+            d.error(locate(&e, i), format!("vrrp_instance {name}: {e}"));
+            return None;
+        }
+        Some(instance)
+    }
+
+    /// keepalived's authentication: PASS with a password, on VRRPv2; anything less is dropped
+    /// with a warning, as keepalived does.
+    fn auth(&self, d: &mut Diags, i: &InstanceDraft, version: Version) -> Option<[u8; 8]> {
+        let pass = i.auth_pass.as_ref().filter(|(p, _)| !p.is_empty());
+        match (&i.auth_type, pass) {
+            (None, None) => None,
+            (Some(loc), None) => {
+                d.warn(
+                    loc,
+                    "auth_type PASS without auth_pass: no authentication, as in keepalived; add \
+                     auth_pass",
+                );
+                None
+            }
+            (None, Some((_, loc))) => {
+                d.warn(
+                    loc,
+                    "auth_pass without auth_type PASS: no authentication, as in keepalived; add \
+                     auth_type PASS",
+                );
+                None
+            }
+            (Some(loc), Some(_)) if version == Version::V3 => {
+                d.warn(
+                    loc,
+                    "authentication is dropped with VRRP version 3 (RFC 9568 has none), as \
+                     keepalived does; remove it",
+                );
+                None
+            }
+            (Some(_), Some((pass, loc))) => {
+                if pass.len() > 8 {
+                    d.warn(
+                        loc,
+                        "auth_pass is longer than 8 bytes: the first 8 are sent, as keepalived does",
+                    );
+                }
+                password(pass).ok()
+            }
+        }
+    }
+
+    /// A sync group's trackers as its members get them: unweighted when a member is the address
+    /// owner, as keepalived does.
+    fn group_tracks(
+        &self,
+        d: &mut Diags,
+        group: &GroupDraft,
+        scripts: &HashMap<&str, (&Script, &Loc)>,
+    ) -> Tracks {
+        let mut tracks = group.tracks.clone();
+        let has_owner = self
+            .instances
+            .iter()
+            .any(|m| m.priority() == 255 && group.members.iter().any(|(n, _)| *n == m.name));
+        if has_owner {
+            let weighted = |t: &TrackDraft| weight(t, scripts) != 0;
+            for t in tracks.scripts.iter_mut().filter(|t| weighted(t)).chain(
+                tracks
+                    .interfaces
+                    .iter_mut()
+                    .filter(|t| t.tracked.weight.unwrap_or(0) != 0),
+            ) {
+                d.warn(
+                    &t.loc,
+                    format!(
+                        "vrrp_sync_group {}: the weight of {} is cleared, as keepalived does, \
+                         because a member has priority 255",
+                        group.name, t.tracked.name
+                    ),
+                );
+                t.tracked.weight = Some(0);
+            }
+        }
+        tracks
+    }
+
+    /// The instance's trackers, then its sync group's, with keepalived's rules: weighted trackers
+    /// of a sync group member (without sync_group_tracking_weight) or of the address owner are
+    /// dropped or made unweighted.
+    fn member_tracks(
+        &self,
+        d: &mut Diags,
+        i: &InstanceDraft,
+        priority: u8,
+        group: Option<(&GroupDraft, &Tracks)>,
+        scripts: &HashMap<&str, (&Script, &Loc)>,
+    ) -> Tracks {
+        let owner = priority == 255;
+        let synced = group.is_some_and(|(g, _)| !g.tracking_weight);
+        let why = match group {
+            _ if owner => "priority 255 (the address owner)".to_string(),
+            Some((g, _)) => format!(
+                "vrrp_sync_group {} (set sync_group_tracking_weight to keep it)",
+                g.name
+            ),
+            None => String::new(),
+        };
+        let mut out = Tracks::default();
+        for t in &i.tracks.scripts {
+            if (owner || synced) && weight(t, scripts) != 0 {
+                d.warn(
+                    &t.loc,
+                    format!(
+                        "vrrp_instance {}: track_script {} is dropped because it has a weight, \
+                         as keepalived does with {why}",
+                        i.name, t.tracked.name
+                    ),
+                );
+            } else {
+                out.scripts.push(t.clone());
+            }
+        }
+        for t in &i.tracks.interfaces {
+            let mut t = t.clone();
+            if (owner || synced) && t.tracked.weight.unwrap_or(0) != 0 {
+                let done = if owner { "dropped" } else { "made unweighted" };
+                d.warn(
+                    &t.loc,
+                    format!(
+                        "vrrp_instance {}: track_interface {} is {done} because it has a weight, \
+                         as keepalived does with {why}",
+                        i.name, t.tracked.name
+                    ),
+                );
+                if owner {
+                    continue;
+                }
+                t.tracked.weight = Some(0);
+            }
+            out.interfaces.push(t);
+        }
+        if let Some((_, tracks)) = group {
+            for (from, to) in [
+                (&tracks.scripts, &mut out.scripts),
+                (&tracks.interfaces, &mut out.interfaces),
+            ] {
+                for t in from {
+                    if !to.iter().any(|o| o.tracked.name == t.tracked.name) {
+                        to.push(t.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A track_script entry's weight: its own, else its script's.
+fn weight(t: &TrackDraft, scripts: &HashMap<&str, (&Script, &Loc)>) -> i32 {
+    t.tracked
+        .weight
+        .or_else(|| scripts.get(t.tracked.name.as_str()).map(|(s, _)| s.weight))
+        .unwrap_or(0)
+}
+
+/// Every track_script names a vrrp_script or check, and a `reverse` after the weight agrees with
+/// the script's own (the model keeps reverse on the script).
+fn check_tracks(
+    d: &mut Diags,
+    tracks: &Tracks,
+    scripts: &HashMap<&str, (&Script, &Loc)>,
+    broken: &[String],
+) {
+    for t in &tracks.scripts {
+        let name = t.tracked.name.as_str();
+        match (scripts.get(name), t.reverse) {
+            (None, _) if broken.iter().any(|b| b == name) => {}
+            (None, _) => {
+                let hint = closest(name, scripts.keys().copied())
+                    .map(|near| format!(" (did you mean \"{near}\"?)"))
+                    .unwrap_or_default();
+                d.error(
+                    &t.loc,
+                    format!("track_script {name}: no vrrp_script or check by that name{hint}"),
+                );
+            }
+            (Some((script, _)), Some(reverse)) if reverse != script.reverse => d.error(
+                &t.loc,
+                format!(
+                    "track_script {name} … {}: a different reverse than vrrp_script {name}'s is \
+                     not supported; write weight N{} in the vrrp_script instead",
+                    if reverse { "reverse" } else { "noreverse" },
+                    if reverse { " reverse" } else { "" }
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Where to point at for an error of [`Instance::validate`].
+fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
+    let addr = match e {
+        ConfigError::DuplicateVip(addr)
+        | ConfigError::LabelPrefix { addr, .. }
+        | ConfigError::LabelLength { addr, .. } => addr,
+        _ => return &i.loc,
+    };
+    i.vips
+        .iter()
+        .chain(&i.excluded)
+        .rfind(|(v, _)| v.addr == *addr)
+        .map_or(&i.loc, |(_, loc)| loc)
+}

@@ -1,0 +1,431 @@
+//! keepalived.conf text to statements: comments, quotes, braces, line continuations and `include`
+//! expanded in place, every statement tagged with the file and line it came from.
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    rc::Rc,
+};
+
+use super::{Diags, Loc};
+
+/// One keyword line, with the block that follows it (on the same or a later line), if any.
+#[derive(Debug)]
+pub struct Stmt {
+    pub loc: Loc,
+    /// The keyword and its values, quotes removed (`"a b"` is one word).
+    pub words: Vec<String>,
+    pub block: Option<Vec<Stmt>>,
+}
+
+impl Stmt {
+    pub fn keyword(&self) -> &str {
+        &self.words[0]
+    }
+
+    pub fn args(&self) -> &[String] {
+        &self.words[1..]
+    }
+}
+
+/// The statements of `text`, read as the file `file`.
+pub fn read(file: &Path, text: &str, diags: &mut Diags) -> Vec<Stmt> {
+    let mut lexer = Lexer {
+        diags,
+        open: vec![canonical(file)],
+        tokens: Vec::new(),
+        lines: 0,
+    };
+    lexer.file(Rc::from(file), text);
+    let tokens = std::mem::take(&mut lexer.tokens);
+    build(tokens, lexer.diags)
+}
+
+enum Tok {
+    Word(String),
+    Open,
+    Close,
+}
+
+struct Token {
+    tok: Tok,
+    loc: Loc,
+    /// Numbers logical lines across all files: words on one line make one statement.
+    line: usize,
+}
+
+struct Lexer<'d> {
+    diags: &'d mut Diags,
+    /// The files being read, outermost first, to refuse include loops.
+    open: Vec<PathBuf>,
+    tokens: Vec<Token>,
+    lines: usize,
+}
+
+impl Lexer<'_> {
+    fn file(&mut self, file: Rc<Path>, text: &str) {
+        let mut physical = text.lines().enumerate();
+        while let Some((n, raw)) = physical.next() {
+            let loc = Loc {
+                file: file.clone(),
+                line: n + 1,
+            };
+            let mut line = decomment(raw);
+            // A trailing backslash continues the line, as in keepalived.
+            while line.ends_with('\\') {
+                line.pop();
+                match physical.next() {
+                    Some((_, next)) => line.push_str(&decomment(next)),
+                    None => break,
+                }
+            }
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some((strict, pattern)) = include_directive(line) {
+                self.include(&loc, strict, pattern);
+                continue;
+            }
+            if line.starts_with('@') {
+                self.diags.error(
+                    &loc,
+                    "conditional configuration (@NAME …) is not supported: keep the lines for this \
+                     host and remove the others",
+                );
+                continue;
+            }
+            if line.starts_with('$') {
+                self.diags.error(
+                    &loc,
+                    "parameter definitions ($NAME=…) and substitutions are not supported: write \
+                     the values out",
+                );
+                continue;
+            }
+            self.lines += 1;
+            match tokenize(line) {
+                Ok(toks) => self.tokens.extend(toks.into_iter().map(|tok| Token {
+                    tok,
+                    loc: loc.clone(),
+                    line: self.lines,
+                })),
+                Err(quote) => self.diags.error(
+                    &loc,
+                    format!("unterminated quote: add the closing {quote} on the same line"),
+                ),
+            }
+        }
+    }
+
+    /// `include PATTERN`: every match in sorted order, relative to the including file's directory.
+    fn include(&mut self, loc: &Loc, strict: bool, pattern: &str) {
+        let pattern = unquote(pattern);
+        if pattern.is_empty() {
+            self.diags
+                .error(loc, "include needs a file pattern: include conf.d/*.conf");
+            return;
+        }
+        let dir = loc.file.parent().unwrap_or(Path::new(""));
+        let mut matched = false;
+        for alternative in expand_braces(pattern) {
+            let full = if Path::new(&alternative).is_absolute() || dir.as_os_str().is_empty() {
+                alternative
+            } else {
+                // The directory is literal text, not a pattern.
+                let dir = glob::Pattern::escape(&dir.to_string_lossy());
+                format!("{dir}/{alternative}")
+            };
+            let paths = match glob::glob(&full) {
+                Ok(paths) => paths,
+                Err(e) => {
+                    self.diags
+                        .error(loc, format!("include {pattern}: bad pattern: {}", e.msg));
+                    return;
+                }
+            };
+            for path in paths {
+                match path {
+                    Ok(path) => {
+                        matched = true;
+                        self.included(loc, &path);
+                    }
+                    Err(e) => self.diags.error(loc, format!("include {pattern}: {e}")),
+                }
+            }
+        }
+        if !matched {
+            let what = format!(
+                "include {pattern}: no file matches (relative paths start from {})",
+                if dir.as_os_str().is_empty() {
+                    Path::new(".").display()
+                } else {
+                    dir.display()
+                }
+            );
+            if strict {
+                self.diags.error(loc, what);
+            } else {
+                self.diags
+                    .warn(loc, format!("{what}; nothing included, as in keepalived"));
+            }
+        }
+    }
+
+    fn included(&mut self, loc: &Loc, path: &Path) {
+        // keepalived skips directories and executables (a script matched by mistake).
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                self.diags.warn(
+                    loc,
+                    format!("include: {} is a directory, skipped", path.display()),
+                );
+                return;
+            }
+            Ok(meta) if meta.permissions().mode() & 0o111 != 0 => {
+                self.diags.warn(
+                    loc,
+                    format!(
+                        "include: {} is executable, skipped as keepalived does; chmod a-x it to \
+                         include it",
+                        path.display()
+                    ),
+                );
+                return;
+            }
+            _ => {}
+        }
+        let real = canonical(path);
+        if let Some(i) = self.open.iter().position(|f| *f == real) {
+            let chain: Vec<String> = self.open[i..]
+                .iter()
+                .chain([&real])
+                .map(|f| f.display().to_string())
+                .collect();
+            self.diags.error(
+                loc,
+                format!(
+                    "include loop: {}; remove one of these includes",
+                    chain.join(" includes ")
+                ),
+            );
+            return;
+        }
+        match fs::read_to_string(path) {
+            Ok(text) => {
+                self.open.push(real);
+                self.file(Rc::from(path), &text);
+                self.open.pop();
+            }
+            Err(e) => self
+                .diags
+                .error(loc, format!("include: cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `include PATTERN` and keepalived's checking variants (`includer`, `includem`, `includew`,
+/// `includeb`, `includea`): all but `include` and `includer` make "no file matches" an error.
+fn include_directive(line: &str) -> Option<(bool, &str)> {
+    let rest = line.strip_prefix("include")?;
+    let (strict, rest) = match rest.chars().next() {
+        None => (false, rest),
+        Some(c) if c.is_whitespace() => (false, rest),
+        Some('r') => (false, &rest[1..]),
+        Some('m' | 'w' | 'b' | 'a') => (true, &rest[1..]),
+        Some(_) => return None,
+    };
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| (strict, rest.trim()))
+}
+
+fn unquote(s: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = s.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    s
+}
+
+/// csh-style `{a,b}` alternatives, which keepalived's glob(3) call expands (GLOB_BRACE).
+fn expand_braces(pattern: &str) -> Vec<String> {
+    let Some(open) = pattern.find('{') else {
+        return vec![pattern.to_string()];
+    };
+    let mut depth = 0;
+    let mut commas = Vec::new();
+    let mut close = None;
+    for (i, c) in pattern[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(open + i),
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return vec![pattern.to_string()];
+    };
+    let (head, tail) = (&pattern[..open], &pattern[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(&commas);
+    bounds.push(close);
+    bounds
+        .windows(2)
+        .flat_map(|w| expand_braces(&format!("{head}{}{tail}", &pattern[w[0] + 1..w[1]])))
+        .collect()
+}
+
+/// Cuts a `#` or `!` comment, outside quotes; `\#` and `\!` stand for the characters themselves.
+fn decomment(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quote = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('#' | '!')) if quote.is_none() => out.push(e),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '#' | '!' if quote.is_none() => break,
+            '"' | '\'' if quote.is_none() => {
+                quote = Some(c);
+                out.push(c);
+            }
+            c if Some(c) == quote => {
+                quote = None;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Words, `{` and `}`. Quoted parts (`"…"` or `'…'`) join the word around them without their
+/// quotes; a backslash protects the next character and is kept, for the script runner to read as
+/// keepalived does.
+fn tokenize(line: &str) -> Result<Vec<Tok>, char> {
+    let mut toks = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&c) = chars.peek() else {
+            return Ok(toks);
+        };
+        if c == '{' || c == '}' {
+            chars.next();
+            toks.push(if c == '{' { Tok::Open } else { Tok::Close });
+            continue;
+        }
+        let mut word = String::new();
+        let mut quote = None;
+        while let Some(&c) = chars.peek() {
+            match (c, quote) {
+                (c, None) if c.is_whitespace() || c == '{' || c == '}' => break,
+                ('"' | '\'', None) => quote = Some(c),
+                (c, Some(q)) if c == q => quote = None,
+                ('\\', _) => {
+                    word.push('\\');
+                    chars.next();
+                    match chars.peek() {
+                        Some(&e) => word.push(e),
+                        None => break,
+                    }
+                }
+                (c, _) => word.push(c),
+            }
+            chars.next();
+        }
+        if let Some(q) = quote {
+            return Err(q);
+        }
+        toks.push(Tok::Word(word));
+    }
+}
+
+/// Groups tokens into statements: the words of one line, then a block if `{` follows.
+fn build(tokens: Vec<Token>, diags: &mut Diags) -> Vec<Stmt> {
+    // The blocks being filled, outermost first, each with where its `{` was.
+    let mut frames: Vec<(Option<Loc>, Vec<Stmt>)> = vec![(None, Vec::new())];
+    // The line whose statement further words extend; `{` may follow it.
+    let mut current = None;
+    let mut can_open = false;
+    for Token { tok, loc, line } in tokens {
+        let (_, items) = frames.last_mut().expect("the top level is never closed");
+        match tok {
+            Tok::Word(word) => {
+                match items.last_mut() {
+                    Some(stmt) if current == Some(line) => stmt.words.push(word),
+                    _ => items.push(Stmt {
+                        loc,
+                        words: vec![word],
+                        block: None,
+                    }),
+                }
+                current = Some(line);
+                can_open = true;
+            }
+            Tok::Open if can_open => {
+                frames.push((Some(loc), Vec::new()));
+                current = None;
+                can_open = false;
+            }
+            Tok::Open => diags.error(
+                &loc,
+                "'{' without a keyword before it: write KEYWORD { … }, or remove the '{'",
+            ),
+            Tok::Close => {
+                current = None;
+                can_open = false;
+                if frames.len() == 1 {
+                    diags.error(
+                        &loc,
+                        "'}' closes no block: remove it, or add the missing '{'",
+                    );
+                } else {
+                    close(&mut frames);
+                }
+            }
+        }
+    }
+    while frames.len() > 1 {
+        let (open, _) = frames.last().expect("more than one frame");
+        let open = open.clone().expect("inner frames have a '{'");
+        let keyword = frames[frames.len() - 2]
+            .1
+            .last()
+            .map_or("", |s| s.keyword())
+            .to_string();
+        diags.error(
+            &open,
+            format!("the {keyword} block opened here is never closed: add the missing '}}'"),
+        );
+        close(&mut frames);
+    }
+    frames.pop().map(|(_, items)| items).unwrap_or_default()
+}
+
+/// Ends the innermost block, giving it to the statement that opened it.
+fn close(frames: &mut Vec<(Option<Loc>, Vec<Stmt>)>) {
+    let (_, items) = frames.pop().expect("an open block");
+    let (_, parent) = frames.last_mut().expect("the top level");
+    parent
+        .last_mut()
+        .expect("a block is opened after a statement")
+        .block = Some(items);
+}

@@ -1,0 +1,1272 @@
+use std::{
+    fs,
+    net::{Ipv4Addr, SocketAddr},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use vrrp_common::Version;
+
+use super::{load, parse_str, Diagnostic, Loaded};
+use crate::config::{
+    Check, ChecksumForm, Config, Garp, Instance, Notify, Script, ScriptUser, SyncGroup, Tracked,
+    Vip, XdpMode,
+};
+
+fn parse(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    parse_str(Path::new("keepalived.conf"), text)
+}
+
+#[track_caller]
+fn ok(text: &str) -> Loaded {
+    parse(text).unwrap_or_else(|errors| panic!("refused:\n{}\n---\n{text}", lines(&errors)))
+}
+
+#[track_caller]
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(loaded) => panic!("accepted: {:?}\n---\n{text}", loaded.config),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| format!("{d}\n"))
+        .collect::<String>()
+}
+
+/// A config snippet, and the assertions on what it gives.
+type Case<T> = (&'static str, Assert<T>);
+type Assert<T> = fn(&T);
+
+const BASE: &str = "interface eth0\nvirtual_router_id 51\nvirtual_ipaddress {\n198.51.100.100\n}";
+
+/// The one instance of a config whose `vrrp_instance VI_1` is BASE plus `extra`.
+#[track_caller]
+fn instance_in(before: &str, extra: &str) -> Instance {
+    let mut config = ok(&format!(
+        "{before}\nvrrp_instance VI_1 {{\n{BASE}\n{extra}\n}}\n"
+    ))
+    .config;
+    assert_eq!(config.instances.len(), 1);
+    config.instances.remove(0)
+}
+
+fn vip(addr: [u8; 4], prefix_len: u8) -> Vip {
+    Vip::new(Ipv4Addr::from(addr), prefix_len)
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn instance_defaults_are_keepalived_defaults() {
+    let i = instance_in("", "");
+    assert_eq!(
+        i,
+        Instance {
+            name: "VI_1".into(),
+            iface: "eth0".into(),
+            vrid: 51,
+            priority: 100,
+            vips: vec![vip([198, 51, 100, 100], 32)],
+            excluded_vips: vec![],
+            version: Version::V2,
+            advert_interval: Duration::from_secs(1),
+            auth_pass: None,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept: true,
+            checksum: ChecksumForm::Pseudo,
+            garp: Garp {
+                count: 5,
+                repeat_after: Some(Duration::from_secs(5)),
+                refresh: None,
+                interval: Duration::ZERO,
+            },
+            track_scripts: vec![],
+            track_interfaces: vec![],
+            track_primary: true,
+            src_ip: None,
+            unicast_peers: vec![],
+            notify: Notify::default(),
+        }
+    );
+}
+
+#[test]
+fn instance_keywords_land_in_the_model() {
+    let cases: &[Case<Instance>] = &[
+        ("priority 150", |i| assert_eq!(i.priority, 150)),
+        ("priority 255", |i| assert_eq!(i.priority, 255)),
+        ("state MASTER", |i| assert_eq!(i.priority, 255)),
+        ("state MASTER\npriority 101", |i| {
+            assert_eq!(i.priority, 101)
+        }),
+        ("state BACKUP", |i| assert_eq!(i.priority, 100)),
+        ("advert_int 3", |i| {
+            assert_eq!(i.advert_interval, Duration::from_secs(3))
+        }),
+        ("version 3\nadvert_int 0.01", |i| {
+            assert_eq!((i.version, i.advert_interval), (Version::V3, secs(0.01)))
+        }),
+        ("version 3\nadvert_int 40.95", |i| {
+            assert_eq!(i.advert_interval, secs(40.95))
+        }),
+        ("version 2", |i| assert_eq!(i.version, Version::V2)),
+        ("nopreempt", |i| assert!(!i.preempt)),
+        ("preempt", |i| assert!(i.preempt)),
+        ("preempt_delay 300", |i| {
+            assert_eq!(i.preempt_delay, Duration::from_secs(300))
+        }),
+        ("preempt_delay 4.12", |i| {
+            assert_eq!(i.preempt_delay, secs(4.12))
+        }),
+        ("accept", |i| assert!(i.accept)),
+        (
+            "authentication {\nauth_type PASS\nauth_pass s3cr3t\n}",
+            |i| assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0")),
+        ),
+        (
+            "authentication\n{\nauth_type PASS\nauth_pass \"a b\"\n}",
+            |i| assert_eq!(i.auth_pass, Some(*b"a b\0\0\0\0\0")),
+        ),
+        ("virtual_ipaddress_excluded {\n198.51.100.200/24\n}", |i| {
+            assert_eq!(i.excluded_vips, vec![vip([198, 51, 100, 200], 24)])
+        }),
+        ("track_script {\nchk\nchk2 weight -20\n}", |i| {
+            assert_eq!(
+                i.track_scripts,
+                vec![
+                    Tracked {
+                        name: "chk".into(),
+                        weight: None
+                    },
+                    Tracked {
+                        name: "chk2".into(),
+                        weight: Some(-20)
+                    }
+                ]
+            )
+        }),
+        ("track_interface {\neth1\neth2 weight 10\n}", |i| {
+            assert_eq!(
+                i.track_interfaces,
+                vec![
+                    Tracked {
+                        name: "eth1".into(),
+                        weight: None
+                    },
+                    Tracked {
+                        name: "eth2".into(),
+                        weight: Some(10)
+                    }
+                ]
+            )
+        }),
+        ("track_interface { eth1 weight 254 }", |i| {
+            assert_eq!(i.track_interfaces[0].weight, Some(253))
+        }),
+        ("dont_track_primary", |i| assert!(!i.track_primary)),
+        ("mcast_src_ip 198.51.100.2", |i| {
+            assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)))
+        }),
+        ("unicast_src_ip 198.51.100.2", |i| {
+            assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)))
+        }),
+        (
+            "unicast_peer {\n198.51.100.3\n198.51.100.4 min_ttl 250 max_ttl 255\n}",
+            |i| {
+                assert_eq!(
+                    i.unicast_peers,
+                    vec![
+                        Ipv4Addr::new(198, 51, 100, 3),
+                        Ipv4Addr::new(198, 51, 100, 4)
+                    ]
+                )
+            },
+        ),
+        ("notify \"/etc/keepalived/notify.sh\"", |i| {
+            assert_eq!(i.notify.any.as_deref(), Some("/etc/keepalived/notify.sh"))
+        }),
+        ("notify_master \"/etc/keepalived/notify.sh MASTER\"", |i| {
+            assert_eq!(
+                i.notify.master.as_deref(),
+                Some("/etc/keepalived/notify.sh MASTER")
+            )
+        }),
+        ("notify_backup /usr/local/bin/backup.sh", |i| {
+            assert_eq!(i.notify.backup.as_deref(), Some("/usr/local/bin/backup.sh"))
+        }),
+        ("notify_fault '/bin/logger -t vrrp fault'", |i| {
+            assert_eq!(i.notify.fault.as_deref(), Some("/bin/logger -t vrrp fault"))
+        }),
+        ("notify_stop \"/bin/sh -c 'echo stop > /run/vrrp'\"", |i| {
+            assert_eq!(
+                i.notify.stop.as_deref(),
+                Some("/bin/sh -c 'echo stop > /run/vrrp'")
+            )
+        }),
+        ("garp_master_delay 10", |i| {
+            assert_eq!(i.garp.repeat_after, Some(Duration::from_secs(10)))
+        }),
+        ("garp_master_delay 0", |i| {
+            assert_eq!(i.garp.repeat_after, None)
+        }),
+        ("garp_master_repeat 1", |i| assert_eq!(i.garp.count, 1)),
+        ("garp_master_repeat 0", |i| assert_eq!(i.garp.count, 1)),
+        ("garp_master_refresh 60", |i| {
+            assert_eq!(i.garp.refresh, Some(Duration::from_secs(60)))
+        }),
+        ("v3_checksum_as_v2", |i| {
+            assert_eq!(i.checksum, ChecksumForm::Message)
+        }),
+        ("v3_checksum_as_v2 off", |i| {
+            assert_eq!(i.checksum, ChecksumForm::Pseudo)
+        }),
+        ("strict_mode off", |i| assert!(i.accept)),
+        ("check_unicast_src", |_| {}),
+        ("mcast_dst_ip 224.0.0.18", |_| {}),
+        ("debug 2", |_| {}),
+        ("use_vmac\nvmac_xmit_base", |_| {}),
+    ];
+    let scripts = "vrrp_script chk { script /bin/true }\nvrrp_script chk2 { script /bin/true }";
+    for (extra, check) in cases {
+        check(&instance_in(scripts, extra));
+    }
+}
+
+#[test]
+fn vip_entries_with_keepalived_options() {
+    let i = instance_in(
+        "",
+        "virtual_ipaddress_excluded {\n\
+         203.0.113.10/24 dev eth1 label eth1:1 scope link brd 203.0.113.255\n\
+         203.0.113.11/24 dev eth1 brd -\n\
+         203.0.113.12/24 dev eth1 brd + scope host\n\
+         203.0.113.13/24 broadcast 203.0.113.255 scope 200\n\
+         203.0.113.14 scope nowhere -nodad no_track\n\
+         }",
+    );
+    let v = &i.excluded_vips;
+    assert_eq!(
+        v[0],
+        Vip {
+            addr: Ipv4Addr::new(203, 0, 113, 10),
+            prefix_len: 24,
+            label: Some("eth1:1".into()),
+            dev: Some("eth1".into()),
+            scope: 253,
+            broadcast: Some(Ipv4Addr::new(203, 0, 113, 255)),
+        }
+    );
+    assert_eq!(v[1].broadcast, Some(Ipv4Addr::new(203, 0, 113, 0)));
+    assert_eq!((v[2].broadcast, v[2].scope), (None, 254));
+    assert_eq!((v[3].broadcast, v[3].scope), (v[0].broadcast, 200));
+    assert_eq!((v[4].prefix_len, v[4].scope), (32, 255));
+}
+
+#[test]
+fn vips_on_one_line_and_brace_on_next_line() {
+    let config = ok("vrrp_instance VI_1\n{\ninterface eth0\nvirtual_router_id 1\n\
+                     virtual_ipaddress { 198.51.100.1/24 }\nvirtual_ipaddress\n{\n198.51.100.2\n}\n}\n")
+    .config;
+    let vips: Vec<Ipv4Addr> = config.instances[0].vips.iter().map(|v| v.addr).collect();
+    assert_eq!(
+        vips,
+        [
+            Ipv4Addr::new(198, 51, 100, 1),
+            Ipv4Addr::new(198, 51, 100, 2)
+        ]
+    );
+}
+
+#[test]
+fn global_defs_keywords_land_in_the_model() {
+    let cases: &[Case<Config>] = &[
+        ("router_id LVS_DEVEL", |c| {
+            assert_eq!(c.global.router_id.as_deref(), Some("LVS_DEVEL"))
+        }),
+        ("vrrp_version 3", |c| {
+            assert_eq!(c.instances[0].version, Version::V3)
+        }),
+        ("vrrp_garp_interval 0.001", |c| {
+            assert_eq!(c.instances[0].garp.interval, Duration::from_millis(1))
+        }),
+        ("vrrp_gna_interval 0.000001", |_| {}),
+        ("vrrp_skip_check_adv_addr", |c| {
+            assert!(c.global.skip_check_adv_addr)
+        }),
+        ("vrrp_skip_check_adv_addr off", |c| {
+            assert!(!c.global.skip_check_adv_addr)
+        }),
+        ("script_user keepalived_script", |c| {
+            assert_eq!(
+                c.global.script_user,
+                Some(ScriptUser {
+                    user: "keepalived_script".into(),
+                    group: None
+                })
+            )
+        }),
+        ("script_user nobody nogroup", |c| {
+            assert_eq!(
+                c.global.script_user,
+                Some(ScriptUser {
+                    user: "nobody".into(),
+                    group: Some("nogroup".into())
+                })
+            )
+        }),
+        ("enable_script_security", |c| {
+            assert!(c.global.script_security)
+        }),
+        ("vrrp_startup_delay 5.5", |c| {
+            assert_eq!(c.global.startup_delay, secs(5.5))
+        }),
+        ("vrrp_garp_master_delay 10", |c| {
+            assert_eq!(
+                c.instances[0].garp.repeat_after,
+                Some(Duration::from_secs(10))
+            )
+        }),
+        ("vrrp_garp_master_repeat 2", |c| {
+            assert_eq!(c.instances[0].garp.count, 2)
+        }),
+        ("vrrp_garp_master_refresh 60", |c| {
+            assert_eq!(c.instances[0].garp.refresh, Some(Duration::from_secs(60)))
+        }),
+        ("vrrp_min_garp", |c| {
+            assert_eq!(
+                (c.instances[0].garp.count, c.instances[0].garp.repeat_after),
+                (1, None)
+            )
+        }),
+        ("v3_checksum_as_v2", |c| {
+            assert_eq!(c.instances[0].checksum, ChecksumForm::Message)
+        }),
+        ("vrrp_strict off", |_| {}),
+        ("vrrp_check_unicast_src", |_| {}),
+        ("vrrp_mcast_group4 224.0.0.18", |_| {}),
+        ("vrrp_mcast_group6 ff02::12", |_| {}),
+    ];
+    for (line, check) in cases {
+        let text = format!("global_defs {{\n{line}\n}}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
+        check(&ok(&text).config);
+    }
+}
+
+#[test]
+fn instance_settings_override_global_ones() {
+    let i = instance_in(
+        "global_defs {\nvrrp_version 3\nvrrp_garp_master_repeat 2\nvrrp_garp_master_delay 1\n\
+         v3_checksum_as_v2\n}",
+        "version 2\ngarp_master_repeat 3\ngarp_master_delay 0\nv3_checksum_as_v2 off",
+    );
+    assert_eq!(i.version, Version::V2);
+    assert_eq!((i.garp.count, i.garp.repeat_after), (3, None));
+    assert_eq!(i.checksum, ChecksumForm::Pseudo);
+}
+
+/// The scripts of a config with `vrrp_script chk { BODY }`, tracked by VI_1.
+#[track_caller]
+fn script(body: &str) -> Script {
+    let text = format!(
+        "vrrp_script chk {{\n{body}\n}}\nvrrp_instance VI_1 {{\n{BASE}\ntrack_script {{\nchk\n}}\n}}\n"
+    );
+    ok(&text).config.scripts.remove(0)
+}
+
+#[test]
+fn vrrp_script_defaults_and_keywords() {
+    assert_eq!(
+        script("script \"killall -0 nginx\""),
+        Script {
+            name: "chk".into(),
+            check: Check::Exec("killall -0 nginx".into()),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            reverse: false,
+            rise: 1,
+            fall: 1,
+            user: None,
+            init_fail: false,
+        }
+    );
+    let cases: &[Case<Script>] = &[
+        ("interval 2", |s| {
+            assert_eq!((s.interval, s.timeout), (secs(2.0), secs(2.0)))
+        }),
+        ("interval 2\ntimeout 0.5", |s| {
+            assert_eq!((s.interval, s.timeout), (secs(2.0), secs(0.5)))
+        }),
+        ("interval 0", |s| assert_eq!(s.interval, secs(1.0))),
+        ("weight -20", |s| {
+            assert_eq!((s.weight, s.reverse), (-20, false))
+        }),
+        ("weight 10 reverse", |s| {
+            assert_eq!((s.weight, s.reverse), (10, true))
+        }),
+        ("rise 3\nfall 2", |s| assert_eq!((s.rise, s.fall), (3, 2))),
+        ("user nobody", |s| {
+            assert_eq!(
+                s.user,
+                Some(ScriptUser {
+                    user: "nobody".into(),
+                    group: None
+                })
+            )
+        }),
+        ("user nobody :nogroup", |s| {
+            assert_eq!(s.user.as_ref().unwrap().group.as_deref(), Some("nogroup"))
+        }),
+        ("init_fail", |s| assert!(s.init_fail)),
+    ];
+    for (extra, check) in cases {
+        check(&script(&format!("script \"pidof nginx\"\n{extra}")));
+    }
+    assert_eq!(
+        script("script /usr/local/bin/check_nginx.sh").check,
+        Check::Exec("/usr/local/bin/check_nginx.sh".into())
+    );
+}
+
+#[test]
+fn agent_extension_block() {
+    let text = "vrrp_agent {\n  xdp skb\n  checksum message\n\
+                check nginx { process nginx\n interval 2\n weight -30\n fall 2\n rise 3 }\n\
+                check port { tcp 127.0.0.1:80\n timeout 0.5 }\n\
+                check health { http http://127.0.0.1:8080/healthz status 204 host www.example.com }\n\
+                check root { http http://[::1] }\n}\n\
+                vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n\
+                virtual_ipaddress { 198.51.100.100 }\n  track_script {\n nginx\n port\n health\n root\n }\n}\n";
+    let config = ok(text).config;
+    assert_eq!(config.global.xdp, XdpMode::Skb);
+    assert_eq!(config.instances[0].checksum, ChecksumForm::Message);
+    let s = &config.scripts;
+    assert_eq!(s[0].check, Check::Process("nginx".into()));
+    assert_eq!(
+        (
+            s[0].interval,
+            s[0].timeout,
+            s[0].weight,
+            s[0].fall,
+            s[0].rise
+        ),
+        (secs(2.0), secs(2.0), -30, 2, 3)
+    );
+    assert_eq!(
+        s[1].check,
+        Check::Tcp("127.0.0.1:80".parse::<SocketAddr>().unwrap())
+    );
+    assert_eq!((s[1].interval, s[1].timeout), (secs(1.0), secs(0.5)));
+    assert_eq!(
+        s[2].check,
+        Check::Http {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            host: Some("www.example.com".into()),
+            path: "/healthz".into(),
+            status: 204,
+        }
+    );
+    assert_eq!(
+        s[3].check,
+        Check::Http {
+            addr: "[::1]:80".parse().unwrap(),
+            host: None,
+            path: "/".into(),
+            status: 200,
+        }
+    );
+    for (xdp, mode) in [("native", XdpMode::Native), ("off", XdpMode::Off)] {
+        let text = format!("vrrp_agent {{ xdp {xdp} }}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
+        assert_eq!(ok(&text).config.global.xdp, mode);
+    }
+}
+
+#[test]
+fn sync_group_members_notify_and_tracking() {
+    let text = "vrrp_script chk { script \"pidof nginx\" }\n\
+                vrrp_sync_group G1 {\n  group {\n    VI_1\n    VI_2\n  }\n\
+                notify_master \"/etc/keepalived/master.sh\"\n  notify \"/etc/keepalived/notify.sh\"\n\
+                track_script { chk }\n  track_interface { eth2 }\n}\n\
+                vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n\
+                virtual_ipaddress { 198.51.100.100 }\n}\n\
+                vrrp_instance VI_2 {\n  interface eth1\n  virtual_router_id 51\n\
+                virtual_ipaddress { 203.0.113.100 }\n  track_script { chk }\n}\n";
+    let config = ok(text).config;
+    assert_eq!(
+        config.sync_groups,
+        vec![SyncGroup {
+            name: "G1".into(),
+            members: vec!["VI_1".into(), "VI_2".into()],
+            notify: Notify {
+                any: Some("/etc/keepalived/notify.sh".into()),
+                master: Some("/etc/keepalived/master.sh".into()),
+                ..Notify::default()
+            },
+        }]
+    );
+    // The group's trackers apply to every member, once.
+    for i in &config.instances {
+        assert_eq!(i.track_scripts.len(), 1, "{}", i.name);
+        assert_eq!(i.track_interfaces[0].name, "eth2");
+    }
+    let one_line = "vrrp_sync_group G { group { VI_1 } }\nvrrp_instance VI_1 {\n";
+    assert_eq!(
+        ok(&format!("{one_line}{BASE}\n}}\n")).config.sync_groups[0].members,
+        ["VI_1"]
+    );
+}
+
+#[test]
+fn weighted_trackers_follow_keepalived_in_sync_groups_and_owners() {
+    let scripts = "vrrp_script w { script \"pidof nginx\"\nweight -20 }\n\
+                   vrrp_script u { script \"pidof haproxy\" }\n";
+    let member = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n{BASE}\npriority {prio}\ntrack_script {{\nw\nu\nu2 weight 5\n}}\n\
+             track_interface {{\neth1 weight 10\neth2\n}}\n}}\n"
+        )
+    };
+    let u2 = "vrrp_script u2 { script \"pidof php-fpm\" }\n";
+    // In a sync group: weighted scripts dropped, weighted interfaces made unweighted.
+    let loaded = ok(&format!(
+        "{scripts}{u2}vrrp_sync_group G {{ group {{ VI_1 }} }}\n{}",
+        member(100)
+    ));
+    let i = &loaded.config.instances[0];
+    let names: Vec<&str> = i.track_scripts.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["u"]);
+    assert_eq!(i.track_interfaces[0].weight, Some(0));
+    assert_eq!(loaded.warnings.len(), 3, "{}", lines(&loaded.warnings));
+    // With sync_group_tracking_weight they stay.
+    let i = &ok(&format!(
+        "{scripts}{u2}vrrp_sync_group G {{ group {{ VI_1 }}\nsync_group_tracking_weight }}\n{}",
+        member(100)
+    ))
+    .config
+    .instances[0];
+    assert_eq!(
+        (i.track_scripts.len(), i.track_interfaces[0].weight),
+        (3, Some(10))
+    );
+    // A member is the address owner: the group's weighted tracker is made unweighted, once.
+    let loaded = ok(&format!(
+        "{scripts}vrrp_sync_group G {{ group {{ VI_1 VI_2 }}\ntrack_script {{ w }} }}\n\
+         vrrp_instance VI_1 {{\n{BASE}\npriority 255\n}}\n\
+         vrrp_instance VI_2 {{\ninterface eth1\nvirtual_router_id 52\n\
+         virtual_ipaddress {{ 203.0.113.1 }}\n}}\n"
+    ));
+    assert_eq!(loaded.warnings.len(), 1, "{}", lines(&loaded.warnings));
+    for i in &loaded.config.instances {
+        let unweighted = Tracked {
+            name: "w".into(),
+            weight: Some(0),
+        };
+        assert_eq!(i.track_scripts, [unweighted]);
+    }
+    // The address owner: weighted scripts and interfaces dropped.
+    let i = &ok(&format!("{scripts}{u2}{}", member(255)))
+        .config
+        .instances[0];
+    let names: Vec<&str> = i.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!((i.track_scripts.len(), names), (1, vec!["eth2"]));
+}
+
+#[test]
+fn keepalived_fixups_warn_and_adjust() {
+    let cases: &[(&str, &str, Assert<Instance>)] = &[
+        (
+            "state MASTER\npriority 150\nnopreempt",
+            "state MASTER",
+            |i| assert!(i.preempt),
+        ),
+        ("priority 255\nnopreempt", "priority 255", |i| {
+            assert!(i.preempt)
+        }),
+        (
+            "nopreempt\npreempt_delay 10",
+            "preempt_delay is dropped",
+            |i| assert_eq!((i.preempt, i.preempt_delay), (false, Duration::ZERO)),
+        ),
+        (
+            "state MASTER\npriority 150\npreempt_delay 10",
+            "preempt_delay is dropped",
+            |i| assert_eq!(i.preempt_delay, Duration::ZERO),
+        ),
+        (
+            "version 3\nauthentication {\nauth_type PASS\nauth_pass x\n}",
+            "version 3",
+            |i| assert_eq!(i.auth_pass, None),
+        ),
+        (
+            "authentication {\nauth_type PASS\n}",
+            "without auth_pass",
+            |i| assert_eq!(i.auth_pass, None),
+        ),
+        (
+            "authentication {\nauth_pass x\n}",
+            "without auth_type",
+            |i| assert_eq!(i.auth_pass, None),
+        ),
+        (
+            "authentication {\nauth_type PASS\nauth_pass 0123456789\n}",
+            "first 8",
+            |i| assert_eq!(i.auth_pass, Some(*b"01234567")),
+        ),
+        ("garp_master_repeat 0", "means 1", |i| {
+            assert_eq!(i.garp.count, 1)
+        }),
+        ("debug 1", "RUST_LOG", |_| {}),
+        ("use_vmac", "VMAC is not supported", |_| {}),
+    ];
+    for (extra, warning, check) in cases {
+        let text = format!("vrrp_instance VI_1 {{\n{BASE}\n{extra}\n}}\n");
+        let loaded = ok(&text);
+        check(&loaded.config.instances[0]);
+        assert_eq!(loaded.warnings.len(), 1, "{extra}: {:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].message.contains(warning),
+            "{extra}: {}",
+            loaded.warnings[0]
+        );
+    }
+}
+
+#[test]
+fn ignored_keywords_warn_once_each() {
+    let text = "global_defs {\n\
+                  notification_email {\n    admin@example.com\n    ops@example.com\n  }\n\
+                  notification_email_from keepalived@example.com\n\
+                  smtp_server 203.0.113.25\n\
+                  smtp_connect_timeout 30\n\
+                  enable_snmp_vrrp\n\
+                  enable_traps\n\
+                  lvs_flush\n\
+                  vrrp_iptables\n\
+                }\n\
+                virtual_server 203.0.113.10 80 {\n  lb_algo rr\n  real_server 198.51.100.5 80 {\n\
+                    weight 1\n    TCP_CHECK { connect_timeout 3 }\n  }\n}\n\
+                virtual_server 203.0.113.10 443 {\n  lb_algo rr\n}\n\
+                bfd_instance b1 {\n  neighbor_ip 198.51.100.9\n}\n\
+                static_ipaddress {\n  203.0.113.50/24 dev eth1\n}\n\
+                static_routes {\n  203.0.113.0/24 via 198.51.100.1\n}\n\
+                vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n\
+                  virtual_ipaddress { 198.51.100.100 }\n  smtp_alert\n  use_vmac\n}\n\
+                vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 52\n\
+                  virtual_ipaddress { 198.51.100.101 use_vmac }\n  smtp_alert\n  vmac_xmit_base\n}\n";
+    let loaded = ok(text);
+    let mut keywords: Vec<&str> = loaded
+        .warnings
+        .iter()
+        .map(|w| {
+            let rest = w
+                .message
+                .strip_prefix("ignored: ")
+                .expect("an ignored warning");
+            rest.split(' ').next().unwrap()
+        })
+        .collect();
+    let all = keywords.len();
+    keywords.sort();
+    keywords.dedup();
+    assert_eq!(keywords.len(), all, "{}", lines(&loaded.warnings));
+    assert_eq!(
+        keywords,
+        [
+            "bfd_instance",
+            "enable_snmp_vrrp",
+            "enable_traps",
+            "lvs_flush",
+            "notification_email",
+            "notification_email_from",
+            "smtp_alert",
+            "smtp_connect_timeout",
+            "smtp_server",
+            "static_ipaddress",
+            "static_routes",
+            "use_vmac",
+            "virtual_server",
+            "vmac_xmit_base",
+            "vrrp_iptables",
+        ]
+    );
+    let repeated = |kw: &str| {
+        loaded
+            .warnings
+            .iter()
+            .find(|w| w.message.starts_with(&format!("ignored: {kw} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        repeated("virtual_server"),
+        "keepalived.conf:14: ignored: virtual_server is not supported (this agent does VRRP only: \
+         no LVS/IPVS virtual servers or real server checks) [and 1 more time]"
+    );
+    assert!(repeated("use_vmac").ends_with("[and 1 more time]"));
+    assert!(repeated("smtp_server").ends_with("a notify script can)"));
+}
+
+#[test]
+fn errors_name_file_and_line_and_say_what_to_do() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\npriorty 100\n}",
+            "keepalived.conf:3: unknown keyword \"priorty\" in vrrp_instance VI_1 (did you mean \
+             \"priority\"?)",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nvrrp_version 3\n}",
+            "unknown keyword \"vrrp_version\" in vrrp_instance VI_1: it belongs in global_defs",
+        ),
+        (
+            "global_defs {\nrouter_id a\n}\nfoo_bar 1\n",
+            "keepalived.conf:4: unknown keyword \"foo_bar\" in the top level: check its spelling",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\npriority 300\n}",
+            "keepalived.conf:7: priority 300: write a whole number from 1 to 255",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\npriority\n}",
+            "keepalived.conf:7: priority takes one value",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nadvert_int 0.5\n}",
+            "keepalived.conf:7: advert_int 0.5: VRRPv2 sends whole seconds",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nversion 3\nadvert_int 0.015\n}",
+            "keepalived.conf:8: advert_int 0.015: VRRPv3 sends 0.01 to 40.95 seconds",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nadvert_int fast\n}",
+            "advert_int fast: write seconds, like 1 or 0.5",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nstate master\n}",
+            "state master: write MASTER or BACKUP",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\n",
+            "keepalived.conf:1: the vrrp_instance block opened here is never closed: add the \
+             missing '}'",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\n}\n}\n",
+            "keepalived.conf:8: '}' closes no block",
+        ),
+        (
+            "vrrp_instance VI_1\n",
+            "keepalived.conf:1: vrrp_instance VI_1 needs a block: add '{' after the name",
+        ),
+        (
+            "vrrp_instance {\n{BASE}\n}",
+            "vrrp_instance takes one name: vrrp_instance NAME { … }",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\ntrack_script {\nchk_ngnix\n}\n}\n\
+             vrrp_script chk_nginx {\nscript \"pidof nginx\"\n}",
+            "keepalived.conf:8: track_script chk_ngnix: no vrrp_script or check by that name \
+             (did you mean \"chk_nginx\"?)",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\n}\nvrrp_instance VI_1 {\n{BASE}\n}",
+            "keepalived.conf:8: vrrp_instance VI_1 is already defined at keepalived.conf:1",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\n}\nvrrp_instance VI_2 {\n{BASE}\n}",
+            "keepalived.conf:8: vrrp_instance VI_2: virtual_router_id 51 on eth0 is already used \
+             by vrrp_instance VI_1 (keepalived.conf:1)",
+        ),
+        (
+            "global_defs {\nvrrp_strict\n}",
+            "keepalived.conf:2: vrrp_strict is not supported: in keepalived it also turns on \
+             no_accept",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nstrict_mode on\n}",
+            "strict_mode is not supported",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nauthentication {\nauth_type AH\nauth_pass x\n}\n}",
+            "keepalived.conf:8: auth_type AH (IPsec AH) is not supported",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\npriority 100\npriority 101\n}",
+            "keepalived.conf:8: priority is already given at keepalived.conf:7: keep one",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             2001:db8::1\n}\n}",
+            "keepalived.conf:5: VIP 2001:db8::1: IPv6 VRRP is not supported yet",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             198.51.100.1/24 label eth1:1\n}\n}",
+            "keepalived.conf:5: vrrp_instance VI_1: VIP 198.51.100.1 label \"eth1:1\" must start \
+             with the interface name",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             198.51.100.1/24 lable eth0:1\n}\n}",
+            "VIP 198.51.100.1: unknown option \"lable\" (did you mean \"label\"?)",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             198.51.100.1/24\n198.51.100.1/25\n}\n}",
+            "keepalived.conf:6: vrrp_instance VI_1: VIP 198.51.100.1 is listed twice",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\n}",
+            "keepalived.conf:1: vrrp_instance VI_1 has no virtual_ipaddress",
+        ),
+        (
+            "vrrp_instance VI_1 {\nvirtual_ipaddress { 198.51.100.1 }\n}",
+            "vrrp_instance VI_1 needs an interface and a virtual_router_id",
+        ),
+        (
+            "vrrp_script chk {\nscript killall -0 nginx\n}",
+            "keepalived.conf:2: script takes one command line: quote it, as in script \"killall \
+             -0 nginx\"",
+        ),
+        (
+            "vrrp_script chk {\ninterval 2\n}",
+            "keepalived.conf:1: vrrp_script chk has no script",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nnotify_master /etc/keepalived/notify.sh master\n}",
+            "quote the command line: notify_master \"/etc/keepalived/notify.sh master\"",
+        ),
+        (
+            "vrrp_script chk {\nscript \"pidof nginx\n}",
+            "keepalived.conf:2: unterminated quote",
+        ),
+        ("@main router_id a", "conditional configuration"),
+        ("include", "keepalived.conf:1: include needs a file pattern"),
+        ("$IF=eth0", "parameter definitions"),
+        (
+            "vrrp_sync_group G {\ngroup {\nVI_1\nVI_3\n}\n}\nvrrp_instance VI_1 {\n{BASE}\n}",
+            "keepalived.conf:4: vrrp_sync_group G: no vrrp_instance named VI_3 (did you mean \
+             \"VI_1\"?)",
+        ),
+        ("net_namespace blue", "ip netns exec NAME"),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\ntrack_file {\nf1\n}\n}",
+            "track_file is not supported: use a vrrp_script",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nno_accept\n}",
+            "keepalived.conf:7: no_accept is not supported: a master accepts traffic to its VIPs",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nnative_ipv6\n}",
+            "native_ipv6 is not supported",
+        ),
+        (
+            "global_defs {\nvrrp_mcast_group4 224.0.0.19\n}",
+            "224.0.0.18 (or unicast peers) only",
+        ),
+        (
+            "vrrp_script chk {\nscript \"pidof nginx\"\n}\nvrrp_instance VI_1 {\n{BASE}\n\
+             track_script {\nchk weight -10 reverse\n}\n}",
+            "write weight N reverse in the vrrp_script instead",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nversion 3\npreempt_delay 1001\n}",
+            "preempt_delay 1001: keepalived's range is 0 to 1000 seconds",
+        ),
+        (
+            "vrrp_agent {\ncheck web {\nhttp https://127.0.0.1/\n}\n}",
+            "https is not supported",
+        ),
+        (
+            "vrrp_agent {\ncheck web {\nprocess nginx\ntcp 127.0.0.1:80\n}\n}",
+            "keepalived.conf:4: a check does one thing, and keepalived.conf:3 already says what",
+        ),
+        (
+            "vrrp_agent {\ncheck web {\ninterval 1\n}\n}",
+            "check web checks nothing",
+        ),
+        (
+            "vrrp_agent {\ncheck web {\nprocess /usr/sbin/nginx\n}\n}",
+            "process /usr/sbin/nginx: write the process name as ps -C matches it",
+        ),
+        (
+            "vrrp_agent {\ncheck web {\ntcp localhost:80\n}\n}",
+            "tcp localhost:80: write ADDR:PORT with an IP address",
+        ),
+        (
+            "vrrp_agent {\nxdp fast\n}",
+            "keepalived.conf:2: xdp fast: write native, skb or off",
+        ),
+        (
+            "global_defs {\nv3_checksum_as_v2\n}\nvrrp_agent {\nchecksum pseudo\n}",
+            "keepalived.conf:5: the VRRPv3 checksum is already set otherwise at keepalived.conf:2",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nnopreempt {\n}\n}",
+            "nopreempt takes no value",
+        ),
+    ];
+    for (text, want) in cases {
+        let text = text.replace("{BASE}", BASE);
+        let got = errors(&text);
+        assert!(
+            got.iter().any(|e| e.contains(want)),
+            "want {want:?} in:\n{}\n---\n{text}",
+            got.join("\n")
+        );
+    }
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let got = errors(&format!(
+        "vrrp_instance VI_1 {{\n{BASE}\npriority 0\nadvert_int x\nnopreemt\n}}\n\
+         global_defs {{\nvrrp_strict\n}}\n"
+    ));
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[2].contains("did you mean \"nopreempt\""), "{got:#?}");
+}
+
+#[test]
+fn comments_quotes_and_continuations() {
+    let text = "! keepalived.conf\n# comment\nglobal_defs { # trailing\n\
+                router_id \"edge #1\" ! comment after a quoted value\n}\n\
+                vrrp_script chk {\nscript \"/bin/sh -c 'pidof nginx || exit 1'\"\n}\n\
+                vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id \\\n 51\n\
+                virtual_ipaddress {\n198.51.100.100 # the VIP\n}\ntrack_script {\nchk\n}\n\
+                notify_master \"/usr/bin/logger \\\"became master\\\"\"\n}\n";
+    let config = ok(text).config;
+    assert_eq!(config.global.router_id.as_deref(), Some("edge #1"));
+    assert_eq!(
+        config.scripts[0].check,
+        Check::Exec("/bin/sh -c 'pidof nginx || exit 1'".into())
+    );
+    assert_eq!(config.instances[0].vrid, 51);
+    // Backslashes are kept for the script runner, which reads them as keepalived does.
+    assert_eq!(
+        config.instances[0].notify.master.as_deref(),
+        Some("/usr/bin/logger \\\"became master\\\"")
+    );
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "vrrp-agent-keepalived-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn instance_text(name: &str, vrid: u8) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
+         virtual_ipaddress {{ 198.51.100.{vrid} }}\n}}\n"
+    )
+}
+
+#[test]
+fn include_globs_in_sorted_order_relative_to_the_including_file() {
+    let dir = TempDir::new("glob");
+    dir.write("conf.d/20-b.conf", &instance_text("VI_B", 2));
+    dir.write(
+        "conf.d/10-a.conf",
+        &(instance_text("VI_A", 1) + "include ../scripts/*.conf\n"),
+    );
+    dir.write("conf.d/notes.txt", "not a config");
+    dir.write(
+        "scripts/chk.conf",
+        "vrrp_script chk {\n script \"pidof nginx\"\n}\n",
+    );
+    dir.write("x.conf", &instance_text("VI_X", 3));
+    dir.write("y.conf", &instance_text("VI_Y", 4));
+    let main = dir.write(
+        "keepalived.conf",
+        "global_defs {\n  router_id r1\n}\ninclude conf.d/*.conf\ninclude \"{y,x}.conf\"\n",
+    );
+    let loaded = load(&main).unwrap_or_else(|e| panic!("{}", lines(&e)));
+    let names: Vec<&str> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["VI_A", "VI_B", "VI_Y", "VI_X"]);
+    assert_eq!(loaded.config.scripts[0].name, "chk");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn errors_in_included_files_name_that_file() {
+    let dir = TempDir::new("where");
+    let inc = dir.write("conf.d/vi.conf", "vrrp_instance VI_1 {\n  priorty 100\n}\n");
+    let main = dir.write("keepalived.conf", "include conf.d/*.conf\n");
+    let got = load(&main).unwrap_err();
+    let places: Vec<(&Path, usize)> = got.iter().map(|d| (d.file.as_path(), d.line)).collect();
+    // The unknown keyword, and the instance without interface or VRID.
+    assert_eq!(
+        places,
+        [(inc.as_path(), 1), (inc.as_path(), 2)],
+        "{}",
+        lines(&got)
+    );
+}
+
+#[test]
+fn include_without_match_warns_and_strict_variants_refuse() {
+    let dir = TempDir::new("nomatch");
+    let main = dir.write(
+        "keepalived.conf",
+        &format!("include conf.d/*.conf\n{}", instance_text("VI_1", 1)),
+    );
+    let loaded = load(&main).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.warnings[0].line, 1);
+    assert!(loaded.warnings[0]
+        .message
+        .contains("include conf.d/*.conf: no file matches"));
+    let main = dir.write("strict.conf", "includea conf.d/*.conf\n");
+    let got = load(&main).unwrap_err();
+    assert!(got[0].message.contains("no file matches"), "{got:?}");
+}
+
+#[test]
+fn include_loops_are_refused() {
+    let dir = TempDir::new("loop");
+    dir.write("a.conf", "include b.conf\n");
+    dir.write("b.conf", "include a.conf\n");
+    let main = dir.write("keepalived.conf", "include a.conf\n");
+    let got = load(&main).unwrap_err();
+    assert_eq!(got.len(), 1, "{}", lines(&got));
+    assert!(got[0].file.ends_with("b.conf"));
+    assert!(got[0].message.starts_with("include loop: "), "{}", got[0]);
+    let itself = dir.write("self.conf", "include self.conf\n");
+    assert!(load(&itself).unwrap_err()[0]
+        .message
+        .contains("include loop"));
+}
+
+#[test]
+fn include_skips_executables_as_keepalived_does() {
+    let dir = TempDir::new("exec");
+    let script = dir.write("conf.d/check.sh", "#!/bin/sh\npidof nginx\n");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    dir.write("conf.d/vi.conf", &instance_text("VI_1", 1));
+    let main = dir.write("keepalived.conf", "include conf.d/*\n");
+    let loaded = load(&main).unwrap();
+    assert_eq!(loaded.config.instances.len(), 1);
+    assert!(loaded.warnings[0]
+        .message
+        .contains("is executable, skipped"));
+}
+
+#[test]
+fn unreadable_file_is_one_error() {
+    let got = load(Path::new("/nonexistent/keepalived.conf")).unwrap_err();
+    assert_eq!(got.len(), 1);
+    assert!(got[0]
+        .to_string()
+        .starts_with("/nonexistent/keepalived.conf: cannot read the configuration"));
+}
+
+/// The realistic configurations under tests/configs.
+fn example(name: &str) -> Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs")
+        .join(name);
+    load(&path).unwrap_or_else(|e| panic!("{name}:\n{}", lines(&e)))
+}
+
+#[test]
+fn nginx_master_and_backup_pair() {
+    let master = example("nginx-master.conf");
+    let backup = example("nginx-backup.conf");
+    let (m, b) = (&master.config.instances[0], &backup.config.instances[0]);
+    assert_eq!((m.priority, b.priority), (101, 100));
+    for i in [m, b] {
+        assert_eq!((i.iface.as_str(), i.vrid), ("eth0", 51));
+        assert_eq!(i.version, Version::V2);
+        assert_eq!(i.advert_interval, Duration::from_secs(1));
+        assert_eq!(i.auth_pass, Some(*b"K33pAl1v"));
+        assert_eq!(i.vips, vec![vip([203, 0, 113, 10], 24)]);
+        assert_eq!(i.track_scripts[0].name, "chk_nginx");
+        assert!(i.preempt);
+    }
+    assert_eq!(
+        master.config.scripts,
+        vec![Script {
+            name: "chk_nginx".into(),
+            check: Check::Exec("/usr/bin/killall -0 nginx".into()),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(2),
+            weight: -20,
+            reverse: false,
+            rise: 1,
+            fall: 2,
+            user: None,
+            init_fail: false,
+        }]
+    );
+    assert_eq!(
+        backup.config.scripts[0].check,
+        Check::Exec("pidof nginx".into())
+    );
+    assert_eq!(backup.config.scripts[0].weight, 2);
+    assert_eq!(
+        m.notify.master.as_deref(),
+        Some("/etc/keepalived/notify.sh MASTER")
+    );
+    // The e-mail settings of the tutorials: one warning each.
+    let ignored: Vec<&str> = master
+        .warnings
+        .iter()
+        .map(|w| w.message.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout"
+        ]
+    );
+    assert!(backup.warnings.is_empty(), "{:?}", backup.warnings);
+}
+
+#[test]
+fn dual_master_with_two_instances() {
+    let loaded = example("dual-master.conf");
+    let [a, b] = &loaded.config.instances[..] else {
+        panic!("two instances")
+    };
+    assert_eq!((a.name.as_str(), a.vrid, a.priority), ("VI_1", 51, 150));
+    assert_eq!((b.name.as_str(), b.vrid, b.priority), ("VI_2", 52, 100));
+    let on_eth0 = |addr| Vip {
+        dev: Some("eth0".into()),
+        ..vip(addr, 24)
+    };
+    assert_eq!(a.vips, vec![on_eth0([203, 0, 113, 10])]);
+    assert_eq!(b.vips, vec![on_eth0([203, 0, 113, 11])]);
+    assert_eq!(a.track_scripts, b.track_scripts);
+    assert_eq!(
+        loaded.config.scripts[0].check,
+        Check::Exec("pidof nginx".into())
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn unicast_peers_without_multicast() {
+    let loaded = example("unicast.conf");
+    let i = &loaded.config.instances[0];
+    assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)));
+    assert_eq!(
+        i.unicast_peers,
+        [
+            Ipv4Addr::new(198, 51, 100, 3),
+            Ipv4Addr::new(198, 51, 100, 4)
+        ]
+    );
+    assert!(!i.preempt);
+    assert_eq!(i.priority, 100);
+    assert_eq!(loaded.config.global.router_id.as_deref(), Some("lb2"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn labels_and_excluded_addresses() {
+    let loaded = example("labels.conf");
+    let i = &loaded.config.instances[0];
+    let labels: Vec<Option<&str>> = i.vips.iter().map(|v| v.label.as_deref()).collect();
+    assert_eq!(labels, [Some("eth1:1"), Some("eth1:2"), None]);
+    assert_eq!(i.vips[2].dev.as_deref(), Some("eth2"));
+    assert_eq!(i.excluded_vips.len(), 2);
+    assert_eq!(i.excluded_vips[1].scope, 253);
+    assert_eq!(i.track_interfaces[0].name, "eth2");
+    assert!(!i.track_primary);
+}
+
+#[test]
+fn v3_with_sub_second_adverts_and_sync_group() {
+    let loaded = example("v3-fast.conf");
+    let config = &loaded.config;
+    for i in &config.instances {
+        assert_eq!(i.version, Version::V3);
+        assert_eq!(i.advert_interval, Duration::from_millis(100));
+        assert_eq!(i.garp.interval, Duration::from_millis(1));
+        assert_eq!(i.garp.repeat_after, None);
+    }
+    assert_eq!(config.sync_groups[0].members, ["VI_WEB", "VI_DB"]);
+    assert_eq!(
+        config.sync_groups[0].notify.any.as_deref(),
+        Some("/etc/keepalived/notify.sh")
+    );
+    assert!(config.global.script_security);
+    assert_eq!(config.global.startup_delay, Duration::from_secs(5));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn includes_as_packaged_by_distributions() {
+    let loaded = example("with-includes/keepalived.conf");
+    let names: Vec<&str> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["VI_PUBLIC", "VI_PRIVATE"]);
+    assert_eq!(loaded.config.scripts[0].name, "chk_nginx");
+}
+
+#[test]
+fn agent_extension_with_in_process_checks() {
+    let loaded = example("agent-checks.conf");
+    let config = &loaded.config;
+    assert_eq!(config.global.xdp, XdpMode::Skb);
+    let checks: Vec<&Check> = config.scripts.iter().map(|s| &s.check).collect();
+    assert_eq!(
+        checks,
+        [
+            &Check::Process("nginx".into()),
+            &Check::Http {
+                addr: "127.0.0.1:80".parse().unwrap(),
+                host: Some("www.example.com".into()),
+                path: "/healthz".into(),
+                status: 200,
+            },
+        ]
+    );
+    assert_eq!(config.instances[0].track_scripts.len(), 2);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

@@ -1,0 +1,340 @@
+//! The agent's configuration model, filled from the command line (`cli`) or from a keepalived.conf
+//! (`keepalived`). Every value is validated once, when the model is built, with a message that says
+//! what to write instead; the rest of the agent trusts it.
+pub mod cli;
+pub mod keepalived;
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use clap::ValueEnum;
+use thiserror::Error;
+use vrrp_common::Version;
+
+/// Everything one agent process runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub global: Global,
+    pub instances: Vec<Instance>,
+    /// Health checks, by name: keepalived's `vrrp_script` and our in-process checks.
+    pub scripts: Vec<Script>,
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+/// keepalived's `global_defs` (the VRRP part) and our own process-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    pub router_id: Option<String>,
+    /// `vrrp_startup_delay`: wait this long before starting the instances (slow interfaces).
+    pub startup_delay: Duration,
+    /// `script_user USER [GROUP]`: who runs scripts without a `user` of their own.
+    pub script_user: Option<ScriptUser>,
+    /// `enable_script_security`: refuse scripts that a non-root user could change.
+    pub script_security: bool,
+    /// `vrrp_skip_check_adv_addr`: do not compare the advert's addresses with ours.
+    pub skip_check_adv_addr: bool,
+    /// Extension: how the XDP program is attached.
+    pub xdp: XdpMode,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            startup_delay: Duration::ZERO,
+            script_user: None,
+            script_security: false,
+            skip_check_adv_addr: false,
+            xdp: XdpMode::Native,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// One VRRP instance on one interface (keepalived's `vrrp_instance`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub name: String,
+    pub iface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub vips: Vec<Vip>,
+    /// `virtual_ipaddress_excluded`: installed with the others but not listed in adverts.
+    pub excluded_vips: Vec<Vip>,
+    pub version: Version,
+    pub advert_interval: Duration,
+    /// VRRPv2 `auth_type PASS`: the password as sent, zero-padded to 8 bytes.
+    pub auth_pass: Option<[u8; 8]>,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    /// `accept` / `no_accept`: whether a non-owner master accepts packets for the VIPs.
+    pub accept: bool,
+    pub checksum: ChecksumForm,
+    pub garp: Garp,
+    pub track_scripts: Vec<Tracked>,
+    pub track_interfaces: Vec<Tracked>,
+    /// `dont_track_primary` unset: the instance's own interface going down means FAULT.
+    pub track_primary: bool,
+    /// `mcast_src_ip` / `unicast_src_ip`: advert source instead of the interface's primary address.
+    pub src_ip: Option<Ipv4Addr>,
+    /// `unicast_peer`: adverts go to (and are only accepted from) these instead of 224.0.0.18.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    pub notify: Notify,
+}
+
+/// A virtual address (keepalived's `virtual_ipaddress` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: Ipv4Addr,
+    /// keepalived defaults to /32.
+    pub prefix_len: u8,
+    /// An alias label such as `eth0:1`; `None` means the interface name, as for `ip addr add`.
+    pub label: Option<String>,
+    /// `dev`: the interface the address goes on, when not the instance's.
+    pub dev: Option<String>,
+    /// `scope`: rtnetlink scope (0 global, 200 site, 253 link, 254 host).
+    pub scope: u8,
+    /// `brd`: explicit broadcast; `None` computes it as `ip addr add ... brd +` does.
+    pub broadcast: Option<Ipv4Addr>,
+}
+
+impl Vip {
+    /// A plain `ADDR/LEN` entry.
+    pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
+        Self {
+            addr,
+            prefix_len,
+            label: None,
+            dev: None,
+            scope: 0,
+            broadcast: None,
+        }
+    }
+}
+
+/// Gratuitous ARP on becoming master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Garp {
+    /// `garp_master_repeat` (keepalived 5): requests per VIP at once.
+    pub count: u8,
+    /// `garp_master_delay` (keepalived 5 s): the burst again this long after becoming master.
+    pub repeat_after: Option<Duration>,
+    /// `garp_master_refresh` (keepalived off): a burst every this long while master.
+    pub refresh: Option<Duration>,
+    /// `vrrp_garp_interval`: pause between two gratuitous ARPs.
+    pub interval: Duration,
+}
+
+impl Default for Garp {
+    fn default() -> Self {
+        Self {
+            count: 5,
+            repeat_after: Some(Duration::from_secs(5)),
+            refresh: None,
+            interval: Duration::ZERO,
+        }
+    }
+}
+
+/// A `track_script` or `track_interface` entry; `weight` overrides the script's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    pub name: String,
+    pub weight: Option<i32>,
+}
+
+/// Scripts run on state changes, with keepalived's arguments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notify {
+    /// `notify`: gets `INSTANCE|GROUP NAME STATE PRIORITY`.
+    pub any: Option<String>,
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+}
+
+/// A health check (keepalived's `vrrp_script`, or an in-process check of ours).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    pub name: String,
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Priority change: positive when the check succeeds, negative when it fails; 0 means a
+    /// failing check puts the instances that track it in FAULT.
+    pub weight: i32,
+    /// `weight N reverse`: the change applies in the opposite state.
+    pub reverse: bool,
+    /// Consecutive successes before a failed check counts as up.
+    pub rise: u32,
+    /// Consecutive failures before a good check counts as down.
+    pub fall: u32,
+    /// `user USER [GROUP]` of this script.
+    pub user: Option<ScriptUser>,
+    /// `init_fail`: start in the failed state until the first success.
+    pub init_fail: bool,
+}
+
+/// What a health check does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `script "..."`: run it; exit status 0 is success.
+    Exec(String),
+    /// Extension: a process with this name is running (what `ps -C NAME` shows).
+    Process(String),
+    /// Extension: a TCP connection to this address succeeds.
+    Tcp(std::net::SocketAddr),
+    /// Extension: an HTTP GET of `path` on `addr` answers with `status`.
+    Http {
+        addr: std::net::SocketAddr,
+        host: Option<String>,
+        path: String,
+        status: u16,
+    },
+}
+
+/// `vrrp_sync_group`: instances that change state together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncGroup {
+    pub name: String,
+    pub members: Vec<String>,
+    pub notify: Notify,
+}
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum XdpMode {
+    /// Driver mode, falling back to SKB mode, then to the raw-socket receive path.
+    Native,
+    /// Generic (SKB) mode, falling back to the raw-socket receive path.
+    Skb,
+    /// No XDP: adverts are read from a raw socket, as keepalived does.
+    Off,
+}
+
+/// The VRRPv3-over-IPv4 checksum we send; on receive both forms are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChecksumForm {
+    /// Includes the IPv4 pseudo-header: what keepalived and FRR send by default.
+    Pseudo,
+    /// VRRP message only, as RFC 9568 words it (keepalived's `v3_checksum_as_v2`).
+    Message,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("advert interval {0:?}: VRRPv2 sends whole seconds from 1s to 255s; use e.g. 1s, or --version 3 for sub-second adverts")]
+    V2Interval(Duration),
+    #[error("advert interval {0:?}: VRRPv3 sends 10ms to 40.95s in steps of 10ms")]
+    V3Interval(Duration),
+    #[error(
+        "authentication (auth_pass, --auth-pass) needs VRRP version 2: VRRPv3 (RFC 9568) has none"
+    )]
+    AuthNeedsV2,
+    #[error("the password (auth_pass, --auth-pass) is empty; give the other routers' password, or leave it out")]
+    EmptyPassword,
+    #[error("preempt_delay has no effect with nopreempt; use one of them")]
+    PreemptDelayWithNopreempt,
+    #[error("preempt_delay {0:?}: keepalived's range is 0 to 1000 seconds")]
+    PreemptDelayRange(Duration),
+    #[error("VIP {0} is listed twice")]
+    DuplicateVip(Ipv4Addr),
+    #[error("a VRRP instance needs at least one VIP (virtual_ipaddress, --vip)")]
+    NoVips,
+    #[error(
+        "no_accept is not supported yet: a master accepts traffic to its VIPs (keepalived's \
+         default without vrrp_strict); remove no_accept"
+    )]
+    NoAccept,
+    #[error("garp_master_repeat 0: send at least one gratuitous ARP, or the neighbours keep the old MAC")]
+    GarpCount,
+    #[error("VIP {addr} label {label:?} must start with the interface name, as in \"{iface}:1\"")]
+    LabelPrefix {
+        addr: Ipv4Addr,
+        label: String,
+        iface: String,
+    },
+    #[error("VIP {addr} label {label:?} is longer than the 15 bytes the kernel allows")]
+    LabelLength { addr: Ipv4Addr, label: String },
+}
+
+impl Instance {
+    /// The checks every source of configuration goes through.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_interval(self.version, self.advert_interval)?;
+        if self.auth_pass.is_some() && self.version == Version::V3 {
+            return Err(ConfigError::AuthNeedsV2);
+        }
+        if !self.preempt && !self.preempt_delay.is_zero() {
+            return Err(ConfigError::PreemptDelayWithNopreempt);
+        }
+        if self.preempt_delay > Duration::from_secs(1000) {
+            return Err(ConfigError::PreemptDelayRange(self.preempt_delay));
+        }
+        if self.vips.is_empty() {
+            return Err(ConfigError::NoVips);
+        }
+        if !self.accept {
+            return Err(ConfigError::NoAccept);
+        }
+        let all: Vec<&Vip> = self.vips.iter().chain(&self.excluded_vips).collect();
+        for (i, v) in all.iter().enumerate() {
+            if all[..i].iter().any(|w| w.addr == v.addr) {
+                return Err(ConfigError::DuplicateVip(v.addr));
+            }
+            check_label(v, v.dev.as_deref().unwrap_or(&self.iface))?;
+        }
+        if self.garp.count == 0 {
+            return Err(ConfigError::GarpCount);
+        }
+        Ok(())
+    }
+}
+
+/// keepalived's `auth_pass`: the bytes sent, zero-padded, cut to 8 as keepalived does.
+pub fn password(pass: &str) -> Result<[u8; 8], ConfigError> {
+    if pass.is_empty() {
+        return Err(ConfigError::EmptyPassword);
+    }
+    let mut out = [0; 8];
+    let n = pass.len().min(8);
+    out[..n].copy_from_slice(&pass.as_bytes()[..n]);
+    Ok(out)
+}
+
+/// What `ip addr add ... label` accepts: the interface name as prefix, at most IFNAMSIZ - 1 bytes.
+fn check_label(vip: &Vip, iface: &str) -> Result<(), ConfigError> {
+    match &vip.label {
+        Some(label) if !label.starts_with(iface) => Err(ConfigError::LabelPrefix {
+            addr: vip.addr,
+            label: label.clone(),
+            iface: iface.to_string(),
+        }),
+        Some(label) if label.len() > 15 => Err(ConfigError::LabelLength {
+            addr: vip.addr,
+            label: label.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 3768 carries whole seconds in 8 bits; RFC 9568 carries centiseconds in 12 bits.
+pub fn check_interval(version: Version, interval: Duration) -> Result<(), ConfigError> {
+    match version {
+        Version::V2 if interval.subsec_nanos() != 0 || !(1..=255).contains(&interval.as_secs()) => {
+            Err(ConfigError::V2Interval(interval))
+        }
+        Version::V3
+            if !interval.as_nanos().is_multiple_of(10_000_000)
+                || !(10..=40_950).contains(&interval.as_millis()) =>
+        {
+            Err(ConfigError::V3Interval(interval))
+        }
+        _ => Ok(()),
+    }
+}
