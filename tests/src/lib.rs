@@ -56,6 +56,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod lab;
+
 /// Address of router `r1` on the shared segment.
 pub const R1_ADDR: &str = "198.51.100.1";
 /// Address of router `r2` on the shared segment.

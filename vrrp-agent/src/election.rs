@@ -107,9 +107,9 @@ pub enum Event {
     TimerExpired(Timer),
     /// The effective priority changed (tracking weights); 0 is treated as 1.
     PriorityChanged(u8),
-    /// A tracked interface went down / came back up.
-    LinkDown,
-    LinkUp,
+    /// A tracked interface or check went down (FAULT) / everything tracked is up again.
+    Fault,
+    FaultCleared,
 }
 
 /// What the driver must do, in the order given.
@@ -142,8 +142,8 @@ pub enum Action {
 pub enum Reason {
     Startup,
     Shutdown,
-    LinkDown,
-    LinkUp,
+    Fault,
+    FaultCleared,
     AdverTimerExpired,
     MasterDownTimerExpired,
     GarpRepeatTimerExpired,
@@ -187,8 +187,8 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => write!(f, "startup"),
             Reason::Shutdown => write!(f, "shutdown"),
-            Reason::LinkDown => write!(f, "tracked interface down"),
-            Reason::LinkUp => write!(f, "tracked interface up"),
+            Reason::Fault => write!(f, "fault"),
+            Reason::FaultCleared => write!(f, "fault cleared"),
             Reason::AdverTimerExpired => write!(f, "advert timer expired"),
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::GarpRepeatTimerExpired => write!(f, "gratuitous ARP repeat delay expired"),
@@ -328,19 +328,19 @@ impl Machine {
             _ => {}
         }
         match (self.state, event) {
-            (State::Initialize, Event::Shutdown) | (State::Fault, Event::LinkDown) => Vec::new(),
+            (State::Initialize, Event::Shutdown) | (State::Fault, Event::Fault) => Vec::new(),
             (_, Event::Shutdown) => self.stop(State::Initialize, Reason::Shutdown),
-            (_, Event::LinkDown) => self.stop(State::Fault, Reason::LinkDown),
+            (_, Event::Fault) => self.stop(State::Fault, Reason::Fault),
             (State::Initialize, Event::Startup) => self.startup(now, Reason::Startup),
-            (State::Fault, Event::LinkUp) => self.startup(now, Reason::LinkUp),
+            (State::Fault, Event::FaultCleared) => self.startup(now, Reason::FaultCleared),
             (State::Backup, event) => self.backup(event, now),
             (State::Master, event) => self.master(event, now),
-            // Initialize and Fault wait for Startup / LinkUp and ignore everything else.
+            // Initialize and Fault wait for Startup / FaultCleared and ignore everything else.
             (State::Initialize | State::Fault, _) => Vec::new(),
         }
     }
 
-    /// RFC 9568 §6.4.1 (Initialize), also LinkUp out of Fault.
+    /// RFC 9568 §6.4.1 (Initialize), also FaultCleared out of Fault.
     fn startup(&mut self, now: Timestamp, reason: Reason) -> Output {
         let mut fx = Effects::new(reason);
         if self.priority == OWNER_PRIORITY {

@@ -1,5 +1,6 @@
-//! One VRRP instance wired to the world: receive path → election → actions. The election decides,
-//! this module only carries out (adverts, VIPs, gratuitous ARP, the kernel's view of our role) and
+//! One VRRP instance wired to the world: receive path → election → actions. The election decides;
+//! this module carries out its actions (adverts, VIPs, gratuitous ARP, the kernel's view of our
+//! role, notify scripts), turns tracked interfaces and checks into priority changes or FAULT, and
 //! logs one line per transition with its reason.
 use std::{net::Ipv4Addr, time::Duration};
 
@@ -8,27 +9,61 @@ use tracing::{info, warn};
 use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, ChecksumForm, Expect},
     maps::{InstanceConfig, InstanceKey, ROLE_BACKUP, ROLE_IDLE, ROLE_MASTER},
-    wire::{MAX_ADVERT_LEN_V4, VRRP_MULTICAST_V4},
+    wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
+    DecodeError,
 };
 
 use crate::{
-    config,
+    config::{self, Script},
     dataplane::Dataplane,
     election::{Action, Event, Machine, Reason, State, Timer, Timestamp},
-    net::{AdvertSender, GarpSender, Interface, Vips},
+    net::{AdvertSender, GarpSender, Interface, Netlink, Vips},
+    notify::Notifier,
+    track::effective_priority,
 };
 
 /// Rejected adverts are logged at most this often per instance (the first at once).
 const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// What an instance tracks: its interface (unless `dont_track_primary`), `track_interface`
+/// entries and `track_script` entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Interface,
+    Check,
+}
+
+struct Track {
+    kind: Kind,
+    name: String,
+    /// 0: down means FAULT; else keepalived's weight rule.
+    weight: i32,
+    reverse: bool,
+    up: bool,
+}
+
+/// An interface the instance puts VIPs on: its own, or another one named by a VIP's `dev`.
+struct Device {
+    name: String,
+    mac: [u8; 6],
+    vips: Vips,
+    garp: GarpSender,
+}
+
 pub struct Instance {
     pub config: config::Instance,
     pub iface: Interface,
     pub key: InstanceKey,
+    /// Advert source: `mcast_src_ip`/`unicast_src_ip`, else the interface's primary address.
+    src: Ipv4Addr,
     machine: Machine,
     sender: AdvertSender,
-    garp: GarpSender,
-    vips: Vips,
+    /// `devices[0]` is the instance's interface.
+    devices: Vec<Device>,
+    tracks: Vec<Track>,
+    /// Why the instance is in FAULT, for the transition line.
+    fault: Option<String>,
+    notifier: Notifier,
     ip_id: u16,
     /// Kernel arrival time of the last advert fed to the election.
     last_advert: Timestamp,
@@ -42,13 +77,36 @@ struct RejectLog {
 }
 
 impl Instance {
-    pub fn new(
+    /// Looks up the interfaces and opens the sockets. `scripts` are the configured checks (for the
+    /// weights of `track_script`), all tracked objects start as up; the agent reports their real
+    /// state before [`Instance::start`].
+    pub async fn open(
         config: config::Instance,
-        iface: Interface,
-        sender: AdvertSender,
-        garp: GarpSender,
-        vips: Vips,
-    ) -> Self {
+        nl: &Netlink,
+        scripts: &[Script],
+        notifier: Notifier,
+    ) -> Result<Self> {
+        let all_vips: Vec<Ipv4Addr> = config
+            .vips
+            .iter()
+            .chain(&config.excluded_vips)
+            .map(|v| v.addr)
+            .collect();
+        let iface = Interface::lookup(nl, &config.iface, &all_vips).await?;
+        let mut devices = vec![Device::open(nl, &iface.name, iface.index, iface.mac)?];
+        for dev in config
+            .vips
+            .iter()
+            .chain(&config.excluded_vips)
+            .filter_map(|v| v.dev.as_ref())
+        {
+            if !devices.iter().any(|d| &d.name == dev) {
+                let (index, mac) = Interface::link(nl, dev).await?;
+                devices.push(Device::open(nl, dev, index, mac)?);
+            }
+        }
+        let src = config.src_ip.unwrap_or(iface.primary);
+        let tracks = tracks(&config, scripts);
         let machine = Machine::new(crate::election::Config {
             vrid: config.vrid,
             version: config.version,
@@ -56,22 +114,29 @@ impl Instance {
             advert_interval: config.advert_interval,
             preempt: config.preempt,
             preempt_delay: config.preempt_delay,
-            accept_mode: true,
-            primary_addr: iface.primary,
+            accept_mode: config.accept,
+            primary_addr: src,
             garp_repeat: config.garp.repeat_after,
         });
-        Self {
+        Ok(Self {
             key: InstanceKey::new(iface.index, config.vrid),
+            sender: AdvertSender::new(&iface.name, iface.index)?,
+            src,
+            machine,
+            devices,
+            tracks,
+            fault: None,
+            notifier,
             config,
             iface,
-            machine,
-            sender,
-            garp,
-            vips,
             ip_id: 0,
             last_advert: Timestamp::default(),
             rejected: RejectLog::default(),
-        }
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
     }
 
     pub fn state(&self) -> State {
@@ -82,14 +147,35 @@ impl Instance {
         self.machine.next_deadline()
     }
 
+    pub fn sender(&self) -> &AdvertSender {
+        &self.sender
+    }
+
+    /// Names of the interfaces this instance tracks.
+    pub fn tracked_interfaces(&self) -> impl Iterator<Item = &str> {
+        self.tracked(Kind::Interface)
+    }
+
+    /// Names of the checks this instance tracks.
+    pub fn tracked_checks(&self) -> impl Iterator<Item = &str> {
+        self.tracked(Kind::Check)
+    }
+
+    fn tracked(&self, kind: Kind) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .filter(move |t| t.kind == kind)
+            .map(|t| t.name.as_str())
+    }
+
     /// What the XDP program needs to check and classify this instance's adverts.
     pub fn kernel_config(&self) -> InstanceConfig {
         let (auth_type, auth_data) = match self.config.auth_pass {
-            Some(pass) => (vrrp_common::wire::VRRP_AUTH_PASS, pass),
-            None => (vrrp_common::wire::VRRP_AUTH_NONE, [0; 8]),
+            Some(pass) => (VRRP_AUTH_PASS, pass),
+            None => (VRRP_AUTH_NONE, [0; 8]),
         };
         InstanceConfig {
-            local_addr: self.iface.primary.octets(),
+            local_addr: self.src.octets(),
             auth_data,
             interval_cs: self.interval_cs(),
             version: self.config.version.number(),
@@ -114,43 +200,109 @@ impl Instance {
             version: self.config.version,
             interval_cs: self.interval_cs(),
             auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
-            local_addr: self.iface.primary,
+            local_addr: self.src,
         }
     }
 
     /// Removes VIPs an earlier run left behind (a crash or kill -9 skips the cleanup), then
-    /// starts the election; with the link down it waits in FAULT, as keepalived does.
-    pub async fn start(
-        &mut self,
-        link_up: bool,
-        mut dp: Option<&mut Dataplane>,
-        now: Timestamp,
-    ) -> Result<()> {
-        for vip in &self.config.vips {
-            if self.vips.present(vip.addr).await? {
-                self.vips.remove(vip).await?;
-                warn!(vrid = self.config.vrid, vip = %vip.addr, "removed a stale VIP left by an earlier run");
+    /// starts the election; with a tracked object down it waits in FAULT, as keepalived does.
+    pub async fn start(&mut self, now: Timestamp, mut dp: Option<&mut Dataplane>) -> Result<()> {
+        for (vip, dev) in self.all_vips() {
+            let dev = &self.devices[dev];
+            if dev.vips.present(vip.addr).await? {
+                dev.vips.remove(vip).await?;
+                warn!(vrid = self.config.vrid, vip = %vip.addr, instance = %self.config.name, "removed a stale VIP left by an earlier run");
             }
         }
-        if !link_up {
-            self.handle(Event::LinkDown, now, dp.as_deref_mut()).await?;
+        let (fault, priority) = self.evaluate();
+        if priority != self.machine.priority() {
+            self.handle(Event::PriorityChanged(priority), now, dp.as_deref_mut())
+                .await?;
+        }
+        if fault.is_some() {
+            self.fault = fault;
+            self.handle(Event::Fault, now, dp.as_deref_mut()).await?;
         }
         self.handle(Event::Startup, now, dp).await
+    }
+
+    /// A tracked interface or check changed; recomputes priority and FAULT as keepalived does.
+    pub async fn on_tracked(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        up: bool,
+        now: Timestamp,
+        mut dp: Option<&mut Dataplane>,
+    ) -> Result<()> {
+        let mut changed = false;
+        for t in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.kind == kind && t.name == name)
+        {
+            changed |= t.up != up;
+            t.up = up;
+        }
+        if !changed {
+            return Ok(());
+        }
+        let (fault, priority) = self.evaluate();
+        if priority != self.machine.priority() {
+            info!(instance = %self.config.name, "priority {} -> {priority}", self.machine.priority());
+            self.handle(Event::PriorityChanged(priority), now, dp.as_deref_mut())
+                .await?;
+            if let Some(d) = dp.as_deref_mut() {
+                d.set_instance(self.key, self.kernel_config())?;
+            }
+        }
+        match (self.fault.is_some(), fault) {
+            (false, Some(cause)) => {
+                self.fault = Some(cause);
+                self.handle(Event::Fault, now, dp).await
+            }
+            (true, None) => self.handle(Event::FaultCleared, now, dp).await,
+            (_, cause) => {
+                self.fault = cause.or(self.fault.take());
+                Ok(())
+            }
+        }
+    }
+
+    /// FAULT cause (the first weight-0 object down) and the effective priority.
+    fn evaluate(&self) -> (Option<String>, u8) {
+        let weights = self.tracks.iter().map(|t| (t.weight, t.reverse, t.up));
+        match effective_priority(self.config.priority, weights) {
+            Some(p) => (None, p),
+            None => {
+                // Weight 0 means FAULT when down, or when up with `reverse`.
+                let t = self
+                    .tracks
+                    .iter()
+                    .find(|t| t.weight == 0 && t.up == t.reverse);
+                let cause = t.map_or_else(String::new, |t| match t.kind {
+                    Kind::Interface => format!("interface {} down", t.name),
+                    Kind::Check if t.reverse => format!("check {} succeeded (reverse)", t.name),
+                    Kind::Check => format!("check {} failed", t.name),
+                });
+                (Some(cause), self.machine.priority())
+            }
+        }
     }
 
     /// One status line (SIGUSR1, as keepalived dumps its state): election state and, on the XDP
     /// path, what the kernel recorded of the peers' adverts.
     pub fn log_status(&self, now: Timestamp, dp: Option<&Dataplane>) -> Result<()> {
-        let (vrid, state, priority) = (self.config.vrid, self.state(), self.machine.priority());
+        let (name, state, priority) = (&self.config.name, self.state(), self.machine.priority());
         let interval = self.machine.master_adver_interval();
         let Some(dp) = dp else {
-            info!(vrid, %state, priority, ?interval, "status: raw-socket receive path");
+            info!(instance = %name, %state, priority, ?interval, "status: raw-socket receive path");
             return Ok(());
         };
         let peer = dp.peer(&self.key)?;
         let ago = Duration::from_nanos(now.0.saturating_sub(peer.t_ns));
         info!(
-            vrid,
+            instance = %name,
             %state,
             priority,
             ?interval,
@@ -165,18 +317,7 @@ impl Instance {
         Ok(())
     }
 
-    /// The interface lost or regained its carrier (or was set down or up).
-    pub async fn on_link(
-        &mut self,
-        up: bool,
-        now: Timestamp,
-        dp: Option<&mut Dataplane>,
-    ) -> Result<()> {
-        let event = if up { Event::LinkUp } else { Event::LinkDown };
-        self.handle(event, now, dp).await
-    }
-
-    /// A received IPv4 packet (from the XDP ring buffer or the raw socket) that claims to be a VRRP
+    /// A received IPv4 packet (from the XDP ring buffer or the raw socket) that may be a VRRP
     /// advert for this instance: the receive checks, then the election.
     pub async fn on_packet(
         &mut self,
@@ -187,22 +328,23 @@ impl Instance {
         let advert = match decode_ipv4(packet).and_then(|a| a.check(&self.expect()).map(|()| a)) {
             Ok(a) => a,
             // Other groups share the segment: normal, not worth a log line.
-            Err(vrrp_common::DecodeError::VridMismatch { .. }) => return Ok(()),
+            Err(DecodeError::VridMismatch { .. }) => return Ok(()),
             Err(e) => {
-                self.log_reject(&e, packet, at);
+                self.log_reject(&e.to_string(), packet, at);
                 return Ok(());
             }
         };
-        let event = Event::Advert {
-            src: advert.src,
-            priority: advert.priority,
-            interval: Duration::from_millis(u64::from(advert.interval_cs) * 10),
-        };
+        if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&advert.src)
+        {
+            self.log_reject("source is not a configured unicast_peer", packet, at);
+            return Ok(());
+        }
         self.last_advert = self.last_advert.max(at);
+        let event = advert_event(advert.src, advert.priority, advert.interval_cs);
         self.handle(event, at, dp).await
     }
 
-    fn log_reject(&mut self, error: &vrrp_common::DecodeError, packet: &[u8], at: Timestamp) {
+    fn log_reject(&mut self, error: &str, packet: &[u8], at: Timestamp) {
         let r = &mut self.rejected;
         let due = r
             .last
@@ -218,6 +360,7 @@ impl Instance {
             vrid = self.config.vrid,
             src = ?src,
             suppressed = r.suppressed,
+            instance = %self.config.name,
             "ignored advert: {error}"
         );
         r.last = Some(at);
@@ -237,13 +380,14 @@ impl Instance {
                 if let Some(d) = dp.as_deref_mut() {
                     let peer = d.peer(&self.key)?;
                     let arrived = Timestamp(peer.t_ns);
-                    if peer.count > 0 && arrived > self.last_advert {
+                    let src = Ipv4Addr::from(peer.src);
+                    let peers = &self.config.unicast_peers;
+                    if peer.count > 0
+                        && arrived > self.last_advert
+                        && (peers.is_empty() || peers.contains(&src))
+                    {
                         self.last_advert = arrived;
-                        let event = Event::Advert {
-                            src: Ipv4Addr::from(peer.src),
-                            priority: peer.priority,
-                            interval: Duration::from_millis(u64::from(peer.interval_cs) * 10),
-                        };
+                        let event = advert_event(src, peer.priority, peer.interval_cs);
                         self.handle(event, arrived, dp.as_deref_mut()).await?;
                         if self.machine.deadline(timer) != Some(at) {
                             continue;
@@ -258,7 +402,13 @@ impl Instance {
     }
 
     pub async fn shutdown(&mut self, now: Timestamp, dp: Option<&mut Dataplane>) -> Result<()> {
-        self.handle(Event::Shutdown, now, dp).await
+        self.handle(Event::Shutdown, now, dp).await?;
+        self.notifier.stopped(
+            &self.config.name,
+            &self.config.notify,
+            self.machine.priority(),
+        );
+        Ok(())
     }
 
     async fn handle(
@@ -279,23 +429,42 @@ impl Instance {
         reason: Reason,
         dp: Option<&mut Dataplane>,
     ) -> Result<()> {
-        let vrid = self.config.vrid;
         match action {
             Action::Transition { from, to } => {
-                info!(vrid, iface = %self.iface.name, "{from} -> {to}: {reason}");
+                let cause = match reason {
+                    Reason::Fault => format!(" ({})", self.fault.as_deref().unwrap_or("")),
+                    Reason::FaultCleared => {
+                        self.fault = None;
+                        String::new()
+                    }
+                    _ => String::new(),
+                };
+                info!(
+                    vrid = self.config.vrid,
+                    iface = %self.iface.name,
+                    instance = %self.config.name,
+                    "{from} -> {to}: {reason}{cause}"
+                );
                 if let Some(d) = dp {
                     d.set_instance(self.key, self.kernel_config())?;
                 }
+                self.notifier.transition(
+                    &self.config.name,
+                    &self.config.notify,
+                    to,
+                    self.machine.priority(),
+                );
             }
             Action::SendAdvert { priority } => self.send_advert(priority).await?,
+            // accept_mode is always on: Instance::validate refuses `no_accept`.
             Action::AddVips { accept: _ } => {
-                for vip in &self.config.vips {
-                    self.vips.add(vip).await?;
+                for (vip, dev) in self.all_vips() {
+                    self.devices[dev].vips.add(vip).await?;
                 }
             }
             Action::RemoveVips => {
-                for vip in &self.config.vips {
-                    self.vips.remove(vip).await?;
+                for (vip, dev) in self.all_vips() {
+                    self.devices[dev].vips.remove(vip).await?;
                 }
             }
             Action::SendGarp => self.send_garp().await,
@@ -305,41 +474,119 @@ impl Instance {
         Ok(())
     }
 
+    /// Every VIP, excluded ones too, with the index of the device it goes on.
+    fn all_vips(&self) -> Vec<(&config::Vip, usize)> {
+        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
+        vips.map(|v| {
+            let dev = v.dev.as_ref().map_or(0, |name| {
+                self.devices
+                    .iter()
+                    .position(|d| &d.name == name)
+                    .unwrap_or(0)
+            });
+            (v, dev)
+        })
+        .collect()
+    }
+
     async fn send_advert(&mut self, priority: u8) -> Result<()> {
+        // Only `virtual_ipaddress` is advertised, not `virtual_ipaddress_excluded`.
         let addrs: Vec<Ipv4Addr> = self.config.vips.iter().map(|v| v.addr).collect();
-        // The kernel fills in its own id for 0; keep ours, as keepalived does.
-        self.ip_id = self.ip_id.checked_add(1).unwrap_or(1);
-        let spec = AdvertSpec {
-            version: self.config.version,
-            vrid: self.config.vrid,
-            priority,
-            interval_cs: self.interval_cs(),
-            auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
-            src: self.iface.primary,
-            dst: VRRP_MULTICAST_V4,
-            ip_id: self.ip_id,
-            checksum_form: match self.config.checksum {
-                config::ChecksumForm::Pseudo => ChecksumForm::WithPseudoHeader,
-                config::ChecksumForm::Message => ChecksumForm::MessageOnly,
-            },
-            addrs: &addrs,
+        let multicast = [VRRP_MULTICAST_V4];
+        let dsts = if self.config.unicast_peers.is_empty() {
+            &multicast[..]
+        } else {
+            &self.config.unicast_peers[..]
         };
-        let mut buf = [0; MAX_ADVERT_LEN_V4];
-        let len = encode_ipv4(&spec, &mut buf).context("cannot encode advert")?;
-        // A lost advert is covered by the next one; log and go on rather than stop the agent.
-        if let Err(e) = self.sender.send(&buf[..len]).await {
-            warn!(vrid = self.config.vrid, "cannot send advert: {e}");
+        for &dst in dsts {
+            // The kernel fills in its own id for 0; keep ours, as keepalived does.
+            self.ip_id = self.ip_id.checked_add(1).unwrap_or(1);
+            let spec = AdvertSpec {
+                version: self.config.version,
+                vrid: self.config.vrid,
+                priority,
+                interval_cs: self.interval_cs(),
+                auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
+                src: self.src,
+                dst,
+                ip_id: self.ip_id,
+                checksum_form: match self.config.checksum {
+                    config::ChecksumForm::Pseudo => ChecksumForm::WithPseudoHeader,
+                    config::ChecksumForm::Message => ChecksumForm::MessageOnly,
+                },
+                addrs: &addrs,
+            };
+            let mut buf = [0; MAX_ADVERT_LEN_V4];
+            let len = encode_ipv4(&spec, &mut buf).context("cannot encode advert")?;
+            // A lost advert is covered by the next one; log and go on rather than stop the agent.
+            if let Err(e) = self.sender.send(&buf[..len]).await {
+                warn!(instance = %self.config.name, "cannot send advert to {dst}: {e}");
+            }
         }
         Ok(())
     }
 
     async fn send_garp(&mut self) {
-        for vip in &self.config.vips {
-            for _ in 0..self.config.garp.count {
-                if let Err(e) = self.garp.announce(vip.addr).await {
-                    warn!(vrid = self.config.vrid, vip = %vip.addr, "cannot send gratuitous ARP: {e}");
+        for (vip, dev) in self.all_vips() {
+            let dev = &self.devices[dev];
+            for i in 0..self.config.garp.count {
+                if i > 0 && !self.config.garp.interval.is_zero() {
+                    tokio::time::sleep(self.config.garp.interval).await;
+                }
+                if let Err(e) = dev.garp.announce(vip.addr).await {
+                    warn!(instance = %self.config.name, vip = %vip.addr, "cannot send gratuitous ARP from {:02x?}: {e}", dev.mac);
                 }
             }
         }
     }
+}
+
+impl Device {
+    fn open(nl: &Netlink, name: &str, index: u32, mac: [u8; 6]) -> Result<Self> {
+        Ok(Self {
+            name: name.to_owned(),
+            mac,
+            vips: Vips::new(nl.clone(), name, index),
+            garp: GarpSender::new(name, index, mac)?,
+        })
+    }
+}
+
+fn advert_event(src: Ipv4Addr, priority: u8, interval_cs: u16) -> Event {
+    Event::Advert {
+        src,
+        priority,
+        interval: Duration::from_millis(u64::from(interval_cs) * 10),
+    }
+}
+
+/// The instance's tracked objects with their weights: a `track_script` entry's weight overrides
+/// the script's own; a `track_interface` without weight, and the instance's own interface, mean
+/// FAULT when down.
+fn tracks(config: &config::Instance, scripts: &[Script]) -> Vec<Track> {
+    let own = config.track_primary.then(|| Track {
+        kind: Kind::Interface,
+        name: config.iface.clone(),
+        weight: 0,
+        reverse: false,
+        up: true,
+    });
+    let interfaces = config.track_interfaces.iter().map(|t| Track {
+        kind: Kind::Interface,
+        name: t.name.clone(),
+        weight: t.weight.unwrap_or(0),
+        reverse: false,
+        up: true,
+    });
+    let checks = config.track_scripts.iter().filter_map(|t| {
+        let script = scripts.iter().find(|s| s.name == t.name)?;
+        Some(Track {
+            kind: Kind::Check,
+            name: t.name.clone(),
+            weight: t.weight.unwrap_or(script.weight),
+            reverse: script.reverse,
+            up: !script.init_fail,
+        })
+    });
+    own.into_iter().chain(interfaces).chain(checks).collect()
 }

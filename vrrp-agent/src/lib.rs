@@ -1,7 +1,10 @@
 //! VRRP agent library.
+pub mod agent;
 pub mod clock;
 pub mod config;
 pub mod dataplane;
 pub mod election;
 pub mod instance;
 pub mod net;
+pub mod notify;
+pub mod track;

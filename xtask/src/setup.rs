@@ -16,6 +16,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("tcpdump", "tcpdump"),
+    ("nginx", "nginx"),
+    ("curl", "curl"),
 ];
 
 pub fn run() -> Result<()> {
@@ -86,6 +88,14 @@ fn debian_packages() -> Result<()> {
         );
     }
     status(command("apt-get", &["update", "-q"]))?;
+    // Debian starts a service (nginx, keepalived) when its package is installed: the tests run
+    // them only inside their own namespaces, so keep them from starting on this host's interfaces.
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists();
+    if ours {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n").context("writing policy-rc.d")?;
+        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     let mut install = command(
         "apt-get",
         &["install", "-y", "-q", "--no-install-recommends"],
@@ -93,5 +103,9 @@ fn debian_packages() -> Result<()> {
     install
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    status(install)
+    let installed = status(install);
+    if ours {
+        std::fs::remove_file(policy).context("removing policy-rc.d")?;
+    }
+    installed
 }

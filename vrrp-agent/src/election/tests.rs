@@ -251,8 +251,8 @@ fn preempt_delay_window_ends_on_better_advert_and_when_leaving_backup() {
     assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(7999)).len(), 1);
     assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(8000)), []);
 
-    m.handle(Event::LinkDown, at_ms(8000));
-    m.handle(Event::LinkUp, at_ms(9000));
+    m.handle(Event::Fault, at_ms(8000));
+    m.handle(Event::FaultCleared, at_ms(9000));
     assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(10_000)).len(), 1);
 }
 
@@ -536,13 +536,13 @@ fn accept_mode_or_owner_accepts_vip_traffic() {
 }
 
 #[test]
-fn link_down_moves_any_state_to_fault() {
+fn fault_moves_any_state_to_fault_state() {
     let (mut m, t0) = master(Config {
         garp_repeat: Some(5 * SEC),
         ..config(100)
     });
-    let out = m.handle(Event::LinkDown, t0 + SEC / 2);
-    assert!(out.iter().all(|(_, reason)| *reason == Reason::LinkDown));
+    let out = m.handle(Event::Fault, t0 + SEC / 2);
+    assert!(out.iter().all(|(_, reason)| *reason == Reason::Fault));
     assert_eq!(
         actions(out),
         [
@@ -557,23 +557,23 @@ fn link_down_moves_any_state_to_fault() {
         ]
     );
     assert_eq!(m.next_deadline(), None);
-    assert_eq!(m.handle(Event::LinkDown, t0 + SEC), []);
+    assert_eq!(m.handle(Event::Fault, t0 + SEC), []);
 
     let mut b = backup(config(100));
-    b.handle(Event::LinkDown, at_ms(1000));
+    b.handle(Event::Fault, at_ms(1000));
     assert_eq!((b.state(), b.next_deadline()), (State::Fault, None));
 
-    // Before Startup: parked in Fault, started by LinkUp.
+    // Before Startup: parked in Fault, started by FaultCleared.
     let mut i = Machine::new(config(100));
-    i.handle(Event::LinkDown, at_ms(0));
+    i.handle(Event::Fault, at_ms(0));
     assert_eq!(i.state(), State::Fault);
 }
 
 #[test]
-fn link_up_in_fault_acts_as_startup() {
+fn fault_cleared_acts_as_startup() {
     let mut m = backup(config(100));
-    m.handle(Event::LinkDown, at_ms(1000));
-    let out = m.handle(Event::LinkUp, at_ms(2000));
+    m.handle(Event::Fault, at_ms(1000));
+    let out = m.handle(Event::FaultCleared, at_ms(2000));
     assert_eq!(
         out.last(),
         Some(&(
@@ -581,7 +581,7 @@ fn link_up_in_fault_acts_as_startup() {
                 from: State::Fault,
                 to: State::Backup
             },
-            Reason::LinkUp
+            Reason::FaultCleared
         ))
     );
     assert_eq!(
@@ -590,8 +590,8 @@ fn link_up_in_fault_acts_as_startup() {
     );
 
     let mut owner = Machine::new(config(255));
-    owner.handle(Event::LinkDown, at_ms(0));
-    owner.handle(Event::LinkUp, at_ms(1000));
+    owner.handle(Event::Fault, at_ms(0));
+    owner.handle(Event::FaultCleared, at_ms(1000));
     assert_eq!(owner.state(), State::Master);
 }
 
@@ -599,7 +599,7 @@ fn link_up_in_fault_acts_as_startup() {
 fn fault_and_initialize_ignore_other_events() {
     let mut init = Machine::new(config(100));
     let mut fault = Machine::new(config(100));
-    fault.handle(Event::LinkDown, at_ms(0));
+    fault.handle(Event::Fault, at_ms(0));
     for event in [
         advert(PEER_HIGH, 0),
         advert(PEER_HIGH, 200),
@@ -609,7 +609,7 @@ fn fault_and_initialize_ignore_other_events() {
         assert_eq!(init.handle(event, at_ms(1000)), []);
         assert_eq!(fault.handle(event, at_ms(1000)), []);
     }
-    assert_eq!(init.handle(Event::LinkUp, at_ms(1000)), []);
+    assert_eq!(init.handle(Event::FaultCleared, at_ms(1000)), []);
     assert_eq!(init.handle(Event::Shutdown, at_ms(1000)), []);
     assert_eq!(fault.handle(Event::Startup, at_ms(1000)), []);
     assert_eq!(

@@ -41,6 +41,28 @@ impl Interface {
     /// Looks up `name`: index, MAC, and the first IPv4 address not in `vips` (a VIP left by a
     /// crashed run, or owned by this router, must not become the advert source).
     pub async fn lookup(nl: &Netlink, name: &str, vips: &[Ipv4Addr]) -> Result<Self, IfaceError> {
+        let (index, mac) = Self::link(nl, name).await?;
+        let primary = nl
+            .ipv4_addresses(index)
+            .await
+            .map_err(|source| IfaceError::Netlink {
+                name: name.to_owned(),
+                source,
+            })?
+            .iter()
+            .filter_map(local_ipv4)
+            .find(|addr| !vips.contains(addr))
+            .ok_or_else(|| IfaceError::NoIpv4(name.to_owned()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            index,
+            mac,
+            primary,
+        })
+    }
+
+    /// Index and MAC of `name`, which needs no address (a VIP's `dev`).
+    pub async fn link(nl: &Netlink, name: &str) -> Result<(u32, [u8; 6]), IfaceError> {
         if name.is_empty() || name.len() > IFNAME_MAX {
             return Err(IfaceError::InvalidName(name.to_owned()));
         }
@@ -71,19 +93,6 @@ impl Interface {
                 _ => None,
             })
             .ok_or_else(|| IfaceError::NoMac(name.to_owned()))?;
-        let primary = nl
-            .ipv4_addresses(index)
-            .await
-            .map_err(netlink_error)?
-            .iter()
-            .filter_map(local_ipv4)
-            .find(|addr| !vips.contains(addr))
-            .ok_or_else(|| IfaceError::NoIpv4(name.to_owned()))?;
-        Ok(Self {
-            name: name.to_owned(),
-            index,
-            mac,
-            primary,
-        })
+        Ok((index, mac))
     }
 }

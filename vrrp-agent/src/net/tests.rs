@@ -175,9 +175,8 @@ async fn in_namespaces(a: &Netns, b: &Netns) {
 async fn vips(a: &Netns, nl: &Netlink, va: &Interface) {
     let vips = Vips::new(nl.clone(), "va", va.index);
     let vip = Vip {
-        addr: VIP,
-        prefix_len: 24,
         label: Some("va:1".to_owned()),
+        ..Vip::new(VIP, 24)
     };
     vips.add(&vip).await.expect("add VIP");
     vips.add(&vip).await.expect("adding again is fine");
@@ -191,17 +190,7 @@ async fn vips(a: &Netns, nl: &Netlink, va: &Interface) {
     assert!(shown.contains("\"label\":\"va:1\""), "{shown}");
     assert!(vips.present(VIP).await.expect("present"));
     let listed = vips.list().await.expect("list");
-    assert_eq!(
-        listed,
-        [
-            Vip {
-                addr: A_ADDR,
-                prefix_len: 24,
-                label: None
-            },
-            vip.clone()
-        ]
-    );
+    assert_eq!(listed, [Vip::new(A_ADDR, 24), vip.clone()]);
     // The VIP must not be taken for the advert source even when it is the first address.
     let looked_up = Interface::lookup(nl, "va", &[A_ADDR])
         .await

@@ -113,9 +113,9 @@ impl Vips {
                     _ => None,
                 });
                 Some(Vip {
-                    addr: local_ipv4(message)?,
-                    prefix_len: message.header.prefix_len,
                     label,
+                    scope: message.header.scope.into(),
+                    ..Vip::new(local_ipv4(message)?, message.header.prefix_len)
                 })
             })
             .collect())
@@ -147,9 +147,13 @@ fn del_message(ifindex: u32, vip: &Vip) -> AddressMessage {
 
 fn add_message(ifindex: u32, vip: &Vip) -> AddressMessage {
     let mut message = del_message(ifindex, vip);
+    message.header.scope = vip.scope.into();
+    let brd = vip
+        .broadcast
+        .or_else(|| broadcast(vip.addr, vip.prefix_len));
     message
         .attributes
-        .extend(broadcast(vip.addr, vip.prefix_len).map(AddressAttribute::Broadcast));
+        .extend(brd.map(AddressAttribute::Broadcast));
     message
         .attributes
         .extend(vip.label.clone().map(AddressAttribute::Label));
@@ -162,9 +166,8 @@ mod tests {
 
     fn vip(addr: [u8; 4], prefix_len: u8, label: Option<&str>) -> Vip {
         Vip {
-            addr: Ipv4Addr::from(addr),
-            prefix_len,
             label: label.map(str::to_owned),
+            ..Vip::new(Ipv4Addr::from(addr), prefix_len)
         }
     }
 

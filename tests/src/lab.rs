@@ -1,0 +1,312 @@
+//! A lab for end-to-end tests: the [`Topology`] with `vrrp-agent`s started in r1/r2 (from
+//! flags or from a keepalived.conf), and the observations the tests assert on: log lines,
+//! transitions, VIP holders, what the client reaches, XDP attachment. Failure messages carry every
+//! agent's log.
+
+use std::time::{Duration, Instant};
+
+use crate::{agent_bin, wait_until, Proc, Topology};
+
+pub const VIP: &str = "198.51.100.100";
+pub const VIP_CIDR: &str = "198.51.100.100/24";
+pub const IFACE: &str = "eth0";
+pub const ROUTERS: [&str; 2] = ["r1", "r2"];
+pub const SEC: Duration = Duration::from_secs(1);
+pub const POLL: Duration = Duration::from_millis(50);
+/// Generous bound for anything that should take well under a second with 100 ms adverts.
+pub const SETTLE: Duration = Duration::from_secs(10);
+
+pub const XDP_NATIVE_LOG: &str = "receive path: XDP in native (driver) mode iface=eth0";
+pub const RAW_SOCKET_LOG: &str = "receive path: raw socket (--xdp off) iface=eth0";
+
+/// A topology with agents started in r1/r2; every agent ever started is kept (restarted ones
+/// too), so a failure message can show all their logs.
+pub struct Lab {
+    pub topo: Topology,
+    bin: String,
+    agents: Vec<(&'static str, Proc)>,
+}
+
+impl Lab {
+    pub fn new(name: &str) -> Self {
+        // First, so a missing binary fails before any namespace exists.
+        let bin = agent_bin().to_str().expect("UTF-8 path").to_owned();
+        Lab {
+            topo: Topology::new(name).unwrap(),
+            bin,
+            agents: Vec::new(),
+        }
+    }
+
+    /// Starts an agent in `role` with `priority`; `extra` arguments are appended and may
+    /// override the default `--advert-int 100ms`.
+    pub fn start(&mut self, role: &'static str, priority: u8, extra: &[&str]) {
+        let priority = priority.to_string();
+        let mut args = vec![
+            "--iface",
+            IFACE,
+            "--vrid",
+            "51",
+            "--priority",
+            &priority,
+            "--vip",
+            VIP_CIDR,
+        ];
+        if !extra.contains(&"--advert-int") {
+            args.extend(["--advert-int", "100ms"]);
+        }
+        args.extend(extra);
+        let proc = self
+            .topo
+            .ns(role)
+            .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
+        self.agents.push((role, proc));
+    }
+
+    /// Starts an agent in `role` running the keepalived.conf `conf` (written to the topology's
+    /// work dir), plus `extra` arguments.
+    pub fn start_conf(&mut self, role: &'static str, conf: &str, extra: &[&str]) {
+        let path = self
+            .topo
+            .workdir()
+            .join(format!("{role}-{}.conf", self.agents.len()));
+        std::fs::write(&path, conf).expect("write keepalived.conf");
+        let path = path.to_str().expect("UTF-8 path").to_owned();
+        let mut args = vec!["-f", path.as_str()];
+        args.extend(extra);
+        let proc = self
+            .topo
+            .ns(role)
+            .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
+        self.agents.push((role, proc));
+    }
+
+    /// The most recently started agent in `role`.
+    pub fn agent(&mut self, role: &str) -> &mut Proc {
+        self.agents
+            .iter_mut()
+            .rev()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| panic!("no agent started in {role}"))
+    }
+
+    /// Current log of the most recently started agent in `role`.
+    pub fn log(&mut self, role: &str) -> String {
+        self.agent(role).log()
+    }
+
+    /// Every agent's log, plus the routers' addresses, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for (role, p) in &self.agents {
+            s += &format!("--- agent in {role} (pid {}):\n{}", p.pid(), p.log());
+        }
+        for r in ROUTERS {
+            s += &format!("--- {r} {IFACE}: {:?}\n", self.topo.addrs(r, IFACE));
+        }
+        s
+    }
+
+    /// Panics with `msg` and all the logs.
+    #[track_caller]
+    pub fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.dump())
+    }
+
+    #[track_caller]
+    pub fn check(&self, ok: bool, msg: &str) {
+        if !ok {
+            self.fail(msg);
+        }
+    }
+
+    /// Waits until the log of `role`'s current agent, from byte `since` on, has a line
+    /// containing `needle`.
+    #[track_caller]
+    pub fn wait_log(&mut self, role: &str, since: usize, needle: &str, timeout: Duration) {
+        let seen = wait_until(timeout, POLL, || {
+            self.log(role).get(since..).unwrap_or("").contains(needle)
+        });
+        self.check(
+            seen,
+            &format!("{role} did not log {needle:?} within {timeout:?}"),
+        );
+    }
+
+    /// Routers holding the VIP on eth0 (`ip addr`).
+    pub fn holders(&self) -> Vec<&'static str> {
+        self.holders_of(VIP)
+    }
+
+    /// Routers holding `vip` on eth0.
+    pub fn holders_of(&self, vip: &str) -> Vec<&'static str> {
+        ROUTERS
+            .into_iter()
+            .filter(|r| self.topo.has_addr(r, IFACE, vip))
+            .collect()
+    }
+
+    /// Waits until exactly the routers `want` hold the VIP.
+    #[track_caller]
+    pub fn wait_holders(&self, want: &[&str], timeout: Duration) {
+        self.wait_holders_of(VIP, want, timeout);
+    }
+
+    /// Waits until exactly the routers `want` hold `vip`.
+    #[track_caller]
+    pub fn wait_holders_of(&self, vip: &str, want: &[&str], timeout: Duration) {
+        let ok = wait_until(timeout, POLL, || self.holders_of(vip) == want);
+        self.check(
+            ok,
+            &format!(
+                "{vip} holders: want {want:?}, have {:?} after {timeout:?}",
+                self.holders_of(vip)
+            ),
+        );
+    }
+
+    /// Watches for `period` that the VIP holders stay `want` and that no agent logs a new
+    /// transition to MASTER (a backup that stops hearing the master would).
+    #[track_caller]
+    pub fn assert_stable(&mut self, want: &[&str], period: Duration) {
+        let marks: Vec<usize> = ROUTERS.iter().map(|r| self.log_len(r)).collect();
+        let end = Instant::now() + period;
+        while Instant::now() < end {
+            let have = self.holders();
+            self.check(
+                have == want,
+                &format!("VIP holders changed to {have:?}, want {want:?} throughout"),
+            );
+            std::thread::sleep(POLL * 2);
+        }
+        for (r, &mark) in ROUTERS.iter().zip(&marks) {
+            let new = transitions(&self.log_since(r, mark));
+            let became = new.iter().any(|t| t.to == "MASTER" && !want.contains(r));
+            self.check(
+                !became,
+                &format!("{r} became MASTER while it should have stayed backup: {new:?}"),
+            );
+        }
+    }
+
+    /// Log length of `role`'s current agent (0 if none), a mark for [`Lab::log_since`].
+    pub fn log_len(&mut self, role: &str) -> usize {
+        if self.agents.iter().any(|(r, _)| *r == role) {
+            self.log(role).len()
+        } else {
+            0
+        }
+    }
+
+    pub fn log_since(&mut self, role: &str, mark: usize) -> String {
+        if !self.agents.iter().any(|(r, _)| *r == role) {
+            return String::new();
+        }
+        self.log(role).get(mark..).unwrap_or("").to_owned()
+    }
+
+    /// State after the last transition `role`'s current agent logged.
+    pub fn state(&mut self, role: &str) -> Option<String> {
+        transitions(&self.log(role)).pop().map(|t| t.to)
+    }
+
+    #[track_caller]
+    pub fn assert_state(&mut self, role: &str, want: &str) {
+        let have = self.state(role);
+        self.check(
+            have.as_deref() == Some(want),
+            &format!("{role} is in {have:?}, want {want}"),
+        );
+    }
+
+    /// Waits until the client's ping to the VIP is answered and its neighbour entry for the
+    /// VIP is `router`'s MAC (so `router` answered, reached through its gratuitous ARP).
+    #[track_caller]
+    pub fn wait_client_reaches_vip_at(&self, router: &str, timeout: Duration) {
+        let mac = self.topo.ns(router).mac(IFACE).expect("router MAC");
+        let client = self.topo.ns("client");
+        let ok = wait_until(timeout, POLL, || {
+            client.ping(VIP, 1, SEC) && client.neigh_lladdr(VIP).as_deref() == Some(&mac)
+        });
+        self.check(
+            ok,
+            &format!(
+                "client did not reach the VIP at {router} ({mac}) within {timeout:?}; \
+                 its neighbour entry: {:?}",
+                client.neigh_lladdr(VIP)
+            ),
+        );
+    }
+
+    /// The XDP program in `role`'s eth0, asserted to be the agent's, in native mode.
+    #[track_caller]
+    pub fn assert_xdp_native(&self, role: &str) {
+        let xdp = self.topo.ns(role).xdp(IFACE);
+        let ok = xdp
+            .as_ref()
+            .is_some_and(|x| x.mode == "driver" && x.prog_name == "vrrp");
+        self.check(
+            ok,
+            &format!(
+                "{role} {IFACE}: want the vrrp XDP program in driver mode, ip link shows {xdp:?}"
+            ),
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_no_xdp(&self, role: &str) {
+        let xdp = self.topo.ns(role).xdp(IFACE);
+        self.check(
+            xdp.is_none(),
+            &format!("{role} {IFACE}: want no XDP program, ip link shows {xdp:?}"),
+        );
+    }
+
+    /// Starts r1 (200) and r2 (100) with `extra` arguments each and waits until r1 holds the
+    /// VIP, r2 does not, and r2 is BACKUP.
+    #[track_caller]
+    pub fn elect_r1(&mut self, extra: &[&str], timeout: Duration) {
+        self.start("r1", 200, extra);
+        self.start("r2", 100, extra);
+        self.wait_holders(&["r1"], timeout);
+        self.wait_log("r2", 0, "-> BACKUP", timeout);
+        self.assert_state("r1", "MASTER");
+        self.assert_state("r2", "BACKUP");
+    }
+
+    /// From the r1-master state: SIGKILLs r1's agent and waits until r2 holds the VIP. The
+    /// crashed agent cannot clean up, so r1 keeps the VIP too (keepalived behaves the same).
+    #[track_caller]
+    pub fn crash_r1(&mut self) {
+        let mark = self.log_len("r2");
+        let r1 = self.agent("r1");
+        r1.kill9().unwrap();
+        let status = r1.wait_timeout(5 * SEC);
+        self.check(status.is_some(), "r1's agent did not die on SIGKILL");
+        self.wait_log("r2", mark, "BACKUP -> MASTER", SETTLE);
+        self.wait_holders(&["r1", "r2"], SETTLE);
+    }
+}
+
+/// One `FROM -> TO: reason` line of an agent's log.
+#[derive(Debug)]
+pub struct Transition {
+    pub to: String,
+    #[allow(dead_code)] // shown in failure messages
+    line: String,
+}
+
+pub fn transitions(log: &str) -> Vec<Transition> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("vrrp_agent::instance: ")?;
+            let (states, _reason) = rest.split_once(": ")?;
+            let (_from, to) = states.split_once(" -> ")?;
+            Some(Transition {
+                to: to.to_owned(),
+                line: line.to_owned(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,284 @@
+//! End-to-end tests of keepalived.conf compatibility: agents started with `-f keepalived.conf`,
+//! real nginx from Debian in the router namespaces, the client fetching a page over the VIP.
+//!
+//! The nginx checks probe 127.0.0.1 inside the router's namespace: both routers share this
+//! host's PID namespace, so `pidof nginx` would see the other router's nginx too.
+//!
+//! Root only (skipped otherwise); run through `cargo xtask test`, which builds the agent and
+//! installs nginx and curl first.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use tests::lab::{Lab, SEC};
+use tests::{agent_bin, skip_unless_root, wait_until, Proc};
+
+const VIP1: &str = "198.51.100.100";
+const VIP2: &str = "198.51.100.101";
+/// VRRPv2 at 1 s (keepalived's defaults): Master_Down is ~3.6 s, checks run every second.
+const FAILOVER: Duration = Duration::from_secs(20);
+
+/// The usual keepalived+nginx tutorial config: VRRPv2, PASS auth, a script check with a weight
+/// that drops the master below the backup when nginx fails.
+fn nginx_conf(state: &str, priority: u8, extra: &str) -> String {
+    format!(
+        r#"! keepalived.conf as in the keepalived + nginx tutorials
+global_defs {{
+    router_id {state}_node
+    enable_script_security
+    script_user root
+}}
+
+vrrp_script chk_nginx {{
+    script "/usr/bin/curl -sf -o /dev/null --max-time 1 http://127.0.0.1/"
+    interval 1
+    timeout 2
+    weight -60
+    fall 1
+    rise 1
+}}
+
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 1
+    {extra}
+    authentication {{
+        auth_type PASS
+        auth_pass s3cr3t
+    }}
+    virtual_ipaddress {{
+        {VIP1}/24 dev eth0 label eth0:1
+    }}
+    track_script {{
+        chk_nginx
+    }}
+}}
+"#
+    )
+}
+
+/// Starts nginx in `role`'s namespace serving its role name on port 80, in the foreground so it
+/// is stopped by PID with the lab.
+fn start_nginx(lab: &Lab, role: &str) -> Proc {
+    let dir = lab.topo.workdir();
+    let conf = dir.join(format!("nginx-{role}.conf"));
+    let text = format!(
+        "daemon off;\npid {pid};\nerror_log {err};\nevents {{}}\nhttp {{\n  access_log off;\n  \
+         server {{ listen 80; location / {{ return 200 \"{role}\\n\"; }} }}\n}}\n",
+        pid = dir.join(format!("nginx-{role}.pid")).display(),
+        err = dir.join(format!("nginx-{role}.err")).display(),
+    );
+    std::fs::write(&conf, text).expect("write nginx.conf");
+    let proc = lab
+        .topo
+        .ns(role)
+        .spawn("nginx", ["-c", conf.to_str().expect("UTF-8 path")]);
+    let up = wait_until(10 * SEC, Duration::from_millis(100), || {
+        fetch(lab, role, "127.0.0.1").as_deref() == Some(role)
+    });
+    assert!(up, "nginx did not start in {role}: {}", proc.log());
+    proc
+}
+
+/// The page at `addr` fetched from `from`'s namespace.
+fn fetch(lab: &Lab, from: &str, addr: &str) -> Option<String> {
+    let out = lab.topo.ns(from).run(
+        "curl",
+        ["-sf", "--max-time", "1", &format!("http://{addr}/")],
+    );
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Waits until the client's request to `vip` is answered by `role`'s nginx.
+#[track_caller]
+fn wait_served_by(lab: &Lab, vip: &str, role: &str, timeout: Duration) {
+    let ok = wait_until(timeout, Duration::from_millis(200), || {
+        fetch(lab, "client", vip).as_deref() == Some(role)
+    });
+    lab.check(
+        ok,
+        &format!(
+            "the client's request to {vip} was not answered by {role}'s nginx within \
+             {timeout:?} (now: {:?})",
+            fetch(lab, "client", vip)
+        ),
+    );
+}
+
+fn nginx_failover(name: &str, r1_extra: &str, expect_return: bool) {
+    let mut lab = Lab::new(name);
+    let mut nginx1 = start_nginx(&lab, "r1");
+    let _nginx2 = start_nginx(&lab, "r2");
+    let r1_state = if r1_extra.contains("nopreempt") {
+        "BACKUP"
+    } else {
+        "MASTER"
+    };
+    lab.start_conf("r1", &nginx_conf(r1_state, 150, r1_extra), &[]);
+    lab.start_conf("r2", &nginx_conf("BACKUP", 100, ""), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    // The label from the config is on the address.
+    let labelled = lab
+        .topo
+        .ns("r1")
+        .run_ok("ip", ["-br", "addr", "show", "label", "eth0:1"]);
+    lab.check(
+        labelled.contains(VIP1),
+        &format!("no eth0:1 label: {labelled}"),
+    );
+    wait_served_by(&lab, VIP1, "r1", FAILOVER);
+
+    // nginx dies on the master: its check fails, priority 150 - 60 = 90 < 100, r2 takes over.
+    let mark = lab.log_len("r1");
+    nginx1.term().unwrap();
+    lab.wait_log("r1", mark, "priority 150 -> 90", FAILOVER);
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
+    wait_served_by(&lab, VIP1, "r2", FAILOVER);
+
+    // nginx back: priority 150 again; r1 preempts, unless nopreempt.
+    let _nginx1 = start_nginx(&lab, "r1");
+    lab.wait_log("r1", mark, "priority 90 -> 150", FAILOVER);
+    if expect_return {
+        lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+        wait_served_by(&lab, VIP1, "r1", FAILOVER);
+    } else {
+        std::thread::sleep(8 * SEC); // more than two Master_Down intervals
+        lab.wait_holders_of(VIP1, &["r2"], SEC);
+        wait_served_by(&lab, VIP1, "r2", SEC);
+    }
+}
+
+/// nginx stops on the master → the VIP moves and the client's HTTP request is answered by the
+/// backup's nginx; nginx back → the VIP returns.
+#[test]
+fn nginx_check_moves_vip_and_back() {
+    skip_unless_root!();
+    nginx_failover("kc_nginx", "", true);
+}
+
+/// The same with `nopreempt` on r1: nginx back does not move the VIP back.
+#[test]
+fn nginx_check_with_nopreempt_stays() {
+    skip_unless_root!();
+    nginx_failover("kc_nopreempt", "nopreempt", false);
+}
+
+fn dual_master_conf(p51: u8, p52: u8) -> String {
+    let instance = |name: &str, vrid: u8, prio: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
+             priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
+             {vip}/24\n  }}\n}}\n"
+        )
+    };
+    instance("VI_1", 51, p51, VIP1) + &instance("VI_2", 52, p52, VIP2)
+}
+
+/// Dual master: each host master of one VIP; one host down → both VIPs on the other; back → each
+/// returns home.
+#[test]
+fn dual_master() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_dual");
+    lab.start_conf("r1", &dual_master_conf(150, 100), &[]);
+    lab.start_conf("r2", &dual_master_conf(100, 150), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
+
+    lab.agent("r1").term().unwrap();
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
+
+    lab.start_conf("r1", &dual_master_conf(150, 100), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
+}
+
+/// `track_interface`: the tracked interface loses carrier → FAULT (VIP released, the backup
+/// takes over); carrier back → the election restarts and r1 preempts.
+#[test]
+fn track_interface_down_is_fault() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_trackif");
+    // An uplink in r1: a veth pair inside r1's namespace, so no traffic leaves it.
+    let r1 = lab.topo.ns("r1");
+    r1.run_ok(
+        "ip",
+        [
+            "link",
+            "add",
+            "uplink",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "uplink-peer",
+        ],
+    );
+    r1.run_ok("ip", ["link", "set", "uplink", "up"]);
+    r1.run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    let conf = |prio: u8, track: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n  {track}\n}}\n"
+        )
+    };
+    lab.start_conf("r1", &conf(150, "track_interface {\n    uplink\n  }"), &[]);
+    lab.start_conf("r2", &conf(100, ""), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+
+    let mark = lab.log_len("r1");
+    lab.topo
+        .ns("r1")
+        .run_ok("ip", ["link", "set", "uplink-peer", "down"]);
+    lab.wait_log(
+        "r1",
+        mark,
+        "MASTER -> FAULT: fault (interface uplink down)",
+        FAILOVER,
+    );
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
+
+    lab.topo
+        .ns("r1")
+        .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    lab.wait_log("r1", mark, "FAULT -> BACKUP: fault cleared", FAILOVER);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+}
+
+fn check_config(path: &Path) -> (bool, String) {
+    let out = Command::new(agent_bin())
+        .args(["-t", "-f", path.to_str().expect("UTF-8 path")])
+        .output()
+        .expect("run vrrp-agent -t");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// `vrrp-agent -t -f FILE`: 0 for a good file; non-zero with FILE:LINE for a bad one. Needs no
+/// root and no network.
+#[test]
+fn check_config_names_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("vrrp-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.conf");
+    std::fs::write(&good, nginx_conf("MASTER", 150, "")).unwrap();
+    let (ok, text) = check_config(&good);
+    assert!(ok, "good config refused: {text}");
+
+    let bad = dir.join("bad.conf");
+    std::fs::write(
+        &bad,
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priorty 100\n}\n",
+    )
+    .unwrap();
+    let (ok, text) = check_config(&bad);
+    assert!(!ok, "bad config accepted: {text}");
+    assert!(text.contains("bad.conf:4:"), "no file:line in: {text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
