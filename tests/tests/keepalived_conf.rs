@@ -10,7 +10,7 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use tests::lab::{Lab, SEC};
-use tests::{agent_bin, skip_unless_root, wait_until, Proc};
+use tests::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR, R2_ADDR};
 
 const VIP1: &str = "198.51.100.100";
 const VIP2: &str = "198.51.100.101";
@@ -20,6 +20,30 @@ const FAILOVER: Duration = Duration::from_secs(20);
 /// The usual keepalived+nginx tutorial config: VRRPv2, PASS auth, a script check with a weight
 /// that drops the master below the backup when nginx fails.
 fn nginx_conf(state: &str, priority: u8, extra: &str) -> String {
+    nginx_conf_with(SCRIPT_CHECK, state, priority, extra)
+}
+
+/// The tutorials' check: a script run every second.
+const SCRIPT_CHECK: &str = r#"vrrp_script chk_nginx {
+    script "/usr/bin/curl -sf -o /dev/null --max-time 1 http://127.0.0.1/"
+    interval 1
+    timeout 2
+    weight -60
+    fall 1
+    rise 1
+}"#;
+
+/// The extension: the same check in process, every 100 ms, no fork/exec.
+const IN_PROCESS_CHECK: &str = r#"vrrp_agent {
+    check chk_nginx {
+        http http://127.0.0.1/
+        interval 0.1
+        timeout 0.5
+        weight -60
+    }
+}"#;
+
+fn nginx_conf_with(check: &str, state: &str, priority: u8, extra: &str) -> String {
     format!(
         r#"! keepalived.conf as in the keepalived + nginx tutorials
 global_defs {{
@@ -28,14 +52,7 @@ global_defs {{
     script_user root
 }}
 
-vrrp_script chk_nginx {{
-    script "/usr/bin/curl -sf -o /dev/null --max-time 1 http://127.0.0.1/"
-    interval 1
-    timeout 2
-    weight -60
-    fall 1
-    rise 1
-}}
+{check}
 
 vrrp_instance VI_1 {{
     state {state}
@@ -109,7 +126,7 @@ fn wait_served_by(lab: &Lab, vip: &str, role: &str, timeout: Duration) {
     );
 }
 
-fn nginx_failover(name: &str, r1_extra: &str, expect_return: bool) {
+fn nginx_failover(name: &str, check: &str, r1_extra: &str, expect_return: bool) {
     let mut lab = Lab::new(name);
     let mut nginx1 = start_nginx(&lab, "r1");
     let _nginx2 = start_nginx(&lab, "r2");
@@ -118,8 +135,8 @@ fn nginx_failover(name: &str, r1_extra: &str, expect_return: bool) {
     } else {
         "MASTER"
     };
-    lab.start_conf("r1", &nginx_conf(r1_state, 150, r1_extra), &[]);
-    lab.start_conf("r2", &nginx_conf("BACKUP", 100, ""), &[]);
+    lab.start_conf("r1", &nginx_conf_with(check, r1_state, 150, r1_extra), &[]);
+    lab.start_conf("r2", &nginx_conf_with(check, "BACKUP", 100, ""), &[]);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
     // The label from the config is on the address.
     let labelled = lab
@@ -157,14 +174,21 @@ fn nginx_failover(name: &str, r1_extra: &str, expect_return: bool) {
 #[test]
 fn nginx_check_moves_vip_and_back() {
     skip_unless_root!();
-    nginx_failover("kc_nginx", "", true);
+    nginx_failover("kc_nginx", SCRIPT_CHECK, "", true);
+}
+
+/// The same with the in-process HTTP check of the `vrrp_agent` extension.
+#[test]
+fn in_process_http_check_moves_vip_and_back() {
+    skip_unless_root!();
+    nginx_failover("kc_inproc", IN_PROCESS_CHECK, "", true);
 }
 
 /// The same with `nopreempt` on r1: nginx back does not move the VIP back.
 #[test]
 fn nginx_check_with_nopreempt_stays() {
     skip_unless_root!();
-    nginx_failover("kc_nopreempt", "nopreempt", false);
+    nginx_failover("kc_nopreempt", SCRIPT_CHECK, "nopreempt", false);
 }
 
 fn dual_master_conf(p51: u8, p52: u8) -> String {
@@ -248,6 +272,110 @@ fn track_interface_down_is_fault() {
         .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
     lab.wait_log("r1", mark, "FAULT -> BACKUP: fault cleared", FAILOVER);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+}
+
+/// Adds an "uplink" to `role`: a veth pair inside its namespace, so no traffic leaves it; setting
+/// `uplink-peer` down cuts its carrier.
+fn add_uplink(lab: &Lab, role: &str) {
+    let ns = lab.topo.ns(role);
+    ns.run_ok(
+        "ip",
+        [
+            "link",
+            "add",
+            "uplink",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "uplink-peer",
+        ],
+    );
+    ns.run_ok("ip", ["link", "set", "uplink", "up"]);
+    ns.run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+}
+
+/// `vrrp_sync_group`: one member's FAULT takes the whole group to FAULT, so both VIPs move
+/// together; when it clears, both come back.
+#[test]
+fn sync_group_members_fail_over_together() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_sync");
+    add_uplink(&lab, "r1");
+    let conf = |prio: u8, track: &str| {
+        let instance = |name: &str, vrid: u8, vip: &str, track: &str| {
+            format!(
+                "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
+                 priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{ \
+                 {vip}/24 }}\n  {track}\n}}\n"
+            )
+        };
+        "vrrp_sync_group G1 {\n  group {\n    VI_1\n    VI_2\n  }\n}\n".to_owned()
+            + &instance("VI_1", 51, VIP1, "")
+            + &instance("VI_2", 52, VIP2, track)
+    };
+    lab.start_conf("r1", &conf(150, "track_interface {\n    uplink\n  }"), &[]);
+    lab.start_conf("r2", &conf(100, ""), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r1"], FAILOVER);
+
+    let mark = lab.log_len("r1");
+    lab.topo
+        .ns("r1")
+        .run_ok("ip", ["link", "set", "uplink-peer", "down"]);
+    lab.wait_log(
+        "r1",
+        mark,
+        "fault (sync group G1 has a member in FAULT)",
+        FAILOVER,
+    );
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
+
+    lab.topo
+        .ns("r1")
+        .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_holders_of(VIP2, &["r1"], FAILOVER);
+}
+
+/// `unicast_peer`: adverts go to the peer, not to 224.0.0.18, and failover works over them.
+#[test]
+fn unicast_peers() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_unicast");
+    let conf = |prio: u8, me: &str, peer: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  \
+             }}\n  virtual_ipaddress {{ {VIP1}/24 }}\n}}\n"
+        )
+    };
+    lab.start_conf("r1", &conf(150, R1_ADDR, R2_ADDR), &[]);
+    lab.start_conf("r2", &conf(100, R2_ADDR, R1_ADDR), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    // r2 stays backup on r1's unicast adverts, and none go to the multicast group.
+    let mut cap = lab
+        .topo
+        .ns("r2")
+        .capture("eth0", "ip proto 112", 10, 3 * SEC)
+        .unwrap();
+    cap.wait(5 * SEC); // 10 adverts take a second
+    let lines = cap.stop().lines("").unwrap();
+    lab.check(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("{R1_ADDR} > {R2_ADDR}"))),
+        &format!("no unicast advert from r1 to r2 seen: {lines:?}"),
+    );
+    lab.check(
+        !lines.iter().any(|l| l.contains("224.0.0.18")),
+        &format!("multicast adverts seen with unicast peers: {lines:?}"),
+    );
+    lab.assert_state("r2", "BACKUP");
+
+    lab.agent("r1").term().unwrap();
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
 }
 
 fn check_config(path: &Path) -> (bool, String) {

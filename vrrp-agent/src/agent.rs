@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use crate::{
     clock,
-    config::{Config, XdpMode},
+    config::{Config, Notify, SyncGroup, XdpMode},
     dataplane::Dataplane,
-    election::Timestamp,
+    election::{Event, State, Timestamp},
     instance::{Instance, Kind},
     net::{AdvertReceiver, Interface, LinkMonitor, Netlink},
     notify::Notifier,
@@ -60,6 +60,7 @@ pub async fn run(config: Config) -> Result<()> {
             .with_context(|| format!("instance {name}"))?;
         instances.push(instance);
     }
+    let groups = Groups::new(&config.sync_groups, &mut instances);
     let (tx, mut rx) = mpsc::channel(1024);
     let mut dataplane = receive_path(config.global.xdp, &instances, &tx)?;
 
@@ -120,6 +121,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
 
     let now = clock::now();
+    let mut states: Vec<State> = instances.iter().map(Instance::state).collect();
     for instance in &mut instances {
         for (kind, name, up) in &initial {
             instance
@@ -128,6 +130,9 @@ pub async fn run(config: Config) -> Result<()> {
         }
         instance.start(now, dataplane.as_mut()).await?;
     }
+    groups
+        .sync(&mut instances, &mut states, &notifier, dataplane.as_mut())
+        .await?;
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -168,12 +173,99 @@ pub async fn run(config: Config) -> Result<()> {
                 }
             }
         }
+        groups
+            .sync(&mut instances, &mut states, &notifier, dataplane.as_mut())
+            .await?;
     }
     let now = clock::now();
     for i in &mut instances {
         i.shutdown(now, dataplane.as_mut()).await?;
     }
     Ok(())
+}
+
+/// keepalived's `vrrp_sync_group`: members go MASTER, BACKUP and FAULT together.
+struct Groups(Vec<Group>);
+
+struct Group {
+    name: String,
+    members: Vec<usize>,
+    notify: Notify,
+}
+
+impl Groups {
+    fn new(groups: &[SyncGroup], instances: &mut [Instance]) -> Self {
+        Self(
+            groups
+                .iter()
+                .map(|g| {
+                    let members: Vec<usize> = g
+                        .members
+                        .iter()
+                        .filter_map(|m| instances.iter().position(|i| i.name() == m))
+                        .collect();
+                    for &i in &members {
+                        instances[i].join_group(&g.name);
+                    }
+                    Group {
+                        name: g.name.clone(),
+                        members,
+                        notify: g.notify.clone(),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// After the instances handled something: spreads FAULT (one member's own fault holds the
+    /// whole group in FAULT) and MASTER / BACKUP (the others follow the member that changed)
+    /// until nothing changes; `states` are the states the group last acted on.
+    async fn sync(
+        &self,
+        instances: &mut [Instance],
+        states: &mut [State],
+        notifier: &Notifier,
+        mut dp: Option<&mut Dataplane>,
+    ) -> Result<()> {
+        let now = clock::now();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for g in &self.0 {
+                let fault = g.members.iter().any(|&i| instances[i].own_fault());
+                for &i in &g.members {
+                    instances[i]
+                        .on_tracked(Kind::Group, &g.name, !fault, now, dp.as_deref_mut())
+                        .await?;
+                }
+                for &i in &g.members {
+                    let (before, now_in) = (states[i], instances[i].state());
+                    if before == now_in {
+                        continue;
+                    }
+                    states[i] = now_in;
+                    changed = true;
+                    // The first member to get there speaks for the group.
+                    if g.members.iter().all(|&j| j == i || states[j] != now_in) {
+                        notifier.group(&g.name, &g.notify, now_in);
+                    }
+                    let follow = match (before, now_in) {
+                        (_, State::Master) => Event::SyncMaster,
+                        (State::Master, State::Backup) => Event::SyncBackup,
+                        _ => continue,
+                    };
+                    for &j in g.members.iter().filter(|&&j| j != i) {
+                        instances[j].sync(follow, now, dp.as_deref_mut()).await?;
+                    }
+                }
+            }
+        }
+        // Instances outside any group: their states are only tracked here.
+        for (state, instance) in states.iter_mut().zip(instances.iter()) {
+            *state = instance.state();
+        }
+        Ok(())
+    }
 }
 
 async fn handle(

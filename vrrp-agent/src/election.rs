@@ -110,6 +110,10 @@ pub enum Event {
     /// A tracked interface or check went down (FAULT) / everything tracked is up again.
     Fault,
     FaultCleared,
+    /// keepalived `vrrp_sync_group`: another member became MASTER / left MASTER for BACKUP, and
+    /// this one follows.
+    SyncMaster,
+    SyncBackup,
 }
 
 /// What the driver must do, in the order given.
@@ -180,6 +184,7 @@ pub enum Reason {
         from: u8,
         to: u8,
     },
+    SyncGroup,
 }
 
 impl fmt::Display for Reason {
@@ -217,6 +222,7 @@ impl fmt::Display for Reason {
             Reason::PriorityChanged { from, to } => {
                 write!(f, "priority changed from {from} to {to}")
             }
+            Reason::SyncGroup => write!(f, "sync group member changed state"),
         }
     }
 }
@@ -360,6 +366,12 @@ impl Machine {
                 self.become_master(&mut fx, now);
                 fx.actions
             }
+            // keepalived vrrp_sync_master: the group goes MASTER together.
+            Event::SyncMaster => {
+                let mut fx = Effects::new(Reason::SyncGroup);
+                self.become_master(&mut fx, now);
+                fx.actions
+            }
             // The master is shutting down: take over after Skew_Time only.
             Event::Advert {
                 src, priority: 0, ..
@@ -411,6 +423,14 @@ impl Machine {
     fn master(&mut self, event: Event, now: Timestamp) -> Output {
         match event {
             Event::TimerExpired(Timer::Adver) => self.advertise(now, Reason::AdverTimerExpired),
+            // keepalived vrrp_sync_backup: the group leaves MASTER together.
+            Event::SyncBackup => {
+                let mut fx = Effects::new(Reason::SyncGroup);
+                self.cancel_timers(&mut fx);
+                fx.push(Action::RemoveVips);
+                self.become_backup(&mut fx, now);
+                fx.actions
+            }
             // keepalived garp_master_delay: one more gratuitous ARP, not re-armed.
             Event::TimerExpired(Timer::GarpRepeat) => {
                 vec![(Action::SendGarp, Reason::GarpRepeatTimerExpired)]

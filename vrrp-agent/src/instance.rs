@@ -31,6 +31,8 @@ const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
 pub enum Kind {
     Interface,
     Check,
+    /// The instance's `vrrp_sync_group`: down while another member is in FAULT.
+    Group,
 }
 
 struct Track {
@@ -269,6 +271,34 @@ impl Instance {
         }
     }
 
+    /// Joins a `vrrp_sync_group`: FAULT while another member is in FAULT.
+    pub fn join_group(&mut self, group: &str) {
+        self.tracks.push(Track {
+            kind: Kind::Group,
+            name: group.to_owned(),
+            weight: 0,
+            reverse: false,
+            up: true,
+        });
+    }
+
+    /// In FAULT for a reason of its own, not only because its sync group is.
+    pub fn own_fault(&self) -> bool {
+        self.tracks
+            .iter()
+            .any(|t| t.kind != Kind::Group && t.weight == 0 && t.up == t.reverse)
+    }
+
+    /// Follows its sync group to MASTER or BACKUP.
+    pub async fn sync(
+        &mut self,
+        event: Event,
+        now: Timestamp,
+        dp: Option<&mut Dataplane>,
+    ) -> Result<()> {
+        self.handle(event, now, dp).await
+    }
+
     /// FAULT cause (the first weight-0 object down) and the effective priority.
     fn evaluate(&self) -> (Option<String>, u8) {
         let weights = self.tracks.iter().map(|t| (t.weight, t.reverse, t.up));
@@ -284,6 +314,7 @@ impl Instance {
                     Kind::Interface => format!("interface {} down", t.name),
                     Kind::Check if t.reverse => format!("check {} succeeded (reverse)", t.name),
                     Kind::Check => format!("check {} failed", t.name),
+                    Kind::Group => format!("sync group {} has a member in FAULT", t.name),
                 });
                 (Some(cause), self.machine.priority())
             }

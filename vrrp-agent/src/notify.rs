@@ -21,51 +21,46 @@ impl Notifier {
         }
     }
 
-    /// An instance entered `to`.
+    /// An instance entered `to`: `notify` gets `INSTANCE NAME STATE PRIORITY`.
     pub fn transition(&self, name: &str, notify: &Notify, to: State, priority: u8) {
-        let (specific, word) = match to {
-            State::Master => (&notify.master, "MASTER"),
-            State::Backup => (&notify.backup, "BACKUP"),
-            State::Fault => (&notify.fault, "FAULT"),
-            // Shutdown reaches INIT; `stopped` reports it once the instance is down.
-            State::Initialize => return,
-        };
-        self.notify(
-            "INSTANCE",
-            name,
-            notify,
-            specific.as_deref(),
-            word,
-            priority,
-        );
+        // Shutdown reaches INIT; `stopped` reports it once the instance is down.
+        if to != State::Initialize {
+            self.notify(notify, to, &["INSTANCE", name], Some(priority));
+        }
     }
 
     /// An instance stopped (agent shutdown).
     pub fn stopped(&self, name: &str, notify: &Notify, priority: u8) {
         self.notify(
-            "INSTANCE",
-            name,
             notify,
-            notify.stop.as_deref(),
-            "STOP",
-            priority,
+            State::Initialize,
+            &["INSTANCE", name],
+            Some(priority),
         );
     }
 
-    fn notify(
-        &self,
-        kind: &str,
-        name: &str,
-        notify: &Notify,
-        specific: Option<&str>,
-        state: &str,
-        priority: u8,
-    ) {
+    /// A sync group's members entered `to` together: `notify` gets `GROUP NAME STATE`.
+    pub fn group(&self, name: &str, notify: &Notify, to: State) {
+        self.notify(notify, to, &["GROUP", name], None);
+    }
+
+    /// Runs the state's own script (`notify_master` ...; INIT means `notify_stop`), then
+    /// `notify` with `who`, the state word and the priority if any.
+    fn notify(&self, notify: &Notify, to: State, who: &[&str; 2], priority: Option<u8>) {
+        let (specific, word) = match to {
+            State::Master => (&notify.master, "MASTER"),
+            State::Backup => (&notify.backup, "BACKUP"),
+            State::Fault => (&notify.fault, "FAULT"),
+            State::Initialize => (&notify.stop, "STOP"),
+        };
         if let Some(line) = specific {
             self.run(line, &[]);
         }
         if let Some(line) = &notify.any {
-            self.run(line, &[kind, name, state, &priority.to_string()]);
+            let priority = priority.map(|p| p.to_string());
+            let mut args = vec![who[0], who[1], word];
+            args.extend(priority.as_deref());
+            self.run(line, &args);
         }
     }
 

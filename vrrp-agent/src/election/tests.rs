@@ -842,3 +842,56 @@ fn scenario_graceful_shutdown_hands_over_after_skew_time() {
         Some(&(at_ms(10_000) + skew, 0, State::Master))
     );
 }
+
+/// keepalived vrrp_sync_master: a backup member follows the group to MASTER at once, doing all
+/// a master does (VIPs, advert, GARP, advert timer); anywhere but Backup it changes nothing.
+#[test]
+fn sync_group_master_takes_a_backup_member_to_master() {
+    let mut m = backup(config(100));
+    let now = at_ms(50);
+    let out = m.handle(Event::SyncMaster, now);
+    assert_eq!(out[0].1, Reason::SyncGroup);
+    assert_eq!(
+        actions(out),
+        [
+            Action::CancelTimer(Timer::MasterDown),
+            Action::AddVips { accept: false },
+            Action::SendAdvert { priority: 100 },
+            Action::SendGarp,
+            Action::ArmTimer {
+                timer: Timer::Adver,
+                at: now + SEC
+            },
+            Action::Transition {
+                from: State::Backup,
+                to: State::Master
+            },
+        ]
+    );
+    assert!(m.handle(Event::SyncMaster, now).is_empty());
+}
+
+/// keepalived vrrp_sync_backup: a master member follows the group to BACKUP, releasing its VIPs
+/// without a priority-0 advert (the group's new master asserts itself); elsewhere nothing.
+#[test]
+fn sync_group_backup_takes_a_master_member_to_backup() {
+    let (mut m, t0) = master(config(100));
+    let now = t0 + Duration::from_millis(300);
+    let out = m.handle(Event::SyncBackup, now);
+    assert_eq!(
+        actions(out),
+        [
+            Action::CancelTimer(Timer::Adver),
+            Action::RemoveVips,
+            Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: now + m.master_down_interval()
+            },
+            Action::Transition {
+                from: State::Master,
+                to: State::Backup
+            },
+        ]
+    );
+    assert!(m.handle(Event::SyncBackup, now).is_empty());
+}
