@@ -3,6 +3,7 @@
 //! transitions, VIP holders, what the client reaches, XDP attachment. Failure messages carry every
 //! agent's log.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::{agent_bin, wait_until, Proc, Topology};
@@ -64,21 +65,22 @@ impl Lab {
     }
 
     /// Starts an agent in `role` running the keepalived.conf `conf` (written to the topology's
-    /// work dir), plus `extra` arguments.
-    pub fn start_conf(&mut self, role: &'static str, conf: &str, extra: &[&str]) {
+    /// work dir), plus `extra` arguments; returns the file's path (rewrite it and SIGHUP to reload).
+    pub fn start_conf(&mut self, role: &'static str, conf: &str, extra: &[&str]) -> PathBuf {
         let path = self
             .topo
             .workdir()
             .join(format!("{role}-{}.conf", self.agents.len()));
         std::fs::write(&path, conf).expect("write keepalived.conf");
-        let path = path.to_str().expect("UTF-8 path").to_owned();
-        let mut args = vec!["-f", path.as_str()];
+        let arg = path.to_str().expect("UTF-8 path").to_owned();
+        let mut args = vec!["-f", arg.as_str()];
         args.extend(extra);
         let proc = self
             .topo
             .ns(role)
             .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
         self.agents.push((role, proc));
+        path
     }
 
     /// The most recently started agent in `role`.

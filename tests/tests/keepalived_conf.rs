@@ -378,6 +378,59 @@ fn unicast_peers() {
     lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
 }
 
+/// SIGHUP reload: an unchanged instance keeps its state and VIP (no transition, no gap); a new
+/// instance starts; a bad file is refused and the running configuration stays.
+#[test]
+fn sighup_reload_without_flap() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_reload");
+    // VI_1 alone: r1 150, r2 100.
+    let first = |conf: &str| conf[..conf.find("vrrp_instance VI_2").unwrap()].to_owned();
+    let one = dual_master_conf(150, 100);
+    let path = lab.start_conf("r1", &first(&one), &[]);
+    lab.start_conf("r2", &first(&dual_master_conf(100, 150)), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_log("r2", 0, "-> BACKUP", FAILOVER);
+
+    // Add VI_2 on r1 only: VI_1 must not move, VI_2 starts and, alone, takes VIP2.
+    let mark = lab.log_len("r1");
+    std::fs::write(&path, &one).unwrap();
+    lab.agent("r1").signal(libc::SIGHUP).unwrap();
+    lab.wait_log(
+        "r1",
+        mark,
+        "SIGHUP: 1 instance(s) unchanged, 0 stopped, 1 starting",
+        FAILOVER,
+    );
+    lab.wait_holders_of(VIP2, &["r1"], FAILOVER);
+    lab.assert_stable(&["r1"], 2 * SEC);
+    let since = lab.log_since("r1", mark);
+    let vi_1_moved = since
+        .lines()
+        .any(|l| l.contains(" -> ") && l.contains("instance=VI_1"));
+    lab.check(
+        !vi_1_moved,
+        &format!("VI_1 changed state on reload:\n{since}"),
+    );
+
+    // A broken file is refused; both instances stay as they are.
+    let mark = lab.log_len("r1");
+    std::fs::write(
+        &path,
+        format!("{one}\nvrrp_instance VI_3 {{\n  priorty 1\n}}\n"),
+    )
+    .unwrap();
+    lab.agent("r1").signal(libc::SIGHUP).unwrap();
+    lab.wait_log(
+        "r1",
+        mark,
+        "still running the previous configuration",
+        FAILOVER,
+    );
+    lab.wait_holders_of(VIP1, &["r1"], SEC);
+    lab.wait_holders_of(VIP2, &["r1"], SEC);
+}
+
 fn check_config(path: &Path) -> (bool, String) {
     let out = Command::new(agent_bin())
         .args(["-t", "-f", path.to_str().expect("UTF-8 path")])

@@ -1,20 +1,25 @@
 //! The agent: every instance of one configuration in one event loop. Inputs (adverts from the XDP
 //! ring buffer or the raw sockets, link changes, health-check changes) arrive on one channel from
-//! small tasks; the loop hands each to the instances it concerns, fires their timers, and on
-//! SIGTERM/SIGINT hands over (priority-0 adverts, VIPs removed). One thread: the order of events
-//! is the order they are handled.
-use std::collections::BTreeSet;
+//! small tasks; the loop hands each to the instances it concerns and fires their timers. SIGHUP
+//! reloads the configuration file (unchanged instances keep their state and VIPs); SIGTERM/SIGINT
+//! hand over (priority-0 adverts, VIPs removed). One thread: the order of events is the order they
+//! are handled.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context as _, Result};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::mpsc,
+    task::JoinHandle,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     clock,
-    config::{Config, Notify, SyncGroup, XdpMode},
+    config::{self, keepalived, Config, Notify, SyncGroup, XdpMode},
     dataplane::Dataplane,
     election::{Event, State, Timestamp},
     instance::{Instance, Kind},
@@ -42,104 +47,22 @@ enum Input {
 
 type Inputs = mpsc::Sender<Input>;
 
-pub async fn run(config: Config) -> Result<()> {
-    let nl = Netlink::connect().context("cannot open rtnetlink")?;
+/// Runs `config` until SIGTERM/SIGINT; SIGHUP re-reads `file` (the keepalived.conf it came from).
+pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
     if !config.global.startup_delay.is_zero() {
-        info!(
-            "vrrp_startup_delay: waiting {:?}",
-            config.global.startup_delay
-        );
-        tokio::time::sleep(config.global.startup_delay).await;
+        let delay = config.global.startup_delay;
+        info!("vrrp_startup_delay: waiting {delay:?}");
+        tokio::time::sleep(delay).await;
     }
-    let notifier = Notifier::new(&config.global);
-    let mut instances = Vec::new();
-    for ic in config.instances {
-        let name = ic.name.clone();
-        let instance = Instance::open(ic, &nl, &config.scripts, notifier.clone())
-            .await
-            .with_context(|| format!("instance {name}"))?;
-        instances.push(instance);
-    }
-    let groups = Groups::new(&config.sync_groups, &mut instances);
     let (tx, mut rx) = mpsc::channel(1024);
-    let mut dataplane = receive_path(config.global.xdp, &instances, &tx)?;
-
-    // Tracked interfaces and checks: their state now, then their changes through the channel.
-    let names: BTreeSet<String> = instances
-        .iter()
-        .flat_map(|i| i.tracked_interfaces().map(str::to_owned))
-        .collect();
-    let mut initial = Vec::new();
-    for name in names {
-        let (index, _) = Interface::link(&nl, &name).await?;
-        let mut link = LinkMonitor::new(index)?;
-        initial.push((Kind::Interface, name.clone(), link.is_up().await?));
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            loop {
-                let input = match link.changed().await {
-                    Ok(up) => Input::Tracked {
-                        kind: Kind::Interface,
-                        name: name.clone(),
-                        up,
-                    },
-                    Err(e) => Input::Failed(e.into()),
-                };
-                if tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    let used: BTreeSet<&str> = instances.iter().flat_map(|i| i.tracked_checks()).collect();
-    let scripts: Vec<_> = config
-        .scripts
-        .iter()
-        .filter(|s| used.contains(s.name.as_str()))
-        .cloned()
-        .collect();
-    let mut checks = track::spawn(&scripts, &config.global)?;
-    // A check's first result decides its state (keepalived); start from real states.
-    checks.ready().await;
-    for s in &scripts {
-        initial.push((Kind::Check, s.name.clone(), checks.is_up(&s.name)));
-    }
-    {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some((name, up)) = checks.changed().await {
-                let input = Input::Tracked {
-                    kind: Kind::Check,
-                    name,
-                    up,
-                };
-                if tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-
-    let now = clock::now();
-    let mut states: Vec<State> = instances.iter().map(Instance::state).collect();
-    for instance in &mut instances {
-        for (kind, name, up) in &initial {
-            instance
-                .on_tracked(*kind, name, *up, now, dataplane.as_mut())
-                .await?;
-        }
-        instance.start(now, dataplane.as_mut()).await?;
-    }
-    groups
-        .sync(&mut instances, &mut states, &notifier, dataplane.as_mut())
-        .await?;
-
+    let mut agent = Agent::new(config, tx).await?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sigusr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     loop {
-        let deadline = instances
+        let deadline = agent
+            .instances
             .iter()
             .filter_map(|i| i.next_deadline().map(|(_, at)| at))
             .min()
@@ -156,31 +79,439 @@ pub async fn run(config: Config) -> Result<()> {
             biased;
             _ = sigterm.recv() => { info!("SIGTERM: handing over"); break; }
             _ = sigint.recv() => { info!("SIGINT: handing over"); break; }
-            _ = sigusr1.recv() => {
-                for i in &instances {
-                    i.log_status(clock::now(), dataplane.as_ref())?;
+            _ = sigusr1.recv() => agent.log_status()?,
+            _ = sighup.recv() => match &file {
+                Some(path) => agent.reload(path).await?,
+                None => warn!("SIGHUP: nothing to reload, the configuration came from the command line"),
+            },
+            input = rx.recv() => agent.handle(input.context("all input tasks ended")?).await?,
+            () = sleep => agent.on_timers().await?,
+        }
+        agent.sync_groups().await?;
+    }
+    agent.shutdown().await
+}
+
+struct Agent {
+    config: Config,
+    nl: Netlink,
+    notifier: Notifier,
+    tx: Inputs,
+    instances: Vec<Instance>,
+    groups: Groups,
+    /// The states the sync groups last acted on, by instance.
+    states: Vec<State>,
+    dp: Option<Dataplane>,
+    /// Interfaces with a receive path (XDP attached, or a raw-socket task).
+    receiving: BTreeSet<u32>,
+    /// Tracked interfaces and checks by name, with their last known state.
+    links: BTreeMap<String, bool>,
+    checks: BTreeMap<String, bool>,
+    checks_task: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    async fn new(mut config: Config, tx: Inputs) -> Result<Self> {
+        let instances = std::mem::take(&mut config.instances);
+        let mut agent = Self {
+            nl: Netlink::connect().context("cannot open rtnetlink")?,
+            notifier: Notifier::new(&config.global),
+            config,
+            tx,
+            instances: Vec::new(),
+            groups: Groups(Vec::new()),
+            states: Vec::new(),
+            dp: None,
+            receiving: BTreeSet::new(),
+            links: BTreeMap::new(),
+            checks: BTreeMap::new(),
+            checks_task: None,
+        };
+        let xdp = agent.config.global.xdp;
+        agent.add(instances, xdp).await?;
+        Ok(agent)
+    }
+
+    /// Opens and starts `configs` (after the others already running), with what they need: a
+    /// receive path on their interfaces, link monitors, checks, sync groups.
+    async fn add(&mut self, configs: Vec<config::Instance>, xdp: XdpMode) -> Result<()> {
+        let first = self.instances.len();
+        for ic in configs {
+            let name = ic.name.clone();
+            let instance =
+                Instance::open(ic, &self.nl, &self.config.scripts, self.notifier.clone())
+                    .await
+                    .with_context(|| format!("instance {name}"))?;
+            self.config.instances.push(instance.config.clone());
+            self.instances.push(instance);
+        }
+        self.receive_path(xdp, first)?;
+        self.monitor_links().await?;
+        self.restart_checks().await?;
+        self.groups = Groups::new(&self.config.sync_groups, &mut self.instances);
+        let now = clock::now();
+        for i in first..self.instances.len() {
+            let instance = &mut self.instances[i];
+            let tracked = self.links.iter().map(|(n, up)| (Kind::Interface, n, *up));
+            let tracked = tracked.chain(self.checks.iter().map(|(n, up)| (Kind::Check, n, *up)));
+            for (kind, name, up) in tracked {
+                instance
+                    .on_tracked(kind, name, up, now, self.dp.as_mut())
+                    .await?;
+            }
+            instance.start(now, self.dp.as_mut()).await?;
+        }
+        self.states = self.instances.iter().map(Instance::state).collect();
+        // The new instances' first states are the groups' starting point too.
+        for i in first..self.states.len() {
+            self.states[i] = State::Initialize;
+        }
+        self.sync_groups().await
+    }
+
+    /// SIGHUP: re-reads `path`. Instances whose settings (and checks, and sync group) did not
+    /// change keep running untouched; the others stop and the new ones start. A bad file is
+    /// refused and the running configuration stays.
+    async fn reload(&mut self, path: &Path) -> Result<()> {
+        let new = match keepalived::load(path) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    warn!("{w}");
+                }
+                loaded.config
+            }
+            Err(errors) => {
+                for e in &errors {
+                    error!("{e}");
+                }
+                error!(
+                    "SIGHUP: {} has errors; still running the previous configuration",
+                    path.display()
+                );
+                return Ok(());
+            }
+        };
+        if new.global != self.config.global {
+            warn!("SIGHUP: global_defs and vrrp_agent changes apply at the next restart");
+        }
+        let unchanged = |old: &config::Instance| {
+            new.instances.iter().any(|n| n == old)
+                && same_checks(old, &self.config.scripts, &new.scripts)
+                && group_of(&old.name, &self.config.sync_groups)
+                    == group_of(&old.name, &new.sync_groups)
+        };
+        let keep: Vec<bool> = self
+            .instances
+            .iter()
+            .map(|i| unchanged(&i.config))
+            .collect();
+        let now = clock::now();
+        let mut kept = Vec::new();
+        for (mut instance, keep) in std::mem::take(&mut self.instances).into_iter().zip(&keep) {
+            if *keep {
+                kept.push(instance);
+                continue;
+            }
+            info!(instance = %instance.name(), "SIGHUP: settings changed or removed, stopping it");
+            instance.shutdown(now, self.dp.as_mut()).await?;
+            if let Some(dp) = &mut self.dp {
+                dp.remove_instance(&instance.key)?;
+            }
+        }
+        let added: Vec<config::Instance> = new
+            .instances
+            .iter()
+            .filter(|n| !kept.iter().any(|k| &k.config == *n))
+            .cloned()
+            .collect();
+        info!(
+            "SIGHUP: {} instance(s) unchanged, {} stopped, {} starting",
+            kept.len(),
+            keep.iter().filter(|k| !**k).count(),
+            added.len()
+        );
+        self.instances = kept;
+        // global_defs stay as they were until a restart.
+        self.config = Config {
+            instances: self.instances.iter().map(|i| i.config.clone()).collect(),
+            global: std::mem::take(&mut self.config.global),
+            ..new
+        };
+        // New interfaces get the path the others have: XDP if it is live, else raw sockets.
+        let xdp = match self.dp {
+            Some(_) => self.config.global.xdp,
+            None => XdpMode::Off,
+        };
+        self.add(added, xdp).await
+    }
+
+    /// Receive paths for the interfaces of `instances[first..]` that have none yet: XDP when it
+    /// is (or was) live, else raw sockets; one log line per interface says which.
+    fn receive_path(&mut self, mode: XdpMode, first: usize) -> Result<()> {
+        let mut new: Vec<&Interface> = Vec::new();
+        for i in &self.instances[first..] {
+            if !self.receiving.contains(&i.iface.index)
+                && !new.iter().any(|f| f.index == i.iface.index)
+            {
+                new.push(&i.iface);
+            }
+        }
+        let xdp_error = match (mode, &mut self.dp) {
+            (XdpMode::Off, _) => None,
+            (_, Some(dp)) => attach(dp, mode, &new).err(),
+            (_, None) => match Dataplane::load().map_err(Into::into).and_then(|mut dp| {
+                attach(&mut dp, mode, &new)?;
+                spawn_events(&mut dp, &self.tx)?;
+                Ok(dp)
+            }) {
+                Ok(dp) => {
+                    self.dp = Some(dp);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+        };
+        match (&mut self.dp, &xdp_error) {
+            (Some(dp), None) if mode != XdpMode::Off => {
+                for i in &self.instances[first..] {
+                    // The NIC's multicast filter must still let the VRRP group in.
+                    i.sender().join_vrrp_group()?;
+                    dp.set_instance(i.key, i.kernel_config())?;
+                    for vip in i.config.vips.iter().chain(&i.config.excluded_vips) {
+                        dp.watch_vip(vip.addr)?;
+                    }
                 }
             }
-            _ = sighup.recv() => warn!("SIGHUP: reloading is not supported yet; restart the agent to apply a new configuration"),
-            input = rx.recv() => {
-                let input = input.context("all input tasks ended")?;
-                handle(input, &mut instances, dataplane.as_mut()).await?;
-            }
-            () = sleep => {
-                let now = clock::now();
-                for i in &mut instances {
-                    i.on_timers(now, dataplane.as_mut()).await?;
+            _ => {
+                for iface in &new {
+                    match &xdp_error {
+                        None => info!(iface = %iface.name, "receive path: raw socket (--xdp off)"),
+                        Some(e) => {
+                            warn!(iface = %iface.name, "receive path: raw socket, XDP unavailable: {e:#}")
+                        }
+                    }
+                    spawn_socket(iface, &self.tx)?;
                 }
             }
         }
-        groups
-            .sync(&mut instances, &mut states, &notifier, dataplane.as_mut())
-            .await?;
+        self.receiving.extend(new.iter().map(|i| i.index));
+        Ok(())
     }
-    let now = clock::now();
-    for i in &mut instances {
-        i.shutdown(now, dataplane.as_mut()).await?;
+
+    /// A link monitor for every tracked interface that has none yet; its state now goes in
+    /// `links`, its changes come through the channel.
+    async fn monitor_links(&mut self) -> Result<()> {
+        let names: BTreeSet<String> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.tracked_interfaces().map(str::to_owned))
+            .filter(|n| !self.links.contains_key(n))
+            .collect();
+        for name in names {
+            let (index, _) = Interface::link(&self.nl, &name).await?;
+            let mut link = LinkMonitor::new(index)?;
+            self.links.insert(name.clone(), link.is_up().await?);
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let input = match link.changed().await {
+                        Ok(up) => Input::Tracked {
+                            kind: Kind::Interface,
+                            name: name.clone(),
+                            up,
+                        },
+                        Err(e) => Input::Failed(e.into()),
+                    };
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(())
     }
+
+    /// (Re)starts the checks the instances track; their states now go in `checks`.
+    async fn restart_checks(&mut self) -> Result<()> {
+        let used: BTreeSet<&str> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.tracked_checks())
+            .collect();
+        let scripts: Vec<_> = self
+            .config
+            .scripts
+            .iter()
+            .filter(|s| used.contains(s.name.as_str()))
+            .cloned()
+            .collect();
+        if let Some(task) = self.checks_task.take() {
+            task.abort();
+        }
+        let mut checks = track::spawn(&scripts, &self.config.global)?;
+        // A check's first result decides its state (keepalived); start from real states.
+        checks.ready().await;
+        self.checks = scripts
+            .iter()
+            .map(|s| (s.name.clone(), checks.is_up(&s.name)))
+            .collect();
+        let tx = self.tx.clone();
+        self.checks_task = Some(tokio::spawn(async move {
+            while let Some((name, up)) = checks.changed().await {
+                let input = Input::Tracked {
+                    kind: Kind::Check,
+                    name,
+                    up,
+                };
+                if tx.send(input).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    async fn handle(&mut self, input: Input) -> Result<()> {
+        let dp = &mut self.dp;
+        match input {
+            Input::Packet { ifindex, at, bytes } => {
+                let at = at.unwrap_or_else(clock::now);
+                for i in self
+                    .instances
+                    .iter_mut()
+                    .filter(|i| i.key.ifindex == ifindex)
+                {
+                    i.on_packet(&bytes, at, dp.as_mut()).await?;
+                }
+            }
+            Input::Tracked { kind, name, up } => {
+                let states = if kind == Kind::Interface {
+                    &mut self.links
+                } else {
+                    &mut self.checks
+                };
+                states.insert(name.clone(), up);
+                let now = clock::now();
+                for i in &mut self.instances {
+                    i.on_tracked(kind, &name, up, now, dp.as_mut()).await?;
+                }
+            }
+            Input::Failed(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    async fn on_timers(&mut self) -> Result<()> {
+        let now = clock::now();
+        for i in &mut self.instances {
+            i.on_timers(now, self.dp.as_mut()).await?;
+        }
+        Ok(())
+    }
+
+    async fn sync_groups(&mut self) -> Result<()> {
+        self.groups
+            .sync(
+                &mut self.instances,
+                &mut self.states,
+                &self.notifier,
+                self.dp.as_mut(),
+            )
+            .await
+    }
+
+    fn log_status(&self) -> Result<()> {
+        for i in &self.instances {
+            i.log_status(clock::now(), self.dp.as_ref())?;
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> Result<()> {
+        let now = clock::now();
+        for i in &mut self.instances {
+            i.shutdown(now, self.dp.as_mut()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the checks `instance` tracks are defined the same in both script lists.
+fn same_checks(
+    instance: &config::Instance,
+    old: &[config::Script],
+    new: &[config::Script],
+) -> bool {
+    instance.track_scripts.iter().all(|t| {
+        let find = |list: &[config::Script]| list.iter().find(|s| s.name == t.name).cloned();
+        find(old) == find(new)
+    })
+}
+
+fn group_of<'a>(instance: &str, groups: &'a [SyncGroup]) -> Option<&'a SyncGroup> {
+    groups
+        .iter()
+        .find(|g| g.members.iter().any(|m| m == instance))
+}
+
+fn attach(dp: &mut Dataplane, mode: XdpMode, ifaces: &[&Interface]) -> Result<()> {
+    for iface in ifaces {
+        let attached = dp.attach(iface.index, mode)?;
+        info!(iface = %iface.name, "receive path: XDP in {attached}");
+    }
+    Ok(())
+}
+
+/// Forwards the XDP program's urgent adverts into the channel.
+fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<()> {
+    let mut events = dp.events()?;
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            if let Err(e) = events.recv(&mut batch).await {
+                let _ = tx
+                    .send(Input::Failed(
+                        anyhow::Error::new(e).context("XDP ring buffer"),
+                    ))
+                    .await;
+                return;
+            }
+            for ev in batch.drain(..) {
+                let input = Input::Packet {
+                    ifindex: ev.ifindex,
+                    at: Some(Timestamp(ev.t_ns)),
+                    bytes: ev.packet().to_vec(),
+                };
+                if tx.send(input).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Reads `iface`'s adverts from a raw socket into the channel.
+fn spawn_socket(iface: &Interface, tx: &Inputs) -> Result<()> {
+    let socket = AdvertReceiver::new(&iface.name, iface.index)?;
+    let (ifindex, tx) = (iface.index, tx.clone());
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; vrrp_common::maps::MAX_PACKET_V4];
+        loop {
+            let input = match socket.recv(&mut buf).await {
+                Ok(n) => Input::Packet {
+                    ifindex,
+                    at: None,
+                    bytes: buf[..n].to_vec(),
+                },
+                Err(e) => Input::Failed(anyhow::Error::new(e).context("raw socket receive")),
+            };
+            if tx.send(input).await.is_err() {
+                return;
+            }
+        }
+    });
     Ok(())
 }
 
@@ -266,123 +597,4 @@ impl Groups {
         }
         Ok(())
     }
-}
-
-async fn handle(
-    input: Input,
-    instances: &mut [Instance],
-    mut dp: Option<&mut Dataplane>,
-) -> Result<()> {
-    match input {
-        Input::Packet { ifindex, at, bytes } => {
-            let at = at.unwrap_or_else(clock::now);
-            for i in instances.iter_mut().filter(|i| i.key.ifindex == ifindex) {
-                i.on_packet(&bytes, at, dp.as_deref_mut()).await?;
-            }
-        }
-        Input::Tracked { kind, name, up } => {
-            let now = clock::now();
-            for i in instances.iter_mut() {
-                i.on_tracked(kind, &name, up, now, dp.as_deref_mut())
-                    .await?;
-            }
-        }
-        Input::Failed(e) => return Err(e),
-    }
-    Ok(())
-}
-
-/// The XDP fast path on every instance's interface when it can be had, else raw sockets; one
-/// log line per interface says which path is live.
-fn receive_path(mode: XdpMode, instances: &[Instance], tx: &Inputs) -> Result<Option<Dataplane>> {
-    let ifaces: Vec<&Interface> = {
-        let mut seen = BTreeSet::new();
-        instances
-            .iter()
-            .map(|i| &i.iface)
-            .filter(|iface| seen.insert(iface.index))
-            .collect()
-    };
-    // Why XDP is not used: switched off (None), or the error that stopped it.
-    let xdp_error = match mode {
-        XdpMode::Off => None,
-        _ => match attach_xdp(mode, instances, &ifaces, tx) {
-            Ok(dp) => return Ok(Some(dp)),
-            Err(e) => Some(e),
-        },
-    };
-    for iface in ifaces {
-        match &xdp_error {
-            None => info!(iface = %iface.name, "receive path: raw socket (--xdp off)"),
-            Some(e) => {
-                warn!(iface = %iface.name, "receive path: raw socket, XDP unavailable: {e:#}")
-            }
-        }
-        let socket = AdvertReceiver::new(&iface.name, iface.index)?;
-        let (ifindex, tx) = (iface.index, tx.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; vrrp_common::maps::MAX_PACKET_V4];
-            loop {
-                let input = match socket.recv(&mut buf).await {
-                    Ok(n) => Input::Packet {
-                        ifindex,
-                        at: None,
-                        bytes: buf[..n].to_vec(),
-                    },
-                    Err(e) => Input::Failed(anyhow::Error::new(e).context("raw socket receive")),
-                };
-                if tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    Ok(None)
-}
-
-fn attach_xdp(
-    mode: XdpMode,
-    instances: &[Instance],
-    ifaces: &[&Interface],
-    tx: &Inputs,
-) -> Result<Dataplane> {
-    let mut dp = Dataplane::load()?;
-    for iface in ifaces {
-        let attached = dp.attach(iface.index, mode)?;
-        info!(iface = %iface.name, "receive path: XDP in {attached}");
-    }
-    for i in instances {
-        // The NIC's multicast filter must still let the VRRP group in.
-        i.sender().join_vrrp_group()?;
-        dp.set_instance(i.key, i.kernel_config())?;
-        for vip in i.config.vips.iter().chain(&i.config.excluded_vips) {
-            dp.watch_vip(vip.addr)?;
-        }
-    }
-    let mut events = dp.events()?;
-    let tx = tx.clone();
-    tokio::spawn(async move {
-        let mut batch = Vec::new();
-        loop {
-            if let Err(e) = events.recv(&mut batch).await {
-                let _ = tx
-                    .send(Input::Failed(
-                        anyhow::Error::new(e).context("XDP ring buffer"),
-                    ))
-                    .await;
-                return;
-            }
-            for ev in batch.drain(..) {
-                let input = Input::Packet {
-                    ifindex: ev.ifindex,
-                    at: Some(Timestamp(ev.t_ns)),
-                    bytes: ev.packet().to_vec(),
-                };
-                if tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(dp)
 }

@@ -150,6 +150,12 @@ impl Dataplane {
             .map_err(map_err(MAP_INSTANCES))
     }
 
+    /// Stops watching `key` (the instance was removed by a reload).
+    pub fn remove_instance(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
+        self.instances.remove(key).map_err(map_err(MAP_INSTANCES))?;
+        self.peers.remove(key).map_err(map_err(MAP_PEERS))
+    }
+
     /// The last valid advert the kernel saw for `key` (all zero before the first).
     pub fn peer(&self, key: &InstanceKey) -> Result<PeerRecord, DataplaneError> {
         self.peers.get(key, 0).map_err(map_err(MAP_PEERS))

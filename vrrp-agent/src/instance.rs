@@ -273,6 +273,9 @@ impl Instance {
 
     /// Joins a `vrrp_sync_group`: FAULT while another member is in FAULT.
     pub fn join_group(&mut self, group: &str) {
+        if self.tracks.iter().any(|t| t.kind == Kind::Group) {
+            return; // a reload keeps the instance, and its group
+        }
         self.tracks.push(Track {
             kind: Kind::Group,
             name: group.to_owned(),
@@ -408,8 +411,8 @@ impl Instance {
     ) -> Result<()> {
         while let Some((timer, at)) = self.machine.next_deadline().filter(|&(_, at)| at <= now) {
             if timer == Timer::MasterDown {
-                if let Some(d) = dp.as_deref_mut() {
-                    let peer = d.peer(&self.key)?;
+                // An instance on a raw socket next to XDP ones has no record: nothing to check.
+                if let Some(peer) = dp.as_deref_mut().and_then(|d| d.peer(&self.key).ok()) {
                     let arrived = Timestamp(peer.t_ns);
                     let src = Ipv4Addr::from(peer.src);
                     let peers = &self.config.unicast_peers;

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(agent::run(config)) {
+    match runtime.block_on(agent::run(config, cli.file.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
