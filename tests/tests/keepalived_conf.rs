@@ -228,30 +228,27 @@ fn dual_master() {
 fn track_interface_down_is_fault() {
     skip_unless_root!();
     let mut lab = Lab::new("kc_trackif");
-    // An uplink in r1: a veth pair inside r1's namespace, so no traffic leaves it.
-    let r1 = lab.topo.ns("r1");
-    r1.run_ok(
-        "ip",
-        [
-            "link",
-            "add",
-            "uplink",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "uplink-peer",
-        ],
-    );
-    r1.run_ok("ip", ["link", "set", "uplink", "up"]);
-    r1.run_ok("ip", ["link", "set", "uplink-peer", "up"]);
-    let conf = |prio: u8, track: &str| {
+    add_uplink(&lab, "r1");
+    // A notify script that records its arguments (keepalived's: INSTANCE NAME STATE PRIORITY).
+    let record = lab.topo.workdir().join("notify.log");
+    let script = lab.topo.workdir().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", record.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = |prio: u8, extra: &str| {
         format!(
             "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
-             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n  {track}\n}}\n"
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n  {extra}\n}}\n"
         )
     };
-    lab.start_conf("r1", &conf(150, "track_interface {\n    uplink\n  }"), &[]);
+    let r1_extra = format!(
+        "track_interface {{\n    uplink\n  }}\n  notify {}",
+        script.display()
+    );
+    lab.start_conf("r1", &conf(150, &r1_extra), &[]);
     lab.start_conf("r2", &conf(100, ""), &[]);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
 
@@ -272,6 +269,20 @@ fn track_interface_down_is_fault() {
         .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
     lab.wait_log("r1", mark, "FAULT -> BACKUP: fault cleared", FAILOVER);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+
+    let notified = || std::fs::read_to_string(&record).unwrap_or_default();
+    let want = [
+        "INSTANCE VI_1 BACKUP 150",
+        "INSTANCE VI_1 MASTER 150",
+        "INSTANCE VI_1 FAULT 150",
+    ];
+    let ok = wait_until(FAILOVER, Duration::from_millis(100), || {
+        want.iter().all(|w| notified().lines().any(|l| l == *w))
+    });
+    lab.check(
+        ok,
+        &format!("notify calls: want {want:?} among:\n{}", notified()),
+    );
 }
 
 /// Adds an "uplink" to `role`: a veth pair inside its namespace, so no traffic leaves it; setting

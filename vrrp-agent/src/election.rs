@@ -59,6 +59,8 @@ pub struct Config {
     pub primary_addr: Ipv4Addr,
     /// keepalived `garp_master_delay`: gratuitous ARP once more this long after becoming master.
     pub garp_repeat: Option<Duration>,
+    /// keepalived `garp_master_refresh`: gratuitous ARP again every this long while master.
+    pub garp_refresh: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,10 +90,17 @@ pub enum Timer {
     MasterDown,
     /// keepalived garp_master_delay (Master, one shot).
     GarpRepeat,
+    /// keepalived garp_master_refresh (Master, periodic).
+    GarpRefresh,
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::Adver, Timer::MasterDown, Timer::GarpRepeat];
+    const ALL: [Timer; 4] = [
+        Timer::Adver,
+        Timer::MasterDown,
+        Timer::GarpRepeat,
+        Timer::GarpRefresh,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +160,7 @@ pub enum Reason {
     AdverTimerExpired,
     MasterDownTimerExpired,
     GarpRepeatTimerExpired,
+    GarpRefreshTimerExpired,
     /// Backup accepted the current master's advert.
     Advert {
         src: Ipv4Addr,
@@ -197,6 +207,7 @@ impl fmt::Display for Reason {
             Reason::AdverTimerExpired => write!(f, "advert timer expired"),
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::GarpRepeatTimerExpired => write!(f, "gratuitous ARP repeat delay expired"),
+            Reason::GarpRefreshTimerExpired => write!(f, "gratuitous ARP refresh"),
             Reason::Advert { src, priority } => write!(f, "advert from {src} (prio {priority})"),
             Reason::PreemptDelay { src, priority } => write!(
                 f,
@@ -258,7 +269,7 @@ pub struct Machine {
     priority: u8,
     master_adver_interval: Duration,
     /// Armed deadlines, indexed by `Timer as usize`.
-    timers: [Option<Timestamp>; 3],
+    timers: [Option<Timestamp>; Timer::ALL.len()],
     /// keepalived preempt_delay: until when lower-priority adverts are still accepted in Backup.
     preempt_until: Option<Timestamp>,
 }
@@ -269,7 +280,7 @@ impl Machine {
             state: State::Initialize,
             priority: config.priority.max(1),
             master_adver_interval: config.advert_interval,
-            timers: [None; 3],
+            timers: [None; Timer::ALL.len()],
             preempt_until: None,
             config,
         }
@@ -435,6 +446,15 @@ impl Machine {
             Event::TimerExpired(Timer::GarpRepeat) => {
                 vec![(Action::SendGarp, Reason::GarpRepeatTimerExpired)]
             }
+            // keepalived garp_master_refresh: again and again while master.
+            Event::TimerExpired(Timer::GarpRefresh) => {
+                let mut fx = Effects::new(Reason::GarpRefreshTimerExpired);
+                fx.push(Action::SendGarp);
+                if let Some(every) = self.config.garp_refresh {
+                    self.arm(&mut fx, Timer::GarpRefresh, now + every);
+                }
+                fx.actions
+            }
             Event::Advert {
                 src, priority: 0, ..
             } => self.advertise(now, Reason::PriorityZeroAdvert { src }),
@@ -519,6 +539,9 @@ impl Machine {
         self.arm(fx, Timer::Adver, now + self.config.advert_interval);
         if let Some(delay) = self.config.garp_repeat {
             self.arm(fx, Timer::GarpRepeat, now + delay);
+        }
+        if let Some(every) = self.config.garp_refresh {
+            self.arm(fx, Timer::GarpRefresh, now + every);
         }
         self.transition(fx, State::Master);
     }

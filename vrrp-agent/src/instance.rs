@@ -2,7 +2,7 @@
 //! this module carries out its actions (adverts, VIPs, gratuitous ARP, the kernel's view of our
 //! role, notify scripts), turns tracked interfaces and checks into priority changes or FAULT, and
 //! logs one line per transition with its reason.
-use std::{net::Ipv4Addr, time::Duration};
+use std::{net::Ipv4Addr, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
 use tracing::{info, warn};
@@ -47,9 +47,8 @@ struct Track {
 /// An interface the instance puts VIPs on: its own, or another one named by a VIP's `dev`.
 struct Device {
     name: String,
-    mac: [u8; 6],
     vips: Vips,
-    garp: GarpSender,
+    garp: Arc<GarpSender>,
 }
 
 pub struct Instance {
@@ -119,6 +118,7 @@ impl Instance {
             accept_mode: config.accept,
             primary_addr: src,
             garp_repeat: config.garp.repeat_after,
+            garp_refresh: config.garp.refresh,
         });
         Ok(Self {
             key: InstanceKey::new(iface.index, config.vrid),
@@ -560,17 +560,32 @@ impl Instance {
         Ok(())
     }
 
+    /// keepalived's burst: `count` per VIP; paced by `vrrp_garp_interval` in a task of its own,
+    /// so a paced burst never holds up the election.
     async fn send_garp(&mut self) {
-        for (vip, dev) in self.all_vips() {
-            let dev = &self.devices[dev];
-            for i in 0..self.config.garp.count {
-                if i > 0 && !self.config.garp.interval.is_zero() {
-                    tokio::time::sleep(self.config.garp.interval).await;
-                }
-                if let Err(e) = dev.garp.announce(vip.addr).await {
-                    warn!(instance = %self.config.name, vip = %vip.addr, "cannot send gratuitous ARP from {:02x?}: {e}", dev.mac);
+        let (count, pause) = (self.config.garp.count, self.config.garp.interval);
+        let frames: Vec<(Ipv4Addr, Arc<GarpSender>)> = self
+            .all_vips()
+            .into_iter()
+            .map(|(vip, dev)| (vip.addr, self.devices[dev].garp.clone()))
+            .collect();
+        let name = self.config.name.clone();
+        let burst = async move {
+            for (vip, garp) in frames {
+                for i in 0..count {
+                    if i > 0 && !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    if let Err(e) = garp.announce(vip).await {
+                        warn!(instance = %name, %vip, "cannot send gratuitous ARP: {e}");
+                    }
                 }
             }
+        };
+        if pause.is_zero() {
+            burst.await;
+        } else {
+            tokio::spawn(burst);
         }
     }
 }
@@ -579,9 +594,8 @@ impl Device {
     fn open(nl: &Netlink, name: &str, index: u32, mac: [u8; 6]) -> Result<Self> {
         Ok(Self {
             name: name.to_owned(),
-            mac,
             vips: Vips::new(nl.clone(), name, index),
-            garp: GarpSender::new(name, index, mac)?,
+            garp: Arc::new(GarpSender::new(name, index, mac)?),
         })
     }
 }

@@ -20,6 +20,7 @@ fn config(priority: u8) -> Config {
         accept_mode: false,
         primary_addr: US,
         garp_repeat: None,
+        garp_refresh: None,
     }
 }
 
@@ -894,4 +895,29 @@ fn sync_group_backup_takes_a_master_member_to_backup() {
         ]
     );
     assert!(m.handle(Event::SyncBackup, now).is_empty());
+}
+
+/// keepalived garp_master_refresh: while master, gratuitous ARP every period, re-armed each time;
+/// leaving Master cancels it.
+#[test]
+fn garp_refresh_repeats_while_master() {
+    let (mut m, t0) = master(Config {
+        garp_refresh: Some(60 * SEC),
+        ..config(100)
+    });
+    assert_eq!(m.deadline(Timer::GarpRefresh), Some(t0 + 60 * SEC));
+    let out = m.handle(Event::TimerExpired(Timer::GarpRefresh), t0 + 60 * SEC);
+    assert_eq!(
+        actions(out),
+        [
+            Action::SendGarp,
+            Action::ArmTimer {
+                timer: Timer::GarpRefresh,
+                at: t0 + 120 * SEC
+            }
+        ]
+    );
+    m.handle(advert(PEER_HIGH, 200), t0 + 61 * SEC);
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(m.deadline(Timer::GarpRefresh), None);
 }
