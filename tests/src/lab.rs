@@ -57,10 +57,14 @@ impl Lab {
             args.extend(["--advert-int", "100ms"]);
         }
         args.extend(extra);
+        self.spawn(role, &args);
+    }
+
+    fn spawn(&mut self, role: &'static str, args: &[&str]) {
         let proc = self
             .topo
             .ns(role)
-            .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
+            .spawn_env(&self.bin, args, [("RUST_LOG", "info")]);
         self.agents.push((role, proc));
     }
 
@@ -75,11 +79,7 @@ impl Lab {
         let arg = path.to_str().expect("UTF-8 path").to_owned();
         let mut args = vec!["-f", arg.as_str()];
         args.extend(extra);
-        let proc = self
-            .topo
-            .ns(role)
-            .spawn_env(&self.bin, &args, [("RUST_LOG", "info")]);
-        self.agents.push((role, proc));
+        self.spawn(role, &args);
         path
     }
 

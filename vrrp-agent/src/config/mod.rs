@@ -180,6 +180,24 @@ pub struct Script {
     pub init_fail: bool,
 }
 
+impl Script {
+    /// keepalived's defaults: every second, timeout = interval, weight 0, rise 1, fall 1.
+    pub fn new(name: &str, check: Check) -> Self {
+        Self {
+            name: name.to_owned(),
+            check,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            reverse: false,
+            rise: 1,
+            fall: 1,
+            user: None,
+            init_fail: false,
+        }
+    }
+}
+
 /// What a health check does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {

@@ -146,16 +146,9 @@ fn rise_and_fall_of_zero_count_as_one() {
 
 fn check(name: &str, check: Check) -> Script {
     Script {
-        name: name.into(),
-        check,
         interval: Duration::from_millis(10),
         timeout: Duration::from_millis(500),
-        weight: 0,
-        reverse: false,
-        rise: 1,
-        fall: 1,
-        user: None,
-        init_fail: false,
+        ..Script::new(name, check)
     }
 }
 

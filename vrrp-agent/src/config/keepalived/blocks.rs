@@ -481,21 +481,10 @@ const SCRIPT: &Table<ScriptDraft> = &[
 ];
 
 impl ScriptDraft {
-    /// keepalived's defaults: every second, timeout = interval, weight 0, rise 1, fall 1.
+    /// keepalived's defaults; an unset timeout becomes the interval when the block ends.
     fn new(name: &str) -> Self {
         Self {
-            script: Script {
-                name: name.to_string(),
-                check: Check::Exec(String::new()),
-                interval: Duration::from_secs(1),
-                timeout: Duration::ZERO,
-                weight: 0,
-                reverse: false,
-                rise: 1,
-                fall: 1,
-                user: None,
-                init_fail: false,
-            },
+            script: Script::new(name, Check::Exec(String::new())),
             check: None,
             refused: false,
             timeout: None,
