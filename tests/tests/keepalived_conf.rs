@@ -222,6 +222,43 @@ fn dual_master() {
     lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
 }
 
+/// Three routers: the VIP always goes to the best live one.
+#[test]
+fn three_nodes_hand_over_in_priority_order() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_three");
+    lab.topo.add_host("r3", "198.51.100.3/24").unwrap();
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n}}\n"
+        )
+    };
+    let holders = |lab: &Lab| -> Vec<&str> {
+        ["r1", "r2", "r3"]
+            .into_iter()
+            .filter(|r| lab.topo.has_addr(r, "eth0", VIP1))
+            .collect()
+    };
+    let wait_holder = |lab: &Lab, want: &str| {
+        let ok = wait_until(FAILOVER, Duration::from_millis(50), || {
+            holders(lab) == [want]
+        });
+        lab.check(
+            ok,
+            &format!("want {want} alone to hold {VIP1}, have {:?}", holders(lab)),
+        );
+    };
+    lab.start_conf("r1", &conf(150), &[]);
+    lab.start_conf("r2", &conf(100), &[]);
+    lab.start_conf("r3", &conf(50), &[]);
+    wait_holder(&lab, "r1");
+    lab.agent("r1").term().unwrap();
+    wait_holder(&lab, "r2");
+    lab.agent("r2").term().unwrap();
+    wait_holder(&lab, "r3");
+}
+
 /// `track_interface`: the tracked interface loses carrier → FAULT (VIP released, the backup
 /// takes over); carrier back → the election restarts and r1 preempts.
 #[test]
