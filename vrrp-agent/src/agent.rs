@@ -456,7 +456,7 @@ fn group_of<'a>(instance: &str, groups: &'a [SyncGroup]) -> Option<&'a SyncGroup
 
 fn attach(dp: &mut Dataplane, mode: XdpMode, ifaces: &[&Interface]) -> Result<()> {
     for iface in ifaces {
-        let attached = dp.attach(iface.index, mode)?;
+        let attached = dp.attach(iface.index, mode == XdpMode::Skb)?;
         info!(iface = %iface.name, "receive path: XDP in {attached}");
     }
     Ok(())

@@ -16,8 +16,6 @@ use vrrp_common::maps::{
     MAP_PEERS, MAP_VIPS, PROGRAM_NAME,
 };
 
-use crate::config;
-
 #[cfg(not(vrrp_no_ebpf))]
 static OBJECT: Option<&[u8]> = Some(aya::include_bytes_aligned!(concat!(
     env!("OUT_DIR"),
@@ -43,8 +41,8 @@ pub enum DataplaneError {
         #[source]
         source: aya::maps::MapError,
     },
-    #[error("BPF map {0} missing from the XDP object (build mismatch)")]
-    MissingMap(&'static str),
+    #[error("{0} missing from the XDP object (build mismatch: rebuild the agent)")]
+    Missing(&'static str),
     #[error("cannot watch the XDP event ring buffer: {0}")]
     Poll(#[source] std::io::Error),
 }
@@ -83,13 +81,13 @@ impl Dataplane {
         let object = OBJECT.ok_or(DataplaneError::NotBuilt)?;
         let mut ebpf = Ebpf::load(object).map_err(DataplaneError::Load)?;
         let mut take =
-            |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name));
+            |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::Missing(name));
         let instances = HashMap::try_from(take(MAP_INSTANCES)?).map_err(map_err(MAP_INSTANCES))?;
         let peers = HashMap::try_from(take(MAP_PEERS)?).map_err(map_err(MAP_PEERS))?;
         let vips = HashMap::try_from(take(MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
-            .ok_or(DataplaneError::MissingMap(PROGRAM_NAME))?
+            .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
             .try_into()?;
         program.load()?;
         Ok(Self {
@@ -100,37 +98,23 @@ impl Dataplane {
         })
     }
 
-    /// Attaches to `ifindex` as `mode` asks: native falls back to SKB mode. The error of the last
-    /// attempt is returned when no mode works; the caller then uses the raw-socket path.
-    pub fn attach(
-        &mut self,
-        ifindex: u32,
-        mode: config::XdpMode,
-    ) -> Result<Attached, DataplaneError> {
+    /// Attaches to `ifindex` in driver mode, falling back to SKB mode (`skb_only` skips the
+    /// driver). The error of the last attempt is returned when neither works; the caller then
+    /// uses the raw-socket path.
+    pub fn attach(&mut self, ifindex: u32, skb_only: bool) -> Result<Attached, DataplaneError> {
         let program: &mut Xdp = self
             .ebpf
             .program_mut(PROGRAM_NAME)
-            .ok_or(DataplaneError::MissingMap(PROGRAM_NAME))?
+            .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
             .try_into()?;
-        let tries: &[(XdpMode, Attached)] = match mode {
-            config::XdpMode::Native => &[
-                (XdpMode::Driver, Attached::Driver),
-                (XdpMode::Skb, Attached::Skb),
-            ],
-            config::XdpMode::Skb => &[(XdpMode::Skb, Attached::Skb)],
-            config::XdpMode::Off => &[],
-        };
-        let mut last = None;
-        for &(flags, attached) in tries {
-            match program.attach_to_if_index(ifindex, flags) {
-                Ok(_) => return Ok(attached),
-                Err(e) => {
-                    tracing::debug!(ifindex, %attached, error = %e, "XDP attach failed");
-                    last = Some(e);
-                }
+        if !skb_only {
+            match program.attach_to_if_index(ifindex, XdpMode::Driver) {
+                Ok(_) => return Ok(Attached::Driver),
+                Err(e) => tracing::debug!(ifindex, error = %e, "XDP driver mode unavailable"),
             }
         }
-        Err(last.map_or(DataplaneError::NotBuilt, DataplaneError::Program))
+        program.attach_to_if_index(ifindex, XdpMode::Skb)?;
+        Ok(Attached::Skb)
     }
 
     /// Starts recording adverts for `key`, or updates what the kernel knows of the instance
@@ -178,7 +162,7 @@ impl Dataplane {
         let map = self
             .ebpf
             .take_map(MAP_EVENTS)
-            .ok_or(DataplaneError::MissingMap(MAP_EVENTS))?;
+            .ok_or(DataplaneError::Missing(MAP_EVENTS))?;
         let ring = RingBuf::try_from(map).map_err(map_err(MAP_EVENTS))?;
         // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, until it is dropped,
         // which only happens together with the AsyncFd.

@@ -264,10 +264,12 @@ impl Instance {
                 self.handle(Event::Fault, now, dp).await
             }
             (true, None) => self.handle(Event::FaultCleared, now, dp).await,
-            (_, cause) => {
-                self.fault = cause.or(self.fault.take());
+            // Still in FAULT, perhaps for another reason now: keep the cause current.
+            (true, Some(cause)) => {
+                self.fault = Some(cause);
                 Ok(())
             }
+            (false, None) => Ok(()),
         }
     }
 
