@@ -11,13 +11,19 @@ pub const NIGHTLY: &str = "nightly";
 /// bpf-linker 0.10.4 links with the nightly's own libLLVM, so it always matches rustc's LLVM;
 /// 0.13 defaults to LLVM 23 and fails against LLVM 22 (shared/TOOLCHAIN.md).
 const BPF_LINKER: &str = "0.10.4";
-/// Debian packages the end-to-end tests drive: (command that proves it is there, package).
+/// Debian packages the agent, the end-to-end tests and the benchmark drive: (command that proves
+/// it is there, package). `nft` enforces `no_accept`; keepalived is the interop peer and the
+/// benchmark's baseline; trafgen and stress-ng make the benchmark's loads.
 const PACKAGES: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("tcpdump", "tcpdump"),
     ("nginx", "nginx"),
     ("curl", "curl"),
+    ("nft", "nftables"),
+    ("keepalived", "keepalived"),
+    ("trafgen", "netsniff-ng"),
+    ("stress-ng", "stress-ng"),
 ];
 
 pub fn run() -> Result<()> {
