@@ -23,7 +23,7 @@ use crate::{
     dataplane::Dataplane,
     election::{Event, State, Timestamp},
     instance::{Instance, Kind},
-    net::{AdvertReceiver, Interface, LinkMonitor, Netlink},
+    net::{AdvertReceiver, Firewall, Interface, LinkMonitor, Netlink},
     notify::Notifier,
     track,
 };
@@ -108,6 +108,7 @@ struct Agent {
     links: BTreeMap<String, bool>,
     checks: BTreeMap<String, bool>,
     checks_task: Option<JoinHandle<()>>,
+    firewall: Firewall,
 }
 
 impl Agent {
@@ -126,6 +127,7 @@ impl Agent {
             links: BTreeMap::new(),
             checks: BTreeMap::new(),
             checks_task: None,
+            firewall: Firewall::default(),
         };
         let xdp = agent.config.global.xdp;
         agent.add(instances, xdp).await?;
@@ -149,6 +151,9 @@ impl Agent {
         self.monitor_links().await?;
         self.restart_checks().await?;
         self.groups = Groups::new(&self.config.sync_groups, &mut self.instances);
+        // Before any new instance can become master; the first time it also clears the table a
+        // killed agent left behind.
+        self.apply_no_accept(first == 0).await?;
         let now = clock::now();
         for i in first..self.instances.len() {
             let instance = &mut self.instances[i];
@@ -427,12 +432,30 @@ impl Agent {
         Ok(())
     }
 
+    /// `no_accept`: the firewall drops traffic to these instances' VIPs (net/firewall.rs).
+    async fn apply_no_accept(&mut self, always: bool) -> Result<()> {
+        let vips: BTreeSet<_> = self
+            .instances
+            .iter()
+            .flat_map(Instance::no_accept_vips)
+            .collect();
+        if !always && vips == *self.firewall.dropped() {
+            return Ok(());
+        }
+        if !vips.is_empty() {
+            let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
+            info!("no_accept: a master drops traffic to {}", list.join(" "));
+        }
+        Ok(self.firewall.apply(vips).await?)
+    }
+
     async fn shutdown(&mut self) -> Result<()> {
         let now = clock::now();
         for i in &mut self.instances {
             i.shutdown(now, self.dp.as_mut()).await?;
         }
-        Ok(())
+        self.instances.clear();
+        self.apply_no_accept(false).await
     }
 }
 

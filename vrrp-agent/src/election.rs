@@ -63,6 +63,14 @@ pub struct Config {
     pub garp_refresh: Option<Duration>,
 }
 
+impl Config {
+    /// RFC 9568 §6.4.3: a master accepts packets addressed to the virtual addresses only if it
+    /// owns them or Accept_Mode is on; otherwise they are dropped while it is master.
+    pub fn accepts_vip_traffic(&self) -> bool {
+        self.accept_mode || self.priority == OWNER_PRIORITY
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     Initialize,
@@ -135,11 +143,9 @@ pub enum Action {
     SendAdvert {
         priority: u8,
     },
-    /// Install the virtual addresses; `accept`: also accept packets addressed to them (RFC 9568
-    /// §6.4.3: only the owner or with Accept_Mode).
-    AddVips {
-        accept: bool,
-    },
+    /// Install the virtual addresses (whether packets to them are accepted is static:
+    /// [`Config::accepts_vip_traffic`]).
+    AddVips,
     RemoveVips,
     /// Gratuitous ARP for every virtual address (RFC 9568 §6.4.2).
     SendGarp,
@@ -528,10 +534,7 @@ impl Machine {
     /// RFC 9568 §6.4.1 / §6.4.2: send an advert, gratuitous ARP, start the Adver_Timer.
     fn become_master(&mut self, fx: &mut Effects, now: Timestamp) {
         self.cancel_timers(fx);
-        // RFC 9568 §6.4.3: the owner always accepts packets for its addresses.
-        fx.push(Action::AddVips {
-            accept: self.config.accept_mode || self.priority == OWNER_PRIORITY,
-        });
+        fx.push(Action::AddVips);
         fx.push(Action::SendAdvert {
             priority: self.priority,
         });

@@ -492,8 +492,8 @@ impl Instance {
                 );
             }
             Action::SendAdvert { priority } => self.send_advert(priority).await?,
-            // accept_mode is always on: Instance::validate refuses `no_accept`.
-            Action::AddVips { accept: _ } => {
+            // With no_accept the agent's firewall set already drops their traffic (firewall.rs).
+            Action::AddVips => {
                 for (vip, dev) in self.all_vips() {
                     self.devices[dev].vips.add(vip).await?;
                 }
@@ -511,6 +511,13 @@ impl Instance {
     }
 
     /// Every VIP, excluded ones too, with the index of the device it goes on.
+    /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
+    pub fn no_accept_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        let drop = !self.machine.config().accepts_vip_traffic();
+        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
+        vips.filter(move |_| drop).map(|v| v.addr)
+    }
+
     fn all_vips(&self) -> Vec<(&config::Vip, usize)> {
         let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
         vips.map(|v| {

@@ -264,11 +264,6 @@ pub enum ConfigError {
     DuplicateVip(Ipv4Addr),
     #[error("a VRRP instance needs at least one VIP (virtual_ipaddress, --vip)")]
     NoVips,
-    #[error(
-        "no_accept is not supported yet: a master accepts traffic to its VIPs (keepalived's \
-         default without vrrp_strict); remove no_accept"
-    )]
-    NoAccept,
     #[error("garp_master_repeat 0: send at least one gratuitous ARP, or the neighbours keep the old MAC")]
     GarpCount,
     #[error("VIP {addr} label {label:?} must start with the interface name, as in \"{iface}:1\"")]
@@ -296,9 +291,6 @@ impl Instance {
         }
         if self.vips.is_empty() {
             return Err(ConfigError::NoVips);
-        }
-        if !self.accept {
-            return Err(ConfigError::NoAccept);
         }
         let all: Vec<&Vip> = self.vips.iter().chain(&self.excluded_vips).collect();
         for (i, v) in all.iter().enumerate() {

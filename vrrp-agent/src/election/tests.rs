@@ -65,7 +65,7 @@ fn owner_priority_255_becomes_master_at_startup() {
     assert_eq!(
         actions(out),
         [
-            Action::AddVips { accept: true },
+            Action::AddVips,
             Action::SendAdvert { priority: 255 },
             Action::SendGarp,
             Action::ArmTimer {
@@ -271,7 +271,7 @@ fn backup_master_down_expiry_becomes_master() {
     assert_eq!(
         actions(out),
         [
-            Action::AddVips { accept: false },
+            Action::AddVips,
             Action::SendAdvert { priority: 100 },
             Action::SendGarp,
             Action::ArmTimer {
@@ -501,7 +501,7 @@ fn owner_semantics_follow_current_priority() {
     let mut raised = Machine::new(config(100));
     raised.handle(Event::PriorityChanged(255), at_ms(0));
     let out = actions(raised.handle(Event::Startup, at_ms(0)));
-    assert_eq!(out[0], Action::AddVips { accept: true });
+    assert_eq!(out[0], Action::AddVips);
     assert_eq!(raised.state(), State::Master);
 
     let mut lowered = Machine::new(config(255));
@@ -524,15 +524,15 @@ fn accept_mode_or_owner_accepts_vip_traffic() {
     for (accept_mode, priority, accept) in
         [(false, 100, false), (true, 100, true), (false, 255, true)]
     {
-        let mut m = Machine::new(Config {
+        let config = Config {
             accept_mode,
             ..config(priority)
-        });
-        let mut out = actions(m.handle(Event::Startup, at_ms(0)));
-        if let Some(down) = m.deadline(Timer::MasterDown) {
-            out = actions(m.handle(Event::TimerExpired(Timer::MasterDown), down));
-        }
-        assert_eq!(out[0], Action::AddVips { accept });
+        };
+        assert_eq!(
+            config.accepts_vip_traffic(),
+            accept,
+            "{accept_mode} {priority}"
+        );
     }
 }
 
@@ -856,7 +856,7 @@ fn sync_group_master_takes_a_backup_member_to_master() {
         actions(out),
         [
             Action::CancelTimer(Timer::MasterDown),
-            Action::AddVips { accept: false },
+            Action::AddVips,
             Action::SendAdvert { priority: 100 },
             Action::SendGarp,
             Action::ArmTimer {

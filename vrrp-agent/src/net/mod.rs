@@ -1,12 +1,13 @@
 //! The agent's I/O with the network, kept thin so each piece can be swapped or stubbed: interface
 //! lookup and VIPs over rtnetlink, adverts over raw IPv4 sockets, gratuitous ARP over a packet
-//! socket. Packet formats live in `vrrp-common`: no header is laid out here, frames come from its
-//! encoders.
+//! socket, the `no_accept` firewall rule through `nft`. Packet formats live in `vrrp-common`: no
+//! header is laid out here, frames come from its encoders.
 //!
 //! The sockets and the netlink connection belong to the network namespace of the thread that
 //! creates them, and must be created inside a tokio runtime (they register with its reactor).
 
 pub mod advert;
+pub mod firewall;
 pub mod garp;
 pub mod iface;
 pub mod link;
@@ -23,6 +24,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 pub use advert::{AdvertReceiver, AdvertSender};
+pub use firewall::{Firewall, FirewallError};
 pub use garp::GarpSender;
 pub use iface::{IfaceError, Interface};
 pub use link::{LinkError, LinkMonitor};

@@ -255,3 +255,61 @@ async fn garps(garp: &GarpSender, mac: [u8; 6], capture: &Socket) {
 fn mac_text(mac: [u8; 6]) -> String {
     mac.map(|byte| format!("{byte:02x}")).join(":")
 }
+
+#[test]
+fn netns_no_accept_drops_vip_traffic_only() {
+    if !is_root() {
+        eprintln!("skipping netns_no_accept_drops_vip_traffic_only: needs root");
+        return;
+    }
+    let (a, b) = veth_pair("nft");
+    a.ip(&["addr", "add", &format!("{A_ADDR}/24"), "dev", "va"]);
+    a.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "va"]);
+    b.ip(&["addr", "add", &format!("{B_ADDR}/24"), "dev", "vb"]);
+    a.ip(&["link", "set", "va", "up"]);
+    b.ip(&["link", "set", "vb", "up"]);
+    let ping = |to: Ipv4Addr| {
+        Command::new("ip")
+            .args(["netns", "exec", &b.0, "ping", "-c1", "-W1", &to.to_string()])
+            .output()
+            .expect("ping")
+            .status
+            .success()
+    };
+    let table = || {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &a.0,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "vrrp_agent",
+            ])
+            .output()
+            .expect("nft")
+    };
+    assert!(ping(VIP) && ping(A_ADDR));
+    on_own_thread(|| async {
+        a.enter();
+        let mut fw = Firewall::default();
+        fw.apply([VIP].into()).await.expect("apply");
+        assert_eq!(fw.dropped(), &[VIP].into());
+    });
+    assert!(!ping(VIP), "traffic to the no_accept VIP still answered");
+    assert!(ping(A_ADDR), "the rule must drop only the VIPs");
+    // A new agent (after a crash) replaces the table, and an empty set deletes it.
+    on_own_thread(|| async {
+        a.enter();
+        let mut fw = Firewall::default();
+        fw.apply([VIP].into())
+            .await
+            .expect("apply over a stale table");
+        fw.apply([].into()).await.expect("delete");
+        fw.apply([].into()).await.expect("delete when absent");
+    });
+    assert!(!table().status.success(), "table left behind");
+    assert!(ping(VIP));
+}

@@ -64,10 +64,9 @@ const RFC: &str = "this agent does what the VRRP RFCs say here";
 const TRACKER_DEF: &str = "track_file, track_process and track_bfd are not supported, so \
                            nothing can track it";
 const IPV6: &str = "IPv6 VRRP is not supported yet; this agent runs VRRP over IPv4";
-const STRICT: &str = "in keepalived it also turns on no_accept with iptables/nftables rules that \
-                      drop traffic to the VIPs, and refuses unicast peers, authentication and \
-                      preempt_delay; this agent adds no firewall rules and its masters accept \
-                      traffic to their VIPs. Remove it";
+const STRICT: &str = "in keepalived it also turns on no_accept and refuses unicast peers, \
+                      authentication and preempt_delay; write no_accept in the instances that \
+                      need it and remove vrrp_strict";
 const NO_TRACKER: &str = "use a vrrp_script, or an in-process check in the vrrp_agent block \
                           (check NAME { process NAME }), in track_script";
 
@@ -569,6 +568,8 @@ struct InstanceDraft {
     bad_vips: bool,
     tracks: Tracks,
     track_primary: bool,
+    /// `accept` / `no_accept`, the last one wins as in keepalived.
+    accept: bool,
     src_ip: Option<(Ipv4Addr, Loc)>,
     peers: Vec<(Ipv4Addr, Loc)>,
     notify: Notify,
@@ -622,6 +623,7 @@ fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         bad_vips: false,
         tracks: Tracks::default(),
         track_primary: true,
+        accept: true,
         src_ip: None,
         peers: Vec::new(),
         notify: Notify::default(),
@@ -697,8 +699,15 @@ const INSTANCE: &Table<InstanceDraft> = &[
             .map(|t| (t, s.loc.clone()));
         }),
     ),
-    // What a master does anyway here, and keepalived's default without vrrp_strict.
-    ("accept", One(|d, _, s| _ = none(d, s))),
+    // keepalived's default without vrrp_strict.
+    (
+        "accept",
+        One(|d, i, s| {
+            if none(d, s) {
+                i.accept = true;
+            }
+        }),
+    ),
     (
         "authentication",
         One(|d, i, s| {
@@ -788,10 +797,11 @@ const INSTANCE: &Table<InstanceDraft> = &[
     ),
     (
         "no_accept",
-        Refuse(
-            "a master accepts traffic to its VIPs here (keepalived's default without \
-                vrrp_strict); remove no_accept",
-        ),
+        One(|d, i, s| {
+            if none(d, s) {
+                i.accept = false;
+            }
+        }),
     ),
     ("native_ipv6", Refuse(IPV6)),
     (

@@ -127,6 +127,8 @@ fn instance_keywords_land_in_the_model() {
             assert_eq!(i.preempt_delay, secs(4.12))
         }),
         ("accept", |i| assert!(i.accept)),
+        ("no_accept", |i| assert!(!i.accept)),
+        ("no_accept\naccept", |i| assert!(i.accept)),
         (
             "authentication {\nauth_type PASS\nauth_pass s3cr3t\n}",
             |i| assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0")),
@@ -861,10 +863,6 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         (
             "vrrp_instance VI_1 {\n{BASE}\ntrack_file {\nf1\n}\n}",
             "track_file is not supported: use a vrrp_script",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nno_accept\n}",
-            "keepalived.conf:7: no_accept is not supported: a master accepts traffic to its VIPs",
         ),
         (
             "vrrp_instance VI_1 {\n{BASE}\nnative_ipv6\n}",

@@ -253,7 +253,7 @@ impl Draft {
             auth_pass,
             preempt,
             preempt_delay: preempt_delay.map_or(Duration::ZERO, |(t, _)| t),
-            accept: true,
+            accept: i.accept,
             checksum: i
                 .checksum
                 .or(self.checksum.as_ref().map(|(c, _)| *c))
