@@ -56,6 +56,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod keepalived;
 pub mod lab;
 
 /// Address of router `r1` on the shared segment.
@@ -70,6 +71,9 @@ pub const PREFIX_LEN: u8 = 24;
 pub const BRIDGE: &str = "br";
 /// Interface name of every host's link to the bridge, inside its namespace.
 pub const HOST_IFACE: &str = "eth0";
+/// The second LAN (203.0.113.0/24 by convention), bridge `br1` in the bridge namespace, made by
+/// [`Topology::add_lan2_link`]: for instances on a second interface.
+const LAN2_BRIDGE: &str = "br1";
 
 /// How long [`Proc`]'s drop (and [`Topology`]'s) waits after SIGTERM before SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -795,23 +799,8 @@ impl Topology {
             }),
             namespaces: Vec::new(),
         };
-        let br = topo.add_ns(BRIDGE)?;
-        ip(&[
-            "-n",
-            &br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        topo.add_ns(BRIDGE)?;
+        topo.add_bridge("br0")?;
         topo.add_host("r1", &format!("{R1_ADDR}/{PREFIX_LEN}"))?;
         topo.add_host("r2", &format!("{R2_ADDR}/{PREFIX_LEN}"))?;
         topo.add_host("client", &format!("{CLIENT_ADDR}/{PREFIX_LEN}"))?;
@@ -834,23 +823,68 @@ impl Topology {
         Ok(name)
     }
 
+    fn add_bridge(&self, bridge: &str) -> Result<()> {
+        let br = &self.ns(BRIDGE).name;
+        ip(&[
+            "-n",
+            br,
+            "link",
+            "add",
+            bridge,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        ])?;
+        ip(&["-n", br, "link", "set", bridge, "up"])
+    }
+
     /// Adds another namespace `role` (≤ 13 alphanumerics) attached to the bridge by a veth
     /// pair: `eth0` inside it with address `cidr` (use 198.51.100.0/24 or 203.0.113.0/24),
     /// `p-<role>` in the bridge namespace.
     pub fn add_host(&mut self, role: &str, cidr: &str) -> Result<&Netns> {
-        let ns = self.add_ns(role)?;
-        let br = self.ns(BRIDGE).name.clone();
-        let role = self.namespaces.last().expect("just added").role.clone();
-        let port = format!("p-{role}");
+        self.add_ns(role)?;
+        let ns = self.namespaces.last().expect("just added");
+        self.connect(ns, HOST_IFACE, "br0", "p", cidr)?;
+        Ok(self.namespaces.last().expect("just added"))
+    }
+
+    /// Adds a host `role` on the second LAN only (see [`add_lan2_link`](Self::add_lan2_link)).
+    pub fn add_lan2_host(&mut self, role: &str, cidr: &str) -> Result<&Netns> {
+        self.add_ns(role)?;
+        self.add_lan2_link(
+            &self.namespaces.last().expect("just added").role,
+            HOST_IFACE,
+            cidr,
+        )?;
+        Ok(self.namespaces.last().expect("just added"))
+    }
+
+    /// Connects `host` to the second LAN (bridge `br1`, made on first use; use 203.0.113.0/24):
+    /// `iface` inside it with address `cidr`, `q-<host>` in the bridge namespace.
+    pub fn add_lan2_link(&self, host: &str, iface: &str, cidr: &str) -> Result<()> {
+        if self.ns(BRIDGE).link_json(LAN2_BRIDGE).is_none() {
+            self.add_bridge(LAN2_BRIDGE)?;
+        }
+        self.connect(self.ns(host), iface, LAN2_BRIDGE, "q", cidr)
+    }
+
+    /// A veth pair from `iface` in `ns` to port `<port>-<role>` on `bridge`.
+    fn connect(&self, ns: &Netns, iface: &str, bridge: &str, port: &str, cidr: &str) -> Result<()> {
+        let br = &self.ns(BRIDGE).name;
+        let port = format!("{port}-{}", ns.role);
         // Both ends are created directly in their target namespaces, never in the root one.
         ip(&[
-            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", HOST_IFACE, "netns",
-            &ns,
+            "-n", br, "link", "add", &port, "type", "veth", "peer", "name", iface, "netns",
+            &ns.name,
         ])?;
-        ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
-        ip(&["-n", &ns, "addr", "add", cidr, "dev", HOST_IFACE])?;
-        ip(&["-n", &ns, "link", "set", HOST_IFACE, "up"])?;
-        Ok(self.namespaces.last().expect("just added"))
+        ip(&["-n", br, "link", "set", &port, "master", bridge, "up"])?;
+        ip(&["-n", &ns.name, "addr", "add", cidr, "dev", iface])?;
+        ip(&["-n", &ns.name, "link", "set", iface, "up"])
     }
 
     /// `<prefix>` of all namespace names (`vt-<name>-<pid>-<seq>`).
@@ -884,16 +918,26 @@ impl Topology {
     /// Pulls `host`'s cable: downs its port `p-<host>` in the bridge namespace, so the host's
     /// `eth0` loses carrier. Panics on failure.
     pub fn cut_link(&self, host: &str) {
-        self.set_port(host, "down");
+        self.set_port_state("p", host, "down");
     }
 
     /// Undoes [`cut_link`](Self::cut_link).
     pub fn restore_link(&self, host: &str) {
-        self.set_port(host, "up");
+        self.set_port_state("p", host, "up");
     }
 
-    fn set_port(&self, host: &str, state: &str) {
-        let port = format!("p-{}", self.ns(host).role);
+    /// [`cut_link`](Self::cut_link) for `host`'s link to the second LAN.
+    pub fn cut_lan2_link(&self, host: &str) {
+        self.set_port_state("q", host, "down");
+    }
+
+    /// Undoes [`cut_lan2_link`](Self::cut_lan2_link).
+    pub fn restore_lan2_link(&self, host: &str) {
+        self.set_port_state("q", host, "up");
+    }
+
+    fn set_port_state(&self, port: &str, host: &str, state: &str) {
+        let port = format!("{port}-{}", self.ns(host).role);
         ip(&["-n", &self.ns(BRIDGE).name, "link", "set", &port, state])
             .unwrap_or_else(|e| panic!("{e:#}"));
     }

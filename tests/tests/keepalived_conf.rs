@@ -511,3 +511,96 @@ fn check_config_names_file_and_line() {
     assert!(text.contains("bad.conf:4:"), "no file:line in: {text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two instances on two interfaces in one agent (one XDP program, both VRIDs in its map), the
+/// second with `no_accept`: its master answers ARP for the VIP but drops traffic to it. Each
+/// interface fails over on its own.
+#[test]
+fn two_interfaces_and_no_accept() {
+    skip_unless_root!();
+    const VIP_B: &str = "203.0.113.100";
+    let mut lab = Lab::new("kc_two_ifaces");
+    lab.topo
+        .add_lan2_link("r1", "eth1", "203.0.113.1/24")
+        .unwrap();
+    lab.topo
+        .add_lan2_link("r2", "eth1", "203.0.113.2/24")
+        .unwrap();
+    lab.topo
+        .add_lan2_host("client2", "203.0.113.10/24")
+        .unwrap();
+    let conf = |prio: u8| {
+        let instance = |name: &str, iface: &str, vrid: u8, vip: &str, extra: &str| {
+            format!(
+                "vrrp_instance {name} {{\n  interface {iface}\n  virtual_router_id {vrid}\n  \
+                 priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
+                 {vip}/24\n  }}\n  {extra}\n}}\n"
+            )
+        };
+        instance("VI_A", "eth0", 51, VIP1, "") + &instance("VI_B", "eth1", 52, VIP_B, "no_accept")
+    };
+    lab.start_conf("r1", &conf(150), &[]);
+    lab.start_conf("r2", &conf(100), &[]);
+    let holders_b = |lab: &Lab| -> Vec<&str> {
+        ["r1", "r2"]
+            .into_iter()
+            .filter(|r| lab.topo.has_addr(r, "eth1", VIP_B))
+            .collect()
+    };
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    let ok = wait_until(FAILOVER, SEC / 10, || holders_b(&lab) == ["r1"]);
+    lab.check(ok, &format!("{VIP_B} holders: {:?}", holders_b(&lab)));
+    for iface in ["eth0", "eth1"] {
+        lab.wait_log(
+            "r1",
+            0,
+            &format!("receive path: XDP in native (driver) mode iface={iface}"),
+            SEC,
+        );
+    }
+
+    // VI_A accepts; VI_B's master answers ARP (the client learns r1's MAC) but drops the ping.
+    let client2 = lab.topo.ns("client2");
+    lab.check(
+        lab.topo.ping("client", VIP1, 1, 2 * SEC),
+        "ping to the accepting VIP",
+    );
+    lab.check(
+        !client2.ping(VIP_B, 2, 2 * SEC),
+        "no_accept: the master answered a ping to its VIP",
+    );
+    let r1_mac = lab.topo.ns("r1").mac("eth1");
+    lab.check(
+        client2.neigh_lladdr(VIP_B) == r1_mac,
+        &format!(
+            "ARP for {VIP_B}: {:?}, want r1's {r1_mac:?}",
+            client2.neigh_lladdr(VIP_B)
+        ),
+    );
+
+    // r1 loses its second LAN: only VI_B moves, and r2 drops its traffic too.
+    lab.topo.cut_lan2_link("r1");
+    let ok = wait_until(FAILOVER, SEC / 10, || holders_b(&lab) == ["r2"]);
+    lab.check(
+        ok,
+        &format!("{VIP_B} holders after cut: {:?}", holders_b(&lab)),
+    );
+    lab.wait_holders_of(VIP1, &["r1"], SEC);
+    lab.check(
+        !client2.ping(VIP_B, 2, 2 * SEC),
+        "no_accept: the new master answered a ping to its VIP",
+    );
+    lab.check(
+        client2.neigh_lladdr(VIP_B) == lab.topo.ns("r2").mac("eth1"),
+        "the client did not learn r2's MAC for the VIP",
+    );
+
+    // Stopping the agent takes its firewall table with it.
+    let stopped = lab.agent("r2").stop(5 * SEC);
+    lab.check(stopped.success(), &format!("r2 stopped with {stopped}"));
+    let table = lab
+        .topo
+        .ns("r2")
+        .run("nft", ["list", "table", "inet", "vrrp_agent"]);
+    lab.check(!table.status.success(), "r2 left its nftables table behind");
+}
