@@ -280,9 +280,7 @@ mod tests {
             eprintln!("skipping netns_carrier_and_admin_state: needs root (network namespaces)");
             return;
         }
-        let (a, b) = veth_pair("link");
-        a.ip(&["link", "set", "va", "up"]);
-        b.ip(&["link", "set", "vb", "up"]);
+        let (a, b) = veth_pair("link", &[], &[]);
         on_own_thread(|| watch_va(&a, &b));
     }
 

@@ -72,13 +72,19 @@ pub(super) fn is_root() -> bool {
 }
 
 /// Two new namespaces `{tag}-a` and `{tag}-b` joined by a veth pair, `va` in A and `vb` in B, both
-/// down and without addresses.
-pub(super) fn veth_pair(tag: &str) -> (Netns, Netns) {
+/// up, with the /24 addresses `a_addrs` and `b_addrs` added in order.
+pub(super) fn veth_pair(tag: &str, a_addrs: &[Ipv4Addr], b_addrs: &[Ipv4Addr]) -> (Netns, Netns) {
     let a = Netns::new(&format!("{tag}-a"));
     let b = Netns::new(&format!("{tag}-b"));
     a.ip(&[
         "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.0,
     ]);
+    for (ns, dev, addrs) in [(&a, "va", a_addrs), (&b, "vb", b_addrs)] {
+        for addr in addrs {
+            ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev]);
+        }
+        ns.ip(&["link", "set", dev, "up"]);
+    }
     (a, b)
 }
 
@@ -109,12 +115,7 @@ fn netns_interface_vips_adverts_and_garp() {
         );
         return;
     }
-    let (a, b) = veth_pair("net");
-    a.ip(&["addr", "add", &format!("{A_ADDR}/24"), "dev", "va"]);
-    b.ip(&["addr", "add", &format!("{B_STALE_VIP}/24"), "dev", "vb"]);
-    b.ip(&["addr", "add", &format!("{B_ADDR}/24"), "dev", "vb"]);
-    a.ip(&["link", "set", "va", "up"]);
-    b.ip(&["link", "set", "vb", "up"]);
+    let (a, b) = veth_pair("net", &[A_ADDR], &[B_STALE_VIP, B_ADDR]);
     on_own_thread(|| in_namespaces(&a, &b));
 }
 
@@ -262,12 +263,7 @@ fn netns_no_accept_drops_vip_traffic_only() {
         eprintln!("skipping netns_no_accept_drops_vip_traffic_only: needs root");
         return;
     }
-    let (a, b) = veth_pair("nft");
-    a.ip(&["addr", "add", &format!("{A_ADDR}/24"), "dev", "va"]);
-    a.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "va"]);
-    b.ip(&["addr", "add", &format!("{B_ADDR}/24"), "dev", "vb"]);
-    a.ip(&["link", "set", "va", "up"]);
-    b.ip(&["link", "set", "vb", "up"]);
+    let (a, b) = veth_pair("nft", &[A_ADDR, VIP], &[B_ADDR]);
     let ping = |to: Ipv4Addr| {
         Command::new("ip")
             .args(["netns", "exec", &b.0, "ping", "-c1", "-W1", &to.to_string()])
