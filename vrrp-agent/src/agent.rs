@@ -60,16 +60,16 @@ pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sigusr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let alarm = clock::Alarm::new().context("cannot create a timerfd for the election timers")?;
     loop {
         let deadline = agent
             .instances
             .iter()
             .filter_map(|i| i.next_deadline().map(|(_, at)| at))
-            .min()
-            .map(clock::tokio_instant);
+            .min();
         let sleep = async {
             match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
+                Some(at) => alarm.until(at).await,
                 None => std::future::pending().await,
             }
         };
@@ -85,7 +85,10 @@ pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
                 None => warn!("SIGHUP: nothing to reload, the configuration came from the command line"),
             },
             input = rx.recv() => agent.handle(input.context("all input tasks ended")?).await?,
-            () = sleep => agent.on_timers().await?,
+            woke = sleep => {
+                woke.context("election timer")?;
+                agent.on_timers().await?;
+            }
         }
         agent.sync_groups().await?;
     }
