@@ -25,7 +25,7 @@ use crate::{
     instance::{Instance, Kind},
     net::{AdvertReceiver, Firewall, Interface, LinkMonitor, Netlink},
     notify::Notifier,
-    track,
+    sched, track,
 };
 
 /// Something for the instances to handle.
@@ -53,6 +53,16 @@ pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
         let delay = config.global.startup_delay;
         info!("vrrp_startup_delay: waiting {delay:?}");
         tokio::time::sleep(delay).await;
+    }
+    match config.global.rt_priority {
+        0 => {}
+        p => match sched::realtime(p) {
+            Ok(()) => info!("scheduling: SCHED_RR priority {p}"),
+            Err(e) => warn!(
+                "cannot use realtime scheduling (SCHED_RR {p}): {e}; the election may run late \
+                 on busy CPUs. Run as root or with CAP_SYS_NICE, or pass --rt-priority 0"
+            ),
+        },
     }
     let (tx, mut rx) = mpsc::channel(1024);
     let mut agent = Agent::new(config, tx).await?;

@@ -7,4 +7,5 @@ pub mod election;
 pub mod instance;
 pub mod net;
 pub mod notify;
+pub mod sched;
 pub mod track;

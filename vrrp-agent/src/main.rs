@@ -71,5 +71,8 @@ fn load(cli: &Cli) -> Result<Config, String> {
     if let Some(xdp) = cli.instance.xdp {
         config.global.xdp = xdp;
     }
+    if let Some(priority) = cli.instance.rt_priority {
+        config.global.rt_priority = priority;
+    }
     Ok(config)
 }

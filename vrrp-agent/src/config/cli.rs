@@ -6,6 +6,7 @@ use vrrp_common::Version;
 
 use super::{
     password, ChecksumForm, Config, ConfigError, Garp, Global, Instance, Notify, Vip, XdpMode,
+    DEFAULT_RT_PRIORITY,
 };
 
 /// `vrrp-agent` command line: a keepalived.conf (`-f`), or one instance described by flags with
@@ -80,6 +81,10 @@ pub struct InstanceArgs {
     /// block]; overrides the file when given.
     #[arg(long, value_enum, global = true)]
     pub xdp: Option<XdpMode>,
+    /// SCHED_RR priority (1-99) so the election runs on time on saturated CPUs; 0 for normal
+    /// scheduling [default: 1, or the file's vrrp_rt_priority]; overrides the file when given.
+    #[arg(long, value_name = "0-99", global = true, value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub rt_priority: Option<u8>,
 }
 
 /// `ADDR[/LEN] [label LABEL]` as given on the command line.
@@ -178,6 +183,7 @@ impl InstanceArgs {
         Ok(Config {
             global: Global {
                 xdp: self.xdp.unwrap_or(XdpMode::Native),
+                rt_priority: self.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY),
                 ..Global::default()
             },
             instances: vec![instance],
@@ -190,18 +196,18 @@ impl InstanceArgs {
 mod tests {
     use super::*;
 
-    /// The one instance and the XDP mode these flags describe, or the error text.
-    fn parse_full(args: &str) -> Result<(Instance, XdpMode), String> {
+    /// The one instance and the global settings these flags describe, or the error text.
+    fn parse_full(args: &str) -> Result<(Instance, Global), String> {
         let argv = std::iter::once("vrrp-agent").chain(args.split_whitespace());
         parse_argv(argv)
     }
 
     fn parse_argv<'a>(
         argv: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(Instance, XdpMode), String> {
+    ) -> Result<(Instance, Global), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         let mut config = cli.instance.config().map_err(|e| e.to_string())?;
-        Ok((config.instances.remove(0), config.global.xdp))
+        Ok((config.instances.remove(0), config.global))
     }
 
     fn parse(args: &str) -> Result<Instance, String> {
@@ -219,7 +225,9 @@ mod tests {
         assert!(i.preempt && i.accept && i.track_primary);
         assert_eq!(i.checksum, ChecksumForm::Pseudo);
         assert_eq!(i.garp, Garp::default());
-        assert_eq!(parse_full(BASE).unwrap().1, XdpMode::Native);
+        let global = parse_full(BASE).unwrap().1;
+        assert_eq!(global.xdp, XdpMode::Native);
+        assert_eq!(global.rt_priority, DEFAULT_RT_PRIORITY);
     }
 
     #[test]
@@ -235,10 +243,10 @@ mod tests {
         assert_eq!(i.vips[1].prefix_len, 24);
         assert_eq!(i.preempt_delay, Duration::from_secs(30));
         assert_eq!(i.garp.repeat_after, None);
-        assert_eq!(
-            parse_full(&format!("{BASE} --xdp skb")).unwrap().1,
-            XdpMode::Skb
-        );
+        let global = parse_full(&format!("{BASE} --xdp skb --rt-priority 0"))
+            .unwrap()
+            .1;
+        assert_eq!((global.xdp, global.rt_priority), (XdpMode::Skb, 0));
     }
 
     #[test]
@@ -361,6 +369,7 @@ mod tests {
                 "1 to 32",
             ),
             (&format!("{BASE} --xdp maybe"), "native"),
+            (&format!("{BASE} --rt-priority 100"), "0..=99"),
         ];
         for (args, want) in cases {
             let err = parse(args).expect_err(args);

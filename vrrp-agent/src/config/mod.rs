@@ -34,7 +34,13 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// Extension: how the XDP program is attached.
     pub xdp: XdpMode,
+    /// `vrrp_rt_priority`: SCHED_RR priority of the agent's thread, 0 for normal scheduling.
+    pub rt_priority: u8,
 }
+
+/// Realtime by default, unlike keepalived: the election must run on time when other processes
+/// saturate the CPUs. The lowest realtime priority is enough to come before all of them.
+pub const DEFAULT_RT_PRIORITY: u8 = 1;
 
 impl Default for Global {
     fn default() -> Self {
@@ -45,6 +51,7 @@ impl Default for Global {
             script_security: false,
             skip_check_adv_addr: false,
             xdp: XdpMode::Native,
+            rt_priority: DEFAULT_RT_PRIORITY,
         }
     }
 }

@@ -179,6 +179,14 @@ const GLOBAL_DEFS: &Table<Draft> = &[
         }),
     ),
     (
+        "vrrp_rt_priority",
+        One(|d, g, s| {
+            if let Some(p) = value(d, s, |v| int(v, 1, 99)) {
+                g.global.rt_priority = p as u8;
+            }
+        }),
+    ),
+    (
         "vrrp_startup_delay",
         One(|d, g, s| {
             if let Some(t) = value(d, s, seconds) {
@@ -355,7 +363,6 @@ const GLOBAL_DEFS: &Table<Draft> = &[
     ("min_auto_priority_delay", Ignore(TUNING)),
     ("vrrp_priority", Ignore(TUNING)),
     ("vrrp_no_swap", Ignore(TUNING)),
-    ("vrrp_rt_priority", Ignore(TUNING)),
     ("vrrp_cpu_affinity", Ignore(TUNING)),
     ("vrrp_rlimit_rttime", Ignore(TUNING)),
     ("vrrp_rlimit_rtime", Ignore(TUNING)),

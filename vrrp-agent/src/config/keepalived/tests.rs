@@ -327,6 +327,9 @@ fn global_defs_keywords_land_in_the_model() {
         ("enable_script_security", |c| {
             assert!(c.global.script_security)
         }),
+        ("vrrp_rt_priority 50", |c| {
+            assert_eq!(c.global.rt_priority, 50)
+        }),
         ("vrrp_startup_delay 5.5", |c| {
             assert_eq!(c.global.startup_delay, secs(5.5))
         }),
