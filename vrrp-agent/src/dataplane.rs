@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use aya::{
     maps::{HashMap, MapData, RingBuf},
     programs::{Xdp, XdpMode},
-    Ebpf,
+    Ebpf, EbpfLoader,
 };
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
@@ -79,7 +79,12 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 impl Dataplane {
     pub fn load() -> Result<Self, DataplaneError> {
         let object = OBJECT.ok_or(DataplaneError::NotBuilt)?;
-        let mut ebpf = Ebpf::load(object).map_err(DataplaneError::Load)?;
+        // No kernel BTF: the program reads no kernel structures (no CO-RE relocations), and
+        // parsing /sys/kernel/btf/vmlinux would cost ~20 MB of memory, most of it never returned.
+        let mut ebpf = EbpfLoader::new()
+            .btf(None)
+            .load(object)
+            .map_err(DataplaneError::Load)?;
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::Missing(name));
         let instances = HashMap::try_from(take(MAP_INSTANCES)?).map_err(map_err(MAP_INSTANCES))?;
