@@ -1,0 +1,585 @@
+//! Interop end-to-end tests with keepalived 2.2.7 (Debian): keepalived in one router namespace,
+//! `vrrp-agent` in the other (or a third), on the bridge topology of `tests::Topology`, VRID 51,
+//! VIP 198.51.100.100/24. Both implementations run the same keepalived.conf text
+//! (`tests::keepalived::conf`; the agent reads it with `-f`). Each case asserts which namespaces
+//! hold the VIP, keepalived's state from its log, the agent's state from its log, and that
+//! neither side rejected an advert of the other.
+//!
+//! Checksums: keepalived 2.2.7 sends, and accepts only, the VRRPv3 checksum that covers the IPv4
+//! pseudo-header; `v3_checksum_as_v2` (RFC 9568's form) came with keepalived 2.2.8, and 2.2.7
+//! logs "Unknown keyword" and ignores it. So the agents here send the pseudo-header form too (the
+//! default), and `v3_checksum_as_v2_splits_from_keepalived_2_2_7` pins what the other form does.
+//!
+//! Root only (skipped otherwise); run through `cargo xtask test`, which builds the agent and
+//! installs keepalived first.
+
+use std::time::Duration;
+
+use tests::keepalived::{conf, InstanceSpec, Keepalived};
+use tests::lab::{Lab, IFACE, POLL, SEC, SETTLE, VIP};
+use tests::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
+
+const R3_ADDR: &str = "198.51.100.3";
+
+/// keepalived's log lines for adverts it throws away (vrrp.c, `vrrp_check_packet`), and for
+/// falling back to the pre-2.0 unicast checksum.
+const KEEPALIVED_REJECTS: &[&str] = &[
+    "Invalid",
+    "invalid",
+    "wrong version",
+    "mismatch",
+    "unexpected",
+    "not present in MASTER advert",
+    "vrrp packet too",
+    "Expected ",
+    "not a unicast peer",
+    "auth, expecting",
+    "old version",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Impl {
+    Ours,
+    Keepalived,
+}
+
+impl Impl {
+    fn other(self) -> Impl {
+        match self {
+            Impl::Ours => Impl::Keepalived,
+            Impl::Keepalived => Impl::Ours,
+        }
+    }
+
+    /// What its log says on becoming MASTER / BACKUP.
+    fn entered(self, state: &str) -> String {
+        match self {
+            Impl::Ours => format!("-> {state}: "),
+            Impl::Keepalived => format!("Entering {state} STATE"),
+        }
+    }
+}
+
+/// Routers running either implementation; observations over all of them.
+struct Group {
+    // Before `lab`, so it drops first: keepalived stops (priority 0, VIPs removed) while the
+    // namespaces still exist.
+    keepalived: Vec<(&'static str, Keepalived)>,
+    lab: Lab,
+    routers: Vec<&'static str>,
+    /// What runs in each router, latest start last.
+    started: Vec<(&'static str, Impl)>,
+}
+
+impl Group {
+    fn new(name: &str) -> Self {
+        Group {
+            keepalived: Vec::new(),
+            lab: Lab::new(name),
+            routers: vec!["r1", "r2"],
+            started: Vec::new(),
+        }
+    }
+
+    fn add_router(&mut self, role: &'static str, cidr: &str) {
+        self.lab.topo.add_host(role, cidr).unwrap();
+        self.routers.push(role);
+    }
+
+    fn start(&mut self, role: &'static str, imp: Impl, spec: &InstanceSpec) {
+        let text = conf(spec);
+        match imp {
+            Impl::Ours => {
+                self.lab.start_conf(role, &text, &[]);
+            }
+            Impl::Keepalived => match Keepalived::start(&self.lab.topo, role, &text) {
+                Ok(k) => self.keepalived.push((role, k)),
+                Err(e) => self.fail(&format!("{e:#}")),
+            },
+        }
+        self.started.push((role, imp));
+    }
+
+    fn imp(&self, role: &str) -> Impl {
+        let found = self.started.iter().rev().find(|(r, _)| *r == role);
+        found
+            .unwrap_or_else(|| panic!("nothing started in {role}"))
+            .1
+    }
+
+    fn ka(&mut self, role: &str) -> &mut Keepalived {
+        let found = self.keepalived.iter_mut().rev().find(|(r, _)| *r == role);
+        &mut found.unwrap_or_else(|| panic!("no keepalived in {role}")).1
+    }
+
+    /// Log of what runs in `role` now.
+    fn log(&mut self, role: &str) -> String {
+        match self.imp(role) {
+            Impl::Ours => self.lab.log(role),
+            Impl::Keepalived => self.ka(role).log(),
+        }
+    }
+
+    fn log_len(&mut self, role: &str) -> usize {
+        self.log(role).len()
+    }
+
+    /// State from the log of what runs in `role`.
+    fn state(&mut self, role: &str) -> Option<String> {
+        match self.imp(role) {
+            Impl::Ours => self.lab.state(role),
+            Impl::Keepalived => self.ka(role).state(),
+        }
+    }
+
+    #[track_caller]
+    fn wait_log(&mut self, role: &str, since: usize, needle: &str, timeout: Duration) {
+        let seen = wait_until(timeout, POLL, || {
+            self.log(role).get(since..).unwrap_or("").contains(needle)
+        });
+        self.check(
+            seen,
+            &format!("{role} did not log {needle:?} within {timeout:?}"),
+        );
+    }
+
+    /// Waits until `role` logs a transition to `state` after byte `since` of its log, then
+    /// checks it is still there.
+    #[track_caller]
+    fn wait_entered(&mut self, role: &str, since: usize, state: &str, timeout: Duration) {
+        let needle = self.imp(role).entered(state);
+        self.wait_log(role, since, &needle, timeout);
+        self.assert_state(role, state);
+    }
+
+    #[track_caller]
+    fn assert_state(&mut self, role: &str, want: &str) {
+        let have = self.state(role);
+        self.check(
+            have.as_deref() == Some(want),
+            &format!("{role} ({:?}) is in {have:?}, want {want}", self.imp(role)),
+        );
+    }
+
+    fn holders(&self) -> Vec<&'static str> {
+        let routers = self.routers.iter().copied();
+        routers
+            .filter(|r| self.lab.topo.has_addr(r, IFACE, VIP))
+            .collect()
+    }
+
+    #[track_caller]
+    fn wait_holders(&self, want: &[&str], timeout: Duration) {
+        let ok = wait_until(timeout, POLL, || self.holders() == want);
+        self.check(
+            ok,
+            &format!(
+                "VIP holders: want {want:?}, have {:?} after {timeout:?}",
+                self.holders()
+            ),
+        );
+    }
+
+    /// For `period`, `master` alone holds the VIP and no one logs a new transition; at the end
+    /// `master` is MASTER and `backups` are BACKUP by their logs. A backup that rejected or
+    /// missed the master's adverts would take over within one Master_Down_Interval.
+    #[track_caller]
+    fn assert_stable(&mut self, master: &str, backups: &[&str], period: Duration) {
+        let roles: Vec<&str> = [master].iter().chain(backups).copied().collect();
+        let marks: Vec<usize> = roles.iter().map(|r| self.log_len(r)).collect();
+        let changed = wait_until(period, POLL * 2, || self.holders() != [master]);
+        self.check(
+            !changed,
+            &format!(
+                "VIP holders changed to {:?}, want [{master}]",
+                self.holders()
+            ),
+        );
+        for (r, mark) in roles.iter().zip(marks) {
+            let imp = self.imp(r);
+            let new = self.log(r)[mark..].to_owned();
+            let flapped = ["MASTER", "BACKUP"]
+                .iter()
+                .any(|s| new.contains(&imp.entered(s)));
+            self.check(!flapped, &format!("{r} changed state:\n{new}"));
+        }
+        self.assert_state(master, "MASTER");
+        for b in backups {
+            self.assert_state(b, "BACKUP");
+        }
+    }
+
+    /// SIGTERM to what runs in `role`; waits until it has exited and checks it said goodbye
+    /// with a priority-0 advert.
+    #[track_caller]
+    fn term(&mut self, role: &str) {
+        match self.imp(role) {
+            Impl::Ours => {
+                let agent = self.lab.agent(role);
+                agent.term().unwrap();
+                let status = agent.wait_timeout(5 * SEC);
+                self.check(
+                    status.is_some_and(|s| s.success()),
+                    &format!("{role}'s agent did not exit cleanly on SIGTERM: {status:?}"),
+                );
+                self.wait_log(role, 0, "SIGTERM: handing over", SEC);
+                self.wait_log(role, 0, "MASTER -> INIT: shutdown", SEC);
+            }
+            Impl::Keepalived => {
+                if let Err(e) = self.ka(role).term() {
+                    self.fail(&format!("{e:#}"));
+                }
+                self.wait_log(role, 0, "(VI_1) sent 0 priority", SEC);
+            }
+        }
+    }
+
+    /// Checks that `role`, which took over from a master that stopped, got its priority-0
+    /// advert: keepalived logs it (after byte `since`); the agent's kernel map holds it as the
+    /// last advert seen (SIGUSR1 status line).
+    #[track_caller]
+    fn assert_heard_priority_0(&mut self, role: &str, since: usize, from: &str) {
+        match self.imp(role) {
+            Impl::Keepalived => {
+                self.wait_log(role, since, "Backup received priority 0 advertisement", SEC)
+            }
+            Impl::Ours => {
+                let mark = self.log_len(role);
+                self.lab.agent(role).signal(libc::SIGUSR1).unwrap();
+                let status = format!("(last from {from} prio 0,");
+                self.wait_log(role, mark, &status, SETTLE);
+            }
+        }
+    }
+
+    /// Neither implementation rejected an advert, in every log of the routers.
+    #[track_caller]
+    fn assert_no_rejects(&mut self) {
+        for r in self.routers.clone() {
+            if !self.started.iter().any(|(s, _)| *s == r) {
+                continue;
+            }
+            let log = self.log(r);
+            let bad: Vec<&str> = match self.imp(r) {
+                Impl::Ours => log
+                    .lines()
+                    .filter(|l| l.contains("ignored advert"))
+                    .collect(),
+                Impl::Keepalived => log
+                    .lines()
+                    .filter(|l| KEEPALIVED_REJECTS.iter().any(|n| l.contains(n)))
+                    .collect(),
+            };
+            self.check(bad.is_empty(), &format!("{r} rejected adverts: {bad:#?}"));
+        }
+    }
+
+    fn dump(&self) -> String {
+        let mut s = String::new();
+        for (role, k) in &self.keepalived {
+            s += &format!(
+                "--- keepalived in {role} (pids {:?}):\n{}",
+                k.pids(),
+                k.log()
+            );
+        }
+        s += &self.lab.dump();
+        for r in &self.routers[2..] {
+            s += &format!("--- {r} {IFACE}: {:?}\n", self.lab.topo.addrs(r, IFACE));
+        }
+        s
+    }
+
+    #[track_caller]
+    fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.dump())
+    }
+
+    #[track_caller]
+    fn check(&self, ok: bool, msg: &str) {
+        if !ok {
+            self.fail(msg);
+        }
+    }
+}
+
+/// The advert settings of a [`pair`] run.
+#[derive(Clone, Copy)]
+struct Mode {
+    version: u8,
+    interval: Duration,
+    /// `vrrp_rt_priority`, keepalived's setting for short intervals.
+    rt_priority: Option<u8>,
+}
+
+const V2_1S: Mode = Mode {
+    version: 2,
+    interval: SEC,
+    rt_priority: None,
+};
+const V3_100MS: Mode = Mode {
+    version: 3,
+    interval: Duration::from_millis(100),
+    rt_priority: None,
+};
+const V3_10MS: Mode = Mode {
+    version: 3,
+    interval: Duration::from_millis(10),
+    // At normal priority, keepalived's VRRP process on a busy 2-CPU host sometimes sends late
+    // enough for its peer's 36 ms Master_Down_Interval to run out.
+    rt_priority: Some(1),
+};
+
+impl Mode {
+    fn spec(self, priority: u8, state: &str) -> InstanceSpec {
+        InstanceSpec {
+            version: self.version,
+            interval: self.interval,
+            priority,
+            state: state.into(),
+            rt_priority: self.rt_priority,
+            // VRRPv2 as the keepalived tutorials set it up.
+            auth_pass: (self.version == 2).then(|| "s3cr3t".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Bound for an election: Master_Down_Interval is ~3.6 intervals, plus start-up.
+    fn timeout(self) -> Duration {
+        SETTLE.max(self.interval * 10)
+    }
+
+    /// Several Master_Down_Intervals.
+    fn stable(self) -> Duration {
+        SEC.max(self.interval * 4)
+    }
+}
+
+/// `master`'s implementation runs in r1 at priority 200, the other in r2 at 100:
+/// 1. r2 starts alone and takes the VIP;
+/// 2. r1 starts later and preempts it;
+/// 3. both stay put for several Master_Down_Intervals: each accepts the other's adverts;
+/// 4. SIGTERM to r1: r2 takes over on its priority-0 advert.
+fn pair(name: &str, master: Impl, mode: Mode) {
+    let mut g = Group::new(name);
+    let t = mode.timeout();
+    g.start("r2", master.other(), &mode.spec(100, "BACKUP"));
+    g.wait_holders(&["r2"], t);
+    g.wait_entered("r2", 0, "MASTER", t);
+
+    let mark = g.log_len("r2");
+    g.start("r1", master, &mode.spec(200, "MASTER"));
+    g.wait_holders(&["r1"], t);
+    g.wait_entered("r1", 0, "MASTER", t);
+    g.wait_entered("r2", mark, "BACKUP", t);
+    g.assert_stable("r1", &["r2"], mode.stable());
+
+    let mark = g.log_len("r2");
+    g.term("r1");
+    g.wait_holders(&["r2"], t);
+    g.wait_entered("r2", mark, "MASTER", t);
+    g.assert_heard_priority_0("r2", mark, R1_ADDR);
+    g.assert_no_rejects();
+}
+
+/// VRRPv2, `auth_type PASS`, 1 s adverts (keepalived's defaults); ours is the master.
+#[test]
+fn v2_pass_1s_ours_master() {
+    skip_unless_root!();
+    pair("io_v2_ours", Impl::Ours, V2_1S);
+}
+
+/// VRRPv2, `auth_type PASS`, 1 s adverts; keepalived is the master.
+#[test]
+fn v2_pass_1s_keepalived_master() {
+    skip_unless_root!();
+    pair("io_v2_ka", Impl::Keepalived, V2_1S);
+}
+
+/// VRRPv3 at 100 ms, keepalived's default checksum (IPv4 pseudo-header); ours is the master.
+#[test]
+fn v3_100ms_ours_master() {
+    skip_unless_root!();
+    pair("io_v3_100_ours", Impl::Ours, V3_100MS);
+}
+
+/// VRRPv3 at 100 ms; keepalived is the master.
+#[test]
+fn v3_100ms_keepalived_master() {
+    skip_unless_root!();
+    pair("io_v3_100_ka", Impl::Keepalived, V3_100MS);
+}
+
+/// VRRPv3 at 10 ms, the shortest interval; ours is the master.
+#[test]
+fn v3_10ms_ours_master() {
+    skip_unless_root!();
+    pair("io_v3_10_ours", Impl::Ours, V3_10MS);
+}
+
+/// VRRPv3 at 10 ms; keepalived is the master.
+#[test]
+fn v3_10ms_keepalived_master() {
+    skip_unless_root!();
+    pair("io_v3_10_ka", Impl::Keepalived, V3_10MS);
+}
+
+/// kill -9 of keepalived as master: no priority-0 advert, so the agent takes over when its
+/// Master_Down_Interval runs out, and the dead keepalived's VIP stays on r1 until the runner's
+/// drop removes it.
+#[test]
+fn keepalived_master_killed() {
+    skip_unless_root!();
+    let mut g = Group::new("io_kill9");
+    let t = V3_100MS.timeout();
+    g.start("r1", Impl::Keepalived, &V3_100MS.spec(200, "MASTER"));
+    g.wait_holders(&["r1"], t);
+    g.start("r2", Impl::Ours, &V3_100MS.spec(100, "BACKUP"));
+    g.wait_entered("r2", 0, "BACKUP", t);
+    g.assert_stable("r1", &["r2"], V3_100MS.stable());
+
+    let mark = g.log_len("r2");
+    if let Err(e) = g.ka("r1").kill9() {
+        g.fail(&format!("{e:#}"));
+    }
+    g.wait_entered("r2", mark, "MASTER", t);
+    g.wait_holders(&["r1", "r2"], t);
+    let log = g.log("r1");
+    g.check(
+        !log.contains("sent 0 priority"),
+        "keepalived said goodbye although it was killed",
+    );
+    g.assert_no_rejects();
+    drop(g.keepalived.pop());
+    g.wait_holders(&["r2"], SEC);
+}
+
+/// With `v3_checksum_as_v2` in the shared config, the agent sends RFC 9568's checksum (VRRP
+/// message only) and keepalived 2.2.7, which does not know the keyword, keeps the pseudo-header.
+/// The agent still accepts keepalived's adverts (no switch is needed to receive either form),
+/// but keepalived rejects the agent's: both end up MASTER. Mixed groups with 2.2.7 must keep
+/// the default.
+#[test]
+fn v3_checksum_as_v2_splits_from_keepalived_2_2_7() {
+    skip_unless_root!();
+    let mut g = Group::new("io_csum");
+    let t = V3_100MS.timeout();
+    let spec = |priority: u8| InstanceSpec {
+        priority,
+        v3_checksum_as_v2: true,
+        ..Default::default()
+    };
+    g.start("r1", Impl::Keepalived, &spec(200));
+    g.wait_log("r1", 0, "Unknown keyword 'v3_checksum_as_v2'", t);
+    g.wait_holders(&["r1"], t);
+    g.wait_entered("r1", 0, "MASTER", t);
+    g.start("r2", Impl::Ours, &spec(100));
+    g.wait_entered("r2", 0, "BACKUP", t);
+    g.assert_stable("r1", &["r2"], V3_100MS.stable());
+    g.assert_no_rejects();
+
+    // The agent becomes master; keepalived, back at a lower priority, cannot hear it.
+    g.term("r1");
+    g.wait_holders(&["r2"], t);
+    g.start("r1", Impl::Keepalived, &spec(50));
+    g.wait_log("r1", 0, "(VI_1) Invalid VRRPv3 checksum", t);
+    g.wait_entered("r1", 0, "MASTER", t);
+    g.wait_holders(&["r1", "r2"], t);
+    g.assert_state("r2", "MASTER");
+}
+
+/// Unicast peers (`unicast_src_ip` + `unicast_peer`), keepalived in r1 at 100, the agent in r2 at
+/// 200: the agent preempts, keepalived stays backup, then takes over on the agent's priority-0
+/// advert. Nothing goes to 224.0.0.18; the adverts go both ways between the two addresses.
+#[test]
+fn unicast_peers() {
+    skip_unless_root!();
+    let mut g = Group::new("io_unicast");
+    let t = V3_100MS.timeout();
+    let spec = |priority: u8, src: &str, peer: &str| InstanceSpec {
+        priority,
+        unicast_src: Some(src.parse().unwrap()),
+        unicast_peers: vec![peer.parse().unwrap()],
+        ..Default::default()
+    };
+    let cap = g
+        .lab
+        .topo
+        .ns("r1")
+        .capture(IFACE, "", 100_000, Duration::from_secs(60))
+        .unwrap();
+    g.start("r1", Impl::Keepalived, &spec(100, R1_ADDR, R2_ADDR));
+    g.wait_holders(&["r1"], t);
+    g.wait_entered("r1", 0, "MASTER", t);
+    let mark = g.log_len("r1");
+    g.start("r2", Impl::Ours, &spec(200, R2_ADDR, R1_ADDR));
+    g.wait_holders(&["r2"], t);
+    g.wait_entered("r2", 0, "MASTER", t);
+    g.wait_entered("r1", mark, "BACKUP", t);
+    g.assert_stable("r2", &["r1"], V3_100MS.stable());
+
+    let mark = g.log_len("r1");
+    g.term("r2");
+    g.wait_holders(&["r1"], t);
+    g.wait_entered("r1", mark, "MASTER", t);
+    g.assert_heard_priority_0("r1", mark, R2_ADDR);
+    g.assert_no_rejects();
+
+    let pcap = cap.stop();
+    let count = |filter: &str| pcap.count(filter).unwrap();
+    let multicast = pcap.lines("dst host 224.0.0.18").unwrap();
+    g.check(
+        multicast.is_empty(),
+        &format!("traffic to 224.0.0.18: {multicast:#?}"),
+    );
+    let vrrp = count("ip proto 112");
+    let from_keepalived = count(&format!("ip proto 112 and src {R1_ADDR} and dst {R2_ADDR}"));
+    let from_ours = count(&format!("ip proto 112 and src {R2_ADDR} and dst {R1_ADDR}"));
+    g.check(
+        from_keepalived > 0 && from_ours > 0 && from_keepalived + from_ours == vrrp,
+        &format!(
+            "VRRP packets: {vrrp}, keepalived → agent {from_keepalived}, agent → keepalived \
+             {from_ours}; want only these two flows, both non-empty"
+        ),
+    );
+}
+
+/// Three routers, keepalived in r1 (250) and r3 (50), the agent in r2 (200): each newcomer with a
+/// higher priority preempts, and the VIP goes down the priority order as the masters stop.
+#[test]
+fn three_routers_mixed() {
+    skip_unless_root!();
+    let mut g = Group::new("io_three");
+    g.add_router("r3", &format!("{R3_ADDR}/24"));
+    let t = V3_100MS.timeout();
+    let stable = V3_100MS.stable();
+    g.start("r3", Impl::Keepalived, &V3_100MS.spec(50, "BACKUP"));
+    g.wait_holders(&["r3"], t);
+    g.wait_entered("r3", 0, "MASTER", t);
+
+    let mark = g.log_len("r3");
+    g.start("r2", Impl::Ours, &V3_100MS.spec(200, "BACKUP"));
+    g.wait_holders(&["r2"], t);
+    g.wait_entered("r3", mark, "BACKUP", t);
+    g.assert_stable("r2", &["r3"], stable);
+
+    let mark = g.log_len("r2");
+    g.start("r1", Impl::Keepalived, &V3_100MS.spec(250, "MASTER"));
+    g.wait_holders(&["r1"], t);
+    g.wait_entered("r2", mark, "BACKUP", t);
+    g.assert_stable("r1", &["r2", "r3"], stable);
+
+    // r2 has the shorter Skew_Time, so it answers r1's priority-0 advert before r3 would.
+    let mark = g.log_len("r2");
+    g.term("r1");
+    g.wait_holders(&["r2"], t);
+    g.wait_entered("r2", mark, "MASTER", t);
+    g.assert_stable("r2", &["r3"], stable);
+
+    let mark = g.log_len("r3");
+    g.term("r2");
+    g.wait_holders(&["r3"], t);
+    g.wait_entered("r3", mark, "MASTER", t);
+    g.assert_heard_priority_0("r3", mark, R2_ADDR);
+    g.assert_no_rejects();
+}
