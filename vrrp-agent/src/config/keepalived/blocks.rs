@@ -231,17 +231,8 @@ const GLOBAL_DEFS: &Table<Draft> = &[
     (
         "v3_checksum_as_v2",
         One(|d, g, s| {
-            if let Some(on) = flag(d, s) {
-                set_checksum(
-                    d,
-                    g,
-                    s,
-                    if on {
-                        ChecksumForm::Message
-                    } else {
-                        ChecksumForm::Pseudo
-                    },
-                );
+            if let Some(form) = checksum_as_v2(d, s) {
+                set_checksum(d, g, s, form);
             }
         }),
     ),
@@ -779,12 +770,8 @@ const INSTANCE: &Table<InstanceDraft> = &[
     (
         "v3_checksum_as_v2",
         One(|d, i, s| {
-            if let Some(on) = flag(d, s) {
-                i.checksum = Some(if on {
-                    ChecksumForm::Message
-                } else {
-                    ChecksumForm::Pseudo
-                });
+            if let Some(form) = checksum_as_v2(d, s) {
+                i.checksum = Some(form);
             }
         }),
     ),
@@ -1576,6 +1563,20 @@ fn flag(d: &mut Diags, s: &Stmt) -> Option<bool> {
         "off" | "false" | "no" => Ok(false),
         _ => Err("write on or off (or nothing, which means on)".into()),
     })
+}
+
+/// `v3_checksum_as_v2 [on|off]`: the VRRPv3 checksum form sent. keepalived before 2.2.8 (2.2.7
+/// in Debian 12) does not know the keyword and drops adverts in that form, so say so.
+fn checksum_as_v2(d: &mut Diags, s: &Stmt) -> Option<ChecksumForm> {
+    if !flag(d, s)? {
+        return Some(ChecksumForm::Pseudo);
+    }
+    d.warn(
+        &s.loc,
+        "v3_checksum_as_v2: keepalived before 2.2.8 (Debian 12 has 2.2.7) ignores this keyword \
+         and drops adverts with this checksum; in a group with such routers leave it out",
+    );
+    Some(ChecksumForm::Message)
 }
 
 /// `USER [GROUP]`; keepalived's `:GROUP` (also set the user's supplementary groups) is read as

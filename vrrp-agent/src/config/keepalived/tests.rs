@@ -630,6 +630,9 @@ fn keepalived_fixups_warn_and_adjust() {
         }),
         ("debug 1", "RUST_LOG", |_| {}),
         ("use_vmac", "VMAC is not supported", |_| {}),
+        ("v3_checksum_as_v2", "before 2.2.8", |i| {
+            assert_eq!(i.checksum, ChecksumForm::Message)
+        }),
     ];
     for (extra, warning, check) in cases {
         let text = format!("vrrp_instance VI_1 {{\n{BASE}\n{extra}\n}}\n");
