@@ -1,4 +1,5 @@
-//! Project tasks: `cargo xtask setup | test | run | demo`.
+//! Project tasks: `cargo xtask setup | test | run | demo | bench`.
+mod bench;
 mod demo;
 mod setup;
 
@@ -34,6 +35,8 @@ enum Task {
     },
     /// Two agents in network namespaces: election, failover and failback, shown live.
     Demo,
+    /// Failover benchmark of vrrp-agent and keepalived under load (root; writes target/bench/).
+    Bench(bench::Opts),
 }
 
 fn main() -> Result<()> {
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
         Task::Test { unit_only } => test(unit_only),
         Task::Run { args } => run(&args),
         Task::Demo => demo::run(),
+        Task::Bench(opts) => bench::run(opts),
     }
 }
 

@@ -1,0 +1,1112 @@
+//! `cargo xtask bench`: our agent and keepalived on the same topology in the same run, under the
+//! same loads, measured from a client's point of view: how long a failover takes, how exactly
+//! the backup keeps the RFC's timers, how often it takes over from a healthy master, what it
+//! costs when idle. Writes target/bench/{results.md, failover.svg, *.csv}.
+//!
+//! Everything runs in network namespaces it creates (the end-to-end tests' topology plus two
+//! flooder hosts), every load and capture is bounded in time, and all of it is removed at the
+//! end, on error and on Ctrl-C.
+mod loads;
+mod measure;
+mod pcap;
+mod pinger;
+mod report;
+
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::ValueEnum;
+use topology::{
+    keepalived::{self, InstanceSpec, Keepalived},
+    Proc, Topology,
+};
+
+use loads::{Load, Loads};
+use measure::{Handover, Interval};
+use pcap::Nanos;
+use pinger::Pinger;
+use report::{FailoverRun, IdleRun, Results, SpuriousRun};
+
+pub const MASTER_PRIO: u8 = 200;
+pub const BACKUP_PRIO: u8 = 100;
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const R1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const R2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+/// Load before the first trigger: stress-ng and trafgen take a moment to reach full rate.
+const WARMUP: Duration = Duration::from_secs(1);
+/// What the client captures: all ARP, echo replies, adverts of the benchmarked VRID only (the
+/// foreign-VRID floods stay in the kernel's filter).
+const FILTER_FAILOVER: &str =
+    "arp or (icmp and icmp[icmptype] = icmp-echoreply) or (ip proto 112 and ip[21] = 51)";
+const FILTER_ADVERTS: &str = "ip proto 112 and ip[21] = 51";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum Impl {
+    /// vrrp-agent (this repository), XDP receive path.
+    Ours,
+    /// keepalived (Debian's), raw socket.
+    Keepalived,
+}
+
+impl Impl {
+    pub fn short(self) -> &'static str {
+        match self {
+            Impl::Ours => "vrrp-agent",
+            Impl::Keepalived => "keepalived",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Ours,
+    Keepalived,
+    Both,
+}
+
+/// In the order one cycle runs them: the cut leaves r2 master, so failback can follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum Trigger {
+    /// The master's cable is pulled (its bridge port goes down).
+    Cut,
+    /// The master's cable is back: it preempts the backup.
+    Failback,
+    /// The master gets SIGTERM: it resigns with a priority-0 advert.
+    Term,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Cut => "link cut",
+            Trigger::Failback => "failback",
+            Trigger::Term => "SIGTERM",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Trigger::Cut => "master link cut",
+            Trigger::Failback => "master link back (failback)",
+            Trigger::Term => "master SIGTERM (priority 0)",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Runs per (implementation, interval, load), each with every trigger at a random phase of
+    /// the advert timer [default: 5, --quick: 1]
+    #[arg(long)]
+    runs: Option<usize>,
+    /// The smallest matrix, a smoke run of a few minutes: 10 ms adverts, loads none and vrrp-max.
+    #[arg(long)]
+    quick: bool,
+    /// Which implementations to measure.
+    #[arg(long = "impl", value_enum, default_value = "both")]
+    implementation: Which,
+    /// Advert intervals, e.g. 10ms,100ms,1s [default: all three; 1 s only without load unless
+    /// --load is given]
+    #[arg(long, value_delimiter = ',')]
+    interval: Vec<Interval>,
+    /// Loads [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    load: Vec<Load>,
+    /// Triggers [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    trigger: Vec<Trigger>,
+    /// Seconds of healthy master (10 ms adverts) per implementation and load, counting the
+    /// backup's wrong MASTER transitions; 0 skips [default: 30, --quick: 10]
+    #[arg(long)]
+    spurious_secs: Option<u64>,
+    /// vrrp-agent's receive path (its --xdp): native, skb or off [default: the agent's, native]
+    #[arg(long, value_parser = ["native", "skb", "off"])]
+    xdp: Option<String>,
+    /// Seconds of idle master and backup per implementation and interval for CPU and RSS; 0
+    /// skips [default: 20, --quick: 5]
+    #[arg(long)]
+    idle_secs: Option<u64>,
+}
+
+/// The matrix one run of the bench goes through.
+struct Plan {
+    impls: Vec<Impl>,
+    /// (interval, load) of the failover cycles.
+    cases: Vec<(Interval, Load)>,
+    triggers: Vec<Trigger>,
+    runs: usize,
+    spurious: Vec<Load>,
+    spurious_secs: u64,
+    idle: Vec<Interval>,
+    idle_secs: u64,
+    /// Extra arguments for vrrp-agent.
+    agent_args: Vec<String>,
+}
+
+impl Plan {
+    fn new(o: &Opts) -> Result<Plan> {
+        let impls = match o.implementation {
+            Which::Ours => vec![Impl::Ours],
+            Which::Keepalived => vec![Impl::Keepalived],
+            Which::Both => vec![Impl::Ours, Impl::Keepalived],
+        };
+        let ms = |ms| Interval { ms };
+        let mut intervals = if !o.interval.is_empty() {
+            o.interval.clone()
+        } else if o.quick {
+            vec![ms(10)]
+        } else {
+            vec![ms(10), ms(100), ms(1000)]
+        };
+        intervals.sort();
+        intervals.dedup();
+        let mut loads = if !o.load.is_empty() {
+            o.load.clone()
+        } else if o.quick {
+            vec![Load::None, Load::VrrpMax]
+        } else {
+            Load::ALL.to_vec()
+        };
+        loads.sort();
+        loads.dedup();
+        let mut triggers = if o.trigger.is_empty() {
+            vec![Trigger::Cut, Trigger::Failback, Trigger::Term]
+        } else {
+            o.trigger.clone()
+        };
+        triggers.sort();
+        triggers.dedup();
+        // 1 s adverts make every cycle ~20 s long: by default only without load.
+        let cases: Vec<_> = intervals
+            .iter()
+            .flat_map(|&iv| loads.iter().map(move |&l| (iv, l)))
+            .filter(|&(iv, l)| iv.ms < 1000 || l == Load::None || !o.load.is_empty())
+            .collect();
+        let runs = o.runs.unwrap_or(if o.quick { 1 } else { 5 });
+        let spurious_secs = o.spurious_secs.unwrap_or(if o.quick { 10 } else { 30 });
+        let idle_secs = o.idle_secs.unwrap_or(if o.quick { 5 } else { 20 });
+        if runs == 0 && spurious_secs == 0 && idle_secs == 0 {
+            bail!("nothing to measure: --runs, --spurious-secs and --idle-secs are all 0");
+        }
+        Ok(Plan {
+            impls,
+            cases: if runs == 0 { Vec::new() } else { cases },
+            triggers,
+            runs,
+            spurious: if spurious_secs == 0 {
+                Vec::new()
+            } else {
+                loads
+            },
+            spurious_secs,
+            idle: if idle_secs == 0 {
+                Vec::new()
+            } else {
+                intervals
+            },
+            idle_secs,
+            agent_args: o
+                .xdp
+                .iter()
+                .flat_map(|m| ["--xdp".to_string(), m.clone()])
+                .collect(),
+        })
+    }
+
+    fn steps(&self) -> usize {
+        self.impls.len() * (self.idle.len() + self.cases.len() * self.runs + self.spurious.len())
+    }
+
+    /// A rough duration, to say up front how long to wait.
+    fn minutes(&self) -> f64 {
+        let cycle: f64 = self
+            .cases
+            .iter()
+            .map(|&(iv, _)| 8.0 + 7.0 * iv.ms_f64() / 1000.0)
+            .sum();
+        let idle: f64 = self.idle.iter().map(|_| self.idle_secs as f64 + 4.0).sum();
+        let spurious = self.spurious.len() as f64 * (self.spurious_secs as f64 + 5.0);
+        self.impls.len() as f64 * (cycle * self.runs as f64 + idle + spurious) / 60.0
+    }
+
+    fn describe(&self) -> String {
+        let list = |v: Vec<String>| v.join(", ");
+        let mut by_iv: Vec<(Interval, Vec<&str>)> = Vec::new();
+        for &(iv, l) in &self.cases {
+            match by_iv.iter_mut().find(|(i, _)| *i == iv) {
+                Some((_, ls)) => ls.push(l.name()),
+                None => by_iv.push((iv, vec![l.name()])),
+            }
+        }
+        format!(
+            "{}; failover: {} run{} × triggers [{}] × {}; spurious: {} s per load [{}] \
+             (10 ms adverts); idle: {} s per interval [{}]",
+            list(
+                self.impls
+                    .iter()
+                    .map(|&i| match i {
+                        Impl::Ours if !self.agent_args.is_empty() => {
+                            format!("vrrp-agent {}", self.agent_args.join(" "))
+                        }
+                        _ => i.short().into(),
+                    })
+                    .collect()
+            ),
+            self.runs,
+            if self.runs == 1 { "" } else { "s" },
+            list(self.triggers.iter().map(|t| t.name().into()).collect()),
+            list(
+                by_iv
+                    .iter()
+                    .map(|(iv, ls)| format!("{iv} adverts [{}]", ls.join(", ")))
+                    .collect()
+            ),
+            self.spurious_secs,
+            list(self.spurious.iter().map(|l| l.name().into()).collect()),
+            self.idle_secs,
+            list(self.idle.iter().map(|i| i.to_string()).collect()),
+        )
+    }
+}
+
+pub fn run(opts: Opts) -> Result<()> {
+    if !crate::is_root() {
+        bail!(
+            "the bench creates network namespaces and needs root: run `sudo -E cargo xtask bench`"
+        );
+    }
+    let plan = Plan::new(&opts)?;
+    crate::setup::run()?;
+    crate::status(crate::cargo(&["build", "--release", "-p", "vrrp-agent"]))?;
+    let bin = crate::root_dir().join("target/release/vrrp-agent");
+    let out = crate::root_dir().join("target/bench");
+    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+    catch_signals();
+    println!(
+        "\nbench: {}\nbench: {} steps, about {:.1} min; Ctrl-C stops it and still writes what \
+         was measured.\n",
+        plan.describe(),
+        plan.steps(),
+        plan.minutes()
+    );
+    let busy = loads::busy_pct(Duration::from_secs(2))?;
+    if busy > 20.0 {
+        eprintln!(
+            "bench: warning: the CPUs are {busy:.0} % busy before the start; whatever runs \
+             beside the bench blurs its figures"
+        );
+    }
+    let started = Instant::now();
+    let mut results = Results::default();
+    // The topology (and every process in it) is gone before the report is written.
+    let outcome = Bench::new(&bin, &plan.agent_args).and_then(|mut b| b.run(&plan, &mut results));
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let header = report::Header {
+        machine: machine(),
+        date: date(),
+        command: format!("cargo xtask {command}"),
+        matrix: plan.describe(),
+        minutes: started.elapsed().as_secs_f64() / 60.0,
+        busy_before: busy,
+    };
+    let md = report::markdown(&header, &results);
+    write(&out.join("results.md"), &md)?;
+    write(&out.join("runs.csv"), &report::failover_csv(&results))?;
+    write(&out.join("spurious.csv"), &report::spurious_csv(&results))?;
+    write(&out.join("idle.csv"), &report::idle_csv(&results))?;
+    if !results.failover.is_empty() {
+        write(&out.join("failover.svg"), &report::svg(&results))?;
+    }
+    println!("\n{md}");
+    println!(
+        "bench: wrote {}/{{results.md, failover.svg, runs.csv, spurious.csv, idle.csv}}",
+        out.display()
+    );
+    outcome
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| path.display().to_string())
+}
+
+/// The machine the figures belong to: CPU model and count, memory, kernel.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let vm = if cpuinfo.contains(" hypervisor") {
+        " (virtual machine)"
+    } else {
+        ""
+    };
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{model}, {cpus} CPUs{vm}, {:.0} GiB, Linux {}",
+        mem_kb as f64 / (1024.0 * 1024.0),
+        kernel.trim()
+    )
+}
+
+fn date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C (or SIGTERM/SIGHUP) ends the bench between two steps of a wait, so the topology is
+/// dropped and its namespaces and processes removed; killed outright it would leave them.
+fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+fn interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps, waking up every 20 ms to notice an interruption.
+pub fn sleep(d: Duration) -> Result<()> {
+    let end = Instant::now() + d;
+    loop {
+        interrupted()?;
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+fn now_ns() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as Nanos
+}
+
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("MAC {s:?}"))?;
+    v.try_into()
+        .map_err(|_| anyhow::anyhow!("MAC {s:?}: want 6 bytes"))
+}
+
+/// A router running one of the implementations, from the same keepalived.conf text.
+enum Router {
+    Ours(Proc),
+    Keepalived(Keepalived),
+}
+
+impl Router {
+    fn start(
+        imp: Impl,
+        topo: &Topology,
+        bin: &Path,
+        agent_args: &[String],
+        role: &str,
+        prio: u8,
+        iv: Interval,
+    ) -> Result<Router> {
+        let conf = keepalived::conf(&InstanceSpec {
+            priority: prio,
+            interval: iv.duration(),
+            ..Default::default()
+        });
+        Ok(match imp {
+            Impl::Ours => {
+                let path = topo.workdir().join(format!("{role}-vrrp-agent.conf"));
+                write(&path, &conf)?;
+                let bin = bin.to_str().context("UTF-8 path")?;
+                let path = path.to_str().context("UTF-8 path")?;
+                let args = ["-f", path]
+                    .into_iter()
+                    .chain(agent_args.iter().map(String::as_str));
+                Router::Ours(topo.ns(role).spawn_env(bin, args, [("RUST_LOG", "info")]))
+            }
+            Impl::Keepalived => Router::Keepalived(Keepalived::start(topo, role, &conf)?),
+        })
+    }
+
+    /// keepalived: its main process and VRRP child.
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Router::Ours(p) => vec![p.pid()],
+            Router::Keepalived(k) => k.pids(),
+        }
+    }
+
+    /// SIGTERM; keepalived's also waits until it has exited.
+    fn term(&mut self) -> Result<()> {
+        match self {
+            Router::Ours(p) => p.term(),
+            Router::Keepalived(k) => k.term(),
+        }
+    }
+
+    fn log(&self) -> String {
+        match self {
+            Router::Ours(p) => p.log(),
+            Router::Keepalived(k) => k.log(),
+        }
+    }
+}
+
+/// `ip -batch` in the bridge namespace, reading commands from a pipe: a port changes state
+/// within microseconds of the trigger time instead of after an `ip` process start
+/// (milliseconds, more under CPU load; it runs at nice -20 so stress-ng does not delay it).
+struct PortSwitch {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl PortSwitch {
+    fn new(bridge_ns: &str) -> Result<PortSwitch> {
+        let mut child = Command::new("nice")
+            .args(["-n", "-20", "ip", "-n", bridge_ns, "-force", "-batch", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .context("starting ip -batch")?;
+        let stdin = child.stdin.take();
+        Ok(PortSwitch { child, stdin })
+    }
+
+    fn set(&mut self, port: &str, up: bool) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("ip -batch closed")?;
+        writeln!(stdin, "link set {port} {}", if up { "up" } else { "down" })?;
+        stdin.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for PortSwitch {
+    fn drop(&mut self) {
+        // End of input ends it.
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}
+
+/// tcpdump on the client's eth0 with nanosecond kernel time stamps, bounded in time.
+struct Capture {
+    proc: Proc,
+    pcap: PathBuf,
+    log: PathBuf,
+}
+
+impl Capture {
+    fn start(topo: &Topology, filter: &str, bound: Duration, n: usize) -> Result<Capture> {
+        let pcap = topo.workdir().join(format!("client-{n}.pcap"));
+        let log = topo.workdir().join(format!("client-{n}.tcpdump.log"));
+        let file = std::fs::File::create(&log)?;
+        let mut cmd = topo.ns("client").command("timeout");
+        cmd.args(["-s", "INT", &bound.as_secs().max(1).to_string(), "tcpdump"])
+            .args(["-n", "-i", "eth0", "-s", "128", "-B", "16384", "-Z", "root"])
+            // Immediate mode: without it the frames of the kernel's last, unfinished ring block
+            // (up to a second of them) are lost when tcpdump is stopped.
+            .args(["--immediate-mode", "--time-stamp-precision=nano"])
+            .args(["-c", "10000000", "-w"])
+            .arg(&pcap)
+            .arg(filter)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file);
+        let mut proc = topo.ns("client").spawn_command(cmd)?;
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        let up = topology::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            read().contains("listening on") || !proc.is_running()
+        });
+        if !up || !read().contains("listening on") {
+            proc.stop(Duration::from_secs(2));
+            bail!("tcpdump did not start:\n{}", read());
+        }
+        Ok(Capture { proc, pcap, log })
+    }
+
+    /// Stops tcpdump (SIGINT: it flushes) and reads the frames; the file is removed.
+    fn finish(mut self) -> Result<Vec<pcap::Frame>> {
+        if self.proc.is_running() {
+            // `timeout` relays SIGINT to tcpdump.
+            let _ = self.proc.signal(libc::SIGINT);
+            self.proc.wait_timeout(Duration::from_secs(5));
+        }
+        self.proc.stop(Duration::from_secs(2));
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains("dropped by kernel") && !l.starts_with("0 "))
+        {
+            eprintln!("bench: tcpdump: {l}: figures may miss frames");
+        }
+        let frames = pcap::read(&self.pcap);
+        let _ = std::fs::remove_file(&self.pcap);
+        frames
+    }
+}
+
+/// xorshift64: enough to spread trigger phases, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    /// Uniform in [0, d).
+    fn below(&mut self, d: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        d.mul_f64((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// Waits a random phase of the advert timer, notes the time, fires.
+fn trigger(rng: &mut Rng, iv: Interval, fire: impl FnOnce() -> Result<()>) -> Result<Nanos> {
+    sleep(rng.below(iv.duration()))?;
+    let t = now_ns();
+    fire()?;
+    Ok(t)
+}
+
+/// How long to wait for a takeover before calling it missed.
+fn takeover_timeout(iv: Interval) -> Duration {
+    Duration::from_secs_f64((6.0 * iv.master_down_ms(BACKUP_PRIO) / 1e3).max(3.0))
+}
+
+/// After a takeover: time for the first replies and adverts to show, and for the loser to settle.
+fn post(iv: Interval) -> Duration {
+    Duration::from_millis(300) + 2 * iv.duration()
+}
+
+struct Bench {
+    // Dropped first: its `ip` lives in the topology's bridge namespace.
+    switch: PortSwitch,
+    loads: Loads,
+    topo: Topology,
+    bin: PathBuf,
+    agent_args: Vec<String>,
+    macs: [[u8; 6]; 2],
+    rng: Rng,
+    step: usize,
+    captures: usize,
+}
+
+impl Bench {
+    fn new(bin: &Path, agent_args: &[String]) -> Result<Bench> {
+        let mut topo = Topology::new("bench")?;
+        for (role, addr) in loads::FLOODERS {
+            topo.add_host(role, &format!("{}/24", Ipv4Addr::from(addr)))?;
+        }
+        let mac = |role: &str| -> Result<[u8; 6]> {
+            parse_mac(&topo.ns(role).mac("eth0").context("router MAC")?)
+        };
+        let macs = [mac("r1")?, mac("r2")?];
+        // A silent backup's MAC would age out of the bridge, and the flood aimed at it would
+        // then reach every port.
+        let r2_mac = topo.ns("r2").mac("eth0").context("r2 MAC")?;
+        let out = topo.ns(topology::BRIDGE).run(
+            "bridge",
+            ["fdb", "replace", &r2_mac, "dev", "p-r2", "master", "static"],
+        );
+        if !out.status.success() {
+            bail!("bridge fdb: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let loads = Loads::new(&topo, (macs[1], R2))?;
+        let switch = PortSwitch::new(topo.ns(topology::BRIDGE).name())?;
+        Ok(Bench {
+            switch,
+            loads,
+            topo,
+            bin: bin.to_path_buf(),
+            agent_args: agent_args.to_vec(),
+            macs,
+            rng: Rng(now_ns() as u64 | 1),
+            step: 0,
+            captures: 0,
+        })
+    }
+
+    fn run(&mut self, plan: &Plan, results: &mut Results) -> Result<()> {
+        let total = plan.steps();
+        for &iv in &plan.idle {
+            for &imp in &plan.impls {
+                self.progress(total);
+                let runs = self.idle(imp, iv, plan.idle_secs)?;
+                for r in &runs {
+                    println!(
+                        "  {} as {}: CPU {:.2} %, {:.0} wake-ups/s, RSS {:.1} MB",
+                        imp.short(),
+                        r.role,
+                        r.cpu_pct,
+                        r.wakeups_per_s,
+                        r.rss_kb as f64 / 1024.0
+                    );
+                }
+                results.idle.extend(runs);
+            }
+        }
+        for &(iv, load) in &plan.cases {
+            for run in 0..plan.runs {
+                // Both implementations back to back, so a drift of the machine hits both.
+                for &imp in &plan.impls {
+                    self.progress(total);
+                    let runs = self.cycle(imp, iv, load, run, &plan.triggers)?;
+                    results.failover.extend(runs);
+                }
+            }
+        }
+        for &load in &plan.spurious {
+            for &imp in &plan.impls {
+                self.progress(total);
+                results
+                    .spurious
+                    .push(self.spurious(imp, load, plan.spurious_secs)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, total: usize) {
+        self.step += 1;
+        print!("[{:>3}/{total}] ", self.step);
+    }
+
+    fn has_vip(&self, role: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "-n",
+                self.topo.ns(role).name(),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+    }
+
+    /// Waits until `holder` alone has the VIP; false after `timeout`.
+    fn wait_holder(&self, holder: &str, timeout: Duration) -> Result<bool> {
+        let other = if holder == "r1" { "r2" } else { "r1" };
+        // Each look is an `ip` process: often enough to move on promptly, rarely enough not
+        // to load the CPUs being measured.
+        let ok = topology::wait_until(timeout, Duration::from_millis(50), || {
+            INTERRUPTED.load(Ordering::Relaxed) || (self.has_vip(holder) && !self.has_vip(other))
+        });
+        interrupted()?;
+        Ok(ok)
+    }
+
+    /// Starts both routers and waits until r1 is master and r2 has heard it a few times.
+    fn elect(&mut self, imp: Impl, iv: Interval) -> Result<(Router, Router)> {
+        self.topo.restore_link("r1");
+        for role in ["r1", "r2"] {
+            if self.has_vip(role) {
+                let ns = self.topo.ns(role);
+                ns.run_ok("ip", ["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+            }
+        }
+        self.topo
+            .ns("client")
+            .run_ok("ip", ["neigh", "flush", "all"]);
+        let r1 = Router::start(
+            imp,
+            &self.topo,
+            &self.bin,
+            &self.agent_args,
+            "r1",
+            MASTER_PRIO,
+            iv,
+        )?;
+        let r2 = Router::start(
+            imp,
+            &self.topo,
+            &self.bin,
+            &self.agent_args,
+            "r2",
+            BACKUP_PRIO,
+            iv,
+        )?;
+        let timeout = Duration::from_secs(10) + 3 * iv.duration();
+        if !self.wait_holder("r1", timeout)? {
+            bail!(
+                "{}: r1 did not become the only master within {timeout:?}\n--- r1:\n{}\n--- r2:\n{}",
+                imp.short(),
+                r1.log(),
+                r2.log()
+            );
+        }
+        sleep(Duration::from_millis(500) + 3 * iv.duration())?;
+        Ok((r1, r2))
+    }
+
+    fn capture(&mut self, filter: &str, bound: Duration) -> Result<Capture> {
+        self.captures += 1;
+        Capture::start(&self.topo, filter, bound, self.captures)
+    }
+
+    /// One election under `load`, then each trigger in turn; returns a run per wanted trigger.
+    fn cycle(
+        &mut self,
+        imp: Impl,
+        iv: Interval,
+        load: Load,
+        run: usize,
+        want: &[Trigger],
+    ) -> Result<Vec<FailoverRun>> {
+        print!("{iv:>6} {:<10} {:<10} run {run}:", load.name(), imp.short());
+        let _ = std::io::stdout().flush();
+        let (mut r1, r2) = self.elect(imp, iv)?;
+        let (hold, post) = (takeover_timeout(iv), post(iv));
+        // Every wait below, added up, with room to spare: no load outlives the cycle by much.
+        let bound = WARMUP + 3 * (2 * iv.duration() + hold + 2 * post) + Duration::from_secs(10);
+        let cap = self.capture(FILTER_FAILOVER, bound)?;
+        let ping = Pinger::start(
+            self.topo.ns("client").name(),
+            VIP,
+            Duration::from_millis(1),
+            bound,
+        )?;
+        let mut running = self.loads.start(&self.topo, load, bound)?;
+        sleep(WARMUP)?;
+        // (trigger, time, new master) in the order fired.
+        let mut marks: Vec<(Trigger, Nanos, &str)> = Vec::new();
+        let mut missed = None;
+        let needs_cut = want.contains(&Trigger::Cut) || want.contains(&Trigger::Failback);
+        if needs_cut {
+            let t = trigger(&mut self.rng, iv, || self.switch.set("p-r1", false))?;
+            marks.push((Trigger::Cut, t, "r2"));
+            if self.wait_holder("r2", hold)? {
+                sleep(post)?;
+                running.check()?;
+                let t = trigger(&mut self.rng, iv, || self.switch.set("p-r1", true))?;
+                marks.push((Trigger::Failback, t, "r1"));
+                if self.wait_holder("r1", hold)? {
+                    sleep(post)?;
+                } else {
+                    missed = Some(Trigger::Failback);
+                }
+            } else {
+                missed = Some(Trigger::Cut);
+            }
+        }
+        if missed.is_none() && want.contains(&Trigger::Term) {
+            // r2 must have heard the returned master for a while before it resigns.
+            sleep(post + 2 * iv.duration())?;
+            running.check()?;
+            let t = trigger(&mut self.rng, iv, || r1.term())?;
+            marks.push((Trigger::Term, t, "r2"));
+            if self.wait_holder("r2", hold)? {
+                sleep(post)?;
+            } else {
+                missed = Some(Trigger::Term);
+            }
+        }
+        running.check()?;
+        let load_stats = running.stop()?;
+        drop(ping);
+        let frames = cap.finish()?;
+        let logs = format!("--- r1:\n{}\n--- r2:\n{}", r1.log(), r2.log());
+        drop((r1, r2));
+        self.topo.restore_link("r1");
+        let mut runs = Vec::new();
+        for (i, &(trigger, at, new)) in marks.iter().enumerate() {
+            let until = marks.get(i + 1).map_or(Nanos::MAX, |m| m.1);
+            let (new_ip, new_mac, new_prio, old_ip) = if new == "r2" {
+                (R2, self.macs[1], BACKUP_PRIO, R1)
+            } else {
+                (R1, self.macs[0], MASTER_PRIO, R2)
+            };
+            let h = Handover {
+                vip: VIP,
+                new_ip,
+                new_mac,
+                new_prio,
+                old_ip,
+                precision: trigger != Trigger::Failback,
+            };
+            let fig = measure::failover(&frames, at, until, &h, iv);
+            let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or("—".into(), f);
+            print!(
+                " | {} GARP {} reply {}",
+                trigger.name(),
+                opt(fig.garp_ms, |v| format!("{v:.1}")),
+                opt(fig.reply_ms, |v| format!("{v:.1}")),
+            );
+            if let Some(p) = fig.precision_ms {
+                print!(" prec {p:+.2}");
+            }
+            if want.contains(&trigger) {
+                runs.push(FailoverRun {
+                    imp,
+                    interval: iv,
+                    trigger,
+                    load,
+                    run,
+                    fig,
+                    load_stats,
+                });
+            }
+        }
+        println!(
+            " | load: {:.0} kpps sent, CPU {:.0} %",
+            load_stats.sent_kpps, load_stats.cpu_busy_pct
+        );
+        if let Some(t) = missed {
+            println!(
+                "  no takeover within {hold:?} after {}; the rest of this cycle is skipped\n{}",
+                t.name(),
+                tail(&logs, 30)
+            );
+        }
+        Ok(runs)
+    }
+
+    /// A healthy master for `secs` under `load`: how often the backup takes over wrongly.
+    fn spurious(&mut self, imp: Impl, load: Load, secs: u64) -> Result<SpuriousRun> {
+        let iv = Interval { ms: 10 };
+        print!("spurious {:<10} {:<10} {secs} s:", load.name(), imp.short());
+        let _ = std::io::stdout().flush();
+        let (r1, r2) = self.elect(imp, iv)?;
+        let window = Duration::from_secs(secs);
+        let bound = WARMUP + window + Duration::from_secs(10);
+        let cap = self.capture(FILTER_ADVERTS, bound)?;
+        let mut running = self.loads.start(&self.topo, load, bound)?;
+        sleep(WARMUP)?;
+        let (from, t0) = (now_ns(), Instant::now());
+        sleep(window)?;
+        let to = now_ns();
+        let secs = t0.elapsed().as_secs_f64();
+        running.check()?;
+        let load_stats = running.stop()?;
+        let frames = cap.finish()?;
+        drop((r1, r2));
+        let count = measure::masterships(&frames, R2, from, to, iv.master_down_ms(BACKUP_PRIO));
+        println!(
+            " {count} wrong MASTER transitions ({:.1}/min) | load: {:.0} kpps sent, CPU {:.0} %",
+            count as f64 * 60.0 / secs,
+            load_stats.sent_kpps,
+            load_stats.cpu_busy_pct
+        );
+        Ok(SpuriousRun {
+            imp,
+            load,
+            secs,
+            count,
+            load_stats,
+        })
+    }
+
+    /// CPU, wake-ups and RSS of an idle master (r1) and backup (r2).
+    fn idle(&mut self, imp: Impl, iv: Interval, secs: u64) -> Result<Vec<IdleRun>> {
+        println!("idle {iv:>6} {:<10} {secs} s", imp.short());
+        let (r1, r2) = self.elect(imp, iv)?;
+        let routers = [("master", &r1), ("backup", &r2)];
+        let before: Vec<_> = routers
+            .iter()
+            .map(|(_, r)| sched(&r.pids()))
+            .collect::<Result<_>>()?;
+        let t0 = Instant::now();
+        sleep(Duration::from_secs(secs))?;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let mut runs = Vec::new();
+        for ((role, r), before) in routers.into_iter().zip(before) {
+            let (ns, slices) = since(&before, &sched(&r.pids())?);
+            runs.push(IdleRun {
+                imp,
+                interval: iv,
+                role,
+                cpu_pct: 100.0 * ns as f64 / 1e9 / elapsed,
+                wakeups_per_s: slices as f64 / elapsed,
+                rss_kb: rss_kb(&r.pids())?,
+            });
+        }
+        if !self.has_vip("r1") || self.has_vip("r2") {
+            bail!("{}: the master changed while idle", imp.short());
+        }
+        Ok(runs)
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Per thread of the processes: (CPU time in ns, times it was scheduled in), from
+/// /proc/PID/task/TID/schedstat, exact where /proc/PID/stat counts in 10 ms ticks.
+fn sched(pids: &[u32]) -> Result<BTreeMap<u32, (u64, u64)>> {
+    let mut threads = BTreeMap::new();
+    for pid in pids {
+        let dir = format!("/proc/{pid}/task");
+        for task in std::fs::read_dir(&dir).with_context(|| format!("process {pid} is gone"))? {
+            let task = task?;
+            let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // A thread that ended meanwhile is skipped.
+            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let f: Vec<u64> = text
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
+            if let [run_ns, _wait_ns, slices] = f[..] {
+                threads.insert(tid, (run_ns, slices));
+            }
+        }
+    }
+    Ok(threads)
+}
+
+/// What the threads of `after` did since `before` (a thread started meanwhile: all of it; one
+/// that ended meanwhile is not counted).
+fn since(before: &BTreeMap<u32, (u64, u64)>, after: &BTreeMap<u32, (u64, u64)>) -> (u64, u64) {
+    after.iter().fold((0, 0), |(ns, n), (tid, &(a_ns, a_n))| {
+        let (b_ns, b_n) = before.get(tid).copied().unwrap_or_default();
+        (ns + a_ns.saturating_sub(b_ns), n + a_n.saturating_sub(b_n))
+    })
+}
+
+fn rss_kb(pids: &[u32]) -> Result<u64> {
+    pids.iter()
+        .map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .with_context(|| format!("process {pid} is gone"))?;
+            status
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("VmRSS:")?
+                        .trim()
+                        .strip_suffix("kB")?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .context("no VmRSS")
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: Opts,
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        let cli =
+            Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).unwrap();
+        Plan::new(&cli.opts).unwrap()
+    }
+
+    #[test]
+    fn default_matrix_keeps_1s_adverts_to_no_load() {
+        let p = plan(&[]);
+        assert_eq!(p.impls, [Impl::Ours, Impl::Keepalived]);
+        assert_eq!(p.cases.len(), 7 + 7 + 1);
+        assert!(p.cases.contains(&(Interval { ms: 1000 }, Load::None)));
+        assert!(!p.cases.contains(&(Interval { ms: 1000 }, Load::Cpu)));
+        assert_eq!((p.runs, p.spurious.len(), p.idle.len()), (5, 7, 3));
+        assert!(p.minutes() < 40.0, "{}", p.minutes());
+    }
+
+    #[test]
+    fn quick_and_filters() {
+        let p = plan(&["--quick"]);
+        assert_eq!(
+            p.cases,
+            [
+                (Interval { ms: 10 }, Load::None),
+                (Interval { ms: 10 }, Load::VrrpMax)
+            ]
+        );
+        assert_eq!(p.runs, 1);
+        assert!(p.minutes() < 4.0, "{}", p.minutes());
+        let p = plan(&[
+            "--impl",
+            "ours",
+            "--interval",
+            "1s",
+            "--load",
+            "cpu,vrrp-25k",
+            "--trigger",
+            "term",
+            "--spurious-secs",
+            "0",
+        ]);
+        assert_eq!(p.impls, [Impl::Ours]);
+        assert_eq!(
+            p.cases,
+            [
+                (Interval { ms: 1000 }, Load::Cpu),
+                (Interval { ms: 1000 }, Load::Vrrp25k)
+            ]
+        );
+        assert_eq!(p.triggers, [Trigger::Term]);
+        assert!(p.spurious.is_empty());
+    }
+
+    #[test]
+    fn parses_proc_files_of_this_process() {
+        let me = [std::process::id()];
+        assert!(rss_kb(&me).unwrap() > 0);
+        let t0 = sched(&me).unwrap();
+        assert!(t0.contains_key(&std::process::id()));
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(20) {}
+        let (ns, _) = since(&t0, &sched(&me).unwrap());
+        assert!(ns >= 10_000_000, "{ns}");
+        assert_eq!(
+            parse_mac("02:00:0a:FF:00:01").unwrap(),
+            [2, 0, 10, 255, 0, 1]
+        );
+        assert!(parse_mac("02:00").is_err());
+    }
+}
