@@ -322,8 +322,12 @@ pub fn run(opts: Opts) -> Result<()> {
     write(&out.join("runs.csv"), &report::failover_csv(&results))?;
     write(&out.join("spurious.csv"), &report::spurious_csv(&results))?;
     write(&out.join("idle.csv"), &report::idle_csv(&results))?;
-    if !results.failover.is_empty() {
-        write(&out.join("failover.svg"), &report::svg(&results))?;
+    let svg = out.join("failover.svg");
+    if results.failover.is_empty() {
+        // Not an earlier run's plot next to this run's tables.
+        let _ = std::fs::remove_file(&svg);
+    } else {
+        write(&svg, &report::svg(&results))?;
     }
     println!("\n{md}");
     println!(

@@ -451,7 +451,10 @@ fn achieved(l: &LoadStats) -> String {
         parts.push(format!("{:.0} kpps to backup", l.to_backup_kpps));
     }
     if l.drops_per_s >= 1.0 {
-        parts.push(format!("{:.0} drops/s", l.drops_per_s));
+        parts.push(format!(
+            "{:.0} dropped/s at the backup's link",
+            l.drops_per_s
+        ));
     }
     parts.join(", ")
 }
@@ -505,7 +508,7 @@ fn loads_table(r: &Results) -> String {
             "implementation",
             "sent kpps",
             "to backup kpps",
-            "drops/s",
+            "backup link drops/s",
             "backlog drops/s",
             "CPU busy %",
         ],
