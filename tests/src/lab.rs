@@ -26,6 +26,8 @@ pub struct Lab {
     pub topo: Topology,
     bin: String,
     agents: Vec<(&'static str, Proc)>,
+    /// r1, r2 and those [`Lab::add_router`] added: where VIP holders are looked for.
+    routers: Vec<&'static str>,
 }
 
 impl Lab {
@@ -36,7 +38,18 @@ impl Lab {
             topo: Topology::new(name).unwrap(),
             bin,
             agents: Vec::new(),
+            routers: ROUTERS.to_vec(),
         }
+    }
+
+    /// Adds a router host `role` on the LAN with address `cidr` (see [`Topology::add_host`]).
+    pub fn add_router(&mut self, role: &'static str, cidr: &str) {
+        self.topo.add_host(role, cidr).unwrap();
+        self.routers.push(role);
+    }
+
+    pub fn routers(&self) -> &[&'static str] {
+        &self.routers
     }
 
     /// Starts an agent in `role` with `priority`; `extra` arguments are appended and may
@@ -104,7 +117,7 @@ impl Lab {
         for (role, p) in &self.agents {
             s += &format!("--- agent in {role} (pid {}):\n{}", p.pid(), p.log());
         }
-        for r in ROUTERS {
+        for r in &self.routers {
             s += &format!("--- {r} {IFACE}: {:?}\n", self.topo.addrs(r, IFACE));
         }
         s
@@ -143,9 +156,14 @@ impl Lab {
 
     /// Routers holding `vip` on eth0.
     pub fn holders_of(&self, vip: &str) -> Vec<&'static str> {
-        ROUTERS
-            .into_iter()
-            .filter(|r| self.topo.has_addr(r, IFACE, vip))
+        self.holders_on(IFACE, vip)
+    }
+
+    /// Routers holding `vip` on `iface`.
+    pub fn holders_on(&self, iface: &str, vip: &str) -> Vec<&'static str> {
+        let routers = self.routers.iter().copied();
+        routers
+            .filter(|r| self.topo.has_addr(r, iface, vip))
             .collect()
     }
 
@@ -158,12 +176,18 @@ impl Lab {
     /// Waits until exactly the routers `want` hold `vip`.
     #[track_caller]
     pub fn wait_holders_of(&self, vip: &str, want: &[&str], timeout: Duration) {
-        let ok = wait_until(timeout, POLL, || self.holders_of(vip) == want);
+        self.wait_holders_on(IFACE, vip, want, timeout);
+    }
+
+    /// Waits until exactly the routers `want` hold `vip` on `iface`.
+    #[track_caller]
+    pub fn wait_holders_on(&self, iface: &str, vip: &str, want: &[&str], timeout: Duration) {
+        let ok = wait_until(timeout, POLL, || self.holders_on(iface, vip) == want);
         self.check(
             ok,
             &format!(
-                "{vip} holders: want {want:?}, have {:?} after {timeout:?}",
-                self.holders_of(vip)
+                "{vip} holders on {iface}: want {want:?}, have {:?} after {timeout:?}",
+                self.holders_on(iface, vip)
             ),
         );
     }

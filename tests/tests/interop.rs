@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use tests::keepalived::{conf, InstanceSpec, Keepalived};
-use tests::lab::{Lab, IFACE, POLL, SEC, SETTLE, VIP};
+use tests::lab::{Lab, IFACE, POLL, SEC, SETTLE};
 use tests::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
 const R3_ADDR: &str = "198.51.100.3";
@@ -66,7 +66,6 @@ struct Group {
     // namespaces still exist.
     keepalived: Vec<(&'static str, Keepalived)>,
     lab: Lab,
-    routers: Vec<&'static str>,
     /// What runs in each router, latest start last.
     started: Vec<(&'static str, Impl)>,
 }
@@ -76,14 +75,8 @@ impl Group {
         Group {
             keepalived: Vec::new(),
             lab: Lab::new(name),
-            routers: vec!["r1", "r2"],
             started: Vec::new(),
         }
-    }
-
-    fn add_router(&mut self, role: &'static str, cidr: &str) {
-        self.lab.topo.add_host(role, cidr).unwrap();
-        self.routers.push(role);
     }
 
     fn start(&mut self, role: &'static str, imp: Impl, spec: &InstanceSpec) {
@@ -161,21 +154,14 @@ impl Group {
         );
     }
 
-    fn holders(&self) -> Vec<&'static str> {
-        let routers = self.routers.iter().copied();
-        routers
-            .filter(|r| self.lab.topo.has_addr(r, IFACE, VIP))
-            .collect()
-    }
-
     #[track_caller]
     fn wait_holders(&self, want: &[&str], timeout: Duration) {
-        let ok = wait_until(timeout, POLL, || self.holders() == want);
+        let ok = wait_until(timeout, POLL, || self.lab.holders() == want);
         self.check(
             ok,
             &format!(
                 "VIP holders: want {want:?}, have {:?} after {timeout:?}",
-                self.holders()
+                self.lab.holders()
             ),
         );
     }
@@ -187,12 +173,12 @@ impl Group {
     fn assert_stable(&mut self, master: &str, backups: &[&str], period: Duration) {
         let roles: Vec<&str> = [master].iter().chain(backups).copied().collect();
         let marks: Vec<usize> = roles.iter().map(|r| self.log_len(r)).collect();
-        let changed = wait_until(period, POLL * 2, || self.holders() != [master]);
+        let changed = wait_until(period, POLL * 2, || self.lab.holders() != [master]);
         self.check(
             !changed,
             &format!(
                 "VIP holders changed to {:?}, want [{master}]",
-                self.holders()
+                self.lab.holders()
             ),
         );
         for (r, mark) in roles.iter().zip(marks) {
@@ -255,7 +241,7 @@ impl Group {
     /// Neither implementation rejected an advert, in every log of the routers.
     #[track_caller]
     fn assert_no_rejects(&mut self) {
-        for r in self.routers.clone() {
+        for r in self.lab.routers().to_vec() {
             if !self.started.iter().any(|(s, _)| *s == r) {
                 continue;
             }
@@ -283,11 +269,7 @@ impl Group {
                 k.log()
             );
         }
-        s += &self.lab.dump();
-        for r in &self.routers[2..] {
-            s += &format!("--- {r} {IFACE}: {:?}\n", self.lab.topo.addrs(r, IFACE));
-        }
-        s
+        s + &self.lab.dump()
     }
 
     #[track_caller]
@@ -550,7 +532,7 @@ fn unicast_peers() {
 fn three_routers_mixed() {
     skip_unless_root!();
     let mut g = Group::new("io_three");
-    g.add_router("r3", &format!("{R3_ADDR}/24"));
+    g.lab.add_router("r3", &format!("{R3_ADDR}/24"));
     let t = V3_100MS.timeout();
     let stable = V3_100MS.stable();
     g.start("r3", Impl::Keepalived, &V3_100MS.spec(50, "BACKUP"));

@@ -227,36 +227,21 @@ fn dual_master() {
 fn three_nodes_hand_over_in_priority_order() {
     skip_unless_root!();
     let mut lab = Lab::new("kc_three");
-    lab.topo.add_host("r3", "198.51.100.3/24").unwrap();
+    lab.add_router("r3", "198.51.100.3/24");
     let conf = |prio: u8| {
         format!(
             "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
              advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n}}\n"
         )
     };
-    let holders = |lab: &Lab| -> Vec<&str> {
-        ["r1", "r2", "r3"]
-            .into_iter()
-            .filter(|r| lab.topo.has_addr(r, "eth0", VIP1))
-            .collect()
-    };
-    let wait_holder = |lab: &Lab, want: &str| {
-        let ok = wait_until(FAILOVER, Duration::from_millis(50), || {
-            holders(lab) == [want]
-        });
-        lab.check(
-            ok,
-            &format!("want {want} alone to hold {VIP1}, have {:?}", holders(lab)),
-        );
-    };
     lab.start_conf("r1", &conf(150), &[]);
     lab.start_conf("r2", &conf(100), &[]);
     lab.start_conf("r3", &conf(50), &[]);
-    wait_holder(&lab, "r1");
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
     lab.agent("r1").term().unwrap();
-    wait_holder(&lab, "r2");
+    lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
     lab.agent("r2").term().unwrap();
-    wait_holder(&lab, "r3");
+    lab.wait_holders_of(VIP1, &["r3"], FAILOVER);
 }
 
 /// `track_interface`: the tracked interface loses carrier → FAULT (VIP released, the backup
@@ -541,15 +526,8 @@ fn two_interfaces_and_no_accept() {
     };
     lab.start_conf("r1", &conf(150), &[]);
     lab.start_conf("r2", &conf(100), &[]);
-    let holders_b = |lab: &Lab| -> Vec<&str> {
-        ["r1", "r2"]
-            .into_iter()
-            .filter(|r| lab.topo.has_addr(r, "eth1", VIP_B))
-            .collect()
-    };
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
-    let ok = wait_until(FAILOVER, SEC / 10, || holders_b(&lab) == ["r1"]);
-    lab.check(ok, &format!("{VIP_B} holders: {:?}", holders_b(&lab)));
+    lab.wait_holders_on("eth1", VIP_B, &["r1"], FAILOVER);
     for iface in ["eth0", "eth1"] {
         lab.wait_log(
             "r1",
@@ -580,11 +558,7 @@ fn two_interfaces_and_no_accept() {
 
     // r1 loses its second LAN: only VI_B moves, and r2 drops its traffic too.
     lab.topo.cut_lan2_link("r1");
-    let ok = wait_until(FAILOVER, SEC / 10, || holders_b(&lab) == ["r2"]);
-    lab.check(
-        ok,
-        &format!("{VIP_B} holders after cut: {:?}", holders_b(&lab)),
-    );
+    lab.wait_holders_on("eth1", VIP_B, &["r2"], FAILOVER);
     lab.wait_holders_of(VIP1, &["r1"], SEC);
     lab.check(
         !client2.ping(VIP_B, 2, 2 * SEC),
