@@ -467,8 +467,10 @@ impl Agent {
         for i in &mut self.instances {
             i.shutdown(now, self.dp.as_mut()).await?;
         }
-        self.instances.clear();
-        self.apply_no_accept(false).await
+        if !self.firewall.dropped().is_empty() {
+            self.firewall.apply(BTreeSet::new()).await?;
+        }
+        Ok(())
     }
 }
 

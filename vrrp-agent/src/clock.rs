@@ -71,7 +71,8 @@ impl Alarm {
         }
         loop {
             let mut guard = self.0.readable().await?;
-            // A readiness left from an earlier expiry reads EAGAIN; try_io then waits again.
+            // A readiness left from an expiry nobody waited for reads EAGAIN; try_io then waits
+            // again.
             let read = guard.try_io(|fd| {
                 let mut expirations = 0u64;
                 // SAFETY: reads 8 bytes into a u64.
@@ -88,6 +89,8 @@ impl Alarm {
                 Ok(())
             });
             if let Ok(result) = read {
+                // The read took every expiry: the next wait needs no read that finds nothing.
+                guard.clear_ready();
                 return result;
             }
         }
