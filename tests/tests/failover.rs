@@ -131,7 +131,8 @@ fn link_restore_client_follows_master_at_once() {
 }
 
 /// Case 3: SIGTERM on the master: its priority-0 advert lets r2 take over after Skew_Time
-/// (~0.6 s) instead of Master_Down_Interval (~3.6 s) with 1 s adverts.
+/// (~0.6 s) instead of Master_Down_Interval (~3.6 s) with 1 s adverts. The resigning agent exits
+/// once it hears the new master, or after two advert intervals when nobody takes over.
 #[test]
 fn sigterm_hands_over_before_master_down() {
     skip_unless_root!();
@@ -169,8 +170,27 @@ fn sigterm_hands_over_before_master_down() {
     );
     lab.wait_log("r1", 0, "SIGTERM: handing over", SEC);
     lab.wait_log("r1", 0, "MASTER -> INIT: shutdown", SEC);
+    // r1 kept its XDP program until r2's first advert as master.
+    lab.wait_log("r1", 0, "new master 198.51.100.2 heard", SEC);
     lab.wait_holders(&["r2"], SEC);
     lab.wait_client_reaches_vip_at("r2", SETTLE);
+
+    // Nobody left to take over: r2 waits two advert intervals for a successor, then exits.
+    let t0 = Instant::now();
+    lab.agent("r2").term().unwrap();
+    let status = lab.agent("r2").wait_timeout(5 * SEC);
+    lab.check(
+        status.is_some_and(|s| s.success()),
+        &format!("r2's agent did not exit cleanly on SIGTERM: {status:?}"),
+    );
+    lab.wait_log("r2", 0, "no new master heard within 2s of the goodbye", SEC);
+    lab.check(
+        t0.elapsed() >= 2 * SEC,
+        &format!(
+            "r2 exited {:?} after SIGTERM, before its wait for a successor",
+            t0.elapsed()
+        ),
+    );
 }
 
 /// Case 4a: A returning higher-priority master preempts: r1, stopped and restarted, takes the VIP

@@ -2,11 +2,12 @@
 //! ring buffer or the raw sockets, link changes, health-check changes) arrive on one channel from
 //! small tasks; the loop hands each to the instances it concerns and fires their timers. SIGHUP
 //! reloads the configuration file (unchanged instances keep their state and VIPs); SIGTERM/SIGINT
-//! hand over (priority-0 adverts, VIPs removed). One thread: the order of events is the order they
+//! hand over (priority-0 adverts, VIPs removed, then wait for the new master). One thread: the order of events is the order they
 //! are handled.
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -462,15 +463,57 @@ impl Agent {
         Ok(self.firewall.apply(vips).await?)
     }
 
+    /// Each master says goodbye (priority-0 advert) and drops its VIPs; then, on the XDP path,
+    /// the agent waits for the new masters before it exits.
     async fn shutdown(&mut self) -> Result<()> {
         let now = clock::now();
-        for i in &mut self.instances {
+        let mut resigned = Vec::new();
+        for (n, i) in self.instances.iter_mut().enumerate() {
+            if i.state() == State::Master {
+                resigned.push(n);
+            }
             i.shutdown(now, self.dp.as_mut()).await?;
         }
         if !self.firewall.dropped().is_empty() {
             self.firewall.apply(BTreeSet::new()).await?;
         }
+        if let Some(dp) = &self.dp {
+            let resigned: Vec<&Instance> = resigned.iter().map(|&n| &self.instances[n]).collect();
+            await_successors(resigned, dp, now).await;
+        }
         Ok(())
+    }
+}
+
+/// Longest wait for a new master at exit: covers Skew_Time for adverts up to 1 s.
+const SUCCESSOR_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// Exiting detaches the XDP program, which holds the kernel's RTNL lock for an RCU grace period
+/// (10-20 ms measured on veth). A backup on the same kernel (containers, namespaces) that takes
+/// over after our goodbye would wait that long to add its VIPs, so the agent stays until each
+/// resigned instance hears its new master: a Skew_Time after the goodbye, at most two advert
+/// intervals (the longest Skew_Time plus an advert), and never more than [`SUCCESSOR_WAIT_MAX`].
+async fn await_successors(mut waiting: Vec<&Instance>, dp: &Dataplane, goodbye: Timestamp) {
+    let wait = |i: &&Instance| (2 * i.config.advert_interval).min(SUCCESSOR_WAIT_MAX);
+    let Some(bound) = waiting.iter().map(wait).max() else {
+        return;
+    };
+    loop {
+        let waited = Duration::from_nanos(clock::now().0.saturating_sub(goodbye.0));
+        waiting.retain(|i| match i.successor(goodbye, dp) {
+            Some(src) => {
+                info!(instance = %i.name(), "new master {src} heard {waited:?} after the goodbye");
+                false
+            }
+            None => true,
+        });
+        if waiting.is_empty() || waited >= bound {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for i in waiting {
+        info!(instance = %i.name(), "no new master heard within {bound:?} of the goodbye");
     }
 }
 

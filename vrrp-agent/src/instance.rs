@@ -370,8 +370,7 @@ impl Instance {
                 return Ok(());
             }
         };
-        if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&advert.src)
-        {
+        if !self.is_peer(advert.src) {
             self.log_reject("source is not a configured unicast_peer", packet, at);
             return Ok(());
         }
@@ -417,11 +416,7 @@ impl Instance {
                 if let Some(peer) = dp.as_deref_mut().and_then(|d| d.peer(&self.key).ok()) {
                     let arrived = Timestamp(peer.t_ns);
                     let src = Ipv4Addr::from(peer.src);
-                    let peers = &self.config.unicast_peers;
-                    if peer.count > 0
-                        && arrived > self.last_advert
-                        && (peers.is_empty() || peers.contains(&src))
-                    {
+                    if peer.count > 0 && arrived > self.last_advert && self.is_peer(src) {
                         self.last_advert = arrived;
                         let event = advert_event(src, peer.priority, peer.interval_cs);
                         self.handle(event, arrived, dp.as_deref_mut()).await?;
@@ -435,6 +430,20 @@ impl Instance {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Whether adverts from `src` count: any source, or one of the `unicast_peer`s.
+    fn is_peer(&self, src: Ipv4Addr) -> bool {
+        let peers = &self.config.unicast_peers;
+        peers.is_empty() || peers.contains(&src)
+    }
+
+    /// After our goodbye at `since`: the router the kernel heard advertise since then with a
+    /// non-zero priority, i.e. the new master (None on the raw-socket path).
+    pub fn successor(&self, since: Timestamp, dp: &Dataplane) -> Option<Ipv4Addr> {
+        let peer = dp.peer(&self.key).ok()?;
+        let src = Ipv4Addr::from(peer.src);
+        (peer.t_ns > since.0 && peer.priority > 0 && self.is_peer(src)).then_some(src)
     }
 
     pub async fn shutdown(&mut self, now: Timestamp, dp: Option<&mut Dataplane>) -> Result<()> {
