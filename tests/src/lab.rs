@@ -18,6 +18,8 @@ pub const POLL: Duration = Duration::from_millis(50);
 pub const SETTLE: Duration = Duration::from_secs(10);
 
 pub const XDP_NATIVE_LOG: &str = "receive path: XDP in native (driver) mode iface=eth0";
+/// The default (`--xdp auto`) on the lab's veth interfaces.
+pub const XDP_AUTO_VETH_LOG: &str = "receive path: XDP in SKB (generic) mode (veth) iface=eth0";
 pub const RAW_SOCKET_LOG: &str = "receive path: raw socket (--xdp off) iface=eth0";
 
 /// A topology with agents started in r1/r2; every agent ever started is kept (restarted ones
@@ -265,17 +267,18 @@ impl Lab {
         );
     }
 
-    /// The XDP program in `role`'s eth0, asserted to be the agent's, in native mode.
+    /// The XDP program in `role`'s eth0, asserted to be the agent's, in `mode` ("driver",
+    /// "skb").
     #[track_caller]
-    pub fn assert_xdp_native(&self, role: &str) {
+    pub fn assert_xdp(&self, role: &str, mode: &str) {
         let xdp = self.topo.ns(role).xdp(IFACE);
         let ok = xdp
             .as_ref()
-            .is_some_and(|x| x.mode == "driver" && x.prog_name == "vrrp");
+            .is_some_and(|x| x.mode == mode && x.prog_name == "vrrp");
         self.check(
             ok,
             &format!(
-                "{role} {IFACE}: want the vrrp XDP program in driver mode, ip link shows {xdp:?}"
+                "{role} {IFACE}: want the vrrp XDP program in {mode} mode, ip link shows {xdp:?}"
             ),
         );
     }

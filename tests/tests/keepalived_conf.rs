@@ -532,7 +532,7 @@ fn two_interfaces_and_no_accept() {
         lab.wait_log(
             "r1",
             0,
-            &format!("receive path: XDP in native (driver) mode iface={iface}"),
+            &format!("receive path: XDP in SKB (generic) mode (veth) iface={iface}"),
             SEC,
         );
     }

@@ -327,7 +327,7 @@ impl Agent {
             .filter(|n| !self.links.contains_key(n))
             .collect();
         for name in names {
-            let (index, _) = Interface::link(&self.nl, &name).await?;
+            let index = Interface::link(&self.nl, &name).await?.index;
             let mut link = LinkMonitor::new(index)?;
             self.links.insert(name.clone(), link.is_up().await?);
             let tx = self.tx.clone();
@@ -537,8 +537,10 @@ fn group_of<'a>(instance: &str, groups: &'a [SyncGroup]) -> Option<&'a SyncGroup
 
 fn attach(dp: &mut Dataplane, mode: XdpMode, ifaces: &[&Interface]) -> Result<()> {
     for iface in ifaces {
-        let attached = dp.attach(iface.index, mode == XdpMode::Skb)?;
-        info!(iface = %iface.name, "receive path: XDP in {attached}");
+        let auto_veth = mode == XdpMode::Auto && iface.veth;
+        let attached = dp.attach(iface.index, mode == XdpMode::Skb || auto_veth)?;
+        let why = if auto_veth { " (veth)" } else { "" };
+        info!(iface = %iface.name, "receive path: XDP in {attached}{why}");
     }
     Ok(())
 }

@@ -102,8 +102,8 @@ impl Instance {
             .filter_map(|v| v.dev.as_ref())
         {
             if !devices.iter().any(|d| &d.name == dev) {
-                let (index, mac) = Interface::link(nl, dev).await?;
-                devices.push(Device::open(nl, dev, index, mac)?);
+                let link = Interface::link(nl, dev).await?;
+                devices.push(Device::open(nl, dev, link.index, link.mac)?);
             }
         }
         let src = config.src_ip.unwrap_or(iface.primary);

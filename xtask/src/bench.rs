@@ -127,8 +127,9 @@ pub struct Opts {
     /// backup's wrong MASTER transitions; 0 skips [default: 30, --quick: 10]
     #[arg(long)]
     spurious_secs: Option<u64>,
-    /// vrrp-agent's receive path (its --xdp): native, skb or off [default: the agent's, native]
-    #[arg(long, value_parser = ["native", "skb", "off"])]
+    /// vrrp-agent's receive path (its --xdp): auto, native, skb or off [default: the agent's,
+    /// auto]
+    #[arg(long, value_parser = ["auto", "native", "skb", "off"])]
     xdp: Option<String>,
     /// Seconds of idle master and backup per implementation and interval for CPU and RSS; 0
     /// skips [default: 20, --quick: 5]

@@ -77,7 +77,7 @@ pub struct InstanceArgs {
     /// Send the gratuitous ARPs again this long after becoming master; 0 to not repeat.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub garp_delay: Duration,
-    /// XDP attach mode for the kernel fast path [default: native, or the file's `vrrp_agent`
+    /// XDP attach mode for the kernel fast path [default: auto, or the file's `vrrp_agent`
     /// block]; overrides the file when given.
     #[arg(long, value_enum, global = true)]
     pub xdp: Option<XdpMode>,
@@ -182,7 +182,7 @@ impl InstanceArgs {
         instance.validate()?;
         Ok(Config {
             global: Global {
-                xdp: self.xdp.unwrap_or(XdpMode::Native),
+                xdp: self.xdp.unwrap_or(XdpMode::Auto),
                 rt_priority: self.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY),
                 ..Global::default()
             },
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(i.checksum, ChecksumForm::Pseudo);
         assert_eq!(i.garp, Garp::default());
         let global = parse_full(BASE).unwrap().1;
-        assert_eq!(global.xdp, XdpMode::Native);
+        assert_eq!(global.xdp, XdpMode::Auto);
         assert_eq!(global.rt_priority, DEFAULT_RT_PRIORITY);
     }
 

@@ -50,7 +50,7 @@ impl Default for Global {
             script_user: None,
             script_security: false,
             skip_check_adv_addr: false,
-            xdp: XdpMode::Native,
+            xdp: XdpMode::Auto,
             rt_priority: DEFAULT_RT_PRIORITY,
         }
     }
@@ -234,6 +234,10 @@ pub struct SyncGroup {
 /// How the XDP program is attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum XdpMode {
+    /// Driver mode, except on veth: SKB mode there (veth's driver mode queues frames in a
+    /// 256-frame ring ahead of the program, which a flood overflows, adverts included). Falls
+    /// back like `native`.
+    Auto,
     /// Driver mode, falling back to SKB mode, then to the raw-socket receive path.
     Native,
     /// Generic (SKB) mode, falling back to the raw-socket receive path.

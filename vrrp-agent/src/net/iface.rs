@@ -4,7 +4,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
 
 use super::netlink::{local_ipv4, to_io};
 use super::{hint, Netlink};
@@ -19,6 +19,15 @@ pub struct Interface {
     pub mac: [u8; 6],
     /// The advert source: keepalived sends from the interface's primary address.
     pub primary: Ipv4Addr,
+    /// A veth device: XDP runs in SKB mode there unless driver mode is asked for.
+    pub veth: bool,
+}
+
+/// What the kernel says about a link, by name.
+pub struct Link {
+    pub index: u32,
+    pub mac: [u8; 6],
+    pub veth: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +50,7 @@ impl Interface {
     /// Looks up `name`: index, MAC, and the first IPv4 address not in `vips` (a VIP left by a
     /// crashed run, or owned by this router, must not become the advert source).
     pub async fn lookup(nl: &Netlink, name: &str, vips: &[Ipv4Addr]) -> Result<Self, IfaceError> {
-        let (index, mac) = Self::link(nl, name).await?;
+        let Link { index, mac, veth } = Self::link(nl, name).await?;
         let primary = nl
             .ipv4_addresses(index)
             .await
@@ -58,11 +67,12 @@ impl Interface {
             index,
             mac,
             primary,
+            veth,
         })
     }
 
-    /// Index and MAC of `name`, which needs no address (a VIP's `dev`).
-    pub async fn link(nl: &Netlink, name: &str) -> Result<(u32, [u8; 6]), IfaceError> {
+    /// Index, MAC and kind of `name`, which needs no address (a VIP's `dev`).
+    pub async fn link(nl: &Netlink, name: &str) -> Result<Link, IfaceError> {
         if name.is_empty() || name.len() > IFNAME_MAX {
             return Err(IfaceError::InvalidName(name.to_owned()));
         }
@@ -93,6 +103,10 @@ impl Interface {
                 _ => None,
             })
             .ok_or_else(|| IfaceError::NoMac(name.to_owned()))?;
-        Ok((index, mac))
+        let veth = link.attributes.iter().any(|attr| match attr {
+            LinkAttribute::LinkInfo(info) => info.contains(&LinkInfo::Kind(InfoKind::Veth)),
+            _ => false,
+        });
+        Ok(Link { index, mac, veth })
     }
 }

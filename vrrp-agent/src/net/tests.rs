@@ -126,6 +126,9 @@ async fn in_namespaces(a: &Netns, b: &Netns) {
         .await
         .expect("lookup va");
     assert_eq!(va.primary, A_ADDR);
+    assert!(va.veth, "va is one end of a veth pair");
+    let lo = Interface::link(&nl_a, "lo").await.expect("link lo");
+    assert!(!lo.veth, "the loopback is no veth");
     assert!(a
         .ip(&["-j", "link", "show", "va"])
         .contains(&format!("\"ifindex\":{},", va.index)));

@@ -1235,10 +1235,11 @@ const AGENT: &Table<Draft> = &[
         "xdp",
         One(|d, g, s| {
             if let Some(mode) = value(d, s, |v| match v {
+                "auto" => Ok(XdpMode::Auto),
                 "native" => Ok(XdpMode::Native),
                 "skb" => Ok(XdpMode::Skb),
                 "off" => Ok(XdpMode::Off),
-                _ => Err("write native, skb or off".into()),
+                _ => Err("write auto, native, skb or off".into()),
             }) {
                 g.global.xdp = mode;
             }

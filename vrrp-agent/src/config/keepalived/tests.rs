@@ -488,7 +488,11 @@ fn agent_extension_block() {
             status: 200,
         }
     );
-    for (xdp, mode) in [("native", XdpMode::Native), ("off", XdpMode::Off)] {
+    for (xdp, mode) in [
+        ("auto", XdpMode::Auto),
+        ("native", XdpMode::Native),
+        ("off", XdpMode::Off),
+    ] {
         let text = format!("vrrp_agent {{ xdp {xdp} }}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
         assert_eq!(ok(&text).config.global.xdp, mode);
     }
@@ -909,7 +913,7 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "vrrp_agent {\nxdp fast\n}",
-            "keepalived.conf:2: xdp fast: write native, skb or off",
+            "keepalived.conf:2: xdp fast: write auto, native, skb or off",
         ),
         (
             "global_defs {\nv3_checksum_as_v2\n}\nvrrp_agent {\nchecksum pseudo\n}",
