@@ -2,8 +2,8 @@
 //! ring buffer or the raw sockets, link changes, health-check changes) arrive on one channel from
 //! small tasks; the loop hands each to the instances it concerns and fires their timers. SIGHUP
 //! reloads the configuration file (unchanged instances keep their state and VIPs); SIGTERM/SIGINT
-//! hand over (priority-0 adverts, VIPs removed, then wait for the new master). One thread: the order of events is the order they
-//! are handled.
+//! hand over (priority-0 adverts, VIPs removed, then a wait for the new master). One thread: the
+//! order of events is the order they are handled.
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
