@@ -107,6 +107,7 @@ pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
 }
 
 struct Agent {
+    /// The running configuration, without `instances`: each [`Instance`] holds its own.
     config: Config,
     nl: Netlink,
     notifier: Notifier,
@@ -158,7 +159,6 @@ impl Agent {
                 Instance::open(ic, &self.nl, &self.config.scripts, self.notifier.clone())
                     .await
                     .with_context(|| format!("instance {name}"))?;
-            self.config.instances.push(instance.config.clone());
             self.instances.push(instance);
         }
         self.receive_path(xdp, first)?;
@@ -192,7 +192,7 @@ impl Agent {
     /// change keep running untouched; the others stop and the new ones start. A bad file is
     /// refused and the running configuration stays.
     async fn reload(&mut self, path: &Path) -> Result<()> {
-        let new = match keepalived::load(path) {
+        let mut new = match keepalived::load(path) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     warn!("{w}");
@@ -237,11 +237,9 @@ impl Agent {
                 dp.remove_instance(&instance.key)?;
             }
         }
-        let added: Vec<config::Instance> = new
-            .instances
-            .iter()
-            .filter(|n| !kept.iter().any(|k| &k.config == *n))
-            .cloned()
+        let added: Vec<config::Instance> = std::mem::take(&mut new.instances)
+            .into_iter()
+            .filter(|n| !kept.iter().any(|k| &k.config == n))
             .collect();
         info!(
             "SIGHUP: {} instance(s) unchanged, {} stopped, {} starting",
@@ -252,7 +250,6 @@ impl Agent {
         self.instances = kept;
         // global_defs stay as they were until a restart.
         self.config = Config {
-            instances: self.instances.iter().map(|i| i.config.clone()).collect(),
             global: std::mem::take(&mut self.config.global),
             ..new
         };

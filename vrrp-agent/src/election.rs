@@ -443,9 +443,7 @@ impl Machine {
             // keepalived vrrp_sync_backup: the group leaves MASTER together.
             Event::SyncBackup => {
                 let mut fx = Effects::new(Reason::SyncGroup);
-                self.cancel_timers(&mut fx);
-                fx.push(Action::RemoveVips);
-                self.become_backup(&mut fx, now);
+                self.resign(&mut fx, now);
                 fx.actions
             }
             // keepalived garp_master_delay: one more gratuitous ARP, not re-armed.
@@ -481,10 +479,8 @@ impl Machine {
                 };
                 if yield_to_it {
                     let mut fx = Effects::new(reason);
-                    self.cancel_timers(&mut fx);
-                    fx.push(Action::RemoveVips);
                     self.adopt_interval(interval);
-                    self.become_backup(&mut fx, now);
+                    self.resign(&mut fx, now);
                     fx.actions
                 } else {
                     // RFC 9568 §6.4.3 (new since RFC 5798): discard it and assert ourselves at once.
@@ -554,6 +550,14 @@ impl Machine {
         self.cancel_timers(fx);
         self.arm(fx, Timer::MasterDown, now + self.master_down_interval());
         self.transition(fx, State::Backup);
+    }
+
+    /// Master to Backup without a goodbye (another router is, or is about to be, master): the
+    /// master's timers are cancelled before its VIPs go.
+    fn resign(&mut self, fx: &mut Effects, now: Timestamp) {
+        self.cancel_timers(fx);
+        fx.push(Action::RemoveVips);
+        self.become_backup(fx, now);
     }
 
     /// Shutdown (RFC 9568 §6.4.2, §6.4.3) or interface down (keepalived FAULT): a master says

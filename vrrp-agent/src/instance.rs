@@ -263,7 +263,10 @@ impl Instance {
                 self.fault = Some(cause);
                 self.handle(Event::Fault, now, dp).await
             }
-            (true, None) => self.handle(Event::FaultCleared, now, dp).await,
+            (true, None) => {
+                self.fault = None;
+                self.handle(Event::FaultCleared, now, dp).await
+            }
             // Still in FAULT, perhaps for another reason now: keep the cause current.
             (true, Some(cause)) => {
                 self.fault = Some(cause);
@@ -291,7 +294,7 @@ impl Instance {
     pub fn own_fault(&self) -> bool {
         self.tracks
             .iter()
-            .any(|t| t.kind != Kind::Group && t.weight == 0 && t.up == t.reverse)
+            .any(|t| t.kind != Kind::Group && t.faults())
     }
 
     /// Follows its sync group to MASTER or BACKUP.
@@ -310,11 +313,7 @@ impl Instance {
         match effective_priority(self.config.priority, weights) {
             Some(p) => (None, p),
             None => {
-                // Weight 0 means FAULT when down, or when up with `reverse`.
-                let t = self
-                    .tracks
-                    .iter()
-                    .find(|t| t.weight == 0 && t.up == t.reverse);
+                let t = self.tracks.iter().find(|t| t.faults());
                 let cause = t.map_or_else(String::new, |t| match t.kind {
                     Kind::Interface => format!("interface {} down", t.name),
                     Kind::Check if t.reverse => format!("check {} succeeded (reverse)", t.name),
@@ -412,8 +411,9 @@ impl Instance {
     ) -> Result<()> {
         while let Some((timer, at)) = self.machine.next_deadline().filter(|&(_, at)| at <= now) {
             if timer == Timer::MasterDown {
-                // An instance on a raw socket next to XDP ones has no record: nothing to check.
-                if let Some(peer) = dp.as_deref_mut().and_then(|d| d.peer(&self.key).ok()) {
+                // Every instance has a record once started (each transition writes it); one on a
+                // raw socket next to XDP ones keeps an all-zero record (count 0).
+                if let Some(peer) = dp.as_deref().map(|d| d.peer(&self.key)).transpose()? {
                     let arrived = Timestamp(peer.t_ns);
                     let src = Ipv4Addr::from(peer.src);
                     if peer.count > 0 && arrived > self.last_advert && self.is_peer(src) {
@@ -476,12 +476,8 @@ impl Instance {
     ) -> Result<()> {
         match action {
             Action::Transition { from, to } => {
-                let cause = match reason {
-                    Reason::Fault => format!(" ({})", self.fault.as_deref().unwrap_or("")),
-                    Reason::FaultCleared => {
-                        self.fault = None;
-                        String::new()
-                    }
+                let cause = match (reason, &self.fault) {
+                    (Reason::Fault, Some(cause)) => format!(" ({cause})"),
                     _ => String::new(),
                 };
                 info!(
@@ -519,7 +515,6 @@ impl Instance {
         Ok(())
     }
 
-    /// Every VIP, excluded ones too, with the index of the device it goes on.
     /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
     pub fn no_accept_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         let drop = !self.machine.config().accepts_vip_traffic();
@@ -527,6 +522,7 @@ impl Instance {
         vips.filter(move |_| drop).map(|v| v.addr)
     }
 
+    /// Every VIP, excluded ones too, with the index of the device it goes on.
     fn all_vips(&self) -> Vec<(&config::Vip, usize)> {
         let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
         vips.map(|v| {
@@ -550,24 +546,26 @@ impl Instance {
         } else {
             &self.config.unicast_peers[..]
         };
+        let mut spec = AdvertSpec {
+            version: self.config.version,
+            vrid: self.config.vrid,
+            priority,
+            interval_cs: self.interval_cs(),
+            auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
+            src: self.src,
+            dst: VRRP_MULTICAST_V4,
+            ip_id: 0,
+            checksum_form: match self.config.checksum {
+                config::ChecksumForm::Pseudo => ChecksumForm::WithPseudoHeader,
+                config::ChecksumForm::Message => ChecksumForm::MessageOnly,
+            },
+            addrs: &addrs,
+        };
         for &dst in dsts {
             // The kernel fills in its own id for 0; keep ours, as keepalived does.
             self.ip_id = self.ip_id.checked_add(1).unwrap_or(1);
-            let spec = AdvertSpec {
-                version: self.config.version,
-                vrid: self.config.vrid,
-                priority,
-                interval_cs: self.interval_cs(),
-                auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
-                src: self.src,
-                dst,
-                ip_id: self.ip_id,
-                checksum_form: match self.config.checksum {
-                    config::ChecksumForm::Pseudo => ChecksumForm::WithPseudoHeader,
-                    config::ChecksumForm::Message => ChecksumForm::MessageOnly,
-                },
-                addrs: &addrs,
-            };
+            spec.dst = dst;
+            spec.ip_id = self.ip_id;
             let mut buf = [0; MAX_ADVERT_LEN_V4];
             let len = encode_ipv4(&spec, &mut buf).context("cannot encode advert")?;
             // A lost advert is covered by the next one; log and go on rather than stop the agent.
@@ -605,6 +603,13 @@ impl Instance {
         } else {
             tokio::spawn(burst);
         }
+    }
+}
+
+impl Track {
+    /// Weight 0 means FAULT when down, or when up with `reverse`.
+    fn faults(&self) -> bool {
+        self.weight == 0 && self.up == self.reverse
     }
 }
 
