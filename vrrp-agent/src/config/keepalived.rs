@@ -24,7 +24,7 @@
 //! Extension, ours (keepalived itself would refuse a file that has it): a top-level block
 //! ```text
 //! vrrp_agent {
-//!     xdp native|skb|off          # how the XDP program is attached (default native)
+//!     xdp auto|native|skb|off     # how the XDP program is attached (default auto)
 //!     checksum pseudo|message     # VRRPv3 checksum sent by every instance (default pseudo)
 //!     check NAME {                # an in-process health check, tracked like a vrrp_script
 //!         process nginx           #   one of: a process of that name runs,

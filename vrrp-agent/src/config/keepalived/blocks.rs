@@ -16,16 +16,7 @@ mod resolve;
 
 /// The configuration `stmts` describe; errors and warnings go to `d`.
 pub fn config(stmts: &[Stmt], d: &mut Diags) -> Config {
-    let mut draft = Draft {
-        global: Global::default(),
-        version: None,
-        garp: Garp::default(),
-        checksum: None,
-        scripts: Vec::new(),
-        broken: Vec::new(),
-        instances: Vec::new(),
-        groups: Vec::new(),
-    };
+    let mut draft = Draft::default();
     walk(d, "the top level", TOP, &mut draft, stmts);
     draft.resolve(d)
 }
@@ -107,6 +98,7 @@ const TOP: &Table<Draft> = &[
 ];
 
 /// Everything read so far; [`Draft::resolve`] checks the cross-references and builds the model.
+#[derive(Default)]
 struct Draft {
     global: Global,
     /// `vrrp_version`: instances without `version` (keepalived: 2).
@@ -445,36 +437,12 @@ const SCRIPT: &Table<ScriptDraft> = &[
         }),
     ),
     ("user", One(|d, sd, s| sd.script.user = user(d, s))),
-    (
-        "interval",
-        One(|d, sd, s| {
-            if let Some(t) = script_seconds(d, s) {
-                sd.script.interval = t;
-            }
-        }),
-    ),
-    ("timeout", One(|d, sd, s| sd.timeout = script_seconds(d, s))),
+    ("interval", One(script_interval)),
+    ("timeout", One(script_timeout)),
     ("weight", One(script_weight)),
-    (
-        "rise",
-        One(|d, sd, s| {
-            if let Some(n) = value(d, s, |v| uint(v, 1, i32::MAX as u64)) {
-                sd.script.rise = n as u32;
-            }
-        }),
-    ),
-    (
-        "fall",
-        One(|d, sd, s| {
-            if let Some(n) = value(d, s, |v| uint(v, 1, i32::MAX as u64)) {
-                sd.script.fall = n as u32;
-            }
-        }),
-    ),
-    (
-        "init_fail",
-        One(|d, sd, s| sd.script.init_fail = none(d, s)),
-    ),
+    ("rise", One(script_rise)),
+    ("fall", One(script_fall)),
+    ("init_fail", One(script_init_fail)),
 ];
 
 impl ScriptDraft {
@@ -505,6 +473,39 @@ impl ScriptDraft {
         self.script.timeout = self.timeout.unwrap_or(self.script.interval);
         Some(self.script)
     }
+}
+
+// Handlers shared by the SCRIPT and CHECK tables.
+
+fn script_interval(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    if let Some(t) = script_seconds(d, s) {
+        sd.script.interval = t;
+    }
+}
+
+fn script_timeout(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    sd.timeout = script_seconds(d, s);
+}
+
+fn script_rise(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    if let Some(n) = script_count(d, s) {
+        sd.script.rise = n;
+    }
+}
+
+fn script_fall(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    if let Some(n) = script_count(d, s) {
+        sd.script.fall = n;
+    }
+}
+
+fn script_init_fail(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    sd.script.init_fail = none(d, s);
+}
+
+/// `rise` and `fall`: at least 1, and at most keepalived's int.
+fn script_count(d: &mut Diags, s: &Stmt) -> Option<u32> {
+    value(d, s, |v| uint(v, 1, i32::MAX as u64)).map(|n| n as u32)
 }
 
 fn script_weight(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
@@ -938,22 +939,23 @@ fn vips(d: &mut Diags, s: &Stmt) -> (Vec<(Vip, Loc)>, bool) {
     (good, bad)
 }
 
-const VIP_OPTIONS: [&str; 15] = [
-    "dev",
-    "label",
-    "scope",
-    "brd",
-    "broadcast",
-    "peer",
-    "use_vmac",
-    "home",
-    "-nodad",
-    "mngtmpaddr",
-    "noprefixroute",
-    "autojoin",
-    "no_track",
-    "preferred_lft",
-    "track_group",
+/// keepalived's options of a VIP entry, and whether each takes a value.
+const VIP_OPTIONS: [(&str, bool); 15] = [
+    ("dev", true),
+    ("label", true),
+    ("scope", true),
+    ("brd", true),
+    ("broadcast", true),
+    ("peer", true),
+    ("use_vmac", false),
+    ("home", false),
+    ("-nodad", false),
+    ("mngtmpaddr", false),
+    ("noprefixroute", false),
+    ("autojoin", false),
+    ("no_track", false),
+    ("preferred_lft", true),
+    ("track_group", true),
 ];
 
 fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
@@ -963,17 +965,7 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
     let mut good = true;
     while let Some(option) = words.next() {
         let option = option.as_str();
-        let takes_value = matches!(
-            option,
-            "dev"
-                | "label"
-                | "scope"
-                | "brd"
-                | "broadcast"
-                | "peer"
-                | "preferred_lft"
-                | "track_group"
-        );
+        let takes_value = VIP_OPTIONS.contains(&(option, true));
         let value = match (takes_value, words.next()) {
             (false, _) => "",
             (true, Some(v)) => v.as_str(),
@@ -1014,9 +1006,7 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
                 NOT_TUNABLE,
             ),
             other => {
-                let hint = closest(other, VIP_OPTIONS.iter().copied())
-                    .map(|near| format!(" (did you mean \"{near}\"?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(other, VIP_OPTIONS.iter().map(|(o, _)| *o));
                 d.error(
                     &e.loc,
                     format!(
@@ -1102,7 +1092,7 @@ fn track(d: &mut Diags, e: &Stmt, script: bool) -> Option<TrackDraft> {
     })
 }
 
-/// Instances and sync groups both track and notify.
+/// Instances and sync groups both take track_script and track_interface.
 trait Tracker {
     fn tracks(&mut self) -> &mut Tracks;
 }
@@ -1300,33 +1290,13 @@ const CHECK: &Table<ScriptDraft> = &[
             c.set(d, s, check);
         }),
     ),
-    (
-        "interval",
-        One(|d, c, s| {
-            if let Some(t) = script_seconds(d, s) {
-                c.script.interval = t;
-            }
-        }),
-    ),
-    ("timeout", One(|d, c, s| c.timeout = script_seconds(d, s))),
+    // The vrrp_script keywords for when and how the result counts, with their defaults.
+    ("interval", One(script_interval)),
+    ("timeout", One(script_timeout)),
     ("weight", One(script_weight)),
-    (
-        "rise",
-        One(|d, c, s| {
-            if let Some(n) = value(d, s, |v| uint(v, 1, i32::MAX as u64)) {
-                c.script.rise = n as u32;
-            }
-        }),
-    ),
-    (
-        "fall",
-        One(|d, c, s| {
-            if let Some(n) = value(d, s, |v| uint(v, 1, i32::MAX as u64)) {
-                c.script.fall = n as u32;
-            }
-        }),
-    ),
-    ("init_fail", One(|d, c, s| c.script.init_fail = none(d, s))),
+    ("rise", One(script_rise)),
+    ("fall", One(script_fall)),
+    ("init_fail", One(script_init_fail)),
 ];
 
 /// `http http://ADDR[:PORT][/PATH] [status N] [host NAME]`.
@@ -1427,6 +1397,13 @@ fn home_of(keyword: &str) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(home, yes)| yes.then_some(home))
+}
+
+/// ` (did you mean "NEAR"?)` when a candidate is close to `word`, else nothing.
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    closest(word, candidates)
+        .map(|near| format!(" (did you mean \"{near}\"?)"))
+        .unwrap_or_default()
 }
 
 /// The candidate a typo of `word` most likely meant: at most two edits away.

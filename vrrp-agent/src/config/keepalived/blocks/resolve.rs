@@ -7,7 +7,7 @@ use std::{
 
 use vrrp_common::Version;
 
-use super::{closest, Draft, GroupDraft, InstanceDraft, TrackDraft, Tracks};
+use super::{did_you_mean, Draft, GroupDraft, InstanceDraft, TrackDraft, Tracks};
 use crate::config::{
     check_interval,
     keepalived::{Diags, Loc},
@@ -62,9 +62,7 @@ impl Draft {
             check_tracks(d, &group.tracks, &scripts, &self.broken);
             for (member, loc) in &group.members {
                 if !names.contains_key(member.as_str()) {
-                    let hint = closest(member, names.keys().copied())
-                        .map(|near| format!(" (did you mean \"{near}\"?)"))
-                        .unwrap_or_default();
+                    let hint = did_you_mean(member, names.keys().copied());
                     d.error(
                         loc,
                         format!(
@@ -442,9 +440,7 @@ fn check_tracks(
         match (scripts.get(name), t.reverse) {
             (None, _) if broken.iter().any(|b| b == name) => {}
             (None, _) => {
-                let hint = closest(name, scripts.keys().copied())
-                    .map(|near| format!(" (did you mean \"{near}\"?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(name, scripts.keys().copied());
                 d.error(
                     &t.loc,
                     format!("track_script {name}: no vrrp_script or check by that name{hint}"),
