@@ -30,7 +30,7 @@ use topology::{
 };
 
 use loads::{Load, Loads};
-use measure::{Handover, Interval};
+use measure::{Handover, Interval, VRID};
 use pcap::Nanos;
 use pinger::Pinger;
 use report::{FailoverRun, IdleRun, Results, SpuriousRun};
@@ -160,31 +160,23 @@ impl Plan {
             Which::Both => vec![Impl::Ours, Impl::Keepalived],
         };
         let ms = |ms| Interval { ms };
-        let mut intervals = if !o.interval.is_empty() {
-            o.interval.clone()
-        } else if o.quick {
-            vec![ms(10)]
-        } else {
-            vec![ms(10), ms(100), ms(1000)]
-        };
-        intervals.sort();
-        intervals.dedup();
-        let mut loads = if !o.load.is_empty() {
-            o.load.clone()
-        } else if o.quick {
-            vec![Load::None, Load::VrrpMax]
-        } else {
-            Load::ALL.to_vec()
-        };
-        loads.sort();
-        loads.dedup();
-        let mut triggers = if o.trigger.is_empty() {
-            vec![Trigger::Cut, Trigger::Failback, Trigger::Term]
-        } else {
-            o.trigger.clone()
-        };
-        triggers.sort();
-        triggers.dedup();
+        let intervals = chosen(
+            &o.interval,
+            if o.quick {
+                vec![ms(10)]
+            } else {
+                vec![ms(10), ms(100), ms(1000)]
+            },
+        );
+        let loads = chosen(
+            &o.load,
+            if o.quick {
+                vec![Load::None, Load::VrrpMax]
+            } else {
+                Load::value_variants().to_vec()
+            },
+        );
+        let triggers = chosen(&o.trigger, Trigger::value_variants().to_vec());
         // 1 s adverts make every cycle ~20 s long: by default only without load.
         let cases: Vec<_> = intervals
             .iter()
@@ -278,6 +270,18 @@ impl Plan {
     }
 }
 
+/// The values given on the command line, else `default`; sorted, without repeats.
+fn chosen<T: Ord + Clone>(given: &[T], default: Vec<T>) -> Vec<T> {
+    let mut v = if given.is_empty() {
+        default
+    } else {
+        given.to_vec()
+    };
+    v.sort();
+    v.dedup();
+    v
+}
+
 pub fn run(opts: Opts) -> Result<()> {
     if !crate::is_root() {
         bail!(
@@ -358,18 +362,8 @@ fn machine() -> String {
     } else {
         ""
     };
-    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("MemTotal:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb = kb_field(&meminfo, "MemTotal:").unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!(
         "{model}, {cpus} CPUs{vm}, {:.0} GiB, Linux {}",
@@ -454,7 +448,9 @@ impl Router {
         prio: u8,
         iv: Interval,
     ) -> Result<Router> {
+        // The figures count the adverts of VRID only: say it rather than rely on the default.
         let conf = keepalived::conf(&InstanceSpec {
+            vrid: VRID,
             priority: prio,
             interval: iv.duration(),
             ..Default::default()
@@ -640,13 +636,11 @@ impl Bench {
         for (role, addr) in loads::FLOODERS {
             topo.add_host(role, &format!("{}/24", Ipv4Addr::from(addr)))?;
         }
-        let mac = |role: &str| -> Result<[u8; 6]> {
-            parse_mac(&topo.ns(role).mac("eth0").context("router MAC")?)
-        };
-        let macs = [mac("r1")?, mac("r2")?];
+        let mac = |role: &str| topo.ns(role).mac("eth0").context("router MAC");
+        let r2_mac = mac("r2")?;
+        let macs = [parse_mac(&mac("r1")?)?, parse_mac(&r2_mac)?];
         // A silent backup's MAC would age out of the bridge, and the flood aimed at it would
         // then reach every port.
-        let r2_mac = topo.ns("r2").mac("eth0").context("r2 MAC")?;
         let out = topo.ns(topology::BRIDGE).run(
             "bridge",
             ["fdb", "replace", &r2_mac, "dev", "p-r2", "master", "static"],
@@ -754,24 +748,11 @@ impl Bench {
         self.topo
             .ns("client")
             .run_ok("ip", ["neigh", "flush", "all"]);
-        let r1 = Router::start(
-            imp,
-            &self.topo,
-            &self.bin,
-            &self.agent_args,
-            "r1",
-            MASTER_PRIO,
-            iv,
-        )?;
-        let r2 = Router::start(
-            imp,
-            &self.topo,
-            &self.bin,
-            &self.agent_args,
-            "r2",
-            BACKUP_PRIO,
-            iv,
-        )?;
+        let start = |role, prio| {
+            Router::start(imp, &self.topo, &self.bin, &self.agent_args, role, prio, iv)
+        };
+        let r1 = start("r1", MASTER_PRIO)?;
+        let r2 = start("r2", BACKUP_PRIO)?;
         let timeout = Duration::from_secs(10) + 3 * iv.duration();
         if !self.wait_holder("r1", timeout)? {
             bail!(
@@ -927,19 +908,20 @@ impl Bench {
         let frames = cap.finish()?;
         drop((r1, r2));
         let count = measure::masterships(&frames, R2, from, to, iv.master_down_ms(BACKUP_PRIO));
-        println!(
-            " {count} wrong MASTER transitions ({:.1}/min) | load: {:.0} kpps sent, CPU {:.0} %",
-            count as f64 * 60.0 / secs,
-            load_stats.sent_kpps,
-            load_stats.cpu_busy_pct
-        );
-        Ok(SpuriousRun {
+        let run = SpuriousRun {
             imp,
             load,
             secs,
             count,
             load_stats,
-        })
+        };
+        println!(
+            " {count} wrong MASTER transitions ({:.1}/min) | load: {:.0} kpps sent, CPU {:.0} %",
+            run.per_minute(),
+            load_stats.sent_kpps,
+            load_stats.cpu_busy_pct
+        );
+        Ok(run)
     }
 
     /// CPU, wake-ups and RSS of an idle master (r1) and backup (r2).
@@ -1019,19 +1001,21 @@ fn rss_kb(pids: &[u32]) -> Result<u64> {
         .map(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
                 .with_context(|| format!("process {pid} is gone"))?;
-            status
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("VmRSS:")?
-                        .trim()
-                        .strip_suffix("kB")?
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .context("no VmRSS")
+            kb_field(&status, "VmRSS:").context("no VmRSS")
         })
         .sum()
+}
+
+/// The value of a `<key> <n> kB` line of a /proc file (meminfo, status).
+fn kb_field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 #[cfg(test)]

@@ -31,16 +31,6 @@ pub enum Load {
 }
 
 impl Load {
-    pub const ALL: [Load; 7] = [
-        Load::None,
-        Load::Cpu,
-        Load::Flood,
-        Load::FloodRps,
-        Load::Vrrp25k,
-        Load::VrrpMax,
-        Load::CpuFlood,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Load::None => "none",
@@ -284,8 +274,7 @@ struct Counters {
 
 impl Counters {
     fn read(topo: &Topology) -> Result<Counters> {
-        let stat = std::fs::read_to_string("/proc/stat")?;
-        let (cpu_busy, cpu_total) = cpu_times(&stat).context("/proc/stat")?;
+        let (cpu_busy, cpu_total) = cpu_now()?;
         let softnet = std::fs::read_to_string("/proc/net/softnet_stat")?;
         // The bridge's ports: p-<host> receives what <host> sends and sends what it receives.
         let files = [
@@ -319,13 +308,14 @@ impl Counters {
 
 /// How busy the CPUs are over `window`, in percent: anything else running blurs the figures.
 pub fn busy_pct(window: Duration) -> Result<f64> {
-    let read = || -> Result<(u64, u64)> {
-        cpu_times(&std::fs::read_to_string("/proc/stat")?).context("/proc/stat")
-    };
-    let (b0, t0) = read()?;
+    let (b0, t0) = cpu_now()?;
     super::sleep(window)?;
-    let (b1, t1) = read()?;
+    let (b1, t1) = cpu_now()?;
     Ok(100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64)
+}
+
+fn cpu_now() -> Result<(u64, u64)> {
+    cpu_times(&std::fs::read_to_string("/proc/stat")?).context("/proc/stat")
 }
 
 /// (busy, total) jiffies of all CPUs from /proc/stat; idle and iowait are not busy.
@@ -366,7 +356,7 @@ fn write(path: PathBuf, frames: &[Vec<u8>], cpu: Option<usize>) -> Result<PathBu
 }
 
 /// RFC 1071 checksum over the concatenation of `parts` (each of even length but the last).
-fn checksum(parts: &[&[u8]]) -> u16 {
+pub fn checksum(parts: &[&[u8]]) -> u16 {
     let mut sum: u32 = 0;
     for part in parts {
         for pair in part.chunks(2) {

@@ -144,14 +144,8 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     p.extend(id.to_be_bytes());
     p.extend(seq.to_be_bytes());
     p.extend([0; 56]);
-    let mut sum: u32 = p
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    p[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let sum = super::loads::checksum(&[&p]);
+    p[2..4].copy_from_slice(&sum.to_be_bytes());
     p
 }
 

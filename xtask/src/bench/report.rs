@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     loads::{Load, LoadStats},
-    measure::{Failover, Interval},
+    measure::{Failover, Interval, VRID},
     Impl, Trigger, BACKUP_PRIO, MASTER_PRIO,
 };
 
@@ -25,6 +25,12 @@ pub struct SpuriousRun {
     /// The backup's wrong MASTER transitions.
     pub count: usize,
     pub load_stats: LoadStats,
+}
+
+impl SpuriousRun {
+    pub fn per_minute(&self) -> f64 {
+        self.count as f64 * 60.0 / self.secs
+    }
 }
 
 pub struct IdleRun {
@@ -108,6 +114,24 @@ fn signed(v: f64) -> String {
     format!("{v:+.2}")
 }
 
+/// A [`Results::figure`] as the `pick`ed statistics joined by " / ", plus how many runs never
+/// showed it.
+fn cell<const N: usize>(
+    (s, missed): (Option<Summary>, usize),
+    pick: fn(&Summary) -> [f64; N],
+    fmt: fn(f64) -> String,
+) -> String {
+    let mut c = s.map_or("—".into(), |s| pick(&s).map(fmt).join(" / "));
+    if missed > 0 {
+        c += &format!(" ({missed} not seen)");
+    }
+    c
+}
+
+fn median_p99(s: &Summary) -> [f64; 2] {
+    [s.median, s.p99]
+}
+
 /// Distinct values of `key` over `items`, in order.
 fn distinct<T, K: Ord + Copy>(items: &[T], key: impl Fn(&T) -> K) -> Vec<K> {
     let mut v: Vec<K> = items.iter().map(key).collect();
@@ -142,26 +166,6 @@ impl Results {
         (summary(vals.iter().copied()), runs.len() - vals.len())
     }
 
-    /// "median / p99", plus how many runs never showed it.
-    fn cell(
-        &self,
-        imp: Impl,
-        iv: Interval,
-        t: Trigger,
-        load: Load,
-        f: fn(&Failover) -> Option<f64>,
-        fmt: fn(f64) -> String,
-    ) -> String {
-        let (s, missed) = self.figure(imp, iv, t, load, f);
-        let mut c = s.map_or("—".into(), |s| {
-            format!("{} / {}", fmt(s.median), fmt(s.p99))
-        });
-        if missed > 0 {
-            c += &format!(" ({missed} not seen)");
-        }
-        c
-    }
-
     /// (interval, trigger, load) triples measured, in matrix order.
     fn cases(&self) -> Vec<(Interval, Trigger, Load)> {
         distinct(&self.failover, |r| (r.interval, r.trigger, r.load))
@@ -171,11 +175,13 @@ impl Results {
 pub fn markdown(h: &Header, r: &Results) -> String {
     let mut s = String::new();
     let impls = distinct(&r.failover, |x| x.imp);
-    let mut impls_all = impls.clone();
-    impls_all.extend(r.spurious.iter().map(|x| x.imp));
-    impls_all.extend(r.idle.iter().map(|x| x.imp));
-    impls_all.sort();
-    impls_all.dedup();
+    let has_ours = r
+        .failover
+        .iter()
+        .map(|x| x.imp)
+        .chain(r.spurious.iter().map(|x| x.imp))
+        .chain(r.idle.iter().map(|x| x.imp))
+        .any(|i| i == Impl::Ours);
     let _ = writeln!(s, "# Failover benchmark: vrrp-agent and keepalived\n");
     let _ = writeln!(
         s,
@@ -183,11 +189,11 @@ pub fn markdown(h: &Header, r: &Results) -> String {
          start)\n- Matrix: {}\n- Topology: \
          bridge namespace, r1 (priority {MASTER_PRIO}, master) and r2 (priority {BACKUP_PRIO}, \
          backup), a client pinging the VIP every 1 ms and capturing adverts, ARP and replies \
-         (kernel time stamps); VRRPv3, VRID 51, both implementations run the same \
+         (kernel time stamps); VRRPv3, VRID {VRID}, both implementations run the same \
          keepalived.conf.\n",
         h.machine, h.date, h.command, h.minutes, h.busy_before, h.matrix
     );
-    if impls_all.contains(&Impl::Ours) {
+    if has_ours {
         s += &targets(r);
     }
     if !r.failover.is_empty() {
@@ -206,12 +212,13 @@ pub fn markdown(h: &Header, r: &Results) -> String {
     s
 }
 
-fn header_row(s: &mut String, cols: &[&str]) {
-    let _ = writeln!(s, "| {} |", cols.join(" | "));
-    let _ = writeln!(s, "|{}", cols.iter().map(|_| "---|").collect::<String>());
+fn header_row(s: &mut String, cols: &[impl AsRef<str>]) {
+    row(s, cols);
+    let _ = writeln!(s, "|{}", "---|".repeat(cols.len()));
 }
 
-fn row(s: &mut String, cols: &[String]) {
+fn row(s: &mut String, cols: &[impl AsRef<str>]) {
+    let cols: Vec<&str> = cols.iter().map(AsRef::as_ref).collect();
     let _ = writeln!(s, "| {} |", cols.join(" | "));
 }
 
@@ -384,7 +391,7 @@ fn failover_table(r: &Results, impls: &[Impl]) -> String {
             cols.push(format!("{fig} {}", imp.short()));
         }
     }
-    header_row(&mut s, &cols.iter().map(String::as_str).collect::<Vec<_>>());
+    header_row(&mut s, &cols);
     for (iv, t, l) in r.cases() {
         let mut c = vec![
             iv.to_string(),
@@ -393,14 +400,26 @@ fn failover_table(r: &Results, impls: &[Impl]) -> String {
             l.name().into(),
         ];
         for imp in impls {
-            c.push(r.cell(*imp, iv, t, l, |f| f.garp_ms, ms));
+            c.push(cell(
+                r.figure(*imp, iv, t, l, |f| f.garp_ms),
+                median_p99,
+                ms,
+            ));
         }
         for imp in impls {
-            c.push(r.cell(*imp, iv, t, l, |f| f.reply_ms, ms));
+            c.push(cell(
+                r.figure(*imp, iv, t, l, |f| f.reply_ms),
+                median_p99,
+                ms,
+            ));
         }
         for imp in impls {
             c.push(if rfc_wait(iv, t).is_some() {
-                r.cell(*imp, iv, t, l, |f| f.precision_ms, signed)
+                cell(
+                    r.figure(*imp, iv, t, l, |f| f.precision_ms),
+                    median_p99,
+                    signed,
+                )
             } else {
                 "—".into()
             });
@@ -422,7 +441,7 @@ fn spurious_table(r: &Results) -> String {
         cols.push(format!("{} /min", imp.short()));
         cols.push(format!("{} load achieved", imp.short()));
     }
-    header_row(&mut s, &cols.iter().map(String::as_str).collect::<Vec<_>>());
+    header_row(&mut s, &cols);
     for load in distinct(&r.spurious, |x| x.load) {
         let mut c = vec![format!("{} ({})", load.name(), load.describe())];
         for imp in &impls {
@@ -430,7 +449,7 @@ fn spurious_table(r: &Results) -> String {
                 Some(x) => {
                     c.push(format!(
                         "{:.1} ({} in {:.0} s)",
-                        x.count as f64 * 60.0 / x.secs,
+                        x.per_minute(),
                         x.count,
                         x.secs
                     ));
@@ -464,17 +483,17 @@ fn idle_table(r: &Results) -> String {
     let mut s = "## Idle cost (no load; CPU = share of one CPU over the window, wake-ups = times \
                  its threads were scheduled in; keepalived = main process + VRRP child)\n\n"
         .to_string();
+    type Figure = fn(&IdleRun) -> String;
+    let figures: [(&str, Figure); 3] = [
+        ("CPU %", |x| format!("{:.2}", x.cpu_pct)),
+        ("wake-ups/s", |x| format!("{:.0}", x.wakeups_per_s)),
+        ("RSS MB", |x| format!("{:.1}", mb(x.rss_kb))),
+    ];
     let mut cols = vec!["adverts".to_string(), "role".into()];
-    for imp in &impls {
-        cols.push(format!("{} CPU %", imp.short()));
+    for (name, _) in figures {
+        cols.extend(impls.iter().map(|imp| format!("{} {name}", imp.short())));
     }
-    for imp in &impls {
-        cols.push(format!("{} wake-ups/s", imp.short()));
-    }
-    for imp in &impls {
-        cols.push(format!("{} RSS MB", imp.short()));
-    }
-    header_row(&mut s, &cols.iter().map(String::as_str).collect::<Vec<_>>());
+    header_row(&mut s, &cols);
     let cases = distinct(&r.idle, |x| x.interval)
         .into_iter()
         .flat_map(|iv| ["master", "backup"].map(|role| (iv, role)));
@@ -485,14 +504,8 @@ fn idle_table(r: &Results) -> String {
                 .find(|x| x.imp == imp && x.interval == iv && x.role == role)
         };
         let mut c = vec![iv.to_string(), role.into()];
-        for imp in &impls {
-            c.push(find(*imp).map_or("—".into(), |x| format!("{:.2}", x.cpu_pct)));
-        }
-        for imp in &impls {
-            c.push(find(*imp).map_or("—".into(), |x| format!("{:.0}", x.wakeups_per_s)));
-        }
-        for imp in &impls {
-            c.push(find(*imp).map_or("—".into(), |x| format!("{:.1}", mb(x.rss_kb))));
+        for (_, fig) in figures {
+            c.extend(impls.iter().map(|&imp| find(imp).map_or("—".into(), fig)));
         }
         row(&mut s, &c);
     }
@@ -554,21 +567,7 @@ fn details_table(r: &Results) -> String {
             "precision",
         ],
     );
-    let four = |(s, missed): (Option<Summary>, usize), fmt: fn(f64) -> String| {
-        let mut c = s.map_or("—".into(), |s| {
-            format!(
-                "{} / {} / {} / {}",
-                fmt(s.min),
-                fmt(s.median),
-                fmt(s.p99),
-                fmt(s.max)
-            )
-        });
-        if missed > 0 {
-            c += &format!(" ({missed} not seen)");
-        }
-        c
-    };
+    let four = |fig, fmt| cell(fig, |s| [s.min, s.median, s.p99, s.max], fmt);
     for (iv, t, l) in r.cases() {
         for imp in distinct(&r.failover, |x| x.imp) {
             let n = r.runs(imp, iv, t, l).count();
@@ -642,7 +641,7 @@ pub fn spurious_csv(r: &Results) -> String {
             x.load.name(),
             x.secs,
             x.count,
-            x.count as f64 * 60.0 / x.secs,
+            x.per_minute(),
             l.sent_kpps,
             l.to_backup_kpps,
             l.drops_per_s,
@@ -670,7 +669,13 @@ pub fn idle_csv(r: &Results) -> String {
     s
 }
 
-const COLORS: [(Impl, &str); 2] = [(Impl::Ours, "#1f77b4"), (Impl::Keepalived, "#e6550d")];
+fn color(imp: Impl) -> &'static str {
+    match imp {
+        Impl::Ours => "#1f77b4",
+        Impl::Keepalived => "#e6550d",
+    }
+}
+
 const LABEL_W: f64 = 90.0;
 const PANEL_W: f64 = 330.0;
 const PANEL_GAP: f64 = 40.0;
@@ -770,7 +775,7 @@ pub fn svg(r: &Results) -> String {
             for (i, &load) in loads.iter().enumerate() {
                 for (k, &imp) in impls.iter().enumerate() {
                     let ly = top + i as f64 * band + BLOCK_GAP / 2.0 + (k as f64 + 0.5) * LANE_H;
-                    let color = COLORS.iter().find(|c| c.0 == imp).map_or("#000", |c| c.1);
+                    let color = color(imp);
                     let runs: Vec<_> = r.runs(imp, iv, t, load).collect();
                     for v in runs.iter().filter_map(|x| x.fig.garp_ms) {
                         let _ = writeln!(
@@ -804,7 +809,7 @@ pub fn svg(r: &Results) -> String {
     }
     let mut legend = String::new();
     for (k, &imp) in impls.iter().enumerate() {
-        let color = COLORS.iter().find(|c| c.0 == imp).map_or("#000", |c| c.1);
+        let color = color(imp);
         let lx = LABEL_W + k as f64 * 170.0;
         let _ = writeln!(
             legend,
