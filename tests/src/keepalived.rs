@@ -7,14 +7,13 @@
 //! processes are stopped by PID, never by name.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{exited_nowait, send_signal, wait_until, Proc, Topology, STOP_TIMEOUT};
+use crate::{addr_info, exited_nowait, send_signal, wait_until, Proc, Topology, STOP_TIMEOUT};
 
 const POLL: Duration = Duration::from_millis(20);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -129,7 +128,6 @@ pub struct Keepalived {
     parent: Proc,
     child: u32,
     ns: String,
-    conf: PathBuf,
     /// Addresses from the config's `virtual_ipaddress` blocks.
     vips: Vec<Ipv4Addr>,
     /// The namespace's addresses before keepalived started: never removed on drop.
@@ -194,18 +192,12 @@ impl Keepalived {
             ns: netns.name().to_owned(),
             vips: vips_in(conf),
             before,
-            conf: conf_path,
         })
     }
 
     /// Main process and VRRP child.
     pub fn pids(&self) -> Vec<u32> {
         vec![self.parent.pid(), self.child]
-    }
-
-    /// The config file it runs.
-    pub fn conf_path(&self) -> &Path {
-        &self.conf
     }
 
     /// Its output so far (both processes log there).
@@ -353,18 +345,9 @@ fn addrs_in(ns: &str) -> Result<Vec<(Ipv4Addr, u64, String)>> {
         bail!("ip -n {ns} addr: {}", String::from_utf8_lossy(&out.stderr));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let mut addrs = Vec::new();
-    for link in v.as_array().into_iter().flatten() {
-        let dev = link["ifname"].as_str().unwrap_or_default();
-        for a in link["addr_info"].as_array().into_iter().flatten() {
-            if let (Some(Ok(addr)), Some(len)) =
-                (a["local"].as_str().map(str::parse), a["prefixlen"].as_u64())
-            {
-                addrs.push((addr, len, dev.to_owned()));
-            }
-        }
-    }
-    Ok(addrs)
+    Ok(addr_info(&v)
+        .filter_map(|(dev, local, len)| Some((local.parse().ok()?, len, dev.to_owned())))
+        .collect())
 }
 
 #[cfg(test)]

@@ -574,15 +574,18 @@ fn parse_addrs(json: &[u8]) -> Vec<String> {
             return Vec::new();
         }
     };
-    let mut addrs = Vec::new();
-    for link in v.as_array().into_iter().flatten() {
-        for a in link["addr_info"].as_array().into_iter().flatten() {
-            if let (Some(local), Some(len)) = (a["local"].as_str(), a["prefixlen"].as_u64()) {
-                addrs.push(format!("{local}/{len}"));
-            }
-        }
-    }
-    addrs
+    addr_info(&v)
+        .map(|(_, local, len)| format!("{local}/{len}"))
+        .collect()
+}
+
+/// (interface, address, prefix length) of every address in `ip -j addr` output `v`.
+fn addr_info(v: &serde_json::Value) -> impl Iterator<Item = (&str, &str, u64)> {
+    v.as_array().into_iter().flatten().flat_map(|link| {
+        let dev = link["ifname"].as_str().unwrap_or_default();
+        let addrs = link["addr_info"].as_array().into_iter().flatten();
+        addrs.filter_map(move |a| Some((dev, a["local"].as_str()?, a["prefixlen"].as_u64()?)))
+    })
 }
 
 /// A process running in a namespace. Dropping it sends SIGTERM, then SIGKILL (to its whole
@@ -929,11 +932,6 @@ impl Topology {
     /// [`cut_link`](Self::cut_link) for `host`'s link to the second LAN.
     pub fn cut_lan2_link(&self, host: &str) {
         self.set_port_state("q", host, "down");
-    }
-
-    /// Undoes [`cut_lan2_link`](Self::cut_lan2_link).
-    pub fn restore_lan2_link(&self, host: &str) {
-        self.set_port_state("q", host, "up");
     }
 
     fn set_port_state(&self, port: &str, host: &str, state: &str) {

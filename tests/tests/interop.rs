@@ -85,10 +85,10 @@ impl Group {
             Impl::Ours => {
                 self.lab.start_conf(role, &text, &[]);
             }
-            Impl::Keepalived => match Keepalived::start(&self.lab.topo, role, &text) {
-                Ok(k) => self.keepalived.push((role, k)),
-                Err(e) => self.fail(&format!("{e:#}")),
-            },
+            Impl::Keepalived => {
+                let k = self.ok(Keepalived::start(&self.lab.topo, role, &text));
+                self.keepalived.push((role, k));
+            }
         }
         self.started.push((role, imp));
     }
@@ -212,9 +212,8 @@ impl Group {
                 self.wait_log(role, 0, "MASTER -> INIT: shutdown", SEC);
             }
             Impl::Keepalived => {
-                if let Err(e) = self.ka(role).term() {
-                    self.fail(&format!("{e:#}"));
-                }
+                let stopped = self.ka(role).term();
+                self.ok(stopped);
                 self.wait_log(role, 0, "(VI_1) sent 0 priority", SEC);
             }
         }
@@ -281,6 +280,15 @@ impl Group {
     fn check(&self, ok: bool, msg: &str) {
         if !ok {
             self.fail(msg);
+        }
+    }
+
+    /// The value of `r`, or [`fail`](Self::fail) with its error.
+    #[track_caller]
+    fn ok<T>(&self, r: anyhow::Result<T>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => self.fail(&format!("{e:#}")),
         }
     }
 }
@@ -421,9 +429,8 @@ fn keepalived_master_killed() {
     g.assert_stable("r1", &["r2"], V3_100MS.stable());
 
     let mark = g.log_len("r2");
-    if let Err(e) = g.ka("r1").kill9() {
-        g.fail(&format!("{e:#}"));
-    }
+    let killed = g.ka("r1").kill9();
+    g.ok(killed);
     g.wait_entered("r2", mark, "MASTER", t);
     g.wait_holders(&["r1", "r2"], t);
     let log = g.log("r1");

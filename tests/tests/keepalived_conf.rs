@@ -9,10 +9,9 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use tests::lab::{Lab, SEC};
+use tests::lab::{Lab, SEC, VIP as VIP1};
 use tests::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR, R2_ADDR};
 
-const VIP1: &str = "198.51.100.100";
 const VIP2: &str = "198.51.100.101";
 /// VRRPv2 at 1 s (keepalived's defaults): Master_Down is ~3.6 s, checks run every second.
 const FAILOVER: Duration = Duration::from_secs(20);
@@ -126,14 +125,14 @@ fn wait_served_by(lab: &Lab, vip: &str, role: &str, timeout: Duration) {
     );
 }
 
-fn nginx_failover(name: &str, check: &str, r1_extra: &str, expect_return: bool) {
+fn nginx_failover(name: &str, check: &str, nopreempt: bool) {
     let mut lab = Lab::new(name);
     let mut nginx1 = start_nginx(&lab, "r1");
     let _nginx2 = start_nginx(&lab, "r2");
-    let r1_state = if r1_extra.contains("nopreempt") {
-        "BACKUP"
+    let (r1_state, r1_extra) = if nopreempt {
+        ("BACKUP", "nopreempt")
     } else {
-        "MASTER"
+        ("MASTER", "")
     };
     lab.start_conf("r1", &nginx_conf_with(check, r1_state, 150, r1_extra), &[]);
     lab.start_conf("r2", &nginx_conf_with(check, "BACKUP", 100, ""), &[]);
@@ -159,13 +158,13 @@ fn nginx_failover(name: &str, check: &str, r1_extra: &str, expect_return: bool) 
     // nginx back: priority 150 again; r1 preempts, unless nopreempt.
     let _nginx1 = start_nginx(&lab, "r1");
     lab.wait_log("r1", mark, "priority 90 -> 150", FAILOVER);
-    if expect_return {
-        lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
-        wait_served_by(&lab, VIP1, "r1", FAILOVER);
-    } else {
+    if nopreempt {
         std::thread::sleep(8 * SEC); // more than two Master_Down intervals
         lab.wait_holders_of(VIP1, &["r2"], SEC);
         wait_served_by(&lab, VIP1, "r2", SEC);
+    } else {
+        lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+        wait_served_by(&lab, VIP1, "r1", FAILOVER);
     }
 }
 
@@ -174,32 +173,34 @@ fn nginx_failover(name: &str, check: &str, r1_extra: &str, expect_return: bool) 
 #[test]
 fn nginx_check_moves_vip_and_back() {
     skip_unless_root!();
-    nginx_failover("kc_nginx", SCRIPT_CHECK, "", true);
+    nginx_failover("kc_nginx", SCRIPT_CHECK, false);
 }
 
 /// The same with the in-process HTTP check of the `vrrp_agent` extension.
 #[test]
 fn in_process_http_check_moves_vip_and_back() {
     skip_unless_root!();
-    nginx_failover("kc_inproc", IN_PROCESS_CHECK, "", true);
+    nginx_failover("kc_inproc", IN_PROCESS_CHECK, false);
 }
 
 /// The same with `nopreempt` on r1: nginx back does not move the VIP back.
 #[test]
 fn nginx_check_with_nopreempt_stays() {
     skip_unless_root!();
-    nginx_failover("kc_nopreempt", SCRIPT_CHECK, "nopreempt", false);
+    nginx_failover("kc_nopreempt", SCRIPT_CHECK, true);
+}
+
+/// A VRRPv3 `vrrp_instance` at 100 ms with VIP `vip`/24 and the lines `extra` ("" for none).
+fn instance(name: &str, iface: &str, vrid: u8, prio: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  interface {iface}\n  virtual_router_id {vrid}\n  \
+         priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {vip}/24 }}\n  \
+         {extra}\n}}\n"
+    )
 }
 
 fn dual_master_conf(p51: u8, p52: u8) -> String {
-    let instance = |name: &str, vrid: u8, prio: u8, vip: &str| {
-        format!(
-            "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
-             priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
-             {vip}/24\n  }}\n}}\n"
-        )
-    };
-    instance("VI_1", 51, p51, VIP1) + &instance("VI_2", 52, p52, VIP2)
+    instance("VI_1", "eth0", 51, p51, VIP1, "") + &instance("VI_2", "eth0", 52, p52, VIP2, "")
 }
 
 /// Dual master: each host master of one VIP; one host down → both VIPs on the other; back → each
@@ -228,12 +229,7 @@ fn three_nodes_hand_over_in_priority_order() {
     skip_unless_root!();
     let mut lab = Lab::new("kc_three");
     lab.add_router("r3", "198.51.100.3/24");
-    let conf = |prio: u8| {
-        format!(
-            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
-             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n}}\n"
-        )
-    };
+    let conf = |prio: u8| instance("VI_1", "eth0", 51, prio, VIP1, "");
     lab.start_conf("r1", &conf(150), &[]);
     lab.start_conf("r2", &conf(100), &[]);
     lab.start_conf("r3", &conf(50), &[]);
@@ -260,12 +256,7 @@ fn track_interface_down_is_fault() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let conf = |prio: u8, extra: &str| {
-        format!(
-            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
-             advert_int 0.1\n  version 3\n  virtual_ipaddress {{ {VIP1}/24 }}\n  {extra}\n}}\n"
-        )
-    };
+    let conf = |prio: u8, extra: &str| instance("VI_1", "eth0", 51, prio, VIP1, extra);
     let r1_extra = format!(
         "track_interface {{\n    uplink\n  }}\n  notify {}",
         script.display()
@@ -275,9 +266,7 @@ fn track_interface_down_is_fault() {
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
 
     let mark = lab.log_len("r1");
-    lab.topo
-        .ns("r1")
-        .run_ok("ip", ["link", "set", "uplink-peer", "down"]);
+    set_uplink_carrier(&lab, "r1", "down");
     lab.wait_log(
         "r1",
         mark,
@@ -286,9 +275,7 @@ fn track_interface_down_is_fault() {
     );
     lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
 
-    lab.topo
-        .ns("r1")
-        .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    set_uplink_carrier(&lab, "r1", "up");
     lab.wait_log("r1", mark, "FAULT -> BACKUP: fault cleared", FAILOVER);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
 
@@ -325,7 +312,14 @@ fn add_uplink(lab: &Lab, role: &str) {
         ],
     );
     ns.run_ok("ip", ["link", "set", "uplink", "up"]);
-    ns.run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    set_uplink_carrier(lab, role, "up");
+}
+
+/// Cuts ("down") or restores ("up") the carrier of `role`'s uplink (see [`add_uplink`]).
+fn set_uplink_carrier(lab: &Lab, role: &str, state: &str) {
+    lab.topo
+        .ns(role)
+        .run_ok("ip", ["link", "set", "uplink-peer", state]);
 }
 
 /// `vrrp_sync_group`: one member's FAULT takes the whole group to FAULT, so both VIPs move
@@ -336,16 +330,9 @@ fn sync_group_members_fail_over_together() {
     let mut lab = Lab::new("kc_sync");
     add_uplink(&lab, "r1");
     let conf = |prio: u8, track: &str| {
-        let instance = |name: &str, vrid: u8, vip: &str, track: &str| {
-            format!(
-                "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
-                 priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{ \
-                 {vip}/24 }}\n  {track}\n}}\n"
-            )
-        };
         "vrrp_sync_group G1 {\n  group {\n    VI_1\n    VI_2\n  }\n}\n".to_owned()
-            + &instance("VI_1", 51, VIP1, "")
-            + &instance("VI_2", 52, VIP2, track)
+            + &instance("VI_1", "eth0", 51, prio, VIP1, "")
+            + &instance("VI_2", "eth0", 52, prio, VIP2, track)
     };
     lab.start_conf("r1", &conf(150, "track_interface {\n    uplink\n  }"), &[]);
     lab.start_conf("r2", &conf(100, ""), &[]);
@@ -353,9 +340,7 @@ fn sync_group_members_fail_over_together() {
     lab.wait_holders_of(VIP2, &["r1"], FAILOVER);
 
     let mark = lab.log_len("r1");
-    lab.topo
-        .ns("r1")
-        .run_ok("ip", ["link", "set", "uplink-peer", "down"]);
+    set_uplink_carrier(&lab, "r1", "down");
     lab.wait_log(
         "r1",
         mark,
@@ -365,9 +350,7 @@ fn sync_group_members_fail_over_together() {
     lab.wait_holders_of(VIP1, &["r2"], FAILOVER);
     lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
 
-    lab.topo
-        .ns("r1")
-        .run_ok("ip", ["link", "set", "uplink-peer", "up"]);
+    set_uplink_carrier(&lab, "r1", "up");
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
     lab.wait_holders_of(VIP2, &["r1"], FAILOVER);
 }
@@ -378,11 +361,8 @@ fn unicast_peers() {
     skip_unless_root!();
     let mut lab = Lab::new("kc_unicast");
     let conf = |prio: u8, me: &str, peer: &str| {
-        format!(
-            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
-             advert_int 0.1\n  version 3\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  \
-             }}\n  virtual_ipaddress {{ {VIP1}/24 }}\n}}\n"
-        )
+        let unicast = format!("unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}");
+        instance("VI_1", "eth0", 51, prio, VIP1, &unicast)
     };
     lab.start_conf("r1", &conf(150, R1_ADDR, R2_ADDR), &[]);
     lab.start_conf("r2", &conf(100, R2_ADDR, R1_ADDR), &[]);
@@ -515,14 +495,8 @@ fn two_interfaces_and_no_accept() {
         .add_lan2_host("client2", "203.0.113.10/24")
         .unwrap();
     let conf = |prio: u8| {
-        let instance = |name: &str, iface: &str, vrid: u8, vip: &str, extra: &str| {
-            format!(
-                "vrrp_instance {name} {{\n  interface {iface}\n  virtual_router_id {vrid}\n  \
-                 priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
-                 {vip}/24\n  }}\n  {extra}\n}}\n"
-            )
-        };
-        instance("VI_A", "eth0", 51, VIP1, "") + &instance("VI_B", "eth1", 52, VIP_B, "no_accept")
+        instance("VI_A", "eth0", 51, prio, VIP1, "")
+            + &instance("VI_B", "eth1", 52, prio, VIP_B, "no_accept")
     };
     lab.start_conf("r1", &conf(150), &[]);
     lab.start_conf("r2", &conf(100), &[]);
