@@ -22,7 +22,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tests::{skip_unless_root, wait_until, Topology, R1_ADDR};
+//! use vrrp_lab::{skip_unless_root, wait_until, Topology, R1_ADDR};
 //!
 //! #[test]
 //! fn failover() {

@@ -1,5 +1,5 @@
 //! End-to-end failover tests: two `vrrp-agent` routers and a client on one segment (see
-//! `tests::Topology`), VRID 51, VIP 198.51.100.100/24. r1 has priority 200, r2 100. Each test
+//! `vrrp_lab::Topology`), VRID 51, VIP 198.51.100.100/24. r1 has priority 200, r2 100. Each test
 //! asserts what the client sees (ping, its neighbour entry for the VIP), what `ip addr` and
 //! `ip link` show in the routers, and the agents' transition log lines.
 //!
@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use tests::lab::{
+use vrrp_lab::lab::{
     Lab, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP, XDP_AUTO_VETH_LOG, XDP_NATIVE_LOG,
 };
-use tests::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
+use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
 /// Case 1 and 8: the initial election through the receive path of `--xdp <xdp>`.
 fn initial_election(name: &str, xdp: &str) {

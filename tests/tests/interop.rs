@@ -1,7 +1,7 @@
 //! Interop end-to-end tests with keepalived 2.2.7 (Debian): keepalived in one router namespace,
-//! `vrrp-agent` in the other (or a third), on the bridge topology of `tests::Topology`, VRID 51,
+//! `vrrp-agent` in the other (or a third), on the bridge topology of `vrrp_lab::Topology`, VRID 51,
 //! VIP 198.51.100.100/24. Both implementations run the same keepalived.conf text
-//! (`tests::keepalived::conf`; the agent reads it with `-f`). Each case asserts which namespaces
+//! (`vrrp_lab::keepalived::conf`; the agent reads it with `-f`). Each case asserts which namespaces
 //! hold the VIP, keepalived's state from its log, the agent's state from its log, and that
 //! neither side rejected an advert of the other.
 //!
@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
-use tests::keepalived::{conf, InstanceSpec, Keepalived};
-use tests::lab::{Lab, IFACE, POLL, SEC, SETTLE};
-use tests::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
+use vrrp_lab::keepalived::{conf, InstanceSpec, Keepalived};
+use vrrp_lab::lab::{Lab, IFACE, POLL, SEC, SETTLE};
+use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
 const R3_ADDR: &str = "198.51.100.3";
 

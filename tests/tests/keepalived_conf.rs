@@ -9,8 +9,8 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use tests::lab::{Lab, SEC, VIP as VIP1};
-use tests::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR, R2_ADDR};
+use vrrp_lab::lab::{Lab, SEC, VIP as VIP1};
+use vrrp_lab::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR, R2_ADDR};
 
 const VIP2: &str = "198.51.100.101";
 /// VRRPv2 at 1 s (keepalived's defaults): Master_Down is ~3.6 s, checks run every second.

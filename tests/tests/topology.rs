@@ -4,7 +4,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use tests::{
+use vrrp_lab::{
     is_root, list_netns, skip_unless_root, wait_until, Topology, CLIENT_ADDR, R1_ADDR, R2_ADDR,
 };
 

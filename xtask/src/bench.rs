@@ -24,7 +24,7 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
-use topology::{
+use vrrp_lab::{
     keepalived::{self, InstanceSpec, Keepalived},
     Proc, Topology,
 };
@@ -555,7 +555,7 @@ impl Capture {
             .stderr(file);
         let mut proc = topo.ns("client").spawn_command(cmd)?;
         let read = || std::fs::read_to_string(&log).unwrap_or_default();
-        let up = topology::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        let up = vrrp_lab::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
             read().contains("listening on") || !proc.is_running()
         });
         if !up || !read().contains("listening on") {
@@ -641,7 +641,7 @@ impl Bench {
         let macs = [parse_mac(&mac("r1")?)?, parse_mac(&r2_mac)?];
         // A silent backup's MAC would age out of the bridge, and the flood aimed at it would
         // then reach every port.
-        let out = topo.ns(topology::BRIDGE).run(
+        let out = topo.ns(vrrp_lab::BRIDGE).run(
             "bridge",
             ["fdb", "replace", &r2_mac, "dev", "p-r2", "master", "static"],
         );
@@ -649,7 +649,7 @@ impl Bench {
             bail!("bridge fdb: {}", String::from_utf8_lossy(&out.stderr));
         }
         let loads = Loads::new(&topo, (macs[1], R2))?;
-        let switch = PortSwitch::new(topo.ns(topology::BRIDGE).name())?;
+        let switch = PortSwitch::new(topo.ns(vrrp_lab::BRIDGE).name())?;
         Ok(Bench {
             switch,
             loads,
@@ -729,7 +729,7 @@ impl Bench {
         let other = if holder == "r1" { "r2" } else { "r1" };
         // Each look is an `ip` process: often enough to move on promptly, rarely enough not
         // to load the CPUs being measured.
-        let ok = topology::wait_until(timeout, Duration::from_millis(50), || {
+        let ok = vrrp_lab::wait_until(timeout, Duration::from_millis(50), || {
             INTERRUPTED.load(Ordering::Relaxed) || (self.has_vip(holder) && !self.has_vip(other))
         });
         interrupted()?;

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use topology::{wait_until, Proc, Topology};
+use vrrp_lab::{wait_until, Proc, Topology};
 
 const VIP: &str = "198.51.100.100";
 const ADVERT_INT: &str = "100ms";

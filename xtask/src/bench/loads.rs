@@ -5,7 +5,7 @@
 use std::{net::Ipv4Addr, path::PathBuf, time::Duration, time::Instant};
 
 use anyhow::{bail, Context as _, Result};
-use topology::{Proc, Topology};
+use vrrp_lab::{Proc, Topology};
 
 use super::measure::VRID;
 
@@ -284,7 +284,7 @@ impl Counters {
             "p-r2/statistics/tx_dropped",
         ]
         .map(|f| format!("/sys/class/net/{f}"));
-        let out = topo.ns(topology::BRIDGE).run("cat", &files);
+        let out = topo.ns(vrrp_lab::BRIDGE).run("cat", &files);
         if !out.status.success() {
             bail!("port counters: {}", String::from_utf8_lossy(&out.stderr));
         }
