@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{addr_info, exited_nowait, send_signal, wait_until, Proc, Topology, STOP_TIMEOUT};
+use crate::netns::addr_info;
+use crate::processes::{exited_nowait, send_signal, Proc, STOP_TIMEOUT};
+use crate::{wait_until, Topology};
 
 const POLL: Duration = Duration::from_millis(20);
 static NEXT: AtomicUsize = AtomicUsize::new(0);

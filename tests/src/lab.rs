@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::{agent_bin, wait_until, Proc, Topology};
+use crate::{wait_until, Proc, Topology};
 
 pub const VIP: &str = "198.51.100.100";
 pub const VIP_CIDR: &str = "198.51.100.100/24";
@@ -21,6 +21,25 @@ pub const XDP_NATIVE_LOG: &str = "receive path: XDP in native (driver) mode ifac
 /// The default (`--xdp auto`) on the lab's veth interfaces.
 pub const XDP_AUTO_VETH_LOG: &str = "receive path: XDP in SKB (generic) mode (veth) iface=eth0";
 pub const RAW_SOCKET_LOG: &str = "receive path: raw socket (--xdp off) iface=eth0";
+
+/// The `vrrp-agent` binary under test: `$VRRP_AGENT_BIN` if set, else `vrrp-agent` in the
+/// target directory of this test executable (`target/debug/deps/<test>-<hash>` →
+/// `target/debug/vrrp-agent`). Panics with a hint to build it when it is missing.
+pub fn agent_bin() -> PathBuf {
+    let path = match std::env::var_os("VRRP_AGENT_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("vrrp-agent")))
+            .unwrap_or_else(|| PathBuf::from("vrrp-agent")),
+    };
+    assert!(
+        path.is_file(),
+        "{} not found: build it first: cargo build -p vrrp-agent (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
 
 /// A topology with agents started in r1/r2; every agent ever started is kept (restarted ones
 /// too), so a failure message can show all their logs.
