@@ -151,14 +151,13 @@ impl Agent {
 
     /// Opens and starts `configs` (after the others already running), with what they need: a
     /// receive path on their interfaces, link monitors, checks, sync groups.
-    async fn add(&mut self, configs: Vec<config::Instance>, xdp: XdpMode) -> Result<()> {
+    async fn add(&mut self, configs: Vec<config::VrrpInstance>, xdp: XdpMode) -> Result<()> {
         let first = self.instances.len();
         for ic in configs {
             let name = ic.name.clone();
-            let instance =
-                Instance::open(ic, &self.nl, &self.config.scripts, self.notifier.clone())
-                    .await
-                    .with_context(|| format!("instance {name}"))?;
+            let instance = Instance::open(ic, &self.nl, &self.config.checks, self.notifier.clone())
+                .await
+                .with_context(|| format!("instance {name}"))?;
             self.instances.push(instance);
         }
         self.receive_path(xdp, first)?;
@@ -213,9 +212,9 @@ impl Agent {
         if new.global != self.config.global {
             warn!("SIGHUP: global_defs and vrrp_agent changes apply at the next restart");
         }
-        let unchanged = |old: &config::Instance| {
+        let unchanged = |old: &config::VrrpInstance| {
             new.instances.iter().any(|n| n == old)
-                && same_checks(old, &self.config.scripts, &new.scripts)
+                && same_checks(old, &self.config.checks, &new.checks)
                 && group_of(&old.name, &self.config.sync_groups)
                     == group_of(&old.name, &new.sync_groups)
         };
@@ -237,7 +236,7 @@ impl Agent {
                 dp.remove_instance(&instance.key)?;
             }
         }
-        let added: Vec<config::Instance> = std::mem::take(&mut new.instances)
+        let added: Vec<config::VrrpInstance> = std::mem::take(&mut new.instances)
             .into_iter()
             .filter(|n| !kept.iter().any(|k| &k.config == n))
             .collect();
@@ -356,7 +355,7 @@ impl Agent {
             .collect();
         let scripts: Vec<_> = self
             .config
-            .scripts
+            .checks
             .iter()
             .filter(|s| used.contains(s.name.as_str()))
             .cloned()
@@ -516,12 +515,12 @@ async fn await_successors(mut waiting: Vec<&Instance>, dp: &Dataplane, goodbye: 
 
 /// Whether the checks `instance` tracks are defined the same in both script lists.
 fn same_checks(
-    instance: &config::Instance,
-    old: &[config::Script],
-    new: &[config::Script],
+    instance: &config::VrrpInstance,
+    old: &[config::Check],
+    new: &[config::Check],
 ) -> bool {
-    instance.track_scripts.iter().all(|t| {
-        let find = |list: &[config::Script]| list.iter().find(|s| s.name == t.name).cloned();
+    instance.track_checks.iter().all(|t| {
+        let find = |list: &[config::Check]| list.iter().find(|s| s.name == t.name).cloned();
         find(old) == find(new)
     })
 }

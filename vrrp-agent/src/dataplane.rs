@@ -12,7 +12,7 @@ use aya::{
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use vrrp_common::maps::{
-    ArpRecord, Event, InstanceConfig, InstanceKey, PeerRecord, MAP_EVENTS, MAP_INSTANCES,
+    ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, MAP_EVENTS, MAP_INSTANCES,
     MAP_PEERS, MAP_VIPS, PROGRAM_NAME,
 };
 
@@ -67,7 +67,7 @@ impl std::fmt::Display for Attached {
 /// dies (aya attaches through a bpf_link), so a crashed agent leaves nothing on the interface.
 pub struct Dataplane {
     ebpf: Ebpf,
-    instances: HashMap<MapData, InstanceKey, InstanceConfig>,
+    instances: HashMap<MapData, InstanceKey, InstanceEntry>,
     peers: HashMap<MapData, InstanceKey, PeerRecord>,
     vips: HashMap<MapData, [u8; 4], ArpRecord>,
 }
@@ -127,7 +127,7 @@ impl Dataplane {
     pub fn set_instance(
         &mut self,
         key: InstanceKey,
-        config: InstanceConfig,
+        config: InstanceEntry,
     ) -> Result<(), DataplaneError> {
         if self.peers.get(&key, 0).is_err() {
             self.peers
@@ -181,12 +181,12 @@ pub struct Events(AsyncFd<RingBuf<MapData>>);
 
 impl Events {
     /// Waits for the next batch of events and appends them to `out`.
-    pub async fn recv(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
+    pub async fn recv(&mut self, out: &mut Vec<RingEvent>) -> std::io::Result<()> {
         let mut guard = self.0.readable_mut().await?;
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
             // A copy: ring records are only 8-byte aligned by convention, and events are rare.
-            if let Ok(event) = bytemuck::try_pod_read_unaligned::<Event>(&item) {
+            if let Ok(event) = bytemuck::try_pod_read_unaligned::<RingEvent>(&item) {
                 out.push(event);
             }
         }

@@ -45,7 +45,7 @@ impl Add<Duration> for Timestamp {
 
 /// One VRRP instance's election parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Params {
     pub vrid: u8,
     pub version: Version,
     /// 1..=255; 255 means address owner. 0 is treated as 1 (it is the "shutting down" value).
@@ -63,7 +63,7 @@ pub struct Config {
     pub garp_refresh: Option<Duration>,
 }
 
-impl Config {
+impl Params {
     /// RFC 9568 §6.4.3: a master accepts packets addressed to the virtual addresses only if it
     /// owns them or Accept_Mode is on; otherwise they are dropped while it is master.
     pub fn accepts_vip_traffic(&self) -> bool {
@@ -144,7 +144,7 @@ pub enum Action {
         priority: u8,
     },
     /// Install the virtual addresses (whether packets to them are accepted is static:
-    /// [`Config::accepts_vip_traffic`]).
+    /// [`Params::accepts_vip_traffic`]).
     AddVips,
     RemoveVips,
     /// Gratuitous ARP for every virtual address (RFC 9568 §6.4.2).
@@ -269,7 +269,7 @@ impl Effects {
 /// The election state of one VRRP instance.
 #[derive(Clone, Debug)]
 pub struct Machine {
-    config: Config,
+    params: Params,
     state: State,
     /// Current (effective) priority; starts at the configured one.
     priority: u8,
@@ -281,19 +281,19 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(config: Config) -> Self {
+    pub fn new(params: Params) -> Self {
         Machine {
             state: State::Initialize,
-            priority: config.priority.max(1),
-            master_adver_interval: config.advert_interval,
+            priority: params.priority.max(1),
+            master_adver_interval: params.advert_interval,
             timers: [None; Timer::ALL.len()],
             preempt_until: None,
-            config,
+            params,
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn params(&self) -> &Params {
+        &self.params
     }
 
     pub fn state(&self) -> State {
@@ -312,7 +312,7 @@ impl Machine {
     /// RFC 9568 §6.1: Skew_Time = ((256 - Priority) * Active_Adver_Interval) / 256, exact to the
     /// nanosecond. v2 (RFC 3768 §6.1): (256 - Priority) / 256 seconds, whatever the interval.
     pub fn skew_time(&self) -> Duration {
-        let base = match self.config.version {
+        let base = match self.params.version {
             Version::V2 => Duration::from_secs(1),
             Version::V3 => self.master_adver_interval,
         };
@@ -341,7 +341,7 @@ impl Machine {
         match event {
             // Our own adverts looped back are the receive path's to drop; if one slips through,
             // answering it as a rival's would start an advert storm.
-            Event::Advert { src, .. } if src == self.config.primary_addr => return Vec::new(),
+            Event::Advert { src, .. } if src == self.params.primary_addr => return Vec::new(),
             // A wake-up for a timer that is no longer armed, or armed later, is stale.
             Event::TimerExpired(timer) => match self.deadline(timer) {
                 Some(at) if at <= now => self.timers[timer as usize] = None,
@@ -369,7 +369,7 @@ impl Machine {
         if self.priority == OWNER_PRIORITY {
             self.become_master(&mut fx, now);
         } else {
-            self.master_adver_interval = self.config.advert_interval;
+            self.master_adver_interval = self.params.advert_interval;
             self.become_backup(&mut fx, now);
         }
         fx.actions
@@ -402,7 +402,7 @@ impl Machine {
                 priority,
                 interval,
             } => {
-                let reason = if !self.config.preempt || priority >= self.priority {
+                let reason = if !self.params.preempt || priority >= self.priority {
                     // keepalived: a master at least as good as us ends any preempt delay.
                     self.preempt_until = None;
                     Reason::Advert { src, priority }
@@ -428,12 +428,12 @@ impl Machine {
     /// keepalived preempt_delay: the first lower-priority advert seen in Backup opens a window of
     /// `preempt_delay` during which lower-priority adverts are still accepted.
     fn in_preempt_delay(&mut self, now: Timestamp) -> bool {
-        if self.config.preempt_delay.is_zero() {
+        if self.params.preempt_delay.is_zero() {
             return false;
         }
         now < *self
             .preempt_until
-            .get_or_insert(now + self.config.preempt_delay)
+            .get_or_insert(now + self.params.preempt_delay)
     }
 
     /// RFC 9568 §6.4.3 (Active).
@@ -454,7 +454,7 @@ impl Machine {
             Event::TimerExpired(Timer::GarpRefresh) => {
                 let mut fx = Effects::new(Reason::GarpRefreshTimerExpired);
                 fx.push(Action::SendGarp);
-                if let Some(every) = self.config.garp_refresh {
+                if let Some(every) = self.params.garp_refresh {
                     self.arm(&mut fx, Timer::GarpRefresh, now + every);
                 }
                 fx.actions
@@ -468,7 +468,7 @@ impl Machine {
                 interval,
             } => {
                 // Equal priority: the higher primary address wins, compared as unsigned integers.
-                let higher_addr = u32::from(src) > u32::from(self.config.primary_addr);
+                let higher_addr = u32::from(src) > u32::from(self.params.primary_addr);
                 let (yield_to_it, reason) = match priority.cmp(&self.priority) {
                     Ordering::Greater => (true, Reason::HigherPriorityAdvert { src, priority }),
                     Ordering::Less => (false, Reason::LowerPriorityAdvert { src, priority }),
@@ -495,7 +495,7 @@ impl Machine {
     /// Active_Down_Interval follow). v2 never adopts it: RFC 3768 §7.1 receivers discard adverts
     /// whose interval differs from their own.
     fn adopt_interval(&mut self, interval: Duration) {
-        if self.config.version == Version::V3 {
+        if self.params.version == Version::V3 {
             self.master_adver_interval = interval;
         }
     }
@@ -523,7 +523,7 @@ impl Machine {
         fx.push(Action::SendAdvert {
             priority: self.priority,
         });
-        self.arm(&mut fx, Timer::Adver, now + self.config.advert_interval);
+        self.arm(&mut fx, Timer::Adver, now + self.params.advert_interval);
         fx.actions
     }
 
@@ -535,11 +535,11 @@ impl Machine {
             priority: self.priority,
         });
         fx.push(Action::SendGarp);
-        self.arm(fx, Timer::Adver, now + self.config.advert_interval);
-        if let Some(delay) = self.config.garp_repeat {
+        self.arm(fx, Timer::Adver, now + self.params.advert_interval);
+        if let Some(delay) = self.params.garp_repeat {
             self.arm(fx, Timer::GarpRepeat, now + delay);
         }
-        if let Some(every) = self.config.garp_refresh {
+        if let Some(every) = self.params.garp_refresh {
             self.arm(fx, Timer::GarpRefresh, now + every);
         }
         self.transition(fx, State::Master);

@@ -7,14 +7,14 @@ use std::{net::Ipv4Addr, sync::Arc, time::Duration};
 use anyhow::{Context as _, Result};
 use tracing::{info, warn};
 use vrrp_common::{
-    advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, ChecksumForm, Expect},
-    maps::{InstanceConfig, InstanceKey, ROLE_BACKUP, ROLE_IDLE, ROLE_MASTER},
+    advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, Expect},
+    maps::{InstanceEntry, InstanceKey, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
     DecodeError,
 };
 
 use crate::{
-    config::{self, Script},
+    config::{self, Check},
     dataplane::Dataplane,
     election::{Action, Event, Machine, Reason, State, Timer, Timestamp},
     net::{AdvertSender, GarpSender, Interface, Netlink, Vips},
@@ -52,7 +52,7 @@ struct Device {
 }
 
 pub struct Instance {
-    pub config: config::Instance,
+    pub config: config::VrrpInstance,
     pub iface: Interface,
     pub key: InstanceKey,
     /// Advert source: `mcast_src_ip`/`unicast_src_ip`, else the interface's primary address.
@@ -82,9 +82,9 @@ impl Instance {
     /// weights of `track_script`), all tracked objects start as up; the agent reports their real
     /// state before [`Instance::start`].
     pub async fn open(
-        config: config::Instance,
+        config: config::VrrpInstance,
         nl: &Netlink,
-        scripts: &[Script],
+        scripts: &[Check],
         notifier: Notifier,
     ) -> Result<Self> {
         let all_vips: Vec<Ipv4Addr> = config
@@ -108,7 +108,7 @@ impl Instance {
         }
         let src = config.src_ip.unwrap_or(iface.primary);
         let tracks = tracks(&config, scripts);
-        let machine = Machine::new(crate::election::Config {
+        let machine = Machine::new(crate::election::Params {
             vrid: config.vrid,
             version: config.version,
             priority: config.priority,
@@ -171,22 +171,22 @@ impl Instance {
     }
 
     /// What the XDP program needs to check and classify this instance's adverts.
-    pub fn kernel_config(&self) -> InstanceConfig {
+    pub fn kernel_config(&self) -> InstanceEntry {
         let (auth_type, auth_data) = match self.config.auth_pass {
             Some(pass) => (VRRP_AUTH_PASS, pass),
             None => (VRRP_AUTH_NONE, [0; 8]),
         };
-        InstanceConfig {
+        InstanceEntry {
             local_addr: self.src.octets(),
             auth_data,
             interval_cs: self.interval_cs(),
             version: self.config.version.number(),
             priority: self.machine.priority(),
             role: match self.machine.state() {
-                State::Master => ROLE_MASTER,
-                State::Backup => ROLE_BACKUP,
-                State::Initialize | State::Fault => ROLE_IDLE,
-            },
+                State::Master => Role::Master,
+                State::Backup => Role::Backup,
+                State::Initialize | State::Fault => Role::Idle,
+            } as u8,
             auth_type,
             _pad: [0; 2],
         }
@@ -517,7 +517,7 @@ impl Instance {
 
     /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
     pub fn no_accept_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        let drop = !self.machine.config().accepts_vip_traffic();
+        let drop = !self.machine.params().accepts_vip_traffic();
         let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
         vips.filter(move |_| drop).map(|v| v.addr)
     }
@@ -555,10 +555,7 @@ impl Instance {
             src: self.src,
             dst: VRRP_MULTICAST_V4,
             ip_id: 0,
-            checksum_form: match self.config.checksum {
-                config::ChecksumForm::Pseudo => ChecksumForm::WithPseudoHeader,
-                config::ChecksumForm::Message => ChecksumForm::MessageOnly,
-            },
+            checksum_form: self.config.checksum,
             addrs: &addrs,
         };
         for &dst in dsts {
@@ -634,7 +631,7 @@ fn advert_event(src: Ipv4Addr, priority: u8, interval_cs: u16) -> Event {
 /// The instance's tracked objects with their weights: a `track_script` entry's weight overrides
 /// the script's own; a `track_interface` without weight, and the instance's own interface, mean
 /// FAULT when down.
-fn tracks(config: &config::Instance, scripts: &[Script]) -> Vec<Track> {
+fn tracks(config: &config::VrrpInstance, scripts: &[Check]) -> Vec<Track> {
     let own = config.track_primary.then(|| Track {
         kind: Kind::Interface,
         name: config.iface.clone(),
@@ -649,7 +646,7 @@ fn tracks(config: &config::Instance, scripts: &[Script]) -> Vec<Track> {
         reverse: false,
         up: true,
     });
-    let checks = config.track_scripts.iter().filter_map(|t| {
+    let checks = config.track_checks.iter().filter_map(|t| {
         let script = scripts.iter().find(|s| s.name == t.name)?;
         Some(Track {
             kind: Kind::Check,

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         let n = config.instances.len();
         println!(
             "configuration OK: {n} VRRP instance(s), {} check(s)",
-            config.scripts.len()
+            config.checks.len()
         );
         return ExitCode::SUCCESS;
     }

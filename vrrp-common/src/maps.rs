@@ -43,16 +43,23 @@ impl InstanceKey {
     }
 }
 
-/// The instance's role as the kernel needs it to decide what is urgent.
-pub const ROLE_IDLE: u8 = 0;
-pub const ROLE_BACKUP: u8 = 1;
-pub const ROLE_MASTER: u8 = 2;
+/// The instance's role as the kernel needs it to decide what is urgent. Stored as its `u8` in
+/// [`InstanceEntry::role`] (a map value must accept every bit pattern).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Initialize or Fault: nothing the kernel sees is urgent but a rejected advert.
+    Idle = 0,
+    Backup = 1,
+    Master = 2,
+}
 
 /// Written by the agent (at start and on each state change), read by XDP: what a valid advert for
-/// this instance looks like (the fields of [`crate::advert::Expect`]) and who we are.
+/// this instance looks like (the fields of [`crate::advert::Expect`]) and who we are. The value of
+/// the INSTANCES map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct InstanceConfig {
+pub struct InstanceEntry {
     pub local_addr: [u8; 4],
     pub auth_data: [u8; 8],
     pub interval_cs: u16,
@@ -60,7 +67,7 @@ pub struct InstanceConfig {
     pub version: u8,
     /// Our current priority.
     pub priority: u8,
-    /// `ROLE_*`.
+    /// A [`Role`].
     pub role: u8,
     /// 0 none, 1 simple password.
     pub auth_type: u8,
@@ -103,7 +110,7 @@ pub struct ArpRecord {
 /// raw-socket path.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct Event {
+pub struct RingEvent {
     pub t_ns: u64,
     pub ifindex: u32,
     /// Bytes of `packet` that hold the IPv4 packet.
@@ -112,7 +119,7 @@ pub struct Event {
     pub packet: [u8; MAX_PACKET_V4 + VERIFIER_SLACK],
 }
 
-impl Event {
+impl RingEvent {
     pub fn packet(&self) -> &[u8] {
         &self.packet[..(self.len as usize).min(MAX_PACKET_V4)]
     }
@@ -122,12 +129,17 @@ impl Event {
 mod user {
     // SAFETY: all four are repr(C) with explicit padding and only integer fields (bytemuck Pod).
     unsafe impl aya::Pod for super::InstanceKey {}
-    unsafe impl aya::Pod for super::InstanceConfig {}
+    unsafe impl aya::Pod for super::InstanceEntry {}
     unsafe impl aya::Pod for super::PeerRecord {}
     unsafe impl aya::Pod for super::ArpRecord {}
 }
 
-impl InstanceConfig {
+impl InstanceEntry {
+    /// Whether the agent last wrote [`Role::Master`].
+    pub const fn is_master(&self) -> bool {
+        self.role == Role::Master as u8
+    }
+
     /// The receive checks instance `vrid` applies, in the codec's terms.
     pub fn expect(&self, vrid: u8) -> crate::advert::Expect {
         use crate::advert::{Auth, Expect};

@@ -15,8 +15,8 @@ use aya_ebpf::{
 use vrrp_common::{
     advert::decode_ipv4_fields,
     maps::{
-        ArpRecord, Event, InstanceConfig, InstanceKey, PeerRecord, EVENTS_BYTES, MAX_INSTANCES,
-        MAX_PACKET_V4, MAX_VIPS, ROLE_MASTER,
+        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, MAP_EVENTS,
+        MAP_INSTANCES, MAP_PEERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
     },
     wire::{
         ArpIpv4, EthHdr, Ipv4Hdr, VlanHdr, VrrpHdr, ETH_HDR_LEN, ETH_P_8021AD, ETH_P_8021Q,
@@ -24,22 +24,47 @@ use vrrp_common::{
     },
 };
 
-#[map(name = "INSTANCES")]
-static INSTANCES: HashMap<InstanceKey, InstanceConfig> =
-    HashMap::with_max_entries(MAX_INSTANCES, 0);
+// Each map is named after its static and the program after its function (aya's macros take only
+// literal names); the agent finds them by the shared constants, and this check keeps the two from
+// drifting apart.
+const _: () = assert!(
+    same(PROGRAM_NAME, "vrrp")
+        && same(MAP_INSTANCES, "INSTANCES")
+        && same(MAP_PEERS, "PEERS")
+        && same(MAP_VIPS, "VIPS")
+        && same(MAP_EVENTS, "EVENTS")
+);
 
-#[map(name = "PEERS")]
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[map]
+static INSTANCES: HashMap<InstanceKey, InstanceEntry> = HashMap::with_max_entries(MAX_INSTANCES, 0);
+
+#[map]
 static PEERS: HashMap<InstanceKey, PeerRecord> = HashMap::with_max_entries(MAX_INSTANCES, 0);
 
-#[map(name = "VIPS")]
+#[map]
 static VIPS: HashMap<[u8; 4], ArpRecord> = HashMap::with_max_entries(MAX_VIPS, 0);
 
-#[map(name = "EVENTS")]
+#[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 /// Per-CPU room for one packet: too big for the 512-byte BPF stack.
-#[map(name = "SCRATCH")]
-static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static SCRATCH: PerCpuArray<RingEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// A rejected advert is reported at most this often per instance: enough for the log.
 const REJECT_REPORT_NS: u64 = 1_000_000_000;
@@ -125,7 +150,7 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
     {
         Ok(a) => {
             let src = a.src.octets();
-            let urgent = config.role == ROLE_MASTER
+            let urgent = config.is_master()
                 || a.priority == 0
                 || record.count == 0
                 || record.src != src
@@ -152,7 +177,7 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
         event.ifindex = key.ifindex;
         event.len = len as u16;
         // A full ring only delays the agent to its next timer check of PEERS; nothing is lost.
-        let _ = EVENTS.output::<Event>(&*event, 0);
+        let _ = EVENTS.output::<RingEvent>(&*event, 0);
     }
     Some(())
 }

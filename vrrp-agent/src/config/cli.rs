@@ -2,10 +2,10 @@
 use std::{net::Ipv4Addr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use vrrp_common::Version;
+use vrrp_common::{ChecksumForm, Version};
 
 use super::{
-    password, ChecksumForm, Config, ConfigError, Garp, Global, Instance, Notify, Vip, XdpMode,
+    checksum_form, password, Config, ConfigError, Garp, Global, Notify, Vip, VrrpInstance, XdpMode,
     DEFAULT_RT_PRIORITY,
 };
 
@@ -69,7 +69,7 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub preempt_delay: u64,
     /// VRRPv3 checksum to send; both forms are accepted on receive.
-    #[arg(long, value_enum, default_value_t = ChecksumForm::Pseudo)]
+    #[arg(long, value_name = "pseudo|message", default_value = "pseudo", value_parser = checksum_form)]
     pub checksum: ChecksumForm,
     /// Gratuitous ARPs sent at once on becoming master.
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -153,7 +153,7 @@ impl InstanceArgs {
     /// `priority` and `vips` are present: clap requires them without `-f`).
     pub fn config(&self) -> Result<Config, ConfigError> {
         let iface = self.iface.clone().unwrap_or_default();
-        let instance = Instance {
+        let instance = VrrpInstance {
             name: format!("VI_{}", self.vrid.unwrap_or_default()),
             iface,
             vrid: self.vrid.unwrap_or_default(),
@@ -172,7 +172,7 @@ impl InstanceArgs {
                 repeat_after: (!self.garp_delay.is_zero()).then_some(self.garp_delay),
                 ..Garp::default()
             },
-            track_scripts: Vec::new(),
+            track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_primary: true,
             src_ip: None,
@@ -197,20 +197,20 @@ mod tests {
     use super::*;
 
     /// The one instance and the global settings these flags describe, or the error text.
-    fn parse_full(args: &str) -> Result<(Instance, Global), String> {
+    fn parse_full(args: &str) -> Result<(VrrpInstance, Global), String> {
         let argv = std::iter::once("vrrp-agent").chain(args.split_whitespace());
         parse_argv(argv)
     }
 
     fn parse_argv<'a>(
         argv: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(Instance, Global), String> {
+    ) -> Result<(VrrpInstance, Global), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         let mut config = cli.instance.config().map_err(|e| e.to_string())?;
         Ok((config.instances.remove(0), config.global))
     }
 
-    fn parse(args: &str) -> Result<Instance, String> {
+    fn parse(args: &str) -> Result<VrrpInstance, String> {
         parse_full(args).map(|(i, _)| i)
     }
 
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(i.advert_interval, Duration::from_secs(1));
         assert_eq!(i.vips, vec![Vip::new(Ipv4Addr::new(198, 51, 100, 100), 32)]);
         assert!(i.preempt && i.accept && i.track_primary);
-        assert_eq!(i.checksum, ChecksumForm::Pseudo);
+        assert_eq!(i.checksum, ChecksumForm::WithPseudoHeader);
         assert_eq!(i.garp, Garp::default());
         let global = parse_full(BASE).unwrap().1;
         assert_eq!(global.xdp, XdpMode::Auto);

@@ -8,15 +8,15 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use clap::ValueEnum;
 use thiserror::Error;
-use vrrp_common::Version;
+use vrrp_common::{ChecksumForm, Version};
 
 /// Everything one agent process runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub global: Global,
-    pub instances: Vec<Instance>,
+    pub instances: Vec<VrrpInstance>,
     /// Health checks, by name: keepalived's `vrrp_script` and our in-process checks.
-    pub scripts: Vec<Script>,
+    pub checks: Vec<Check>,
     pub sync_groups: Vec<SyncGroup>,
 }
 
@@ -64,7 +64,7 @@ pub struct ScriptUser {
 
 /// One VRRP instance on one interface (keepalived's `vrrp_instance`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instance {
+pub struct VrrpInstance {
     pub name: String,
     pub iface: String,
     pub vrid: u8,
@@ -82,7 +82,7 @@ pub struct Instance {
     pub accept: bool,
     pub checksum: ChecksumForm,
     pub garp: Garp,
-    pub track_scripts: Vec<Tracked>,
+    pub track_checks: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     /// `dont_track_primary` unset: the instance's own interface going down means FAULT.
     pub track_primary: bool,
@@ -167,9 +167,9 @@ pub struct Notify {
 
 /// A health check (keepalived's `vrrp_script`, or an in-process check of ours).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Script {
+pub struct Check {
     pub name: String,
-    pub check: Check,
+    pub probe: Probe,
     pub interval: Duration,
     pub timeout: Duration,
     /// Priority change: positive when the check succeeds, negative when it fails; 0 means a
@@ -187,12 +187,12 @@ pub struct Script {
     pub init_fail: bool,
 }
 
-impl Script {
+impl Check {
     /// keepalived's defaults: every second, timeout = interval, weight 0, rise 1, fall 1.
-    pub fn new(name: &str, check: Check) -> Self {
+    pub fn new(name: &str, probe: Probe) -> Self {
         Self {
             name: name.to_owned(),
-            check,
+            probe,
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             weight: 0,
@@ -207,7 +207,7 @@ impl Script {
 
 /// What a health check does.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Check {
+pub enum Probe {
     /// `script "..."`: run it; exit status 0 is success.
     Exec(String),
     /// Extension: a process with this name is running (what `ps -C NAME` shows).
@@ -246,13 +246,16 @@ pub enum XdpMode {
     Off,
 }
 
-/// The VRRPv3-over-IPv4 checksum we send; on receive both forms are accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ChecksumForm {
-    /// Includes the IPv4 pseudo-header: what keepalived and FRR send by default.
-    Pseudo,
-    /// VRRP message only, as RFC 9568 words it (keepalived's `v3_checksum_as_v2`).
-    Message,
+/// The VRRPv3 checksum form sent, by its name in `--checksum` and `vrrp_agent { checksum }`:
+/// `pseudo` includes the IPv4 pseudo-header (what keepalived and FRR send), `message` covers the
+/// VRRP message only, as RFC 9568 words it (keepalived's `v3_checksum_as_v2`). On receive both
+/// forms are accepted.
+pub fn checksum_form(word: &str) -> Result<ChecksumForm, String> {
+    match word {
+        "pseudo" => Ok(ChecksumForm::WithPseudoHeader),
+        "message" => Ok(ChecksumForm::MessageOnly),
+        _ => Err(format!("{word}: write pseudo or message")),
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -287,7 +290,7 @@ pub enum ConfigError {
     LabelLength { addr: Ipv4Addr, label: String },
 }
 
-impl Instance {
+impl VrrpInstance {
     /// The checks every source of configuration goes through.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_interval(self.version, self.advert_interval)?;

@@ -9,8 +9,8 @@ const PEER_LOW: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 0);
 const PEER_HIGH: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const SEC: Duration = Duration::from_secs(1);
 
-fn config(priority: u8) -> Config {
-    Config {
+fn params(priority: u8) -> Params {
+    Params {
         vrid: 51,
         version: Version::V3,
         priority,
@@ -41,7 +41,7 @@ fn actions(out: Output) -> Vec<Action> {
 }
 
 /// Started at t=0, so in Backup with the Master_Down_Timer armed.
-fn backup(config: Config) -> Machine {
+fn backup(config: Params) -> Machine {
     let mut m = Machine::new(config);
     m.handle(Event::Startup, at_ms(0));
     assert_eq!(m.state(), State::Backup);
@@ -49,7 +49,7 @@ fn backup(config: Config) -> Machine {
 }
 
 /// Backup at t=0 that became master when its Master_Down_Timer fired; returns that time too.
-fn master(config: Config) -> (Machine, Timestamp) {
+fn master(config: Params) -> (Machine, Timestamp) {
     let mut m = backup(config);
     let now = m.deadline(Timer::MasterDown).unwrap();
     m.handle(Event::TimerExpired(Timer::MasterDown), now);
@@ -59,7 +59,7 @@ fn master(config: Config) -> (Machine, Timestamp) {
 
 #[test]
 fn owner_priority_255_becomes_master_at_startup() {
-    let mut m = Machine::new(config(255));
+    let mut m = Machine::new(params(255));
     let out = m.handle(Event::Startup, at_ms(0));
     assert!(out.iter().all(|(_, reason)| *reason == Reason::Startup));
     assert_eq!(
@@ -82,7 +82,7 @@ fn owner_priority_255_becomes_master_at_startup() {
 
 #[test]
 fn non_owner_starts_as_backup_with_master_down_timer() {
-    let mut m = Machine::new(config(100));
+    let mut m = Machine::new(params(100));
     let out = actions(m.handle(Event::Startup, at_ms(0)));
     assert_eq!(m.master_adver_interval(), SEC);
     // 3 s + 156/256 s
@@ -105,9 +105,9 @@ fn non_owner_starts_as_backup_with_master_down_timer() {
 
 #[test]
 fn v3_skew_time_scales_with_master_adver_interval() {
-    let m = Machine::new(Config {
+    let m = Machine::new(Params {
         advert_interval: Duration::from_millis(10),
-        ..config(100)
+        ..params(100)
     });
     assert_eq!(m.skew_time(), Duration::from_nanos(6_093_750));
     assert_eq!(m.master_down_interval(), Duration::from_nanos(36_093_750));
@@ -115,10 +115,10 @@ fn v3_skew_time_scales_with_master_adver_interval() {
 
 #[test]
 fn v2_skew_time_is_seconds_and_interval_is_never_adopted() {
-    let mut m = backup(Config {
+    let mut m = backup(Params {
         version: Version::V2,
         advert_interval: 3 * SEC,
-        ..config(100)
+        ..params(100)
     });
     assert_eq!(m.skew_time(), Duration::from_micros(609_375));
     assert_eq!(m.master_down_interval(), Duration::from_micros(9_609_375));
@@ -139,7 +139,7 @@ fn v2_skew_time_is_seconds_and_interval_is_never_adopted() {
 
 #[test]
 fn v3_backup_adopts_advert_interval() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let interval = Duration::from_millis(50);
     let out = m.handle(
         Event::Advert {
@@ -169,7 +169,7 @@ fn v3_backup_adopts_advert_interval() {
 
 #[test]
 fn backup_priority_zero_advert_arms_master_down_at_skew_time() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let out = m.handle(advert(PEER_HIGH, 0), at_ms(2000));
     assert_eq!(
         out,
@@ -189,9 +189,9 @@ fn backup_priority_zero_advert_arms_master_down_at_skew_time() {
 
 #[test]
 fn backup_accepts_advert_without_preempt_or_from_at_least_its_priority() {
-    let mut no_preempt = backup(Config {
+    let mut no_preempt = backup(Params {
         preempt: false,
-        ..config(100)
+        ..params(100)
     });
     no_preempt.handle(advert(PEER_LOW, 50), at_ms(1000));
     assert_eq!(
@@ -199,7 +199,7 @@ fn backup_accepts_advert_without_preempt_or_from_at_least_its_priority() {
         Some(at_ms(1000) + no_preempt.master_down_interval())
     );
 
-    let mut preempt = backup(config(100));
+    let mut preempt = backup(params(100));
     preempt.handle(advert(PEER_LOW, 100), at_ms(1000));
     assert_eq!(
         preempt.deadline(Timer::MasterDown),
@@ -209,7 +209,7 @@ fn backup_accepts_advert_without_preempt_or_from_at_least_its_priority() {
 
 #[test]
 fn backup_with_preempt_discards_lower_priority_advert() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let down = m.deadline(Timer::MasterDown).unwrap();
     assert_eq!(m.handle(advert(PEER_LOW, 50), at_ms(1000)), []);
     assert_eq!(m.deadline(Timer::MasterDown), Some(down));
@@ -219,9 +219,9 @@ fn backup_with_preempt_discards_lower_priority_advert() {
 
 #[test]
 fn preempt_delay_accepts_lower_priority_adverts_until_it_ends() {
-    let mut m = backup(Config {
+    let mut m = backup(Params {
         preempt_delay: 5 * SEC,
-        ..config(100)
+        ..params(100)
     });
     // The first lower-priority advert opens the window at t=1 s, until t=6 s.
     let out = m.handle(advert(PEER_LOW, 50), at_ms(1000));
@@ -241,9 +241,9 @@ fn preempt_delay_accepts_lower_priority_adverts_until_it_ends() {
 
 #[test]
 fn preempt_delay_window_ends_on_better_advert_and_when_leaving_backup() {
-    let mut m = backup(Config {
+    let mut m = backup(Params {
         preempt_delay: 5 * SEC,
-        ..config(100)
+        ..params(100)
     });
     m.handle(advert(PEER_LOW, 50), at_ms(1000));
     // keepalived: a master at least as good as us ends the window; the next one starts afresh.
@@ -259,9 +259,9 @@ fn preempt_delay_window_ends_on_better_advert_and_when_leaving_backup() {
 
 #[test]
 fn backup_master_down_expiry_becomes_master() {
-    let mut m = backup(Config {
+    let mut m = backup(Params {
         garp_repeat: Some(5 * SEC),
-        ..config(100)
+        ..params(100)
     });
     let now = m.deadline(Timer::MasterDown).unwrap();
     let out = m.handle(Event::TimerExpired(Timer::MasterDown), now);
@@ -293,7 +293,7 @@ fn backup_master_down_expiry_becomes_master() {
 
 #[test]
 fn master_adver_expiry_sends_advert_and_rearms() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let out = m.handle(Event::TimerExpired(Timer::Adver), t0 + SEC);
     assert_eq!(
         out,
@@ -315,7 +315,7 @@ fn master_adver_expiry_sends_advert_and_rearms() {
 
 #[test]
 fn master_priority_zero_advert_sends_advert_at_once() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let now = t0 + Duration::from_millis(300);
     let out = actions(m.handle(advert(PEER_HIGH, 0), now));
     assert_eq!(
@@ -333,9 +333,9 @@ fn master_priority_zero_advert_sends_advert_at_once() {
 
 #[test]
 fn master_yields_to_higher_priority_advert() {
-    let (mut m, t0) = master(Config {
+    let (mut m, t0) = master(Params {
         garp_repeat: Some(5 * SEC),
-        ..config(100)
+        ..params(100)
     });
     let now = t0 + Duration::from_millis(300);
     let interval = Duration::from_millis(200);
@@ -372,7 +372,7 @@ fn master_yields_to_higher_priority_advert() {
 
 #[test]
 fn master_equal_priority_tie_goes_to_higher_address() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let out = m.handle(advert(PEER_LOW, 100), t0 + Duration::from_millis(100));
     assert_eq!(
         out[0],
@@ -399,7 +399,7 @@ fn master_equal_priority_tie_goes_to_higher_address() {
 
 #[test]
 fn master_discards_lower_priority_advert_and_asserts_itself() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let now = t0 + Duration::from_millis(300);
     let out = m.handle(advert(PEER_HIGH, 50), now);
     let reason = Reason::LowerPriorityAdvert {
@@ -425,7 +425,7 @@ fn master_discards_lower_priority_advert_and_asserts_itself() {
 
 #[test]
 fn master_shutdown_sends_priority_zero_and_removes_vips() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let out = actions(m.handle(Event::Shutdown, t0 + SEC / 2));
     assert_eq!(
         out,
@@ -444,7 +444,7 @@ fn master_shutdown_sends_priority_zero_and_removes_vips() {
 
 #[test]
 fn backup_shutdown_cancels_master_down() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let out = actions(m.handle(Event::Shutdown, at_ms(1000)));
     assert_eq!(
         out,
@@ -461,7 +461,7 @@ fn backup_shutdown_cancels_master_down() {
 
 #[test]
 fn master_priority_change_advertises_at_once() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let now = t0 + Duration::from_millis(400);
     let out = m.handle(Event::PriorityChanged(80), now);
     let reason = Reason::PriorityChanged { from: 100, to: 80 };
@@ -484,7 +484,7 @@ fn master_priority_change_advertises_at_once() {
 
 #[test]
 fn backup_priority_change_applies_from_next_rearm() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let armed = m.deadline(Timer::MasterDown);
     assert_eq!(m.handle(Event::PriorityChanged(200), at_ms(1000)), []);
     assert_eq!(m.deadline(Timer::MasterDown), armed);
@@ -498,13 +498,13 @@ fn backup_priority_change_applies_from_next_rearm() {
 
 #[test]
 fn owner_semantics_follow_current_priority() {
-    let mut raised = Machine::new(config(100));
+    let mut raised = Machine::new(params(100));
     raised.handle(Event::PriorityChanged(255), at_ms(0));
     let out = actions(raised.handle(Event::Startup, at_ms(0)));
     assert_eq!(out[0], Action::AddVips);
     assert_eq!(raised.state(), State::Master);
 
-    let mut lowered = Machine::new(config(255));
+    let mut lowered = Machine::new(params(255));
     lowered.handle(Event::PriorityChanged(254), at_ms(0));
     lowered.handle(Event::Startup, at_ms(0));
     assert_eq!(lowered.state(), State::Backup);
@@ -512,7 +512,7 @@ fn owner_semantics_follow_current_priority() {
 
 #[test]
 fn priority_zero_is_treated_as_one() {
-    let mut m = Machine::new(config(0));
+    let mut m = Machine::new(params(0));
     assert_eq!(m.priority(), 1);
     m.handle(Event::PriorityChanged(50), at_ms(0));
     m.handle(Event::PriorityChanged(0), at_ms(0));
@@ -524,9 +524,9 @@ fn accept_mode_or_owner_accepts_vip_traffic() {
     for (accept_mode, priority, accept) in
         [(false, 100, false), (true, 100, true), (false, 255, true)]
     {
-        let config = Config {
+        let config = Params {
             accept_mode,
-            ..config(priority)
+            ..params(priority)
         };
         assert_eq!(
             config.accepts_vip_traffic(),
@@ -538,9 +538,9 @@ fn accept_mode_or_owner_accepts_vip_traffic() {
 
 #[test]
 fn fault_moves_any_state_to_fault_state() {
-    let (mut m, t0) = master(Config {
+    let (mut m, t0) = master(Params {
         garp_repeat: Some(5 * SEC),
-        ..config(100)
+        ..params(100)
     });
     let out = m.handle(Event::Fault, t0 + SEC / 2);
     assert!(out.iter().all(|(_, reason)| *reason == Reason::Fault));
@@ -560,19 +560,19 @@ fn fault_moves_any_state_to_fault_state() {
     assert_eq!(m.next_deadline(), None);
     assert_eq!(m.handle(Event::Fault, t0 + SEC), []);
 
-    let mut b = backup(config(100));
+    let mut b = backup(params(100));
     b.handle(Event::Fault, at_ms(1000));
     assert_eq!((b.state(), b.next_deadline()), (State::Fault, None));
 
     // Before Startup: parked in Fault, started by FaultCleared.
-    let mut i = Machine::new(config(100));
+    let mut i = Machine::new(params(100));
     i.handle(Event::Fault, at_ms(0));
     assert_eq!(i.state(), State::Fault);
 }
 
 #[test]
 fn fault_cleared_acts_as_startup() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     m.handle(Event::Fault, at_ms(1000));
     let out = m.handle(Event::FaultCleared, at_ms(2000));
     assert_eq!(
@@ -590,7 +590,7 @@ fn fault_cleared_acts_as_startup() {
         Some(at_ms(2000) + m.master_down_interval())
     );
 
-    let mut owner = Machine::new(config(255));
+    let mut owner = Machine::new(params(255));
     owner.handle(Event::Fault, at_ms(0));
     owner.handle(Event::FaultCleared, at_ms(1000));
     assert_eq!(owner.state(), State::Master);
@@ -598,8 +598,8 @@ fn fault_cleared_acts_as_startup() {
 
 #[test]
 fn fault_and_initialize_ignore_other_events() {
-    let mut init = Machine::new(config(100));
-    let mut fault = Machine::new(config(100));
+    let mut init = Machine::new(params(100));
+    let mut fault = Machine::new(params(100));
     fault.handle(Event::Fault, at_ms(0));
     for event in [
         advert(PEER_HIGH, 0),
@@ -630,7 +630,7 @@ fn fault_and_initialize_ignore_other_events() {
 
 #[test]
 fn stale_or_early_timer_expiry_is_ignored() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let down = m.deadline(Timer::MasterDown).unwrap();
     // Early wake-up: the deadline has not passed yet.
     assert_eq!(
@@ -651,7 +651,7 @@ fn stale_or_early_timer_expiry_is_ignored() {
 
 #[test]
 fn advert_stamped_by_kernel_beats_late_timer_wakeup() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let down = m.deadline(Timer::MasterDown).unwrap();
     // The driver wakes 5 ms late; the XDP record shows an advert that arrived 1 ms before the
     // deadline. Fed first with its kernel timestamp, it re-arms the timer past the wake-up.
@@ -668,9 +668,9 @@ fn advert_stamped_by_kernel_beats_late_timer_wakeup() {
 
 #[test]
 fn garp_repeat_sends_one_more_garp_in_master() {
-    let (mut m, t0) = master(Config {
+    let (mut m, t0) = master(Params {
         garp_repeat: Some(5 * SEC),
-        ..config(100)
+        ..params(100)
     });
     let out = m.handle(Event::TimerExpired(Timer::GarpRepeat), t0 + 5 * SEC);
     assert_eq!(out, [(Action::SendGarp, Reason::GarpRepeatTimerExpired)]);
@@ -683,9 +683,9 @@ fn garp_repeat_sends_one_more_garp_in_master() {
 
 #[test]
 fn advert_from_own_address_is_ignored() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     assert_eq!(m.handle(advert(US, 100), t0 + SEC / 2), []);
-    let mut b = backup(config(100));
+    let mut b = backup(params(100));
     assert_eq!(b.handle(advert(US, 0), at_ms(1000)), []);
 }
 
@@ -702,7 +702,7 @@ struct Lan {
 }
 
 impl Lan {
-    fn new(configs: Vec<Config>) -> Self {
+    fn new(configs: Vec<Params>) -> Self {
         let n = configs.len();
         Lan {
             routers: configs.into_iter().map(Machine::new).collect(),
@@ -724,7 +724,7 @@ impl Lan {
                     Action::Transition { to, .. } => self.transitions.push((self.now, i, to)),
                     Action::SendAdvert { priority } => {
                         self.adverts.push((self.now, i, priority));
-                        let config = self.routers[i].config();
+                        let config = self.routers[i].params();
                         let advert = Event::Advert {
                             src: config.primary_addr,
                             priority,
@@ -768,17 +768,17 @@ impl Lan {
     }
 }
 
-fn lan_config(priority: u8, addr: Ipv4Addr) -> Config {
-    Config {
+fn lan_params(priority: u8, addr: Ipv4Addr) -> Params {
+    Params {
         primary_addr: addr,
-        ..config(priority)
+        ..params(priority)
     }
 }
 
 #[test]
 fn scenario_higher_priority_wins_whoever_starts_first() {
     // Started together: the higher priority has the shorter Master_Down_Interval.
-    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    let mut lan = Lan::new(vec![lan_params(100, US), lan_params(200, PEER_HIGH)]);
     lan.send(0, Event::Startup);
     lan.send(1, Event::Startup);
     lan.run_until(at_ms(20_000));
@@ -795,7 +795,7 @@ fn scenario_higher_priority_wins_whoever_starts_first() {
 
     // Started later: it discards the lower master's adverts, takes over, and the old master
     // yields to its first advert.
-    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    let mut lan = Lan::new(vec![lan_params(100, US), lan_params(200, PEER_HIGH)]);
     lan.send(0, Event::Startup);
     lan.run_until(at_ms(10_000));
     assert_eq!(lan.states(), [State::Master, State::Initialize]);
@@ -811,7 +811,7 @@ fn scenario_higher_priority_wins_whoever_starts_first() {
 
 #[test]
 fn scenario_backup_takes_over_at_master_down_interval_after_last_advert() {
-    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    let mut lan = Lan::new(vec![lan_params(100, US), lan_params(200, PEER_HIGH)]);
     lan.send(0, Event::Startup);
     lan.send(1, Event::Startup);
     lan.run_until(at_ms(10_000));
@@ -830,7 +830,7 @@ fn scenario_backup_takes_over_at_master_down_interval_after_last_advert() {
 
 #[test]
 fn scenario_graceful_shutdown_hands_over_after_skew_time() {
-    let mut lan = Lan::new(vec![lan_config(100, US), lan_config(200, PEER_HIGH)]);
+    let mut lan = Lan::new(vec![lan_params(100, US), lan_params(200, PEER_HIGH)]);
     lan.send(0, Event::Startup);
     lan.send(1, Event::Startup);
     lan.run_until(at_ms(10_000));
@@ -848,7 +848,7 @@ fn scenario_graceful_shutdown_hands_over_after_skew_time() {
 /// a master does (VIPs, advert, GARP, advert timer); anywhere but Backup it changes nothing.
 #[test]
 fn sync_group_master_takes_a_backup_member_to_master() {
-    let mut m = backup(config(100));
+    let mut m = backup(params(100));
     let now = at_ms(50);
     let out = m.handle(Event::SyncMaster, now);
     assert_eq!(out[0].1, Reason::SyncGroup);
@@ -876,7 +876,7 @@ fn sync_group_master_takes_a_backup_member_to_master() {
 /// without a priority-0 advert (the group's new master asserts itself); elsewhere nothing.
 #[test]
 fn sync_group_backup_takes_a_master_member_to_backup() {
-    let (mut m, t0) = master(config(100));
+    let (mut m, t0) = master(params(100));
     let now = t0 + Duration::from_millis(300);
     let out = m.handle(Event::SyncBackup, now);
     assert_eq!(
@@ -901,9 +901,9 @@ fn sync_group_backup_takes_a_master_member_to_backup() {
 /// leaving Master cancels it.
 #[test]
 fn garp_refresh_repeats_while_master() {
-    let (mut m, t0) = master(Config {
+    let (mut m, t0) = master(Params {
         garp_refresh: Some(60 * SEC),
-        ..config(100)
+        ..params(100)
     });
     assert_eq!(m.deadline(Timer::GarpRefresh), Some(t0 + 60 * SEC));
     let out = m.handle(Event::TimerExpired(Timer::GarpRefresh), t0 + 60 * SEC);

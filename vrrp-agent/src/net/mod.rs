@@ -29,7 +29,7 @@ pub use garp::GarpSender;
 pub use iface::{IfaceError, Interface};
 pub use link::{LinkError, LinkMonitor};
 pub use netlink::{Netlink, NetlinkError};
-pub use vip::{Vip, VipError, Vips};
+pub use vip::{VipError, Vips};
 
 /// A socket operation that failed, with the step, the interface and a hint at the fix.
 #[derive(Debug, thiserror::Error)]

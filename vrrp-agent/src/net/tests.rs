@@ -13,6 +13,7 @@ use vrrp_common::wire::{ETH_BROADCAST, ETH_P_ARP, GARP_FRAME_LEN, MAX_ADVERT_LEN
 use vrrp_common::{AdvertSpec, Auth, ChecksumForm, Version};
 
 use super::*;
+use crate::config::Vip;
 
 const A_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const B_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);

@@ -13,7 +13,7 @@ use rtnetlink::packet_route::AddressFamily;
 use super::netlink::{local_ipv4, to_io};
 use super::{hint, Netlink};
 
-pub use crate::config::Vip;
+use crate::config::Vip;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VipError {

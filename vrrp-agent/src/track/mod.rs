@@ -24,10 +24,10 @@ use tokio::{
 };
 use tracing::{debug, info};
 
-use crate::config::{Check, Global, Script};
+use crate::config::{Check, Global, Probe};
 pub use exec::ExecError;
 use exec::ScriptCommand;
-use probe::Probe;
+use probe::Prober;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -46,7 +46,7 @@ pub enum TrackError {
 /// Starts one task per check (call it inside the tokio runtime). Pass only the checks some
 /// instance tracks: keepalived does not run the others. Every check is validated before any
 /// starts.
-pub fn spawn(scripts: &[Script], global: &Global) -> Result<Checks, TrackError> {
+pub fn spawn(scripts: &[Check], global: &Global) -> Result<Checks, TrackError> {
     let tasks = scripts
         .iter()
         .enumerate()
@@ -122,20 +122,20 @@ impl Checks {
 struct Task {
     index: usize,
     name: String,
-    probe: Probe,
+    probe: Prober,
     state: Hysteresis,
     interval: Duration,
     timeout: Duration,
 }
 
 impl Task {
-    fn new(index: usize, script: &Script, global: &Global) -> Result<Self, TrackError> {
+    fn new(index: usize, script: &Check, global: &Global) -> Result<Self, TrackError> {
         let name = script.name.clone();
         if script.interval.is_zero() {
             return Err(TrackError::Interval { name });
         }
-        let probe = match &script.check {
-            Check::Exec(line) => {
+        let probe = match &script.probe {
+            Probe::Exec(line) => {
                 let user = script.user.as_ref().or(global.script_user.as_ref());
                 let command = ScriptCommand::resolve(line, user, global.script_security).map_err(
                     |source| TrackError::Script {
@@ -143,14 +143,14 @@ impl Task {
                         source,
                     },
                 )?;
-                Probe::Exec(command)
+                Prober::Exec(command)
             }
-            Check::Process(process) => Probe::Process {
+            Probe::Process(process) => Prober::Process {
                 name: Arc::from(process.as_str()),
                 pid: None,
             },
-            Check::Tcp(addr) => Probe::Tcp(*addr),
-            Check::Http {
+            Probe::Tcp(addr) => Prober::Tcp(*addr),
+            Probe::Http {
                 addr,
                 host,
                 path,
@@ -167,7 +167,7 @@ impl Task {
                 if let Some(host) = host.as_deref().filter(|h| !header_safe(h)) {
                     return Err(bad("host", host));
                 }
-                Probe::Http {
+                Prober::Http {
                     addr: *addr,
                     request: probe::http_request(*addr, host.as_deref(), path),
                     status: *status,

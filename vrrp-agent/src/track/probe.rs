@@ -31,7 +31,7 @@ pub(super) enum Failure {
     NotHttp,
 }
 
-pub(super) enum Probe {
+pub(super) enum Prober {
     Exec(ScriptCommand),
     Process {
         name: Arc<str>,
@@ -46,12 +46,12 @@ pub(super) enum Probe {
     },
 }
 
-impl Probe {
+impl Prober {
     pub(super) async fn check(&mut self, limit: Duration) -> Result<(), Failure> {
         let timed_out = |_| Failure::TimedOut(limit);
         match self {
-            Probe::Exec(script) => script.check(limit).await,
-            Probe::Process { name, pid } => {
+            Prober::Exec(script) => script.check(limit).await,
+            Prober::Process { name, pid } => {
                 let (name, last) = (name.clone(), *pid);
                 // Reading /proc is quick but not free; keep it off the thread that sends adverts.
                 let found = tokio::task::spawn_blocking(move || find_process(&name, last));
@@ -64,14 +64,14 @@ impl Probe {
                     None => Err(Failure::NoProcess),
                 }
             }
-            Probe::Tcp(addr) => {
+            Prober::Tcp(addr) => {
                 let stream = timeout(limit, TcpStream::connect(*addr))
                     .await
                     .map_err(timed_out)??;
                 no_time_wait(&stream);
                 Ok(())
             }
-            Probe::Http {
+            Prober::Http {
                 addr,
                 request,
                 status,

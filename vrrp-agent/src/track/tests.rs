@@ -16,10 +16,10 @@ use tokio::{
 use super::{
     effective_priority,
     exec::{identity, split, ExecError, ScriptCommand},
-    probe::{comm_matches, stat_matches, status_code, Failure, Probe},
+    probe::{comm_matches, stat_matches, status_code, Failure, Prober},
     spawn, Hysteresis, Task, TrackError,
 };
-use crate::config::{Check, Global, Script, ScriptUser};
+use crate::config::{Check, Global, Probe, ScriptUser};
 
 const NOBODY: u32 = 65534;
 
@@ -144,11 +144,11 @@ fn rise_and_fall_of_zero_count_as_one() {
 
 // The runner, end to end on loopback.
 
-fn check(name: &str, check: Check) -> Script {
-    Script {
+fn check(name: &str, probe: Probe) -> Check {
+    Check {
         interval: Duration::from_millis(10),
         timeout: Duration::from_millis(500),
-        ..Script::new(name, check)
+        ..Check::new(name, probe)
     }
 }
 
@@ -158,9 +158,9 @@ const WAIT: Duration = Duration::from_secs(5);
 async fn checks_report_first_result_then_changes() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let scripts = [Script {
+    let scripts = [Check {
         fall: 3,
-        ..check("web", Check::Tcp(addr))
+        ..check("web", Probe::Tcp(addr))
     }];
     let mut checks = spawn(&scripts, &Global::default()).unwrap();
     assert!(checks.is_up("web"), "no result yet counts as up");
@@ -181,10 +181,10 @@ async fn checks_report_first_result_then_changes() {
 #[tokio::test]
 async fn init_fail_check_starts_down() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let scripts = [Script {
+    let scripts = [Check {
         rise: 3,
         init_fail: true,
-        ..check("web", Check::Tcp(listener.local_addr().unwrap()))
+        ..check("web", Probe::Tcp(listener.local_addr().unwrap()))
     }];
     let mut checks = spawn(&scripts, &Global::default()).unwrap();
     assert!(!checks.is_up("web"));
@@ -206,7 +206,7 @@ fn bad_checks_are_refused_before_any_starts() {
     let http = |host: Option<&str>, path: &str| {
         let c = check(
             "web",
-            Check::Http {
+            Probe::Http {
                 addr,
                 host: host.map(str::to_owned),
                 path: path.into(),
@@ -230,14 +230,14 @@ fn bad_checks_are_refused_before_any_starts() {
         Err(TrackError::Http { field: "host", .. })
     ));
 
-    let zero = Script {
+    let zero = Check {
         interval: Duration::ZERO,
-        ..check("p", Check::Process("nginx".into()))
+        ..check("p", Probe::Process("nginx".into()))
     };
     let refused = Task::new(0, &zero, &Global::default()).map(drop);
     assert!(matches!(refused, Err(TrackError::Interval { .. })));
 
-    let missing = check("s", Check::Exec("/nonexistent/check.sh".into()));
+    let missing = check("s", Probe::Exec("/nonexistent/check.sh".into()));
     let err = Task::new(0, &missing, &Global::default())
         .map(drop)
         .unwrap_err();
@@ -478,13 +478,13 @@ async fn script_runs_as_its_user() {
 async fn process_check_matches_comm() {
     let own = fs::read_to_string("/proc/self/comm").unwrap();
     let limit = Duration::from_secs(5);
-    let mut probe = Probe::Process {
+    let mut probe = Prober::Process {
         name: own.trim_end().into(),
         pid: None,
     };
     assert!(probe.check(limit).await.is_ok());
     assert!(probe.check(limit).await.is_ok(), "from the remembered pid");
-    let mut probe = Probe::Process {
+    let mut probe = Prober::Process {
         name: "no-such-process".into(),
         pid: None,
     };
@@ -513,10 +513,10 @@ async fn tcp_check_connects() {
     let limit = Duration::from_secs(5);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    assert!(Probe::Tcp(addr).check(limit).await.is_ok());
+    assert!(Prober::Tcp(addr).check(limit).await.is_ok());
     drop(listener);
     assert!(matches!(
-        Probe::Tcp(addr).check(limit).await,
+        Prober::Tcp(addr).check(limit).await,
         Err(Failure::Io(_))
     ));
 }
@@ -541,8 +541,8 @@ async fn serve_once(status: &'static str) -> (SocketAddr, tokio::task::JoinHandl
     (addr, server)
 }
 
-fn http(addr: SocketAddr, host: Option<&str>) -> Probe {
-    Probe::Http {
+fn http(addr: SocketAddr, host: Option<&str>) -> Prober {
+    Prober::Http {
         addr,
         request: super::probe::http_request(addr, host, "/health"),
         status: 200,

@@ -5,11 +5,11 @@ use std::{
     time::Duration,
 };
 
-use vrrp_common::Version;
+use vrrp_common::{ChecksumForm, Version};
 
 use super::{lex::Stmt, Diags, Loc};
 use crate::config::{
-    Check, ChecksumForm, Config, Garp, Global, Notify, Script, ScriptUser, Tracked, Vip, XdpMode,
+    checksum_form, Check, Config, Garp, Global, Notify, Probe, ScriptUser, Tracked, Vip, XdpMode,
 };
 
 mod resolve;
@@ -107,7 +107,7 @@ struct Draft {
     garp: Garp,
     /// `v3_checksum_as_v2` in global_defs, or `checksum` in vrrp_agent.
     checksum: Option<(ChecksumForm, Loc)>,
-    scripts: Vec<(Script, Loc)>,
+    checks: Vec<(Check, Loc)>,
     /// vrrp_scripts and checks refused: tracking them is no further error.
     broken: Vec<String>,
     instances: Vec<InstanceDraft>,
@@ -377,8 +377,8 @@ const GLOBAL_DEFS: &Table<Draft> = &[
 
 /// A vrrp_script or an in-process check, before its timeout defaults to its interval.
 struct ScriptDraft {
-    script: Script,
-    check: Option<(Check, Loc)>,
+    script: Check,
+    check: Option<(Probe, Loc)>,
     /// What the check does was given but refused: no need to say it is missing.
     refused: bool,
     timeout: Option<Duration>,
@@ -398,7 +398,7 @@ fn vrrp_script(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     );
     let refused = script.refused;
     match script.finish() {
-        Some(script) => draft.scripts.push((script, s.loc.clone())),
+        Some(script) => draft.checks.push((script, s.loc.clone())),
         None => draft.broken(
             d,
             s,
@@ -413,7 +413,7 @@ const SCRIPT: &Table<ScriptDraft> = &[
         "script",
         One(|d, sd, s| {
             let line = match s.args() {
-                [line] if !line.is_empty() => Some(Check::Exec(line.clone())),
+                [line] if !line.is_empty() => Some(Probe::Exec(line.clone())),
                 [] | [_] => {
                     d.error(
                         &s.loc,
@@ -449,7 +449,7 @@ impl ScriptDraft {
     /// keepalived's defaults; an unset timeout becomes the interval when the block ends.
     fn new(name: &str) -> Self {
         Self {
-            script: Script::new(name, Check::Exec(String::new())),
+            script: Check::new(name, Probe::Exec(String::new())),
             check: None,
             refused: false,
             timeout: None,
@@ -457,7 +457,7 @@ impl ScriptDraft {
     }
 
     /// What the check does; `None` when the statement was refused (and said so).
-    fn set(&mut self, d: &mut Diags, s: &Stmt, check: Option<Check>) {
+    fn set(&mut self, d: &mut Diags, s: &Stmt, check: Option<Probe>) {
         match (&self.check, check) {
             (_, None) => self.refused = true,
             (Some((_, first)), Some(_)) => d.error(
@@ -468,8 +468,8 @@ impl ScriptDraft {
         }
     }
 
-    fn finish(mut self) -> Option<Script> {
-        self.script.check = self.check?.0;
+    fn finish(mut self) -> Option<Check> {
+        self.script.probe = self.check?.0;
         self.script.timeout = self.timeout.unwrap_or(self.script.interval);
         Some(self.script)
     }
@@ -577,7 +577,7 @@ struct InstanceDraft {
 /// `track_script` and `track_interface` entries, of an instance or a sync group.
 #[derive(Clone, Default)]
 struct Tracks {
-    scripts: Vec<TrackDraft>,
+    checks: Vec<TrackDraft>,
     interfaces: Vec<TrackDraft>,
 }
 
@@ -1024,7 +1024,7 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
 fn track_script<T: Tracker>(d: &mut Diags, t: &mut T, s: &Stmt) {
     for e in entries(d, s) {
         if let Some(track) = track(d, e, true) {
-            t.tracks().scripts.push(track);
+            t.tracks().checks.push(track);
         }
     }
 }
@@ -1238,11 +1238,7 @@ const AGENT: &Table<Draft> = &[
     (
         "checksum",
         One(|d, g, s| {
-            if let Some(form) = value(d, s, |v| match v {
-                "pseudo" => Ok(ChecksumForm::Pseudo),
-                "message" => Ok(ChecksumForm::Message),
-                _ => Err("write pseudo or message".into()),
-            }) {
+            if let Some(form) = value(d, s, checksum_form) {
                 set_checksum(d, g, s, form);
             }
         }),
@@ -1258,7 +1254,7 @@ fn check(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     walk(d, &format!("check {name}"), CHECK, &mut check, items);
     let refused = check.refused;
     match check.finish() {
-        Some(script) => draft.scripts.push((script, s.loc.clone())),
+        Some(script) => draft.checks.push((script, s.loc.clone())),
         None => draft.broken(
             d,
             s,
@@ -1273,14 +1269,14 @@ const CHECK: &Table<ScriptDraft> = &[
         "process",
         One(|d, c, s| {
             let name = value(d, s, process);
-            c.set(d, s, name.map(Check::Process));
+            c.set(d, s, name.map(Probe::Process));
         }),
     ),
     (
         "tcp",
         One(|d, c, s| {
             let addr = value(d, s, socket_addr);
-            c.set(d, s, addr.map(Check::Tcp));
+            c.set(d, s, addr.map(Probe::Tcp));
         }),
     ),
     (
@@ -1300,7 +1296,7 @@ const CHECK: &Table<ScriptDraft> = &[
 ];
 
 /// `http http://ADDR[:PORT][/PATH] [status N] [host NAME]`.
-fn http(d: &mut Diags, s: &Stmt) -> Option<Check> {
+fn http(d: &mut Diags, s: &Stmt) -> Option<Probe> {
     let usage = "write http http://ADDR[:PORT]/PATH [status N] [host NAME]";
     let Some((url, options)) = s.args().split_first() else {
         d.error(&s.loc, format!("http needs a URL: {usage}"));
@@ -1320,7 +1316,7 @@ fn http(d: &mut Diags, s: &Stmt) -> Option<Check> {
             }
         }
     }
-    Some(Check::Http {
+    Some(Probe::Http {
         addr,
         host,
         path,
@@ -1547,14 +1543,14 @@ fn flag(d: &mut Diags, s: &Stmt) -> Option<bool> {
 /// in Debian 12) does not know the keyword and drops adverts in that form, so say so.
 fn checksum_as_v2(d: &mut Diags, s: &Stmt) -> Option<ChecksumForm> {
     if !flag(d, s)? {
-        return Some(ChecksumForm::Pseudo);
+        return Some(ChecksumForm::WithPseudoHeader);
     }
     d.warn(
         &s.loc,
         "v3_checksum_as_v2: keepalived before 2.2.8 (Debian 12 has 2.2.7) ignores this keyword \
          and drops adverts with this checksum; in a group with such routers leave it out",
     );
-    Some(ChecksumForm::Message)
+    Some(ChecksumForm::MessageOnly)
 }
 
 /// `USER [GROUP]`; keepalived's `:GROUP` (also set the user's supplementary groups) is read as

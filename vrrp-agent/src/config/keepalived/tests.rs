@@ -6,12 +6,11 @@ use std::{
     time::Duration,
 };
 
-use vrrp_common::Version;
+use vrrp_common::{ChecksumForm, Version};
 
 use super::{load, parse_str, Diagnostic, Loaded};
 use crate::config::{
-    Check, ChecksumForm, Config, Garp, Instance, Notify, Script, ScriptUser, SyncGroup, Tracked,
-    Vip, XdpMode,
+    Check, Config, Garp, Notify, Probe, ScriptUser, SyncGroup, Tracked, Vip, VrrpInstance, XdpMode,
 };
 
 fn parse(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
@@ -46,7 +45,7 @@ const BASE: &str = "interface eth0\nvirtual_router_id 51\nvirtual_ipaddress {\n1
 
 /// The one instance of a config whose `vrrp_instance VI_1` is BASE plus `extra`.
 #[track_caller]
-fn instance_in(before: &str, extra: &str) -> Instance {
+fn instance_in(before: &str, extra: &str) -> VrrpInstance {
     let mut config = ok(&format!(
         "{before}\nvrrp_instance VI_1 {{\n{BASE}\n{extra}\n}}\n"
     ))
@@ -68,7 +67,7 @@ fn instance_defaults_are_keepalived_defaults() {
     let i = instance_in("", "");
     assert_eq!(
         i,
-        Instance {
+        VrrpInstance {
             name: "VI_1".into(),
             iface: "eth0".into(),
             vrid: 51,
@@ -81,14 +80,14 @@ fn instance_defaults_are_keepalived_defaults() {
             preempt: true,
             preempt_delay: Duration::ZERO,
             accept: true,
-            checksum: ChecksumForm::Pseudo,
+            checksum: ChecksumForm::WithPseudoHeader,
             garp: Garp {
                 count: 5,
                 repeat_after: Some(Duration::from_secs(5)),
                 refresh: None,
                 interval: Duration::ZERO,
             },
-            track_scripts: vec![],
+            track_checks: vec![],
             track_interfaces: vec![],
             track_primary: true,
             src_ip: None,
@@ -100,7 +99,7 @@ fn instance_defaults_are_keepalived_defaults() {
 
 #[test]
 fn instance_keywords_land_in_the_model() {
-    let cases: &[Case<Instance>] = &[
+    let cases: &[Case<VrrpInstance>] = &[
         ("priority 150", |i| assert_eq!(i.priority, 150)),
         ("priority 255", |i| assert_eq!(i.priority, 255)),
         ("state MASTER", |i| assert_eq!(i.priority, 255)),
@@ -142,7 +141,7 @@ fn instance_keywords_land_in_the_model() {
         }),
         ("track_script {\nchk\nchk2 weight -20\n}", |i| {
             assert_eq!(
-                i.track_scripts,
+                i.track_checks,
                 vec![
                     Tracked {
                         name: "chk".into(),
@@ -225,10 +224,10 @@ fn instance_keywords_land_in_the_model() {
             assert_eq!(i.garp.refresh, Some(Duration::from_secs(60)))
         }),
         ("v3_checksum_as_v2", |i| {
-            assert_eq!(i.checksum, ChecksumForm::Message)
+            assert_eq!(i.checksum, ChecksumForm::MessageOnly)
         }),
         ("v3_checksum_as_v2 off", |i| {
-            assert_eq!(i.checksum, ChecksumForm::Pseudo)
+            assert_eq!(i.checksum, ChecksumForm::WithPseudoHeader)
         }),
         ("strict_mode off", |i| assert!(i.accept)),
         ("check_unicast_src", |_| {}),
@@ -352,7 +351,7 @@ fn global_defs_keywords_land_in_the_model() {
             )
         }),
         ("v3_checksum_as_v2", |c| {
-            assert_eq!(c.instances[0].checksum, ChecksumForm::Message)
+            assert_eq!(c.instances[0].checksum, ChecksumForm::MessageOnly)
         }),
         ("vrrp_strict off", |_| {}),
         ("vrrp_check_unicast_src", |_| {}),
@@ -374,25 +373,25 @@ fn instance_settings_override_global_ones() {
     );
     assert_eq!(i.version, Version::V2);
     assert_eq!((i.garp.count, i.garp.repeat_after), (3, None));
-    assert_eq!(i.checksum, ChecksumForm::Pseudo);
+    assert_eq!(i.checksum, ChecksumForm::WithPseudoHeader);
 }
 
 /// The scripts of a config with `vrrp_script chk { BODY }`, tracked by VI_1.
 #[track_caller]
-fn script(body: &str) -> Script {
+fn script(body: &str) -> Check {
     let text = format!(
         "vrrp_script chk {{\n{body}\n}}\nvrrp_instance VI_1 {{\n{BASE}\ntrack_script {{\nchk\n}}\n}}\n"
     );
-    ok(&text).config.scripts.remove(0)
+    ok(&text).config.checks.remove(0)
 }
 
 #[test]
 fn vrrp_script_defaults_and_keywords() {
     assert_eq!(
         script("script \"killall -0 nginx\""),
-        Script {
+        Check {
             name: "chk".into(),
-            check: Check::Exec("killall -0 nginx".into()),
+            probe: Probe::Exec("killall -0 nginx".into()),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             weight: 0,
@@ -403,7 +402,7 @@ fn vrrp_script_defaults_and_keywords() {
             init_fail: false,
         }
     );
-    let cases: &[Case<Script>] = &[
+    let cases: &[Case<Check>] = &[
         ("interval 2", |s| {
             assert_eq!((s.interval, s.timeout), (secs(2.0), secs(2.0)))
         }),
@@ -436,8 +435,8 @@ fn vrrp_script_defaults_and_keywords() {
         check(&script(&format!("script \"pidof nginx\"\n{extra}")));
     }
     assert_eq!(
-        script("script /usr/local/bin/check_nginx.sh").check,
-        Check::Exec("/usr/local/bin/check_nginx.sh".into())
+        script("script /usr/local/bin/check_nginx.sh").probe,
+        Probe::Exec("/usr/local/bin/check_nginx.sh".into())
     );
 }
 
@@ -452,9 +451,9 @@ fn agent_extension_block() {
                 virtual_ipaddress { 198.51.100.100 }\n  track_script {\n nginx\n port\n health\n root\n }\n}\n";
     let config = ok(text).config;
     assert_eq!(config.global.xdp, XdpMode::Skb);
-    assert_eq!(config.instances[0].checksum, ChecksumForm::Message);
-    let s = &config.scripts;
-    assert_eq!(s[0].check, Check::Process("nginx".into()));
+    assert_eq!(config.instances[0].checksum, ChecksumForm::MessageOnly);
+    let s = &config.checks;
+    assert_eq!(s[0].probe, Probe::Process("nginx".into()));
     assert_eq!(
         (
             s[0].interval,
@@ -466,13 +465,13 @@ fn agent_extension_block() {
         (secs(2.0), secs(2.0), -30, 2, 3)
     );
     assert_eq!(
-        s[1].check,
-        Check::Tcp("127.0.0.1:80".parse::<SocketAddr>().unwrap())
+        s[1].probe,
+        Probe::Tcp("127.0.0.1:80".parse::<SocketAddr>().unwrap())
     );
     assert_eq!((s[1].interval, s[1].timeout), (secs(1.0), secs(0.5)));
     assert_eq!(
-        s[2].check,
-        Check::Http {
+        s[2].probe,
+        Probe::Http {
             addr: "127.0.0.1:8080".parse().unwrap(),
             host: Some("www.example.com".into()),
             path: "/healthz".into(),
@@ -480,8 +479,8 @@ fn agent_extension_block() {
         }
     );
     assert_eq!(
-        s[3].check,
-        Check::Http {
+        s[3].probe,
+        Probe::Http {
             addr: "[::1]:80".parse().unwrap(),
             host: None,
             path: "/".into(),
@@ -523,7 +522,7 @@ fn sync_group_members_notify_and_tracking() {
     );
     // The group's trackers apply to every member, once.
     for i in &config.instances {
-        assert_eq!(i.track_scripts.len(), 1, "{}", i.name);
+        assert_eq!(i.track_checks.len(), 1, "{}", i.name);
         assert_eq!(i.track_interfaces[0].name, "eth2");
     }
     let one_line = "vrrp_sync_group G { group { VI_1 } }\nvrrp_instance VI_1 {\n";
@@ -550,7 +549,7 @@ fn weighted_trackers_follow_keepalived_in_sync_groups_and_owners() {
         member(100)
     ));
     let i = &loaded.config.instances[0];
-    let names: Vec<&str> = i.track_scripts.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = i.track_checks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["u"]);
     assert_eq!(i.track_interfaces[0].weight, Some(0));
     assert_eq!(loaded.warnings.len(), 3, "{}", lines(&loaded.warnings));
@@ -562,7 +561,7 @@ fn weighted_trackers_follow_keepalived_in_sync_groups_and_owners() {
     .config
     .instances[0];
     assert_eq!(
-        (i.track_scripts.len(), i.track_interfaces[0].weight),
+        (i.track_checks.len(), i.track_interfaces[0].weight),
         (3, Some(10))
     );
     // A member is the address owner: the group's weighted tracker is made unweighted, once.
@@ -578,19 +577,19 @@ fn weighted_trackers_follow_keepalived_in_sync_groups_and_owners() {
             name: "w".into(),
             weight: Some(0),
         };
-        assert_eq!(i.track_scripts, [unweighted]);
+        assert_eq!(i.track_checks, [unweighted]);
     }
     // The address owner: weighted scripts and interfaces dropped.
     let i = &ok(&format!("{scripts}{u2}{}", member(255)))
         .config
         .instances[0];
     let names: Vec<&str> = i.track_interfaces.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!((i.track_scripts.len(), names), (1, vec!["eth2"]));
+    assert_eq!((i.track_checks.len(), names), (1, vec!["eth2"]));
 }
 
 #[test]
 fn keepalived_fixups_warn_and_adjust() {
-    let cases: &[(&str, &str, Assert<Instance>)] = &[
+    let cases: &[(&str, &str, Assert<VrrpInstance>)] = &[
         (
             "state MASTER\npriority 150\nnopreempt",
             "state MASTER",
@@ -635,7 +634,7 @@ fn keepalived_fixups_warn_and_adjust() {
         ("debug 1", "RUST_LOG", |_| {}),
         ("use_vmac", "VMAC is not supported", |_| {}),
         ("v3_checksum_as_v2", "before 2.2.8", |i| {
-            assert_eq!(i.checksum, ChecksumForm::Message)
+            assert_eq!(i.checksum, ChecksumForm::MessageOnly)
         }),
     ];
     for (extra, warning, check) in cases {
@@ -956,8 +955,8 @@ fn comments_quotes_and_continuations() {
     let config = ok(text).config;
     assert_eq!(config.global.router_id.as_deref(), Some("edge #1"));
     assert_eq!(
-        config.scripts[0].check,
-        Check::Exec("/bin/sh -c 'pidof nginx || exit 1'".into())
+        config.checks[0].probe,
+        Probe::Exec("/bin/sh -c 'pidof nginx || exit 1'".into())
     );
     assert_eq!(config.instances[0].vrid, 51);
     // Backslashes are kept for the script runner, which reads them as keepalived does.
@@ -1029,7 +1028,7 @@ fn include_globs_in_sorted_order_relative_to_the_including_file() {
         .map(|i| i.name.as_str())
         .collect();
     assert_eq!(names, ["VI_A", "VI_B", "VI_Y", "VI_X"]);
-    assert_eq!(loaded.config.scripts[0].name, "chk");
+    assert_eq!(loaded.config.checks[0].name, "chk");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -1126,14 +1125,14 @@ fn nginx_master_and_backup_pair() {
         assert_eq!(i.advert_interval, Duration::from_secs(1));
         assert_eq!(i.auth_pass, Some(*b"K33pAl1v"));
         assert_eq!(i.vips, vec![vip([203, 0, 113, 10], 24)]);
-        assert_eq!(i.track_scripts[0].name, "chk_nginx");
+        assert_eq!(i.track_checks[0].name, "chk_nginx");
         assert!(i.preempt);
     }
     assert_eq!(
-        master.config.scripts,
-        vec![Script {
+        master.config.checks,
+        vec![Check {
             name: "chk_nginx".into(),
-            check: Check::Exec("/usr/bin/killall -0 nginx".into()),
+            probe: Probe::Exec("/usr/bin/killall -0 nginx".into()),
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(2),
             weight: -20,
@@ -1145,10 +1144,10 @@ fn nginx_master_and_backup_pair() {
         }]
     );
     assert_eq!(
-        backup.config.scripts[0].check,
-        Check::Exec("pidof nginx".into())
+        backup.config.checks[0].probe,
+        Probe::Exec("pidof nginx".into())
     );
-    assert_eq!(backup.config.scripts[0].weight, 2);
+    assert_eq!(backup.config.checks[0].weight, 2);
     assert_eq!(
         m.notify.master.as_deref(),
         Some("/etc/keepalived/notify.sh MASTER")
@@ -1185,10 +1184,10 @@ fn dual_master_with_two_instances() {
     };
     assert_eq!(a.vips, vec![on_eth0([203, 0, 113, 10])]);
     assert_eq!(b.vips, vec![on_eth0([203, 0, 113, 11])]);
-    assert_eq!(a.track_scripts, b.track_scripts);
+    assert_eq!(a.track_checks, b.track_checks);
     assert_eq!(
-        loaded.config.scripts[0].check,
-        Check::Exec("pidof nginx".into())
+        loaded.config.checks[0].probe,
+        Probe::Exec("pidof nginx".into())
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
@@ -1254,7 +1253,7 @@ fn includes_as_packaged_by_distributions() {
         .map(|i| i.name.as_str())
         .collect();
     assert_eq!(names, ["VI_PUBLIC", "VI_PRIVATE"]);
-    assert_eq!(loaded.config.scripts[0].name, "chk_nginx");
+    assert_eq!(loaded.config.checks[0].name, "chk_nginx");
 }
 
 #[test]
@@ -1262,12 +1261,12 @@ fn agent_extension_with_in_process_checks() {
     let loaded = example("agent-checks.conf");
     let config = &loaded.config;
     assert_eq!(config.global.xdp, XdpMode::Skb);
-    let checks: Vec<&Check> = config.scripts.iter().map(|s| &s.check).collect();
+    let checks: Vec<&Probe> = config.checks.iter().map(|s| &s.probe).collect();
     assert_eq!(
         checks,
         [
-            &Check::Process("nginx".into()),
-            &Check::Http {
+            &Probe::Process("nginx".into()),
+            &Probe::Http {
                 addr: "127.0.0.1:80".parse().unwrap(),
                 host: Some("www.example.com".into()),
                 path: "/healthz".into(),
@@ -1275,6 +1274,6 @@ fn agent_extension_with_in_process_checks() {
             },
         ]
     );
-    assert_eq!(config.instances[0].track_scripts.len(), 2);
+    assert_eq!(config.instances[0].track_checks.len(), 2);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }

@@ -5,20 +5,20 @@ use std::{
     time::Duration,
 };
 
-use vrrp_common::Version;
+use vrrp_common::{ChecksumForm, Version};
 
 use super::{did_you_mean, Draft, GroupDraft, InstanceDraft, TrackDraft, Tracks};
 use crate::config::{
     check_interval,
     keepalived::{Diags, Loc},
-    password, ChecksumForm, Config, ConfigError, Garp, Instance, Script, SyncGroup,
+    password, Check, Config, ConfigError, Garp, SyncGroup, VrrpInstance,
 };
 
 impl Draft {
     pub(super) fn resolve(self, d: &mut Diags) -> Config {
-        let mut scripts: HashMap<&str, (&Script, &Loc)> = HashMap::new();
-        for (script, loc) in &self.scripts {
-            if let Some((_, first)) = scripts.insert(&script.name, (script, loc)) {
+        let mut checks: HashMap<&str, (&Check, &Loc)> = HashMap::new();
+        for (script, loc) in &self.checks {
+            if let Some((_, first)) = checks.insert(&script.name, (script, loc)) {
                 d.error(
                     loc,
                     format!(
@@ -59,7 +59,7 @@ impl Draft {
                 );
                 continue;
             }
-            check_tracks(d, &group.tracks, &scripts, &self.broken);
+            check_tracks(d, &group.tracks, &checks, &self.broken);
             for (member, loc) in &group.members {
                 if !names.contains_key(member.as_str()) {
                     let hint = did_you_mean(member, names.keys().copied());
@@ -91,7 +91,7 @@ impl Draft {
                     ),
                 );
             } else {
-                group_tracks.insert(&group.name, self.group_tracks(d, group, &scripts));
+                group_tracks.insert(&group.name, self.group_tracks(d, group, &checks));
                 groups.push(SyncGroup {
                     name: group.name.clone(),
                     members: group.members.iter().map(|(m, _)| m.clone()).collect(),
@@ -105,7 +105,7 @@ impl Draft {
             if names[draft.name.as_str()].0 != n {
                 continue;
             }
-            check_tracks(d, &draft.tracks, &scripts, &self.broken);
+            check_tracks(d, &draft.tracks, &checks, &self.broken);
             if let (Some(iface), Some(vrid)) = (&draft.iface, draft.vrid) {
                 match vrids.entry((iface, vrid)) {
                     Entry::Occupied(e) => d.error(
@@ -126,12 +126,12 @@ impl Draft {
             let group = group_of
                 .get(draft.name.as_str())
                 .map(|g| (*g, &group_tracks[g.name.as_str()]));
-            instances.extend(self.instance(d, draft, group, &scripts));
+            instances.extend(self.instance(d, draft, group, &checks));
         }
         Config {
             global: self.global,
             instances,
-            scripts: self.scripts.into_iter().map(|(s, _)| s).collect(),
+            checks: self.checks.into_iter().map(|(s, _)| s).collect(),
             sync_groups: groups,
         }
     }
@@ -142,8 +142,8 @@ impl Draft {
         d: &mut Diags,
         i: &InstanceDraft,
         group: Option<(&GroupDraft, &Tracks)>,
-        scripts: &HashMap<&str, (&Script, &Loc)>,
-    ) -> Option<Instance> {
+        checks: &HashMap<&str, (&Check, &Loc)>,
+    ) -> Option<VrrpInstance> {
         let name = &i.name;
         let (Some(iface), Some(vrid)) = (&i.iface, i.vrid) else {
             d.error(
@@ -232,14 +232,14 @@ impl Draft {
             }
         }
         let auth_pass = self.auth(d, i, version);
-        let tracks = self.member_tracks(d, i, priority, group, scripts);
+        let tracks = self.member_tracks(d, i, priority, group, checks);
         let garp = Garp {
             count: i.garp_count.unwrap_or(self.garp.count),
             repeat_after: i.garp_delay.unwrap_or(self.garp.repeat_after),
             refresh: i.garp_refresh.unwrap_or(self.garp.refresh),
             interval: self.garp.interval,
         };
-        let instance = Instance {
+        let instance = VrrpInstance {
             name: name.clone(),
             iface: iface.clone(),
             vrid,
@@ -255,9 +255,9 @@ impl Draft {
             checksum: i
                 .checksum
                 .or(self.checksum.as_ref().map(|(c, _)| *c))
-                .unwrap_or(ChecksumForm::Pseudo),
+                .unwrap_or(ChecksumForm::WithPseudoHeader),
             garp,
-            track_scripts: tracks.scripts.into_iter().map(|t| t.tracked).collect(),
+            track_checks: tracks.checks.into_iter().map(|t| t.tracked).collect(),
             track_interfaces: tracks.interfaces.into_iter().map(|t| t.tracked).collect(),
             track_primary: i.track_primary,
             src_ip: i.src_ip.as_ref().map(|(ip, _)| *ip),
@@ -319,7 +319,7 @@ impl Draft {
         &self,
         d: &mut Diags,
         group: &GroupDraft,
-        scripts: &HashMap<&str, (&Script, &Loc)>,
+        checks: &HashMap<&str, (&Check, &Loc)>,
     ) -> Tracks {
         let mut tracks = group.tracks.clone();
         let has_owner = self
@@ -327,8 +327,8 @@ impl Draft {
             .iter()
             .any(|m| m.priority() == 255 && group.members.iter().any(|(n, _)| *n == m.name));
         if has_owner {
-            let weighted = |t: &TrackDraft| weight(t, scripts) != 0;
-            for t in tracks.scripts.iter_mut().filter(|t| weighted(t)).chain(
+            let weighted = |t: &TrackDraft| weight(t, checks) != 0;
+            for t in tracks.checks.iter_mut().filter(|t| weighted(t)).chain(
                 tracks
                     .interfaces
                     .iter_mut()
@@ -357,7 +357,7 @@ impl Draft {
         i: &InstanceDraft,
         priority: u8,
         group: Option<(&GroupDraft, &Tracks)>,
-        scripts: &HashMap<&str, (&Script, &Loc)>,
+        checks: &HashMap<&str, (&Check, &Loc)>,
     ) -> Tracks {
         let owner = priority == 255;
         let synced = group.is_some_and(|(g, _)| !g.tracking_weight);
@@ -370,8 +370,8 @@ impl Draft {
             None => String::new(),
         };
         let mut out = Tracks::default();
-        for t in &i.tracks.scripts {
-            if (owner || synced) && weight(t, scripts) != 0 {
+        for t in &i.tracks.checks {
+            if (owner || synced) && weight(t, checks) != 0 {
                 d.warn(
                     &t.loc,
                     format!(
@@ -381,7 +381,7 @@ impl Draft {
                     ),
                 );
             } else {
-                out.scripts.push(t.clone());
+                out.checks.push(t.clone());
             }
         }
         for t in &i.tracks.interfaces {
@@ -405,7 +405,7 @@ impl Draft {
         }
         if let Some((_, tracks)) = group {
             for (from, to) in [
-                (&tracks.scripts, &mut out.scripts),
+                (&tracks.checks, &mut out.checks),
                 (&tracks.interfaces, &mut out.interfaces),
             ] {
                 for t in from {
@@ -420,10 +420,10 @@ impl Draft {
 }
 
 /// A track_script entry's weight: its own, else its script's.
-fn weight(t: &TrackDraft, scripts: &HashMap<&str, (&Script, &Loc)>) -> i32 {
+fn weight(t: &TrackDraft, checks: &HashMap<&str, (&Check, &Loc)>) -> i32 {
     t.tracked
         .weight
-        .or_else(|| scripts.get(t.tracked.name.as_str()).map(|(s, _)| s.weight))
+        .or_else(|| checks.get(t.tracked.name.as_str()).map(|(s, _)| s.weight))
         .unwrap_or(0)
 }
 
@@ -432,15 +432,15 @@ fn weight(t: &TrackDraft, scripts: &HashMap<&str, (&Script, &Loc)>) -> i32 {
 fn check_tracks(
     d: &mut Diags,
     tracks: &Tracks,
-    scripts: &HashMap<&str, (&Script, &Loc)>,
+    checks: &HashMap<&str, (&Check, &Loc)>,
     broken: &[String],
 ) {
-    for t in &tracks.scripts {
+    for t in &tracks.checks {
         let name = t.tracked.name.as_str();
-        match (scripts.get(name), t.reverse) {
+        match (checks.get(name), t.reverse) {
             (None, _) if broken.iter().any(|b| b == name) => {}
             (None, _) => {
-                let hint = did_you_mean(name, scripts.keys().copied());
+                let hint = did_you_mean(name, checks.keys().copied());
                 d.error(
                     &t.loc,
                     format!("track_script {name}: no vrrp_script or check by that name{hint}"),
@@ -460,7 +460,7 @@ fn check_tracks(
     }
 }
 
-/// Where to point at for an error of [`Instance::validate`].
+/// Where to point at for an error of [`VrrpInstance::validate`].
 fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
     let addr = match e {
         ConfigError::DuplicateVip(addr)
