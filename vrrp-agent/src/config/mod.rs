@@ -107,6 +107,9 @@ pub struct Vip {
     pub scope: u8,
     /// `brd`: explicit broadcast; `None` computes it as `ip addr add ... brd +` does.
     pub broadcast: Option<Ipv4Addr>,
+    /// `no_track`: when someone else deletes it while we are master, leave it deleted (the agent
+    /// puts other VIPs back at once).
+    pub no_track: bool,
 }
 
 impl Vip {
@@ -119,6 +122,7 @@ impl Vip {
             dev: None,
             scope: 0,
             broadcast: None,
+            no_track: false,
         }
     }
 }
@@ -134,6 +138,13 @@ pub struct Garp {
     pub refresh: Option<Duration>,
     /// `vrrp_garp_interval`: pause between two gratuitous ARPs.
     pub interval: Duration,
+    /// `garp_lower_prio_repeat` (keepalived: `vrrp_garp_master_repeat`'s value, 5): requests per
+    /// VIP when a master hears a lower-priority advert (another master: a split brain ending);
+    /// 0 for none.
+    pub lower_prio_count: u8,
+    /// `garp_lower_prio_delay` (keepalived: `vrrp_garp_master_delay`'s value, 5 s): that burst
+    /// again this long later.
+    pub lower_prio_repeat_after: Option<Duration>,
 }
 
 impl Default for Garp {
@@ -143,6 +154,8 @@ impl Default for Garp {
             repeat_after: Some(Duration::from_secs(5)),
             refresh: None,
             interval: Duration::ZERO,
+            lower_prio_count: 5,
+            lower_prio_repeat_after: Some(Duration::from_secs(5)),
         }
     }
 }

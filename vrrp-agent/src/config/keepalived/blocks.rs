@@ -105,6 +105,9 @@ struct Draft {
     version: Option<Version>,
     /// `vrrp_garp_*`: what instances start from.
     garp: Garp,
+    /// `vrrp_garp_lower_prio_repeat|delay`; unset, keepalived uses the `vrrp_garp_master_*` ones.
+    lower_prio_count: Option<u8>,
+    lower_prio_delay: Option<Option<Duration>>,
     /// `v3_checksum_as_v2` in global_defs, or `checksum` in vrrp_agent.
     checksum: Option<(ChecksumForm, Loc)>,
     checks: Vec<(Check, Loc)>,
@@ -313,8 +316,14 @@ const GLOBAL_DEFS: &Table<Draft> = &[
     ("vrrp_garp_extra_if", Ignore(VMAC)),
     ("vrrp_vmac_garp_intvl", Ignore(VMAC)),
     ("vrrp_garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
-    ("vrrp_garp_lower_prio_delay", Ignore(NOT_TUNABLE)),
-    ("vrrp_garp_lower_prio_repeat", Ignore(NOT_TUNABLE)),
+    (
+        "vrrp_garp_lower_prio_delay",
+        One(|d, g, s| g.lower_prio_delay = value(d, s, whole_seconds)),
+    ),
+    (
+        "vrrp_garp_lower_prio_repeat",
+        One(|d, g, s| g.lower_prio_count = value(d, s, byte)),
+    ),
     ("vrrp_down_timer_adverts", Ignore(RFC)),
     ("vrrp_lower_prio_no_advert", Ignore(RFC)),
     ("vrrp_higher_prio_send_advert", Ignore(RFC)),
@@ -561,6 +570,8 @@ struct InstanceDraft {
     garp_count: Option<u8>,
     garp_delay: Option<Option<Duration>>,
     garp_refresh: Option<Option<Duration>>,
+    garp_lower_prio_count: Option<u8>,
+    garp_lower_prio_delay: Option<Option<Duration>>,
     vips: Vec<(Vip, Loc)>,
     excluded: Vec<(Vip, Loc)>,
     /// A virtual_ipaddress entry was refused (and said so): "no VIPs" would only repeat it.
@@ -617,6 +628,8 @@ fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         garp_count: None,
         garp_delay: None,
         garp_refresh: None,
+        garp_lower_prio_count: None,
+        garp_lower_prio_delay: None,
         vips: Vec::new(),
         excluded: Vec::new(),
         bad_vips: false,
@@ -848,8 +861,14 @@ const INSTANCE: &Table<InstanceDraft> = &[
     ("linkbeat_use_polling", Ignore(NOT_TUNABLE)),
     ("kernel_rx_buf_size", Ignore(TUNING)),
     ("garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
-    ("garp_lower_prio_delay", Ignore(NOT_TUNABLE)),
-    ("garp_lower_prio_repeat", Ignore(NOT_TUNABLE)),
+    (
+        "garp_lower_prio_delay",
+        One(|d, i, s| i.garp_lower_prio_delay = value(d, s, whole_seconds)),
+    ),
+    (
+        "garp_lower_prio_repeat",
+        One(|d, i, s| i.garp_lower_prio_count = value(d, s, byte)),
+    ),
     ("down_timer_adverts", Ignore(RFC)),
     ("timer_expired_backup", Ignore(NOT_TUNABLE)),
     ("thread_timer_expired", Ignore(NOT_TUNABLE)),
@@ -966,10 +985,11 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
     while let Some(option) = words.next() {
         let option = option.as_str();
         let takes_value = VIP_OPTIONS.contains(&(option, true));
-        let value = match (takes_value, words.next()) {
-            (false, _) => "",
-            (true, Some(v)) => v.as_str(),
-            (true, None) => {
+        // Only an option that takes a value consumes the next word.
+        let value = match takes_value.then(|| words.next()) {
+            None => "",
+            Some(Some(v)) => v.as_str(),
+            Some(None) => {
                 d.error(&e.loc, format!("VIP {addr}: {option} needs a value"));
                 return None;
             }
@@ -1000,7 +1020,8 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
             "use_vmac" => d.ignored(&e.loc, "use_vmac", VMAC),
             // IPv6 address flags: no effect on IPv4, in keepalived either.
             "home" | "-nodad" | "mngtmpaddr" | "preferred_lft" => {}
-            "noprefixroute" | "autojoin" | "no_track" | "track_group" => d.ignored(
+            "no_track" => vip.no_track = true,
+            "noprefixroute" | "autojoin" | "track_group" => d.ignored(
                 &e.loc,
                 &format!("virtual_ipaddress option {option}"),
                 NOT_TUNABLE,
@@ -1600,6 +1621,11 @@ fn garp_repeat(d: &mut Diags, s: &Stmt) -> Option<u8> {
         return Some(1);
     }
     Some(n as u8)
+}
+
+/// A count of 0 to 255.
+fn byte(v: &str) -> Result<u8, String> {
+    uint(v, 0, 255).map(|n| n as u8)
 }
 
 fn uint(v: &str, lo: u64, hi: u64) -> Result<u64, String> {

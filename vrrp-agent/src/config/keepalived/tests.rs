@@ -81,12 +81,7 @@ fn instance_defaults_are_keepalived_defaults() {
             preempt_delay: Duration::ZERO,
             accept: true,
             checksum: ChecksumForm::WithPseudoHeader,
-            garp: Garp {
-                count: 5,
-                repeat_after: Some(Duration::from_secs(5)),
-                refresh: None,
-                interval: Duration::ZERO,
-            },
+            garp: Garp::default(),
             track_checks: vec![],
             track_interfaces: vec![],
             track_primary: true,
@@ -223,6 +218,15 @@ fn instance_keywords_land_in_the_model() {
         ("garp_master_refresh 60", |i| {
             assert_eq!(i.garp.refresh, Some(Duration::from_secs(60)))
         }),
+        ("garp_lower_prio_repeat 2", |i| {
+            assert_eq!(i.garp.lower_prio_count, 2)
+        }),
+        ("garp_lower_prio_repeat 0", |i| {
+            assert_eq!(i.garp.lower_prio_count, 0)
+        }),
+        ("garp_lower_prio_delay 0", |i| {
+            assert_eq!(i.garp.lower_prio_repeat_after, None)
+        }),
         ("v3_checksum_as_v2", |i| {
             assert_eq!(i.checksum, ChecksumForm::MessageOnly)
         }),
@@ -263,12 +267,16 @@ fn vip_entries_with_keepalived_options() {
             dev: Some("eth1".into()),
             scope: 253,
             broadcast: Some(Ipv4Addr::new(203, 0, 113, 255)),
+            no_track: false,
         }
     );
     assert_eq!(v[1].broadcast, Some(Ipv4Addr::new(203, 0, 113, 0)));
     assert_eq!((v[2].broadcast, v[2].scope), (None, 254));
     assert_eq!((v[3].broadcast, v[3].scope), (v[0].broadcast, 200));
-    assert_eq!((v[4].prefix_len, v[4].scope), (32, 255));
+    assert_eq!(
+        (v[4].prefix_len, v[4].scope, v[4].no_track),
+        (32, 255, true)
+    );
 }
 
 #[test]
@@ -350,6 +358,16 @@ fn global_defs_keywords_land_in_the_model() {
                 (1, None)
             )
         }),
+        (
+            "vrrp_garp_lower_prio_repeat 3\nvrrp_garp_lower_prio_delay 7",
+            |c| {
+                let g = &c.instances[0].garp;
+                assert_eq!(
+                    (g.lower_prio_count, g.lower_prio_repeat_after),
+                    (3, Some(Duration::from_secs(7)))
+                )
+            },
+        ),
         ("v3_checksum_as_v2", |c| {
             assert_eq!(c.instances[0].checksum, ChecksumForm::MessageOnly)
         }),
@@ -374,6 +392,28 @@ fn instance_settings_override_global_ones() {
     assert_eq!(i.version, Version::V2);
     assert_eq!((i.garp.count, i.garp.repeat_after), (3, None));
     assert_eq!(i.checksum, ChecksumForm::WithPseudoHeader);
+}
+
+/// keepalived (vrrp.c): garp_lower_prio_* default to the global vrrp_garp_master_* values,
+/// not to the instance's own garp_master_*.
+#[test]
+fn lower_priority_garp_defaults_follow_the_global_master_ones() {
+    let defaults = instance_in("", "");
+    assert_eq!(
+        (
+            defaults.garp.lower_prio_count,
+            defaults.garp.lower_prio_repeat_after
+        ),
+        (5, Some(Duration::from_secs(5)))
+    );
+    let i = instance_in(
+        "global_defs {\nvrrp_garp_master_repeat 2\nvrrp_garp_master_delay 1\n}",
+        "garp_master_repeat 3\ngarp_master_delay 9",
+    );
+    assert_eq!(
+        (i.garp.lower_prio_count, i.garp.lower_prio_repeat_after),
+        (2, Some(Duration::from_secs(1)))
+    );
 }
 
 /// The scripts of a config with `vrrp_script chk { BODY }`, tracked by VI_1.

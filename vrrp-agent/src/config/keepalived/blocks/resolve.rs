@@ -238,6 +238,16 @@ impl Draft {
             repeat_after: i.garp_delay.unwrap_or(self.garp.repeat_after),
             refresh: i.garp_refresh.unwrap_or(self.garp.refresh),
             interval: self.garp.interval,
+            // keepalived: the global lower-priority settings, else the global master ones (not
+            // the instance's own garp_master_*).
+            lower_prio_count: i
+                .garp_lower_prio_count
+                .or(self.lower_prio_count)
+                .unwrap_or(self.garp.count),
+            lower_prio_repeat_after: i
+                .garp_lower_prio_delay
+                .or(self.lower_prio_delay)
+                .unwrap_or(self.garp.repeat_after),
         };
         let instance = VrrpInstance {
             name: name.clone(),
