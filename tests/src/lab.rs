@@ -1,11 +1,12 @@
-//! A lab for end-to-end tests: the [`Topology`] with `vrrp-agent`s started in r1/r2 (from
-//! flags or from a keepalived.conf), and the observations the tests assert on: log lines,
-//! transitions, VIP holders, what the client reaches, XDP attachment. Failure messages carry every
-//! agent's log.
+//! A lab for end-to-end tests: the [`Topology`] with `vrrp-agent`s (from flags or from a
+//! keepalived.conf) or keepalived started in its routers, and the observations the tests assert
+//! on: log lines, transitions, VIP holders, what the client reaches, XDP attachment. Failure
+//! messages carry every router's log.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::keepalived::Keepalived;
 use crate::{wait_until, Proc, Topology};
 
 pub const VIP: &str = "198.51.100.100";
@@ -41,12 +42,43 @@ pub fn agent_bin() -> PathBuf {
     path
 }
 
-/// A topology with agents started in r1/r2; every agent ever started is kept (restarted ones
-/// too), so a failure message can show all their logs.
+/// The VRRP implementation running in a router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    /// `vrrp-agent`.
+    Ours,
+    /// keepalived (see [`crate::keepalived`]).
+    Keepalived,
+}
+
+impl Impl {
+    pub fn other(self) -> Impl {
+        match self {
+            Impl::Ours => Impl::Keepalived,
+            Impl::Keepalived => Impl::Ours,
+        }
+    }
+
+    /// What its log says on entering `state` (MASTER, BACKUP, FAULT).
+    pub fn entered(self, state: &str) -> String {
+        match self {
+            Impl::Ours => format!("-> {state}: "),
+            Impl::Keepalived => format!("Entering {state} STATE"),
+        }
+    }
+}
+
+/// A topology with agents (or keepalived) started in its routers; everything ever started is
+/// kept (restarted ones too), so a failure message can show all their logs.
 pub struct Lab {
+    // Before `topo`, so they drop first: keepalived stops (priority 0, VIPs removed) while the
+    // namespaces still exist.
+    keepalived: Vec<(&'static str, Keepalived)>,
     pub topo: Topology,
     bin: String,
     agents: Vec<(&'static str, Proc)>,
+    /// What was started in each router, in order: the last one of a router runs there now.
+    started: Vec<(&'static str, Impl)>,
     /// r1, r2 and those [`Lab::add_router`] added: where VIP holders are looked for.
     routers: Vec<&'static str>,
 }
@@ -56,9 +88,11 @@ impl Lab {
         // First, so a missing binary fails before any namespace exists.
         let bin = agent_bin().to_str().expect("UTF-8 path").to_owned();
         Lab {
+            keepalived: Vec::new(),
             topo: Topology::new(name).unwrap(),
             bin,
             agents: Vec::new(),
+            started: Vec::new(),
             routers: ROUTERS.to_vec(),
         }
     }
@@ -100,6 +134,7 @@ impl Lab {
             .ns(role)
             .spawn_env(&self.bin, args, [("RUST_LOG", "info")]);
         self.agents.push((role, proc));
+        self.started.push((role, Impl::Ours));
     }
 
     /// Starts an agent in `role` running the keepalived.conf `conf` (written to the topology's
@@ -117,6 +152,37 @@ impl Lab {
         path
     }
 
+    /// Starts keepalived in `role` running the keepalived.conf `conf` (see [`Keepalived::start`]).
+    #[track_caller]
+    pub fn start_keepalived(&mut self, role: &'static str, conf: &str) {
+        let k = self.ok(Keepalived::start(&self.topo, role, conf));
+        self.keepalived.push((role, k));
+        self.started.push((role, Impl::Keepalived));
+    }
+
+    /// Starts `imp` in `role`, reading the keepalived.conf `conf`.
+    #[track_caller]
+    pub fn start_as(&mut self, role: &'static str, imp: Impl, conf: &str) {
+        match imp {
+            Impl::Ours => {
+                self.start_conf(role, conf, &[]);
+            }
+            Impl::Keepalived => self.start_keepalived(role, conf),
+        }
+    }
+
+    /// What was started last in `role`, if anything.
+    pub fn started(&self, role: &str) -> Option<Impl> {
+        let found = self.started.iter().rev().find(|(r, _)| *r == role);
+        found.map(|&(_, imp)| imp)
+    }
+
+    /// What was started last in `role`. Panics if nothing was.
+    pub fn imp(&self, role: &str) -> Impl {
+        self.started(role)
+            .unwrap_or_else(|| panic!("nothing started in {role}"))
+    }
+
     /// The most recently started agent in `role`.
     pub fn agent(&mut self, role: &str) -> &mut Proc {
         self.agents
@@ -127,14 +193,38 @@ impl Lab {
             .unwrap_or_else(|| panic!("no agent started in {role}"))
     }
 
-    /// Current log of the most recently started agent in `role`.
-    pub fn log(&mut self, role: &str) -> String {
-        self.agent(role).log()
+    /// The most recently started keepalived in `role`.
+    pub fn keepalived(&mut self, role: &str) -> &mut Keepalived {
+        let found = self.keepalived.iter_mut().rev().find(|(r, _)| *r == role);
+        &mut found.unwrap_or_else(|| panic!("no keepalived in {role}")).1
     }
 
-    /// Every agent's log, plus the routers' addresses, for failure messages.
+    /// Drops the most recently started keepalived in `role` now (its drop stops it and removes
+    /// the VIPs a killed one left behind); its log no longer shows in failure messages.
+    pub fn drop_keepalived(&mut self, role: &str) {
+        if let Some(i) = self.keepalived.iter().rposition(|(r, _)| *r == role) {
+            drop(self.keepalived.remove(i));
+        }
+    }
+
+    /// Current log of what was started last in `role`.
+    pub fn log(&mut self, role: &str) -> String {
+        match self.imp(role) {
+            Impl::Ours => self.agent(role).log(),
+            Impl::Keepalived => self.keepalived(role).log(),
+        }
+    }
+
+    /// Every agent's and keepalived's log, plus the routers' addresses, for failure messages.
     pub fn dump(&self) -> String {
         let mut s = String::new();
+        for (role, k) in &self.keepalived {
+            s += &format!(
+                "--- keepalived in {role} (pids {:?}):\n{}",
+                k.pids(),
+                k.log()
+            );
+        }
         for (role, p) in &self.agents {
             s += &format!("--- agent in {role} (pid {}):\n{}", p.pid(), p.log());
         }
@@ -157,8 +247,17 @@ impl Lab {
         }
     }
 
-    /// Waits until the log of `role`'s current agent, from byte `since` on, has a line
-    /// containing `needle`.
+    /// The value of `r`, or [`fail`](Self::fail) with its error.
+    #[track_caller]
+    pub fn ok<T>(&self, r: anyhow::Result<T>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => self.fail(&format!("{e:#}")),
+        }
+    }
+
+    /// Waits until the log of what runs in `role`, from byte `since` on, has a line containing
+    /// `needle`.
     #[track_caller]
     pub fn wait_log(&mut self, role: &str, since: usize, needle: &str, timeout: Duration) {
         let seen = wait_until(timeout, POLL, || {
@@ -237,9 +336,9 @@ impl Lab {
         }
     }
 
-    /// Log length of `role`'s current agent (0 if none), a mark for [`Lab::log_since`].
+    /// Log length of what runs in `role` (0 if nothing), a mark for [`Lab::log_since`].
     pub fn log_len(&mut self, role: &str) -> usize {
-        if self.agents.iter().any(|(r, _)| *r == role) {
+        if self.started(role).is_some() {
             self.log(role).len()
         } else {
             0
@@ -247,15 +346,18 @@ impl Lab {
     }
 
     pub fn log_since(&mut self, role: &str, mark: usize) -> String {
-        if !self.agents.iter().any(|(r, _)| *r == role) {
+        if self.started(role).is_none() {
             return String::new();
         }
         self.log(role).get(mark..).unwrap_or("").to_owned()
     }
 
-    /// State after the last transition `role`'s current agent logged.
+    /// State after the last transition what runs in `role` logged.
     pub fn state(&mut self, role: &str) -> Option<String> {
-        transitions(&self.log(role)).pop().map(|t| t.to)
+        match self.imp(role) {
+            Impl::Ours => transitions(&self.log(role)).pop().map(|t| t.to),
+            Impl::Keepalived => self.keepalived(role).state(),
+        }
     }
 
     #[track_caller]
@@ -263,8 +365,17 @@ impl Lab {
         let have = self.state(role);
         self.check(
             have.as_deref() == Some(want),
-            &format!("{role} is in {have:?}, want {want}"),
+            &format!("{role} ({:?}) is in {have:?}, want {want}", self.imp(role)),
         );
+    }
+
+    /// Waits until what runs in `role` logs entering `state` after byte `since` of its log,
+    /// then checks it is still there.
+    #[track_caller]
+    pub fn wait_entered(&mut self, role: &str, since: usize, state: &str, timeout: Duration) {
+        let needle = self.imp(role).entered(state);
+        self.wait_log(role, since, &needle, timeout);
+        self.assert_state(role, state);
     }
 
     /// Waits until the client's ping to the VIP is answered and its neighbour entry for the

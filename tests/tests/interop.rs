@@ -1,5 +1,5 @@
 //! Interop end-to-end tests with keepalived 2.2.7 (Debian): keepalived in one router namespace,
-//! `vrrp-agent` in the other (or a third), on the bridge topology of `vrrp_lab::Topology`, VRID 51,
+//! `vrrp-agent` in the other (or a third), in the lab of `vrrp_lab::lab::Lab`, VRID 51,
 //! VIP 198.51.100.100/24. Both implementations run the same keepalived.conf text
 //! (`vrrp_lab::keepalived::conf`; the agent reads it with `-f`). Each case asserts which namespaces
 //! hold the VIP, keepalived's state from its log, the agent's state from its log, and that
@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use vrrp_lab::keepalived::{conf, InstanceSpec, Keepalived};
-use vrrp_lab::lab::{Lab, IFACE, POLL, SEC, SETTLE};
+use vrrp_lab::keepalived::{conf, InstanceSpec};
+use vrrp_lab::lab::{Impl, Lab, IFACE, POLL, SEC, SETTLE};
 use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
 const R3_ADDR: &str = "198.51.100.3";
@@ -37,259 +37,96 @@ const KEEPALIVED_REJECTS: &[&str] = &[
     "old version",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Impl {
-    Ours,
-    Keepalived,
+/// For `period`, `master` alone holds the VIP and no one logs a new transition; at the end
+/// `master` is MASTER and `backups` are BACKUP by their logs. A backup that rejected or missed
+/// the master's adverts would take over within one Master_Down_Interval.
+#[track_caller]
+fn assert_stable(lab: &mut Lab, master: &str, backups: &[&str], period: Duration) {
+    let roles: Vec<&str> = [master].iter().chain(backups).copied().collect();
+    let marks: Vec<usize> = roles.iter().map(|r| lab.log_len(r)).collect();
+    let changed = wait_until(period, POLL * 2, || lab.holders() != [master]);
+    lab.check(
+        !changed,
+        &format!(
+            "VIP holders changed to {:?}, want [{master}]",
+            lab.holders()
+        ),
+    );
+    for (r, mark) in roles.iter().zip(marks) {
+        let imp = lab.imp(r);
+        let new = lab.log(r)[mark..].to_owned();
+        let flapped = ["MASTER", "BACKUP"]
+            .iter()
+            .any(|s| new.contains(&imp.entered(s)));
+        lab.check(!flapped, &format!("{r} changed state:\n{new}"));
+    }
+    lab.assert_state(master, "MASTER");
+    for b in backups {
+        lab.assert_state(b, "BACKUP");
+    }
 }
 
-impl Impl {
-    fn other(self) -> Impl {
-        match self {
-            Impl::Ours => Impl::Keepalived,
-            Impl::Keepalived => Impl::Ours,
-        }
-    }
-
-    /// What its log says on becoming MASTER / BACKUP.
-    fn entered(self, state: &str) -> String {
-        match self {
-            Impl::Ours => format!("-> {state}: "),
-            Impl::Keepalived => format!("Entering {state} STATE"),
-        }
-    }
-}
-
-/// Routers running either implementation; observations over all of them.
-struct Group {
-    // Before `lab`, so it drops first: keepalived stops (priority 0, VIPs removed) while the
-    // namespaces still exist.
-    keepalived: Vec<(&'static str, Keepalived)>,
-    lab: Lab,
-    /// What runs in each router, latest start last.
-    started: Vec<(&'static str, Impl)>,
-}
-
-impl Group {
-    fn new(name: &str) -> Self {
-        Group {
-            keepalived: Vec::new(),
-            lab: Lab::new(name),
-            started: Vec::new(),
-        }
-    }
-
-    fn start(&mut self, role: &'static str, imp: Impl, spec: &InstanceSpec) {
-        let text = conf(spec);
-        match imp {
-            Impl::Ours => {
-                self.lab.start_conf(role, &text, &[]);
-            }
-            Impl::Keepalived => {
-                let k = self.ok(Keepalived::start(&self.lab.topo, role, &text));
-                self.keepalived.push((role, k));
-            }
-        }
-        self.started.push((role, imp));
-    }
-
-    fn imp(&self, role: &str) -> Impl {
-        let found = self.started.iter().rev().find(|(r, _)| *r == role);
-        found
-            .unwrap_or_else(|| panic!("nothing started in {role}"))
-            .1
-    }
-
-    fn ka(&mut self, role: &str) -> &mut Keepalived {
-        let found = self.keepalived.iter_mut().rev().find(|(r, _)| *r == role);
-        &mut found.unwrap_or_else(|| panic!("no keepalived in {role}")).1
-    }
-
-    /// Log of what runs in `role` now.
-    fn log(&mut self, role: &str) -> String {
-        match self.imp(role) {
-            Impl::Ours => self.lab.log(role),
-            Impl::Keepalived => self.ka(role).log(),
-        }
-    }
-
-    fn log_len(&mut self, role: &str) -> usize {
-        self.log(role).len()
-    }
-
-    /// State from the log of what runs in `role`.
-    fn state(&mut self, role: &str) -> Option<String> {
-        match self.imp(role) {
-            Impl::Ours => self.lab.state(role),
-            Impl::Keepalived => self.ka(role).state(),
-        }
-    }
-
-    #[track_caller]
-    fn wait_log(&mut self, role: &str, since: usize, needle: &str, timeout: Duration) {
-        let seen = wait_until(timeout, POLL, || {
-            self.log(role).get(since..).unwrap_or("").contains(needle)
-        });
-        self.check(
-            seen,
-            &format!("{role} did not log {needle:?} within {timeout:?}"),
-        );
-    }
-
-    /// Waits until `role` logs a transition to `state` after byte `since` of its log, then
-    /// checks it is still there.
-    #[track_caller]
-    fn wait_entered(&mut self, role: &str, since: usize, state: &str, timeout: Duration) {
-        let needle = self.imp(role).entered(state);
-        self.wait_log(role, since, &needle, timeout);
-        self.assert_state(role, state);
-    }
-
-    #[track_caller]
-    fn assert_state(&mut self, role: &str, want: &str) {
-        let have = self.state(role);
-        self.check(
-            have.as_deref() == Some(want),
-            &format!("{role} ({:?}) is in {have:?}, want {want}", self.imp(role)),
-        );
-    }
-
-    #[track_caller]
-    fn wait_holders(&self, want: &[&str], timeout: Duration) {
-        let ok = wait_until(timeout, POLL, || self.lab.holders() == want);
-        self.check(
-            ok,
-            &format!(
-                "VIP holders: want {want:?}, have {:?} after {timeout:?}",
-                self.lab.holders()
-            ),
-        );
-    }
-
-    /// For `period`, `master` alone holds the VIP and no one logs a new transition; at the end
-    /// `master` is MASTER and `backups` are BACKUP by their logs. A backup that rejected or
-    /// missed the master's adverts would take over within one Master_Down_Interval.
-    #[track_caller]
-    fn assert_stable(&mut self, master: &str, backups: &[&str], period: Duration) {
-        let roles: Vec<&str> = [master].iter().chain(backups).copied().collect();
-        let marks: Vec<usize> = roles.iter().map(|r| self.log_len(r)).collect();
-        let changed = wait_until(period, POLL * 2, || self.lab.holders() != [master]);
-        self.check(
-            !changed,
-            &format!(
-                "VIP holders changed to {:?}, want [{master}]",
-                self.lab.holders()
-            ),
-        );
-        for (r, mark) in roles.iter().zip(marks) {
-            let imp = self.imp(r);
-            let new = self.log(r)[mark..].to_owned();
-            let flapped = ["MASTER", "BACKUP"]
-                .iter()
-                .any(|s| new.contains(&imp.entered(s)));
-            self.check(!flapped, &format!("{r} changed state:\n{new}"));
-        }
-        self.assert_state(master, "MASTER");
-        for b in backups {
-            self.assert_state(b, "BACKUP");
-        }
-    }
-
-    /// SIGTERM to what runs in `role`; waits until it has exited and checks it said goodbye
-    /// with a priority-0 advert.
-    #[track_caller]
-    fn term(&mut self, role: &str) {
-        match self.imp(role) {
-            Impl::Ours => {
-                let agent = self.lab.agent(role);
-                agent.term().unwrap();
-                let status = agent.wait_timeout(5 * SEC);
-                self.check(
-                    status.is_some_and(|s| s.success()),
-                    &format!("{role}'s agent did not exit cleanly on SIGTERM: {status:?}"),
-                );
-                self.wait_log(role, 0, "SIGTERM: handing over", SEC);
-                self.wait_log(role, 0, "MASTER -> INIT: shutdown", SEC);
-            }
-            Impl::Keepalived => {
-                let stopped = self.ka(role).term();
-                self.ok(stopped);
-                self.wait_log(role, 0, "(VI_1) sent 0 priority", SEC);
-            }
-        }
-    }
-
-    /// Checks that `role`, which took over from a master that stopped, got its priority-0
-    /// advert: keepalived logs it (after byte `since`); the agent's kernel map holds it as the
-    /// last advert seen (SIGUSR1 status line).
-    #[track_caller]
-    fn assert_heard_priority_0(&mut self, role: &str, since: usize, from: &str) {
-        match self.imp(role) {
-            Impl::Keepalived => {
-                self.wait_log(role, since, "Backup received priority 0 advertisement", SEC)
-            }
-            Impl::Ours => {
-                let mark = self.log_len(role);
-                self.lab.agent(role).signal(libc::SIGUSR1).unwrap();
-                let status = format!("(last from {from} prio 0,");
-                self.wait_log(role, mark, &status, SETTLE);
-            }
-        }
-    }
-
-    /// Neither implementation rejected an advert, in every log of the routers.
-    #[track_caller]
-    fn assert_no_rejects(&mut self) {
-        for r in self.lab.routers().to_vec() {
-            if !self.started.iter().any(|(s, _)| *s == r) {
-                continue;
-            }
-            let log = self.log(r);
-            let bad: Vec<&str> = match self.imp(r) {
-                Impl::Ours => log
-                    .lines()
-                    .filter(|l| l.contains("ignored advert"))
-                    .collect(),
-                Impl::Keepalived => log
-                    .lines()
-                    .filter(|l| KEEPALIVED_REJECTS.iter().any(|n| l.contains(n)))
-                    .collect(),
-            };
-            self.check(bad.is_empty(), &format!("{r} rejected adverts: {bad:#?}"));
-        }
-    }
-
-    fn dump(&self) -> String {
-        let mut s = String::new();
-        for (role, k) in &self.keepalived {
-            s += &format!(
-                "--- keepalived in {role} (pids {:?}):\n{}",
-                k.pids(),
-                k.log()
+/// SIGTERM to what runs in `role`; waits until it has exited and checks it said goodbye with a
+/// priority-0 advert.
+#[track_caller]
+fn term(lab: &mut Lab, role: &str) {
+    match lab.imp(role) {
+        Impl::Ours => {
+            let agent = lab.agent(role);
+            agent.term().unwrap();
+            let status = agent.wait_timeout(5 * SEC);
+            lab.check(
+                status.is_some_and(|s| s.success()),
+                &format!("{role}'s agent did not exit cleanly on SIGTERM: {status:?}"),
             );
+            lab.wait_log(role, 0, "SIGTERM: handing over", SEC);
+            lab.wait_log(role, 0, "MASTER -> INIT: shutdown", SEC);
         }
-        s + &self.lab.dump()
-    }
-
-    #[track_caller]
-    fn fail(&self, msg: &str) -> ! {
-        panic!("{msg}\n{}", self.dump())
-    }
-
-    #[track_caller]
-    fn check(&self, ok: bool, msg: &str) {
-        if !ok {
-            self.fail(msg);
+        Impl::Keepalived => {
+            let stopped = lab.keepalived(role).term();
+            lab.ok(stopped);
+            lab.wait_log(role, 0, "(VI_1) sent 0 priority", SEC);
         }
     }
+}
 
-    /// The value of `r`, or [`fail`](Self::fail) with its error.
-    #[track_caller]
-    fn ok<T>(&self, r: anyhow::Result<T>) -> T {
-        match r {
-            Ok(v) => v,
-            Err(e) => self.fail(&format!("{e:#}")),
+/// Checks that `role`, which took over from a master that stopped, got its priority-0 advert:
+/// keepalived logs it (after byte `since`); the agent's kernel map holds it as the last advert
+/// seen (SIGUSR1 status line).
+#[track_caller]
+fn assert_heard_priority_0(lab: &mut Lab, role: &str, since: usize, from: &str) {
+    match lab.imp(role) {
+        Impl::Keepalived => {
+            lab.wait_log(role, since, "Backup received priority 0 advertisement", SEC)
         }
+        Impl::Ours => {
+            let mark = lab.log_len(role);
+            lab.agent(role).signal(libc::SIGUSR1).unwrap();
+            let status = format!("(last from {from} prio 0,");
+            lab.wait_log(role, mark, &status, SETTLE);
+        }
+    }
+}
+
+/// Neither implementation rejected an advert, in every log of the routers.
+#[track_caller]
+fn assert_no_rejects(lab: &mut Lab) {
+    for r in lab.routers().to_vec() {
+        let Some(imp) = lab.started(r) else {
+            continue;
+        };
+        let log = lab.log(r);
+        let bad: Vec<&str> = match imp {
+            Impl::Ours => log
+                .lines()
+                .filter(|l| l.contains("ignored advert"))
+                .collect(),
+            Impl::Keepalived => log
+                .lines()
+                .filter(|l| KEEPALIVED_REJECTS.iter().any(|n| l.contains(n)))
+                .collect(),
+        };
+        lab.check(bad.is_empty(), &format!("{r} rejected adverts: {bad:#?}"));
     }
 }
 
@@ -351,25 +188,25 @@ impl Mode {
 /// 3. both stay put for several Master_Down_Intervals: each accepts the other's adverts;
 /// 4. SIGTERM to r1: r2 takes over on its priority-0 advert.
 fn pair(name: &str, master: Impl, mode: Mode) {
-    let mut g = Group::new(name);
+    let mut lab = Lab::new(name);
     let t = mode.timeout();
-    g.start("r2", master.other(), &mode.spec(100, "BACKUP"));
-    g.wait_holders(&["r2"], t);
-    g.wait_entered("r2", 0, "MASTER", t);
+    lab.start_as("r2", master.other(), &conf(&mode.spec(100, "BACKUP")));
+    lab.wait_holders(&["r2"], t);
+    lab.wait_entered("r2", 0, "MASTER", t);
 
-    let mark = g.log_len("r2");
-    g.start("r1", master, &mode.spec(200, "MASTER"));
-    g.wait_holders(&["r1"], t);
-    g.wait_entered("r1", 0, "MASTER", t);
-    g.wait_entered("r2", mark, "BACKUP", t);
-    g.assert_stable("r1", &["r2"], mode.stable());
+    let mark = lab.log_len("r2");
+    lab.start_as("r1", master, &conf(&mode.spec(200, "MASTER")));
+    lab.wait_holders(&["r1"], t);
+    lab.wait_entered("r1", 0, "MASTER", t);
+    lab.wait_entered("r2", mark, "BACKUP", t);
+    assert_stable(&mut lab, "r1", &["r2"], mode.stable());
 
-    let mark = g.log_len("r2");
-    g.term("r1");
-    g.wait_holders(&["r2"], t);
-    g.wait_entered("r2", mark, "MASTER", t);
-    g.assert_heard_priority_0("r2", mark, R1_ADDR);
-    g.assert_no_rejects();
+    let mark = lab.log_len("r2");
+    term(&mut lab, "r1");
+    lab.wait_holders(&["r2"], t);
+    lab.wait_entered("r2", mark, "MASTER", t);
+    assert_heard_priority_0(&mut lab, "r2", mark, R1_ADDR);
+    assert_no_rejects(&mut lab);
 }
 
 /// VRRPv2, `auth_type PASS`, 1 s adverts (keepalived's defaults); ours is the master.
@@ -420,27 +257,27 @@ fn v3_10ms_keepalived_master() {
 #[test]
 fn keepalived_master_killed() {
     skip_unless_root!();
-    let mut g = Group::new("io_kill9");
+    let mut lab = Lab::new("io_kill9");
     let t = V3_100MS.timeout();
-    g.start("r1", Impl::Keepalived, &V3_100MS.spec(200, "MASTER"));
-    g.wait_holders(&["r1"], t);
-    g.start("r2", Impl::Ours, &V3_100MS.spec(100, "BACKUP"));
-    g.wait_entered("r2", 0, "BACKUP", t);
-    g.assert_stable("r1", &["r2"], V3_100MS.stable());
+    lab.start_as("r1", Impl::Keepalived, &conf(&V3_100MS.spec(200, "MASTER")));
+    lab.wait_holders(&["r1"], t);
+    lab.start_as("r2", Impl::Ours, &conf(&V3_100MS.spec(100, "BACKUP")));
+    lab.wait_entered("r2", 0, "BACKUP", t);
+    assert_stable(&mut lab, "r1", &["r2"], V3_100MS.stable());
 
-    let mark = g.log_len("r2");
-    let killed = g.ka("r1").kill9();
-    g.ok(killed);
-    g.wait_entered("r2", mark, "MASTER", t);
-    g.wait_holders(&["r1", "r2"], t);
-    let log = g.log("r1");
-    g.check(
+    let mark = lab.log_len("r2");
+    let killed = lab.keepalived("r1").kill9();
+    lab.ok(killed);
+    lab.wait_entered("r2", mark, "MASTER", t);
+    lab.wait_holders(&["r1", "r2"], t);
+    let log = lab.log("r1");
+    lab.check(
         !log.contains("sent 0 priority"),
         "keepalived said goodbye although it was killed",
     );
-    g.assert_no_rejects();
-    drop(g.keepalived.pop());
-    g.wait_holders(&["r2"], SEC);
+    assert_no_rejects(&mut lab);
+    lab.drop_keepalived("r1");
+    lab.wait_holders(&["r2"], SEC);
 }
 
 /// With `v3_checksum_as_v2` in the shared config, the agent sends RFC 9568's checksum (VRRP
@@ -451,30 +288,30 @@ fn keepalived_master_killed() {
 #[test]
 fn v3_checksum_as_v2_splits_from_keepalived_2_2_7() {
     skip_unless_root!();
-    let mut g = Group::new("io_csum");
+    let mut lab = Lab::new("io_csum");
     let t = V3_100MS.timeout();
     let spec = |priority: u8| InstanceSpec {
         priority,
         v3_checksum_as_v2: true,
         ..Default::default()
     };
-    g.start("r1", Impl::Keepalived, &spec(200));
-    g.wait_log("r1", 0, "Unknown keyword 'v3_checksum_as_v2'", t);
-    g.wait_holders(&["r1"], t);
-    g.wait_entered("r1", 0, "MASTER", t);
-    g.start("r2", Impl::Ours, &spec(100));
-    g.wait_entered("r2", 0, "BACKUP", t);
-    g.assert_stable("r1", &["r2"], V3_100MS.stable());
-    g.assert_no_rejects();
+    lab.start_as("r1", Impl::Keepalived, &conf(&spec(200)));
+    lab.wait_log("r1", 0, "Unknown keyword 'v3_checksum_as_v2'", t);
+    lab.wait_holders(&["r1"], t);
+    lab.wait_entered("r1", 0, "MASTER", t);
+    lab.start_as("r2", Impl::Ours, &conf(&spec(100)));
+    lab.wait_entered("r2", 0, "BACKUP", t);
+    assert_stable(&mut lab, "r1", &["r2"], V3_100MS.stable());
+    assert_no_rejects(&mut lab);
 
     // The agent becomes master; keepalived, back at a lower priority, cannot hear it.
-    g.term("r1");
-    g.wait_holders(&["r2"], t);
-    g.start("r1", Impl::Keepalived, &spec(50));
-    g.wait_log("r1", 0, "(VI_1) Invalid VRRPv3 checksum", t);
-    g.wait_entered("r1", 0, "MASTER", t);
-    g.wait_holders(&["r1", "r2"], t);
-    g.assert_state("r2", "MASTER");
+    term(&mut lab, "r1");
+    lab.wait_holders(&["r2"], t);
+    lab.start_as("r1", Impl::Keepalived, &conf(&spec(50)));
+    lab.wait_log("r1", 0, "(VI_1) Invalid VRRPv3 checksum", t);
+    lab.wait_entered("r1", 0, "MASTER", t);
+    lab.wait_holders(&["r1", "r2"], t);
+    lab.assert_state("r2", "MASTER");
 }
 
 /// Unicast peers (`unicast_src_ip` + `unicast_peer`), keepalived in r1 at 100, the agent in r2 at
@@ -483,7 +320,7 @@ fn v3_checksum_as_v2_splits_from_keepalived_2_2_7() {
 #[test]
 fn unicast_peers() {
     skip_unless_root!();
-    let mut g = Group::new("io_unicast");
+    let mut lab = Lab::new("io_unicast");
     let t = V3_100MS.timeout();
     let spec = |priority: u8, src: &str, peer: &str| InstanceSpec {
         priority,
@@ -491,40 +328,39 @@ fn unicast_peers() {
         unicast_peers: vec![peer.parse().unwrap()],
         ..Default::default()
     };
-    let cap = g
-        .lab
+    let cap = lab
         .topo
         .ns("r1")
         .capture(IFACE, "", 100_000, Duration::from_secs(60))
         .unwrap();
-    g.start("r1", Impl::Keepalived, &spec(100, R1_ADDR, R2_ADDR));
-    g.wait_holders(&["r1"], t);
-    g.wait_entered("r1", 0, "MASTER", t);
-    let mark = g.log_len("r1");
-    g.start("r2", Impl::Ours, &spec(200, R2_ADDR, R1_ADDR));
-    g.wait_holders(&["r2"], t);
-    g.wait_entered("r2", 0, "MASTER", t);
-    g.wait_entered("r1", mark, "BACKUP", t);
-    g.assert_stable("r2", &["r1"], V3_100MS.stable());
+    lab.start_as("r1", Impl::Keepalived, &conf(&spec(100, R1_ADDR, R2_ADDR)));
+    lab.wait_holders(&["r1"], t);
+    lab.wait_entered("r1", 0, "MASTER", t);
+    let mark = lab.log_len("r1");
+    lab.start_as("r2", Impl::Ours, &conf(&spec(200, R2_ADDR, R1_ADDR)));
+    lab.wait_holders(&["r2"], t);
+    lab.wait_entered("r2", 0, "MASTER", t);
+    lab.wait_entered("r1", mark, "BACKUP", t);
+    assert_stable(&mut lab, "r2", &["r1"], V3_100MS.stable());
 
-    let mark = g.log_len("r1");
-    g.term("r2");
-    g.wait_holders(&["r1"], t);
-    g.wait_entered("r1", mark, "MASTER", t);
-    g.assert_heard_priority_0("r1", mark, R2_ADDR);
-    g.assert_no_rejects();
+    let mark = lab.log_len("r1");
+    term(&mut lab, "r2");
+    lab.wait_holders(&["r1"], t);
+    lab.wait_entered("r1", mark, "MASTER", t);
+    assert_heard_priority_0(&mut lab, "r1", mark, R2_ADDR);
+    assert_no_rejects(&mut lab);
 
     let pcap = cap.stop();
     let count = |filter: &str| pcap.count(filter).unwrap();
     let multicast = pcap.lines("dst host 224.0.0.18").unwrap();
-    g.check(
+    lab.check(
         multicast.is_empty(),
         &format!("traffic to 224.0.0.18: {multicast:#?}"),
     );
     let vrrp = count("ip proto 112");
     let from_keepalived = count(&format!("ip proto 112 and src {R1_ADDR} and dst {R2_ADDR}"));
     let from_ours = count(&format!("ip proto 112 and src {R2_ADDR} and dst {R1_ADDR}"));
-    g.check(
+    lab.check(
         from_keepalived > 0 && from_ours > 0 && from_keepalived + from_ours == vrrp,
         &format!(
             "VRRP packets: {vrrp}, keepalived → agent {from_keepalived}, agent → keepalived \
@@ -538,37 +374,37 @@ fn unicast_peers() {
 #[test]
 fn three_routers_mixed() {
     skip_unless_root!();
-    let mut g = Group::new("io_three");
-    g.lab.add_router("r3", &format!("{R3_ADDR}/24"));
+    let mut lab = Lab::new("io_three");
+    lab.add_router("r3", &format!("{R3_ADDR}/24"));
     let t = V3_100MS.timeout();
     let stable = V3_100MS.stable();
-    g.start("r3", Impl::Keepalived, &V3_100MS.spec(50, "BACKUP"));
-    g.wait_holders(&["r3"], t);
-    g.wait_entered("r3", 0, "MASTER", t);
+    lab.start_as("r3", Impl::Keepalived, &conf(&V3_100MS.spec(50, "BACKUP")));
+    lab.wait_holders(&["r3"], t);
+    lab.wait_entered("r3", 0, "MASTER", t);
 
-    let mark = g.log_len("r3");
-    g.start("r2", Impl::Ours, &V3_100MS.spec(200, "BACKUP"));
-    g.wait_holders(&["r2"], t);
-    g.wait_entered("r3", mark, "BACKUP", t);
-    g.assert_stable("r2", &["r3"], stable);
+    let mark = lab.log_len("r3");
+    lab.start_as("r2", Impl::Ours, &conf(&V3_100MS.spec(200, "BACKUP")));
+    lab.wait_holders(&["r2"], t);
+    lab.wait_entered("r3", mark, "BACKUP", t);
+    assert_stable(&mut lab, "r2", &["r3"], stable);
 
-    let mark = g.log_len("r2");
-    g.start("r1", Impl::Keepalived, &V3_100MS.spec(250, "MASTER"));
-    g.wait_holders(&["r1"], t);
-    g.wait_entered("r2", mark, "BACKUP", t);
-    g.assert_stable("r1", &["r2", "r3"], stable);
+    let mark = lab.log_len("r2");
+    lab.start_as("r1", Impl::Keepalived, &conf(&V3_100MS.spec(250, "MASTER")));
+    lab.wait_holders(&["r1"], t);
+    lab.wait_entered("r2", mark, "BACKUP", t);
+    assert_stable(&mut lab, "r1", &["r2", "r3"], stable);
 
     // r2 has the shorter Skew_Time, so it answers r1's priority-0 advert before r3 would.
-    let mark = g.log_len("r2");
-    g.term("r1");
-    g.wait_holders(&["r2"], t);
-    g.wait_entered("r2", mark, "MASTER", t);
-    g.assert_stable("r2", &["r3"], stable);
+    let mark = lab.log_len("r2");
+    term(&mut lab, "r1");
+    lab.wait_holders(&["r2"], t);
+    lab.wait_entered("r2", mark, "MASTER", t);
+    assert_stable(&mut lab, "r2", &["r3"], stable);
 
-    let mark = g.log_len("r3");
-    g.term("r2");
-    g.wait_holders(&["r3"], t);
-    g.wait_entered("r3", mark, "MASTER", t);
-    g.assert_heard_priority_0("r3", mark, R2_ADDR);
-    g.assert_no_rejects();
+    let mark = lab.log_len("r3");
+    term(&mut lab, "r2");
+    lab.wait_holders(&["r3"], t);
+    lab.wait_entered("r3", mark, "MASTER", t);
+    assert_heard_priority_0(&mut lab, "r3", mark, R2_ADDR);
+    assert_no_rejects(&mut lab);
 }
