@@ -10,30 +10,30 @@ mod loads;
 mod measure;
 mod pcap;
 mod pinger;
+mod procfs;
 mod report;
+mod routers;
 
 use std::{
-    collections::BTreeMap,
     io::Write as _,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
-use vrrp_lab::{
-    keepalived::{self, InstanceSpec, Keepalived},
-    Proc, Topology,
-};
+use vrrp_lab::Topology;
 
 use loads::{Load, Loads};
-use measure::{Handover, Interval, VRID};
+use measure::{Handover, Interval};
 use pcap::Nanos;
 use pinger::Pinger;
+use procfs::{machine, rss_kb, sched, since};
 use report::{FailoverRun, IdleRun, Results, SpuriousRun};
+use routers::{Capture, PortSwitch, Router};
 
 pub const MASTER_PRIO: u8 = 200;
 pub const BACKUP_PRIO: u8 = 100;
@@ -346,32 +346,6 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| path.display().to_string())
 }
 
-/// The machine the figures belong to: CPU model and count, memory, kernel.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let cpus = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let vm = if cpuinfo.contains(" hypervisor") {
-        " (virtual machine)"
-    } else {
-        ""
-    };
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kb = kb_field(&meminfo, "MemTotal:").unwrap_or(0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{model}, {cpus} CPUs{vm}, {:.0} GiB, Linux {}",
-        mem_kb as f64 / (1024.0 * 1024.0),
-        kernel.trim()
-    )
-}
-
 fn date() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -430,160 +404,6 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
         .with_context(|| format!("MAC {s:?}"))?;
     v.try_into()
         .map_err(|_| anyhow::anyhow!("MAC {s:?}: want 6 bytes"))
-}
-
-/// A router running one of the implementations, from the same keepalived.conf text.
-enum Router {
-    Ours(Proc),
-    Keepalived(Keepalived),
-}
-
-impl Router {
-    fn start(
-        imp: Impl,
-        topo: &Topology,
-        bin: &Path,
-        agent_args: &[String],
-        role: &str,
-        prio: u8,
-        iv: Interval,
-    ) -> Result<Router> {
-        // The figures count the adverts of VRID only: say it rather than rely on the default.
-        let conf = keepalived::conf(&InstanceSpec {
-            vrid: VRID,
-            priority: prio,
-            interval: iv.duration(),
-            ..Default::default()
-        });
-        Ok(match imp {
-            Impl::Ours => {
-                let path = topo.workdir().join(format!("{role}-vrrp-agent.conf"));
-                write(&path, &conf)?;
-                let bin = bin.to_str().context("UTF-8 path")?;
-                let path = path.to_str().context("UTF-8 path")?;
-                let args = ["-f", path]
-                    .into_iter()
-                    .chain(agent_args.iter().map(String::as_str));
-                Router::Ours(topo.ns(role).spawn_env(bin, args, [("RUST_LOG", "info")]))
-            }
-            Impl::Keepalived => Router::Keepalived(Keepalived::start(topo, role, &conf)?),
-        })
-    }
-
-    /// keepalived: its main process and VRRP child.
-    fn pids(&self) -> Vec<u32> {
-        match self {
-            Router::Ours(p) => vec![p.pid()],
-            Router::Keepalived(k) => k.pids(),
-        }
-    }
-
-    /// SIGTERM; keepalived's also waits until it has exited.
-    fn term(&mut self) -> Result<()> {
-        match self {
-            Router::Ours(p) => p.term(),
-            Router::Keepalived(k) => k.term(),
-        }
-    }
-
-    fn log(&self) -> String {
-        match self {
-            Router::Ours(p) => p.log(),
-            Router::Keepalived(k) => k.log(),
-        }
-    }
-}
-
-/// `ip -batch` in the bridge namespace, reading commands from a pipe: a port changes state
-/// within microseconds of the trigger time instead of after an `ip` process start
-/// (milliseconds, more under CPU load; it runs at nice -20 so stress-ng does not delay it).
-struct PortSwitch {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl PortSwitch {
-    fn new(bridge_ns: &str) -> Result<PortSwitch> {
-        let mut child = Command::new("nice")
-            .args(["-n", "-20", "ip", "-n", bridge_ns, "-force", "-batch", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .context("starting ip -batch")?;
-        let stdin = child.stdin.take();
-        Ok(PortSwitch { child, stdin })
-    }
-
-    fn set(&mut self, port: &str, up: bool) -> Result<()> {
-        let stdin = self.stdin.as_mut().context("ip -batch closed")?;
-        writeln!(stdin, "link set {port} {}", if up { "up" } else { "down" })?;
-        stdin.flush()?;
-        Ok(())
-    }
-}
-
-impl Drop for PortSwitch {
-    fn drop(&mut self) {
-        // End of input ends it.
-        self.stdin.take();
-        let _ = self.child.wait();
-    }
-}
-
-/// tcpdump on the client's eth0 with nanosecond kernel time stamps, bounded in time.
-struct Capture {
-    proc: Proc,
-    pcap: PathBuf,
-    log: PathBuf,
-}
-
-impl Capture {
-    fn start(topo: &Topology, filter: &str, bound: Duration, n: usize) -> Result<Capture> {
-        let pcap = topo.workdir().join(format!("client-{n}.pcap"));
-        let log = topo.workdir().join(format!("client-{n}.tcpdump.log"));
-        let file = std::fs::File::create(&log)?;
-        let mut cmd = topo.ns("client").command("timeout");
-        cmd.args(["-s", "INT", &bound.as_secs().max(1).to_string(), "tcpdump"])
-            .args(["-n", "-i", "eth0", "-s", "128", "-B", "16384", "-Z", "root"])
-            // Immediate mode: without it the frames of the kernel's last, unfinished ring block
-            // (up to a second of them) are lost when tcpdump is stopped.
-            .args(["--immediate-mode", "--time-stamp-precision=nano"])
-            .args(["-c", "10000000", "-w"])
-            .arg(&pcap)
-            .arg(filter)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        let mut proc = topo.ns("client").spawn_command(cmd)?;
-        let read = || std::fs::read_to_string(&log).unwrap_or_default();
-        let up = vrrp_lab::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
-            read().contains("listening on") || !proc.is_running()
-        });
-        if !up || !read().contains("listening on") {
-            proc.stop(Duration::from_secs(2));
-            bail!("tcpdump did not start:\n{}", read());
-        }
-        Ok(Capture { proc, pcap, log })
-    }
-
-    /// Stops tcpdump (SIGINT: it flushes) and reads the frames; the file is removed.
-    fn finish(mut self) -> Result<Vec<pcap::Frame>> {
-        if self.proc.is_running() {
-            // `timeout` relays SIGINT to tcpdump.
-            let _ = self.proc.signal(libc::SIGINT);
-            self.proc.wait_timeout(Duration::from_secs(5));
-        }
-        self.proc.stop(Duration::from_secs(2));
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        if let Some(l) = log
-            .lines()
-            .find(|l| l.contains("dropped by kernel") && !l.starts_with("0 "))
-        {
-            eprintln!("bench: tcpdump: {l}: figures may miss frames");
-        }
-        let frames = pcap::read(&self.pcap);
-        let _ = std::fs::remove_file(&self.pcap);
-        frames
-    }
 }
 
 /// xorshift64: enough to spread trigger phases, no dependency.
@@ -960,64 +780,6 @@ fn tail(text: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Per thread of the processes: (CPU time in ns, times it was scheduled in), from
-/// /proc/PID/task/TID/schedstat, exact where /proc/PID/stat counts in 10 ms ticks.
-fn sched(pids: &[u32]) -> Result<BTreeMap<u32, (u64, u64)>> {
-    let mut threads = BTreeMap::new();
-    for pid in pids {
-        let dir = format!("/proc/{pid}/task");
-        for task in std::fs::read_dir(&dir).with_context(|| format!("process {pid} is gone"))? {
-            let task = task?;
-            let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            // A thread that ended meanwhile is skipped.
-            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-                continue;
-            };
-            let f: Vec<u64> = text
-                .split_whitespace()
-                .map(str::parse)
-                .collect::<Result<_, _>>()?;
-            if let [run_ns, _wait_ns, slices] = f[..] {
-                threads.insert(tid, (run_ns, slices));
-            }
-        }
-    }
-    Ok(threads)
-}
-
-/// What the threads of `after` did since `before` (a thread started meanwhile: all of it; one
-/// that ended meanwhile is not counted).
-fn since(before: &BTreeMap<u32, (u64, u64)>, after: &BTreeMap<u32, (u64, u64)>) -> (u64, u64) {
-    after.iter().fold((0, 0), |(ns, n), (tid, &(a_ns, a_n))| {
-        let (b_ns, b_n) = before.get(tid).copied().unwrap_or_default();
-        (ns + a_ns.saturating_sub(b_ns), n + a_n.saturating_sub(b_n))
-    })
-}
-
-fn rss_kb(pids: &[u32]) -> Result<u64> {
-    pids.iter()
-        .map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .with_context(|| format!("process {pid} is gone"))?;
-            kb_field(&status, "VmRSS:").context("no VmRSS")
-        })
-        .sum()
-}
-
-/// The value of a `<key> <n> kB` line of a /proc file (meminfo, status).
-fn kb_field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(key)?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1083,15 +845,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_proc_files_of_this_process() {
-        let me = [std::process::id()];
-        assert!(rss_kb(&me).unwrap() > 0);
-        let t0 = sched(&me).unwrap();
-        assert!(t0.contains_key(&std::process::id()));
-        let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(20) {}
-        let (ns, _) = since(&t0, &sched(&me).unwrap());
-        assert!(ns >= 10_000_000, "{ns}");
+    fn parses_macs() {
         assert_eq!(
             parse_mac("02:00:0a:FF:00:01").unwrap(),
             [2, 0, 10, 255, 0, 1]
