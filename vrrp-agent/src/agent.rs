@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     clock,
-    config::{self, keepalived, Config, Notify, SyncGroup, XdpMode},
+    config::{self, keepalived, Config, SyncGroup, XdpMode},
     dataplane::Dataplane,
     election::{Event, State, Timestamp},
     instance::{Instance, Kind},
@@ -110,7 +110,6 @@ struct Agent {
     /// The running configuration, without `instances`: each [`Instance`] holds its own.
     config: Config,
     nl: Netlink,
-    notifier: Notifier,
     tx: Inputs,
     instances: Vec<Instance>,
     groups: Groups,
@@ -131,7 +130,6 @@ impl Agent {
         let instances = std::mem::take(&mut config.instances);
         let mut agent = Self {
             nl: Netlink::connect().context("cannot open rtnetlink")?,
-            notifier: Notifier::new(&config.global),
             config,
             tx,
             instances: Vec::new(),
@@ -155,7 +153,12 @@ impl Agent {
         let first = self.instances.len();
         for ic in configs {
             let name = ic.name.clone();
-            let instance = Instance::open(ic, &self.nl, &self.config.checks, self.notifier.clone())
+            let notifier = Notifier::resolve(
+                &format!("vrrp_instance {name}"),
+                &ic.notify,
+                &self.config.global,
+            );
+            let instance = Instance::open(ic, &self.nl, &self.config.checks, notifier)
                 .await
                 .with_context(|| format!("instance {name}"))?;
             self.instances.push(instance);
@@ -163,7 +166,7 @@ impl Agent {
         self.receive_path(xdp, first)?;
         self.monitor_links().await?;
         self.restart_checks().await?;
-        self.groups = Groups::new(&self.config.sync_groups, &mut self.instances);
+        self.groups = Groups::new(&self.config, &mut self.instances);
         // Before any new instance can become master; the first time it also clears the table a
         // killed agent left behind.
         self.apply_no_accept(first == 0).await?;
@@ -426,12 +429,7 @@ impl Agent {
 
     async fn sync_groups(&mut self) -> Result<()> {
         self.groups
-            .sync(
-                &mut self.instances,
-                &mut self.states,
-                &self.notifier,
-                self.dp.as_mut(),
-            )
+            .sync(&mut self.instances, &mut self.states, self.dp.as_mut())
             .await
     }
 
@@ -600,13 +598,14 @@ struct Groups(Vec<Group>);
 struct Group {
     name: String,
     members: Vec<usize>,
-    notify: Notify,
+    notifier: Notifier,
 }
 
 impl Groups {
-    fn new(groups: &[SyncGroup], instances: &mut [Instance]) -> Self {
+    fn new(config: &Config, instances: &mut [Instance]) -> Self {
         Self(
-            groups
+            config
+                .sync_groups
                 .iter()
                 .map(|g| {
                     let members: Vec<usize> = g
@@ -620,7 +619,11 @@ impl Groups {
                     Group {
                         name: g.name.clone(),
                         members,
-                        notify: g.notify.clone(),
+                        notifier: Notifier::resolve(
+                            &format!("vrrp_sync_group {}", g.name),
+                            &g.notify,
+                            &config.global,
+                        ),
                     }
                 })
                 .collect(),
@@ -634,7 +637,6 @@ impl Groups {
         &self,
         instances: &mut [Instance],
         states: &mut [State],
-        notifier: &Notifier,
         mut dp: Option<&mut Dataplane>,
     ) -> Result<()> {
         let now = clock::now();
@@ -657,7 +659,7 @@ impl Groups {
                     changed = true;
                     // The first member to get there speaks for the group.
                     if g.members.iter().all(|&j| j == i || states[j] != now_in) {
-                        notifier.group(&g.name, &g.notify, now_in);
+                        g.notifier.group(&g.name, now_in);
                     }
                     let follow = match (before, now_in) {
                         (_, State::Master) => Event::SyncMaster,

@@ -448,9 +448,9 @@ impl Instance {
 
     pub async fn shutdown(&mut self, now: Timestamp, dp: Option<&mut Dataplane>) -> Result<()> {
         self.handle(Event::Shutdown, now, dp).await?;
-        self.notifier.stopped(
+        self.notifier.instance(
             &self.config.name,
-            &self.config.notify,
+            State::Initialize,
             self.machine.priority(),
         );
         Ok(())
@@ -489,12 +489,11 @@ impl Instance {
                 if let Some(d) = dp {
                     d.set_instance(self.key, self.kernel_config())?;
                 }
-                self.notifier.transition(
-                    &self.config.name,
-                    &self.config.notify,
-                    to,
-                    self.machine.priority(),
-                );
+                // Shutdown reaches INIT; `shutdown` reports it once the instance is down.
+                if to != State::Initialize {
+                    self.notifier
+                        .instance(&self.config.name, to, self.machine.priority());
+                }
             }
             Action::SendAdvert { priority } => self.send_advert(priority).await?,
             // With no_accept the agent's firewall set already drops their traffic (firewall.rs).

@@ -8,4 +8,7 @@ pub mod instance;
 pub mod net;
 pub mod notify;
 pub mod sched;
+pub mod script;
+#[cfg(test)]
+mod testing;
 pub mod track;

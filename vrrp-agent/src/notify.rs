@@ -1,82 +1,129 @@
 //! Notify scripts, run as keepalived runs them: `notify_master|backup|fault|stop` with no
-//! arguments, `notify` with `INSTANCE|GROUP NAME STATE PRIORITY`. Fire and forget: the election
-//! never waits for a script; a child is reaped in the background.
+//! arguments, `notify` with `INSTANCE|GROUP NAME STATE PRIORITY`. Resolved once, when the
+//! configuration is loaded; fire and forget: the election never waits for a script.
 use tracing::{debug, warn};
 
 use crate::{
-    config::{Global, Notify, ScriptUser},
+    config::{Global, Notify},
     election::State,
-    track::exec::command,
+    script::Script,
 };
 
-#[derive(Clone, Debug)]
+/// The notify scripts of one instance or sync group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Notifier {
-    user: Option<ScriptUser>,
+    master: Option<Script>,
+    backup: Option<Script>,
+    fault: Option<Script>,
+    stop: Option<Script>,
+    any: Option<Script>,
 }
 
 impl Notifier {
-    pub fn new(global: &Global) -> Self {
+    /// Resolves the scripts of `notify` (of `owner`, e.g. "vrrp_instance VI_1"). One that cannot
+    /// run (missing, not executable, insecure under `enable_script_security`) is left out with a
+    /// warning, as keepalived disables it.
+    pub fn resolve(owner: &str, notify: &Notify, global: &Global) -> Self {
+        let resolve = |keyword: &str, line: &Option<String>| {
+            let line = line.as_deref()?;
+            Script::resolve(line, global.script_user.as_ref(), global.script_security)
+                .map_err(|e| warn!("{owner}: {keyword} {line:?} will not run: {e}"))
+                .ok()
+        };
         Self {
-            user: global.script_user.clone(),
+            master: resolve("notify_master", &notify.master),
+            backup: resolve("notify_backup", &notify.backup),
+            fault: resolve("notify_fault", &notify.fault),
+            stop: resolve("notify_stop", &notify.stop),
+            any: resolve("notify", &notify.any),
         }
     }
 
-    /// An instance entered `to`: `notify` gets `INSTANCE NAME STATE PRIORITY`.
-    pub fn transition(&self, name: &str, notify: &Notify, to: State, priority: u8) {
-        // Shutdown reaches INIT; `stopped` reports it once the instance is down.
-        if to != State::Initialize {
-            self.notify(notify, to, &["INSTANCE", name], Some(priority));
-        }
+    /// Instance `name` entered `to` (INIT: it stopped) with `priority`.
+    pub fn instance(&self, name: &str, to: State, priority: u8) {
+        self.run(to, &["INSTANCE", name], Some(priority));
     }
 
-    /// An instance stopped (agent shutdown).
-    pub fn stopped(&self, name: &str, notify: &Notify, priority: u8) {
-        self.notify(
-            notify,
-            State::Initialize,
-            &["INSTANCE", name],
-            Some(priority),
-        );
-    }
-
-    /// A sync group's members entered `to` together: `notify` gets `GROUP NAME STATE`.
-    pub fn group(&self, name: &str, notify: &Notify, to: State) {
-        self.notify(notify, to, &["GROUP", name], None);
+    /// The members of sync group `name` entered `to` together.
+    pub fn group(&self, name: &str, to: State) {
+        self.run(to, &["GROUP", name], None);
     }
 
     /// Runs the state's own script (`notify_master` ...; INIT means `notify_stop`), then
     /// `notify` with `who`, the state word and the priority if any.
-    fn notify(&self, notify: &Notify, to: State, who: &[&str; 2], priority: Option<u8>) {
+    fn run(&self, to: State, who: &[&str; 2], priority: Option<u8>) {
         let (specific, word) = match to {
-            State::Master => (&notify.master, "MASTER"),
-            State::Backup => (&notify.backup, "BACKUP"),
-            State::Fault => (&notify.fault, "FAULT"),
-            State::Initialize => (&notify.stop, "STOP"),
+            State::Master => (&self.master, "MASTER"),
+            State::Backup => (&self.backup, "BACKUP"),
+            State::Fault => (&self.fault, "FAULT"),
+            State::Initialize => (&self.stop, "STOP"),
         };
-        if let Some(line) = specific {
-            self.run(line, &[]);
+        if let Some(script) = specific {
+            start(script, &[]);
         }
-        if let Some(line) = &notify.any {
+        if let Some(script) = &self.any {
             let priority = priority.map(|p| p.to_string());
             let mut args = vec![who[0], who[1], word];
             args.extend(priority.as_deref());
-            self.run(line, &args);
+            start(script, &args);
         }
     }
+}
 
-    fn run(&self, line: &str, args: &[&str]) {
-        let spawned = command(line, self.user.as_ref()).and_then(|mut cmd| {
-            cmd.args(args).kill_on_drop(false);
-            cmd.spawn().map_err(Into::into)
-        });
-        match spawned {
-            Ok(mut child) => {
-                debug!("notify: {line} {}", args.join(" "));
-                tokio::spawn(async move {
-                    let _ = child.wait().await;
-                });
+fn start(script: &Script, args: &[&str]) {
+    match script.start(args) {
+        Ok(()) => debug!("notify: {script} {}", args.join(" ")),
+        Err(e) => warn!("notify script {script} did not start: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::TempDir;
+
+    /// What the scripts wrote, once both have run.
+    async fn written(dir: &TempDir) -> (String, String) {
+        for _ in 0..250 {
+            let read = |name| std::fs::read_to_string(dir.0.join(name)).ok();
+            if let (Some(own), Some(any)) = (read("own"), read("any")) {
+                return (own, any);
             }
-            Err(e) => warn!("notify script {line:?}: {e}"),
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("the notify scripts did not run");
+    }
+
+    #[tokio::test]
+    async fn keepalived_arguments() {
+        let dir = TempDir::new();
+        let script = |name: &str| {
+            let out = dir.0.join(name);
+            let body = format!("echo \"$@\" > {}", out.display());
+            dir.script(&format!("{name}.sh"), &body, 0o755)
+        };
+        let notify = Notify {
+            master: Some(script("own")),
+            any: Some(script("any")),
+            ..Notify::default()
+        };
+        let notifier = Notifier::resolve("vrrp_instance VI_1", &notify, &Global::default());
+        notifier.instance("VI_1", State::Master, 150);
+        assert_eq!(
+            written(&dir).await,
+            ("\n".into(), "INSTANCE VI_1 MASTER 150\n".into())
+        );
+    }
+
+    #[test]
+    fn a_script_that_cannot_run_is_left_out() {
+        let notify = Notify {
+            master: Some("/nonexistent/notify.sh".into()),
+            ..Notify::default()
+        };
+        let notifier = Notifier::resolve("vrrp_instance VI_1", &notify, &Global::default());
+        assert_eq!(notifier, Notifier::default());
     }
 }

@@ -10,7 +10,6 @@
 //!
 //! [`Checks::is_up`] reports a check without a result yet as up ([`Checks::ready`] waits for the
 //! first results); `init_fail` ones as down.
-pub mod exec;
 mod probe;
 #[cfg(test)]
 mod tests;
@@ -24,15 +23,16 @@ use tokio::{
 };
 use tracing::{debug, info};
 
-use crate::config::{Check, Global, Probe};
-pub use exec::ExecError;
-use exec::ScriptCommand;
+use crate::{
+    config::{Check, Global, Probe},
+    script::{Script, ScriptError},
+};
 use probe::Prober;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
     #[error("vrrp_script {name}: {source}")]
-    Script { name: String, source: ExecError },
+    Script { name: String, source: ScriptError },
     #[error("vrrp_script {name}: interval 0; give it an interval above zero")]
     Interval { name: String },
     #[error("check {name}: HTTP {field} {value:?} must have no spaces or control characters, and a path must start with '/'; percent-encode them")]
@@ -137,12 +137,13 @@ impl Task {
         let probe = match &script.probe {
             Probe::Exec(line) => {
                 let user = script.user.as_ref().or(global.script_user.as_ref());
-                let command = ScriptCommand::resolve(line, user, global.script_security).map_err(
-                    |source| TrackError::Script {
-                        name: name.clone(),
-                        source,
-                    },
-                )?;
+                let command =
+                    Script::resolve(line, user, global.script_security).map_err(|source| {
+                        TrackError::Script {
+                            name: name.clone(),
+                            source,
+                        }
+                    })?;
                 Prober::Exec(command)
             }
             Probe::Process(process) => Prober::Process {

@@ -8,19 +8,15 @@ use tokio::{
     time::timeout,
 };
 
-use super::exec::ScriptCommand;
+use crate::script::{RunError, Script};
 
 /// Why one run failed; logged at debug, and with the state change.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Failure {
-    #[error("exited with status {0}")]
-    Exit(i32),
-    #[error("killed by signal {0}")]
-    Signal(i32),
+    #[error(transparent)]
+    Script(#[from] RunError),
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
-    #[error("cannot start: {0}")]
-    Spawn(io::Error),
     #[error("no such process")]
     NoProcess,
     #[error("{0}")]
@@ -32,7 +28,7 @@ pub(super) enum Failure {
 }
 
 pub(super) enum Prober {
-    Exec(ScriptCommand),
+    Exec(Script),
     Process {
         name: Arc<str>,
         /// The last match: checked first, so a steady state costs one read, not a /proc scan.
@@ -50,7 +46,7 @@ impl Prober {
     pub(super) async fn check(&mut self, limit: Duration) -> Result<(), Failure> {
         let timed_out = |_| Failure::TimedOut(limit);
         match self {
-            Prober::Exec(script) => script.check(limit).await,
+            Prober::Exec(script) => Ok(script.run(limit).await?),
             Prober::Process { name, pid } => {
                 let (name, last) = (name.clone(), *pid);
                 // Reading /proc is quick but not free; keep it off the thread that sends adverts.
