@@ -29,6 +29,10 @@ mod tests;
 /// The priority of the address owner (RFC 9568 §5.2.4).
 const OWNER_PRIORITY: u8 = 255;
 
+/// Shortest time between two lower-priority gratuitous ARP bursts: however many lower-priority
+/// adverts arrive (a flood, spoofed or not), at most ten bursts a second go out.
+pub const LOWER_PRIO_GARP_MIN_GAP: Duration = Duration::from_millis(100);
+
 /// A point in time: nanoseconds of CLOCK_MONOTONIC, the clock of the kernel's `bpf_ktime_get_ns`,
 /// so XDP arrival stamps can be used as `now`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +65,11 @@ pub struct Params {
     pub garp_repeat: Option<Duration>,
     /// keepalived `garp_master_refresh`: gratuitous ARP again every this long while master.
     pub garp_refresh: Option<Duration>,
+    /// keepalived `garp_lower_prio_repeat` > 0: a master that hears a lower-priority advert (from
+    /// another master: a split brain ending) announces its VIPs again.
+    pub garp_lower_prio: bool,
+    /// keepalived `garp_lower_prio_delay`: and once more this long later.
+    pub garp_lower_prio_repeat: Option<Duration>,
 }
 
 impl Params {
@@ -100,15 +109,27 @@ pub enum Timer {
     GarpRepeat,
     /// keepalived garp_master_refresh (Master, periodic).
     GarpRefresh,
+    /// keepalived garp_lower_prio_delay (Master, one shot after a lower-priority advert).
+    GarpLowerPrio,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [
+    const ALL: [Timer; 5] = [
         Timer::Adver,
         Timer::MasterDown,
         Timer::GarpRepeat,
         Timer::GarpRefresh,
+        Timer::GarpLowerPrio,
     ];
+}
+
+/// Which gratuitous ARP burst: the driver sends the configured count for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Burst {
+    /// On becoming master and its repeats (`garp_master_repeat`).
+    Master,
+    /// After a lower-priority advert (`garp_lower_prio_repeat`).
+    LowerPriority,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +169,7 @@ pub enum Action {
     AddVips,
     RemoveVips,
     /// Gratuitous ARP for every virtual address (RFC 9568 §6.4.2).
-    SendGarp,
+    SendGarp(Burst),
     ArmTimer {
         timer: Timer,
         at: Timestamp,
@@ -167,6 +188,7 @@ pub enum Reason {
     MasterDownTimerExpired,
     GarpRepeatTimerExpired,
     GarpRefreshTimerExpired,
+    GarpLowerPrioTimerExpired,
     /// Backup accepted the current master's advert.
     Advert {
         src: Ipv4Addr,
@@ -214,6 +236,9 @@ impl fmt::Display for Reason {
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::GarpRepeatTimerExpired => write!(f, "gratuitous ARP repeat delay expired"),
             Reason::GarpRefreshTimerExpired => write!(f, "gratuitous ARP refresh"),
+            Reason::GarpLowerPrioTimerExpired => {
+                write!(f, "gratuitous ARP repeat after a lower priority advert")
+            }
             Reason::Advert { src, priority } => write!(f, "advert from {src} (prio {priority})"),
             Reason::PreemptDelay { src, priority } => write!(
                 f,
@@ -278,6 +303,8 @@ pub struct Machine {
     timers: [Option<Timestamp>; Timer::ALL.len()],
     /// keepalived preempt_delay: until when lower-priority adverts are still accepted in Backup.
     preempt_until: Option<Timestamp>,
+    /// The last lower-priority gratuitous ARP burst ([`LOWER_PRIO_GARP_MIN_GAP`]).
+    lower_prio_garp: Option<Timestamp>,
 }
 
 impl Machine {
@@ -288,6 +315,7 @@ impl Machine {
             master_adver_interval: params.advert_interval,
             timers: [None; Timer::ALL.len()],
             preempt_until: None,
+            lower_prio_garp: None,
             params,
         }
     }
@@ -448,12 +476,20 @@ impl Machine {
             }
             // keepalived garp_master_delay: one more gratuitous ARP, not re-armed.
             Event::TimerExpired(Timer::GarpRepeat) => {
-                vec![(Action::SendGarp, Reason::GarpRepeatTimerExpired)]
+                vec![(
+                    Action::SendGarp(Burst::Master),
+                    Reason::GarpRepeatTimerExpired,
+                )]
             }
+            // keepalived garp_lower_prio_delay: one more lower-priority burst.
+            Event::TimerExpired(Timer::GarpLowerPrio) => vec![(
+                Action::SendGarp(Burst::LowerPriority),
+                Reason::GarpLowerPrioTimerExpired,
+            )],
             // keepalived garp_master_refresh: again and again while master.
             Event::TimerExpired(Timer::GarpRefresh) => {
                 let mut fx = Effects::new(Reason::GarpRefreshTimerExpired);
-                fx.push(Action::SendGarp);
+                fx.push(Action::SendGarp(Burst::Master));
                 if let Some(every) = self.params.garp_refresh {
                     self.arm(&mut fx, Timer::GarpRefresh, now + every);
                 }
@@ -484,7 +520,10 @@ impl Machine {
                     fx.actions
                 } else {
                     // RFC 9568 §6.4.3 (new since RFC 5798): discard it and assert ourselves at once.
-                    self.advertise(now, reason)
+                    let mut fx = Effects::new(reason);
+                    self.advertise_into(&mut fx, now);
+                    self.lower_prio_garp(&mut fx, now);
+                    fx.actions
                 }
             }
             _ => Vec::new(),
@@ -520,11 +559,34 @@ impl Machine {
     /// Master: send an advert and reset the Adver_Timer (RFC 9568 §6.4.3).
     fn advertise(&mut self, now: Timestamp, reason: Reason) -> Output {
         let mut fx = Effects::new(reason);
+        self.advertise_into(&mut fx, now);
+        fx.actions
+    }
+
+    fn advertise_into(&mut self, fx: &mut Effects, now: Timestamp) {
         fx.push(Action::SendAdvert {
             priority: self.priority,
         });
-        self.arm(&mut fx, Timer::Adver, now + self.params.advert_interval);
-        fx.actions
+        self.arm(fx, Timer::Adver, now + self.params.advert_interval);
+    }
+
+    /// keepalived `garp_lower_prio_repeat`: another router advertises as master with a lower
+    /// priority (a partition that ended, a master that was frozen, a spoof), and the neighbours
+    /// may have followed its gratuitous ARP; announce the VIPs again, and once more after
+    /// `garp_lower_prio_delay`. Unlike keepalived, at most one burst per
+    /// [`LOWER_PRIO_GARP_MIN_GAP`], so a flood of such adverts is no flood of ARP.
+    fn lower_prio_garp(&mut self, fx: &mut Effects, now: Timestamp) {
+        let due = self
+            .lower_prio_garp
+            .is_none_or(|last| now >= last + LOWER_PRIO_GARP_MIN_GAP);
+        if !self.params.garp_lower_prio || !due {
+            return;
+        }
+        self.lower_prio_garp = Some(now);
+        fx.push(Action::SendGarp(Burst::LowerPriority));
+        if let Some(delay) = self.params.garp_lower_prio_repeat {
+            self.arm(fx, Timer::GarpLowerPrio, now + delay);
+        }
     }
 
     /// RFC 9568 §6.4.1 / §6.4.2: send an advert, gratuitous ARP, start the Adver_Timer.
@@ -534,7 +596,7 @@ impl Machine {
         fx.push(Action::SendAdvert {
             priority: self.priority,
         });
-        fx.push(Action::SendGarp);
+        fx.push(Action::SendGarp(Burst::Master));
         self.arm(fx, Timer::Adver, now + self.params.advert_interval);
         if let Some(delay) = self.params.garp_repeat {
             self.arm(fx, Timer::GarpRepeat, now + delay);

@@ -16,7 +16,7 @@ use vrrp_common::{
 use crate::{
     config::{self, Check},
     dataplane::Dataplane,
-    election::{Action, Event, Machine, Reason, State, Timer, Timestamp},
+    election::{Action, Burst, Event, Machine, Reason, State, Timer, Timestamp},
     net::{AdvertSender, GarpSender, Interface, Netlink, Vips},
     notify::Notifier,
     track::effective_priority,
@@ -119,6 +119,8 @@ impl Instance {
             primary_addr: src,
             garp_repeat: config.garp.repeat_after,
             garp_refresh: config.garp.refresh,
+            garp_lower_prio: config.garp.lower_prio_count > 0,
+            garp_lower_prio_repeat: config.garp.lower_prio_repeat_after,
         });
         Ok(Self {
             key: InstanceKey::new(iface.index, config.vrid),
@@ -507,7 +509,7 @@ impl Instance {
                     self.devices[dev].vips.remove(vip).await?;
                 }
             }
-            Action::SendGarp => self.send_garp().await,
+            Action::SendGarp(burst) => self.send_garp(burst).await,
             // The driver sleeps until `next_deadline()`; the machine keeps the deadlines.
             Action::ArmTimer { .. } | Action::CancelTimer(_) => {}
         }
@@ -574,8 +576,12 @@ impl Instance {
 
     /// keepalived's burst: `count` per VIP; paced by `vrrp_garp_interval` in a task of its own,
     /// so a paced burst never holds up the election.
-    async fn send_garp(&mut self) {
-        let (count, pause) = (self.config.garp.count, self.config.garp.interval);
+    async fn send_garp(&mut self, burst: Burst) {
+        let count = match burst {
+            Burst::Master => self.config.garp.count,
+            Burst::LowerPriority => self.config.garp.lower_prio_count,
+        };
+        let pause = self.config.garp.interval;
         let frames: Vec<(Ipv4Addr, Arc<GarpSender>)> = self
             .all_vips()
             .into_iter()

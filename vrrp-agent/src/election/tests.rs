@@ -21,6 +21,8 @@ fn params(priority: u8) -> Params {
         primary_addr: US,
         garp_repeat: None,
         garp_refresh: None,
+        garp_lower_prio: false,
+        garp_lower_prio_repeat: None,
     }
 }
 
@@ -67,7 +69,7 @@ fn owner_priority_255_becomes_master_at_startup() {
         [
             Action::AddVips,
             Action::SendAdvert { priority: 255 },
-            Action::SendGarp,
+            Action::SendGarp(Burst::Master),
             Action::ArmTimer {
                 timer: Timer::Adver,
                 at: at_ms(1000)
@@ -273,7 +275,7 @@ fn backup_master_down_expiry_becomes_master() {
         [
             Action::AddVips,
             Action::SendAdvert { priority: 100 },
-            Action::SendGarp,
+            Action::SendGarp(Burst::Master),
             Action::ArmTimer {
                 timer: Timer::Adver,
                 at: now + SEC
@@ -421,6 +423,103 @@ fn master_discards_lower_priority_advert_and_asserts_itself() {
     );
     assert_eq!(m.state(), State::Master);
     assert_eq!(m.master_adver_interval(), SEC);
+}
+
+fn lower_prio_garp(repeat: Option<Duration>) -> Params {
+    Params {
+        garp_lower_prio: true,
+        garp_lower_prio_repeat: repeat,
+        ..params(100)
+    }
+}
+
+/// keepalived garp_lower_prio_repeat / garp_lower_prio_delay: a master that hears another master
+/// with a lower priority (or equal priority and a lower address) answers with an advert and a
+/// gratuitous ARP burst, and repeats the burst after the delay.
+#[test]
+fn master_announces_vips_again_on_lower_priority_advert() {
+    let (mut m, t0) = master(lower_prio_garp(Some(5 * SEC)));
+    let now = t0 + SEC / 2;
+    let reason = Reason::LowerPriorityAdvert {
+        src: PEER_HIGH,
+        priority: 50,
+    };
+    assert_eq!(
+        m.handle(advert(PEER_HIGH, 50), now),
+        [
+            (Action::SendAdvert { priority: 100 }, reason),
+            (
+                Action::ArmTimer {
+                    timer: Timer::Adver,
+                    at: now + SEC
+                },
+                reason
+            ),
+            (Action::SendGarp(Burst::LowerPriority), reason),
+            (
+                Action::ArmTimer {
+                    timer: Timer::GarpLowerPrio,
+                    at: now + 5 * SEC
+                },
+                reason
+            ),
+        ]
+    );
+    let later = now + 5 * SEC;
+    assert_eq!(
+        m.handle(Event::TimerExpired(Timer::GarpLowerPrio), later),
+        [(
+            Action::SendGarp(Burst::LowerPriority),
+            Reason::GarpLowerPrioTimerExpired
+        )]
+    );
+    assert_eq!(m.deadline(Timer::GarpLowerPrio), None, "one shot");
+
+    let (mut tie, t0) = master(lower_prio_garp(None));
+    let out = actions(tie.handle(advert(PEER_LOW, 100), t0 + SEC / 2));
+    assert!(
+        out.contains(&Action::SendGarp(Burst::LowerPriority)),
+        "{out:?}"
+    );
+    let out = actions(tie.handle(advert(PEER_LOW, 0), t0 + SEC));
+    assert!(
+        !out.contains(&Action::SendGarp(Burst::LowerPriority)),
+        "prio 0: {out:?}"
+    );
+}
+
+/// Ours: a flood of lower-priority adverts makes at most one burst per LOWER_PRIO_GARP_MIN_GAP.
+#[test]
+fn lower_priority_garp_is_rate_limited() {
+    let (mut m, t0) = master(lower_prio_garp(None));
+    let bursts = |m: &mut Machine, from: Timestamp, n: u64, step: Duration| {
+        (0..n)
+            .flat_map(|i| actions(m.handle(advert(PEER_HIGH, 50), from + step * i as u32)))
+            .filter(|a| *a == Action::SendGarp(Burst::LowerPriority))
+            .count()
+    };
+    let step = Duration::from_millis(1);
+    assert_eq!(bursts(&mut m, t0 + SEC / 2, 100, step), 1, "100 in 100 ms");
+    let later = t0 + SEC / 2 + LOWER_PRIO_GARP_MIN_GAP;
+    assert_eq!(bursts(&mut m, later, 1, step), 1, "the next gap");
+}
+
+/// Without garp_lower_prio_repeat (0), no burst; leaving master cancels a pending repeat.
+#[test]
+fn lower_priority_garp_off_or_cancelled() {
+    let (mut off, t0) = master(params(100));
+    let out = actions(off.handle(advert(PEER_HIGH, 50), t0 + SEC / 2));
+    assert!(
+        !out.contains(&Action::SendGarp(Burst::LowerPriority)),
+        "{out:?}"
+    );
+
+    let (mut m, t0) = master(lower_prio_garp(Some(5 * SEC)));
+    m.handle(advert(PEER_HIGH, 50), t0 + SEC / 2);
+    assert!(m.deadline(Timer::GarpLowerPrio).is_some());
+    m.handle(advert(PEER_HIGH, 200), t0 + SEC);
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(m.deadline(Timer::GarpLowerPrio), None);
 }
 
 #[test]
@@ -673,7 +772,13 @@ fn garp_repeat_sends_one_more_garp_in_master() {
         ..params(100)
     });
     let out = m.handle(Event::TimerExpired(Timer::GarpRepeat), t0 + 5 * SEC);
-    assert_eq!(out, [(Action::SendGarp, Reason::GarpRepeatTimerExpired)]);
+    assert_eq!(
+        out,
+        [(
+            Action::SendGarp(Burst::Master),
+            Reason::GarpRepeatTimerExpired
+        )]
+    );
     assert_eq!(m.deadline(Timer::GarpRepeat), None);
     assert_eq!(
         m.handle(Event::TimerExpired(Timer::GarpRepeat), t0 + 10 * SEC),
@@ -858,7 +963,7 @@ fn sync_group_master_takes_a_backup_member_to_master() {
             Action::CancelTimer(Timer::MasterDown),
             Action::AddVips,
             Action::SendAdvert { priority: 100 },
-            Action::SendGarp,
+            Action::SendGarp(Burst::Master),
             Action::ArmTimer {
                 timer: Timer::Adver,
                 at: now + SEC
@@ -910,7 +1015,7 @@ fn garp_refresh_repeats_while_master() {
     assert_eq!(
         actions(out),
         [
-            Action::SendGarp,
+            Action::SendGarp(Burst::Master),
             Action::ArmTimer {
                 timer: Timer::GarpRefresh,
                 at: t0 + 120 * SEC
