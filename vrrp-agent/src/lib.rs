@@ -9,6 +9,7 @@ pub mod net;
 pub mod notify;
 pub mod sched;
 pub mod script;
+pub mod sync_group;
 #[cfg(test)]
 mod testing;
 pub mod track;
