@@ -344,7 +344,7 @@ fn sync_group_members_fail_over_together() {
     lab.wait_log(
         "r1",
         mark,
-        "fault (sync group G1 has a member in FAULT)",
+        "fault (sync group G1: VI_2 is in FAULT)",
         FAILOVER,
     );
     lab.wait_holders_of(VIP1, &["r2"], FAILOVER);

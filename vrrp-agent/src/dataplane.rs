@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use aya::{
     maps::{HashMap, MapData, RingBuf},
-    programs::{Xdp, XdpMode},
+    programs::{xdp::XdpLinkId, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
@@ -106,20 +106,33 @@ impl Dataplane {
     /// Attaches to `ifindex` in driver mode, falling back to SKB mode (`skb_only` skips the
     /// driver). The error of the last attempt is returned when neither works; the caller then
     /// uses the raw-socket path.
-    pub fn attach(&mut self, ifindex: u32, skb_only: bool) -> Result<Attached, DataplaneError> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
-            .try_into()?;
+    pub fn attach(
+        &mut self,
+        ifindex: u32,
+        skb_only: bool,
+    ) -> Result<(Attached, XdpLinkId), DataplaneError> {
+        let program = self.program()?;
         if !skb_only {
             match program.attach_to_if_index(ifindex, XdpMode::Driver) {
-                Ok(_) => return Ok(Attached::Driver),
+                Ok(id) => return Ok((Attached::Driver, id)),
                 Err(e) => tracing::debug!(ifindex, error = %e, "XDP driver mode unavailable"),
             }
         }
-        program.attach_to_if_index(ifindex, XdpMode::Skb)?;
-        Ok(Attached::Skb)
+        let id = program.attach_to_if_index(ifindex, XdpMode::Skb)?;
+        Ok((Attached::Skb, id))
+    }
+
+    /// Detaches from an interface (a gone interface's link is already detached by the kernel).
+    pub fn detach(&mut self, id: XdpLinkId) -> Result<(), DataplaneError> {
+        Ok(self.program()?.detach(id)?)
+    }
+
+    fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
+            .try_into()?)
     }
 
     /// Starts recording adverts for `key`, or updates what the kernel knows of the instance
@@ -139,7 +152,7 @@ impl Dataplane {
             .map_err(map_err(MAP_INSTANCES))
     }
 
-    /// Stops watching `key` (the instance was removed by a reload).
+    /// Stops watching `key` (the instance stopped, or its interface went away).
     pub fn remove_instance(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
         self.instances.remove(key).map_err(map_err(MAP_INSTANCES))?;
         self.peers.remove(key).map_err(map_err(MAP_PEERS))

@@ -324,6 +324,14 @@ impl Machine {
         &self.params
     }
 
+    /// The advert source and tie-breaker, learnt when the instance binds to its interface (again,
+    /// after the interface was re-created): only outside Backup and Master, where no peer has
+    /// compared it yet.
+    pub fn set_primary_addr(&mut self, addr: Ipv4Addr) {
+        debug_assert!(matches!(self.state, State::Initialize | State::Fault));
+        self.params.primary_addr = addr;
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

@@ -1,59 +1,69 @@
-//! Link-state tracking for the VRRP interface, as keepalived does it: an instance whose interface
-//! is down goes FAULT and gives up its VIPs, and restarts the election when the interface is back.
+//! Interfaces by name, and one netlink watch for their changes and for IPv4 address changes.
 //!
+//! The agent follows interfaces by name, as keepalived does: an interface that is deleted and
+//! created again (a container restart, a driver reload) is the same interface with a new index.
 //! "Usable" is keepalived's rule: IFF_UP and IFF_RUNNING both set. The kernel reports IFF_RUNNING
-//! while the operational state is UP, or UNKNOWN for devices that report no carrier (`lo`, dummy),
-//! so a lost carrier (cable out, veth peer down) counts as down just as `ip link set down` does.
-//! A deleted interface is down for good: a re-created one has another index.
+//! while the operational state is UP, or UNKNOWN for devices that report no carrier (`lo`,
+//! dummy), so a lost carrier (cable out, veth peer down) counts as down just as `ip link set
+//! down` does.
 
+use std::collections::BTreeMap;
 use std::io;
+use std::net::Ipv4Addr;
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
-use rtnetlink::constants::RTMGRP_LINK;
+use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_LINK};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::link::{LinkFlags, LinkMessage};
+use rtnetlink::packet_route::address::AddressMessage;
+use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use rtnetlink::Handle;
 
-use super::hint;
-use super::netlink::to_io;
+use super::netlink::{local_ipv4, to_io};
+use super::{hint, Netlink};
 
-/// Watches one interface's usable state through rtnetlink link notifications (RTMGRP_LINK).
-///
-/// It has a netlink socket of its own, in the network namespace of the thread that creates it;
-/// dropping the monitor closes it.
-#[derive(Debug)]
-pub struct LinkMonitor {
-    ifindex: u32,
-    /// For queries; replies come back here, notifications on `notifications`.
-    handle: Handle,
-    notifications: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
-    /// The state last returned by `is_up` or `changed`; `None` before the first.
-    last: Option<bool>,
-    /// Set when notifications cannot be trusted to tell the current state: before the first query
-    /// and after the kernel dropped some (socket buffer overrun).
-    resync: bool,
+/// An interface as the agent needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    /// `None` for interfaces without an Ethernet-like address (VRRP cannot run there).
+    pub mac: Option<[u8; 6]>,
+    /// A veth device: XDP runs in SKB mode there unless driver mode is asked for.
+    pub veth: bool,
+    /// keepalived's rule: administratively up and operationally up (or without carrier).
+    pub up: bool,
+}
+
+/// The interfaces of the network namespace, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Links(BTreeMap<String, Link>);
+
+/// Something that changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Interface `name` is now `link`, or gone (`None`).
+    Link { name: String, link: Option<Link> },
+    /// An IPv4 address appeared on, or went from, interface `index`.
+    Address {
+        index: u32,
+        addr: Ipv4Addr,
+        added: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
+    #[error("cannot subscribe to link and address notifications: {source}{}", subscribe_hint(.source))]
+    Subscribe { source: io::Error },
+    #[error("cannot list the interfaces over netlink: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
+    Query { source: io::Error },
     #[error(
-        "cannot subscribe to link notifications for interface index {ifindex}: {source}{}",
-        subscribe_hint(.source)
+        "the netlink socket watching interfaces closed, so link and address changes are no longer \
+         seen: restart the agent (the log of the netlink-proto crate says why)"
     )]
-    Subscribe { ifindex: u32, source: io::Error },
-    #[error(
-        "cannot read the state of interface index {ifindex} over netlink: {source}{}",
-        hint(.source, "CAP_NET_ADMIN")
-    )]
-    Query { ifindex: u32, source: io::Error },
-    #[error(
-        "the netlink socket watching interface index {ifindex} closed, so link changes are no \
-         longer seen: restart the agent (the log of the netlink-proto crate says why)"
-    )]
-    Closed { ifindex: u32 },
+    Closed,
 }
 
 fn subscribe_hint(err: &io::Error) -> String {
@@ -70,99 +80,122 @@ fn subscribe_hint(err: &io::Error) -> String {
     }
 }
 
-impl LinkMonitor {
-    /// Subscribes to link notifications for interface `ifindex`. Must be called inside a tokio
-    /// runtime: the socket registers with its reactor and the connection's driver task is spawned
-    /// on it.
-    ///
-    /// Subscribing comes first, so no change between this call and [`LinkMonitor::is_up`] is
-    /// missed.
-    pub fn new(ifindex: u32) -> Result<Self, LinkError> {
-        let subscribe_error = |source| LinkError::Subscribe { ifindex, source };
+impl Links {
+    /// Every interface of the namespace now.
+    pub async fn query(nl: &Netlink) -> Result<Self, LinkError> {
+        dump(nl.handle()).await
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Link> {
+        self.0.get(name)
+    }
+
+    /// Records that `name` is now `link` (or gone); returns what changed, by name: also an
+    /// interface that had this index under another name (a rename) is gone.
+    pub fn update(&mut self, name: &str, link: Option<Link>) -> Vec<(String, Option<Link>)> {
+        let mut changes = Vec::new();
+        if let Some(new) = &link {
+            let renamed: Vec<String> = self
+                .0
+                .iter()
+                .filter(|(n, l)| *n != name && l.index == new.index)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for old in renamed {
+                self.0.remove(&old);
+                changes.push((old, None));
+            }
+        }
+        let before = match &link {
+            Some(l) => self.0.insert(name.to_owned(), l.clone()),
+            None => self.0.remove(name),
+        };
+        if before != link {
+            changes.push((name.to_owned(), link));
+        }
+        changes
+    }
+
+    /// Takes `now` as the table; returns every name whose link differs.
+    pub fn replace(&mut self, now: Links) -> Vec<(String, Option<Link>)> {
+        let old = std::mem::replace(self, now);
+        let gone = old
+            .0
+            .keys()
+            .filter(|n| !self.0.contains_key(*n))
+            .map(|n| (n.clone(), None));
+        let changed = self
+            .0
+            .iter()
+            .filter(|(n, l)| old.0.get(*n) != Some(l))
+            .map(|(n, l)| (n.clone(), Some(l.clone())));
+        gone.chain(changed).collect()
+    }
+}
+
+impl FromIterator<(String, Link)> for Links {
+    fn from_iter<I: IntoIterator<Item = (String, Link)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+/// One netlink socket subscribed to link and IPv4 address notifications (RTMGRP_LINK,
+/// RTMGRP_IPV4_IFADDR), in the network namespace of the thread that creates it.
+pub struct Watch {
+    /// For the dump after notifications were lost.
+    handle: Handle,
+    notifications: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+}
+
+/// What the watch reports.
+#[derive(Debug)]
+pub enum Watched {
+    Change(Change),
+    /// The kernel dropped notifications (socket buffer overrun): the whole table, queried again.
+    Resync(Links),
+}
+
+impl Watch {
+    /// Subscribes; call [`Links::query`] after this, so no change between the two is missed.
+    /// Must run inside a tokio runtime (the connection's driver task is spawned on it).
+    pub fn new() -> Result<Self, LinkError> {
+        let subscribe = |source| LinkError::Subscribe { source };
         let (mut connection, handle, notifications) =
-            rtnetlink::new_connection().map_err(subscribe_error)?;
+            rtnetlink::new_connection().map_err(subscribe)?;
         connection
             .socket_mut()
             .socket_mut()
-            .bind(&SocketAddr::new(0, RTMGRP_LINK))
-            .map_err(subscribe_error)?;
+            .bind(&SocketAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+            .map_err(subscribe)?;
         tokio::spawn(connection);
         Ok(Self {
-            ifindex,
             handle,
             notifications,
-            last: None,
-            resync: true,
         })
     }
 
-    pub fn ifindex(&self) -> u32 {
-        self.ifindex
-    }
-
-    /// Asks the kernel whether the interface is usable now (a missing interface is not), and
-    /// makes that the state [`LinkMonitor::changed`] reports changes from.
-    pub async fn is_up(&mut self) -> Result<bool, LinkError> {
-        let up = self.query().await?;
-        self.resync = false;
-        self.last = Some(up);
-        Ok(up)
-    }
-
-    /// Waits until the interface's usable state differs from the one last returned by this or
-    /// [`LinkMonitor::is_up`], and returns it (true = usable). Without an earlier `is_up`, the
-    /// state at the first call is the baseline and is not reported.
-    ///
-    /// Cancel-safe, so it can sit in a `select!`. After the kernel dropped notifications (the
-    /// socket's buffer overran) the state is queried again; catching up may then report a
-    /// transient flip, but the last report always matches the kernel.
-    pub async fn changed(&mut self) -> Result<bool, LinkError> {
+    /// The next change. Cancel-safe.
+    pub async fn next(&mut self) -> Result<Watched, LinkError> {
         loop {
-            let up = if self.resync {
-                let up = self.query().await?;
-                self.resync = false;
-                up
-            } else {
-                let (message, _) = self.notifications.next().await.ok_or(LinkError::Closed {
-                    ifindex: self.ifindex,
-                })?;
-                match observe(&message.payload, self.ifindex) {
-                    Some(Observation::Usable(up)) => up,
-                    Some(Observation::Lost) => {
-                        self.resync = true;
-                        continue;
-                    }
-                    None => continue,
-                }
-            };
-            if let Some(last) = self.last.replace(up) {
-                if last != up {
-                    return Ok(up);
-                }
+            let (message, _) = self.notifications.next().await.ok_or(LinkError::Closed)?;
+            match observe(&message.payload) {
+                Some(Observed::Change(change)) => return Ok(Watched::Change(change)),
+                Some(Observed::Lost) => return Ok(Watched::Resync(dump(&self.handle).await?)),
+                None => {}
             }
         }
     }
+}
 
-    async fn query(&self) -> Result<bool, LinkError> {
-        let reply = self
-            .handle
-            .link()
-            .get()
-            .match_index(self.ifindex)
-            .execute()
-            .try_next()
-            .await
-            .map_err(to_io);
-        match reply {
-            Ok(Some(link)) => Ok(usable(link.header.flags)),
-            Ok(None) => Ok(false),
-            Err(err) if err.raw_os_error() == Some(libc::ENODEV) => Ok(false),
-            Err(source) => Err(LinkError::Query {
-                ifindex: self.ifindex,
-                source,
-            }),
-        }
-    }
+async fn dump(handle: &Handle) -> Result<Links, LinkError> {
+    let messages: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| LinkError::Query { source: to_io(e) })?;
+    Ok(messages.iter().filter_map(parse).collect())
 }
 
 /// keepalived's rule: administratively up and operationally up (or without carrier reporting).
@@ -170,165 +203,85 @@ fn usable(flags: LinkFlags) -> bool {
     flags.contains(LinkFlags::Up | LinkFlags::Running)
 }
 
+/// The name and state of a link message.
+fn parse(message: &LinkMessage) -> Option<(String, Link)> {
+    let attrs = &message.attributes;
+    let name = attrs.iter().find_map(|attr| match attr {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })?;
+    let mac = attrs.iter().find_map(|attr| match attr {
+        LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+        _ => None,
+    });
+    let veth = attrs.iter().any(|attr| match attr {
+        LinkAttribute::LinkInfo(info) => info.contains(&LinkInfo::Kind(InfoKind::Veth)),
+        _ => false,
+    });
+    let link = Link {
+        index: message.header.index,
+        mac,
+        veth,
+        up: usable(message.header.flags),
+    };
+    Some((name, link))
+}
+
 #[derive(Debug, PartialEq, Eq)]
-enum Observation {
-    /// The interface's state, as a notification tells it.
-    Usable(bool),
+enum Observed {
+    Change(Change),
     /// Notifications were dropped: the state must be queried.
     Lost,
 }
 
-/// What a notification says about interface `ifindex`, if anything.
-fn observe(payload: &NetlinkPayload<RouteNetlinkMessage>, ifindex: u32) -> Option<Observation> {
+fn observe(payload: &NetlinkPayload<RouteNetlinkMessage>) -> Option<Observed> {
     // AF_BRIDGE messages are about bridge ports: an RTM_DELLINK of those only means the interface
     // left its bridge. The AF_UNSPEC ones are about the interface itself.
-    let ours = |link: &LinkMessage| {
-        link.header.index == ifindex && link.header.interface_family == AddressFamily::Unspec
+    let own = |link: &LinkMessage| link.header.interface_family == AddressFamily::Unspec;
+    let change = match payload {
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) if own(link) => {
+            let (name, link) = parse(link)?;
+            Change::Link {
+                name,
+                link: Some(link),
+            }
+        }
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) if own(link) => {
+            Change::Link {
+                name: parse(link)?.0,
+                link: None,
+            }
+        }
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(a)) => address(a, true)?,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(a)) => address(a, false)?,
+        NetlinkPayload::Overrun(_) => return Some(Observed::Lost),
+        _ => return None,
     };
-    match payload {
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) if ours(link) => {
-            Some(Observation::Usable(usable(link.header.flags)))
-        }
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) if ours(link) => {
-            Some(Observation::Usable(false))
-        }
-        NetlinkPayload::Overrun(_) => Some(Observation::Lost),
-        _ => None,
-    }
+    Some(Observed::Change(change))
+}
+
+fn address(message: &AddressMessage, added: bool) -> Option<Change> {
+    Some(Change::Address {
+        index: message.header.index,
+        addr: local_ipv4(message)?,
+        added,
+    })
+}
+
+/// The first IPv4 address of interface `index` that is not one of `vips`: keepalived sends its
+/// adverts from the interface's primary address, and a VIP left by a crashed run, or owned by
+/// this router, must not become the advert source.
+pub async fn primary_ipv4(
+    nl: &Netlink,
+    index: u32,
+    vips: &[Ipv4Addr],
+) -> io::Result<Option<Ipv4Addr>> {
+    let messages = nl.ipv4_addresses(index).await?;
+    Ok(messages
+        .iter()
+        .filter_map(local_ipv4)
+        .find(|addr| !vips.contains(addr)))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::net::tests::{is_root, on_own_thread, veth_pair, Netns};
-
-    #[test]
-    fn usable_needs_up_and_running() {
-        // A veth or NIC with carrier: UP, RUNNING (operstate UP) and LOWER_UP.
-        assert!(usable(
-            LinkFlags::Up | LinkFlags::Broadcast | LinkFlags::Running | LinkFlags::LowerUp
-        ));
-        // lo and dummy: operstate UNKNOWN still sets RUNNING.
-        assert!(usable(
-            LinkFlags::Up | LinkFlags::Loopback | LinkFlags::Running
-        ));
-        // Carrier lost (peer down, cable out): UP alone, NO-CARRIER in `ip link`.
-        assert!(!usable(LinkFlags::Up | LinkFlags::Broadcast));
-        // Carrier there but operstate not up yet (e.g. 802.1X DORMANT): not usable either.
-        assert!(!usable(
-            LinkFlags::Up | LinkFlags::LowerUp | LinkFlags::Dormant
-        ));
-        assert!(!usable(LinkFlags::Broadcast | LinkFlags::Multicast));
-        assert!(!usable(LinkFlags::empty()));
-    }
-
-    fn link(family: AddressFamily, index: u32, flags: LinkFlags) -> LinkMessage {
-        let mut link = LinkMessage::default();
-        link.header.interface_family = family;
-        link.header.index = index;
-        link.header.flags = flags;
-        link
-    }
-
-    #[test]
-    fn observes_only_its_interface() {
-        let running = LinkFlags::Up | LinkFlags::Running | LinkFlags::LowerUp;
-        let new = |link| NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link));
-        let del = |link| NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link));
-        let unspec = AddressFamily::Unspec;
-        assert_eq!(
-            observe(&new(link(unspec, 7, running)), 7),
-            Some(Observation::Usable(true))
-        );
-        assert_eq!(
-            observe(&new(link(unspec, 7, LinkFlags::Up)), 7),
-            Some(Observation::Usable(false))
-        );
-        assert_eq!(
-            observe(&del(link(unspec, 7, running)), 7),
-            Some(Observation::Usable(false))
-        );
-        assert_eq!(observe(&new(link(unspec, 8, LinkFlags::Up)), 7), None);
-        assert_eq!(observe(&del(link(unspec, 8, running)), 7), None);
-        // Leaving a bridge is not being deleted.
-        assert_eq!(
-            observe(&del(link(AddressFamily::Bridge, 7, running)), 7),
-            None
-        );
-        assert_eq!(
-            observe(&NetlinkPayload::Overrun(Vec::new()), 7),
-            Some(Observation::Lost)
-        );
-        assert_eq!(observe(&NetlinkPayload::Noop, 7), None);
-    }
-
-    /// Long enough for the kernel's deferred operstate update (linkwatch, up to 1 s).
-    const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
-
-    async fn next_change(monitor: &mut LinkMonitor, what: &str) -> bool {
-        tokio::time::timeout(CHANGE_TIMEOUT, monitor.changed())
-            .await
-            .unwrap_or_else(|_| panic!("no link change within {CHANGE_TIMEOUT:?} after {what}"))
-            .expect("link monitor")
-    }
-
-    #[test]
-    fn netns_carrier_and_admin_state() {
-        if !is_root() {
-            eprintln!("skipping netns_carrier_and_admin_state: needs root (network namespaces)");
-            return;
-        }
-        let (a, b) = veth_pair("link", &[], &[]);
-        on_own_thread(|| watch_va(&a, &b));
-    }
-
-    async fn watch_va(a: &Netns, b: &Netns) {
-        a.enter();
-        let index = ifindex(a, "va");
-        let mut monitor = LinkMonitor::new(index).expect("link monitor");
-        // The operstate may still be catching up with `ip link set up`.
-        if !monitor.is_up().await.expect("is_up") {
-            assert!(next_change(&mut monitor, "setting both ends up").await);
-        }
-
-        // Neither another interface nor a change that keeps va usable is reported.
-        // (A veth pair inside A: dummy is not built into every kernel.)
-        a.ip(&["link", "add", "vx", "type", "veth", "peer", "name", "vy"]);
-        a.ip(&["link", "set", "vx", "up"]);
-        a.ip(&["link", "set", "vy", "up"]);
-        a.ip(&["link", "set", "vy", "down"]);
-        a.ip(&["link", "del", "vx"]);
-        a.ip(&["link", "set", "va", "mtu", "1400"]);
-        let quiet = tokio::time::timeout(Duration::from_millis(500), monitor.changed()).await;
-        assert!(quiet.is_err(), "reported {quiet:?} without a change");
-
-        b.ip(&["link", "set", "vb", "down"]);
-        assert!(!next_change(&mut monitor, "peer down (carrier loss)").await);
-        assert!(a.ip(&["link", "show", "va"]).contains("NO-CARRIER"));
-        b.ip(&["link", "set", "vb", "up"]);
-        assert!(next_change(&mut monitor, "peer up").await);
-        assert!(monitor.is_up().await.expect("is_up"));
-
-        a.ip(&["link", "set", "va", "down"]);
-        assert!(!next_change(&mut monitor, "own end down").await);
-        assert!(!monitor.is_up().await.expect("is_up"));
-        a.ip(&["link", "set", "va", "up"]);
-        assert!(next_change(&mut monitor, "own end up").await);
-
-        // Deleting the pair from B takes va away too.
-        b.ip(&["link", "del", "vb"]);
-        assert!(!next_change(&mut monitor, "deleting the veth pair").await);
-        assert!(!monitor.is_up().await.expect("is_up of a deleted interface"));
-    }
-
-    fn ifindex(ns: &Netns, name: &str) -> u32 {
-        let shown = ns.ip(&["-o", "link", "show", name]);
-        shown
-            .split(':')
-            .next()
-            .and_then(|index| index.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no index in {shown:?}"))
-    }
-}
+mod tests;

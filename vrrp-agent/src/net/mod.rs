@@ -1,6 +1,6 @@
-//! The agent's I/O with the network, kept thin so each piece can be swapped or stubbed: interface
-//! lookup and VIPs over rtnetlink, adverts over raw IPv4 sockets, gratuitous ARP over a packet
-//! socket, the `no_accept` firewall rule through `nft`. Packet formats live in `vrrp-common`: no
+//! The agent's I/O with the network, kept thin so each piece can be swapped or stubbed: interfaces
+//! by name and their changes, and VIPs, over rtnetlink; adverts over raw IPv4 sockets; gratuitous
+//! ARP over a packet socket; the `no_accept` firewall rule through `nft`. Packet formats live in `vrrp-common`: no
 //! header is laid out here, frames come from its encoders.
 //!
 //! The sockets and the netlink connection belong to the network namespace of the thread that
@@ -9,7 +9,6 @@
 pub mod advert;
 pub mod firewall;
 pub mod garp;
-pub mod iface;
 pub mod link;
 pub mod netlink;
 pub mod vip;
@@ -26,8 +25,7 @@ use tokio::io::Interest;
 pub use advert::{AdvertReceiver, AdvertSender};
 pub use firewall::{Firewall, FirewallError};
 pub use garp::GarpSender;
-pub use iface::{IfaceError, Interface};
-pub use link::{LinkError, LinkMonitor};
+pub use link::{primary_ipv4, Change, Link, LinkError, Links, Watch, Watched};
 pub use netlink::{Netlink, NetlinkError};
 pub use vip::{VipError, Vips};
 

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressProtocol};
 use rtnetlink::packet_route::AddressFamily;
 
 use super::netlink::{local_ipv4, to_io};
@@ -27,6 +27,12 @@ pub enum VipError {
     #[error("cannot list the addresses of {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
     List { ifname: String, source: io::Error },
 }
+
+/// The address protocol our VIPs carry (IFA_PROTO, Linux 5.18+): keepalived's RTPROT_KEEPALIVED,
+/// as keepalived 2.3.2+ tags its VIPs, so `ip addr` (iproute2 6.3+, with keepalived's entry in
+/// rt_addrprotos) shows `proto keepalived` and tools that leave the VRRP daemon's addresses alone
+/// treat ours the same. Older kernels ignore the attribute.
+pub const VIP_PROTOCOL: u8 = 18;
 
 /// The broadcast address `ip addr add … brd +` sets: host bits all ones, none for /31 and /32
 /// (RFC 3021 point-to-point and host routes have no broadcast).
@@ -158,6 +164,11 @@ fn add_message(ifindex: u32, vip: &Vip) -> AddressMessage {
         .attributes
         .extend(vip.label.clone().map(AddressAttribute::Label));
     message
+        .attributes
+        .push(AddressAttribute::Protocol(AddressProtocol::Other(
+            VIP_PROTOCOL,
+        )));
+    message
 }
 
 #[cfg(test)]
@@ -195,10 +206,11 @@ mod tests {
                 AddressAttribute::Address(addr),
                 AddressAttribute::Broadcast(Ipv4Addr::new(203, 0, 113, 255)),
                 AddressAttribute::Label("eth0:1".to_owned()),
+                AddressAttribute::Protocol(AddressProtocol::Other(18)),
             ]
         );
         let host = add_message(7, &vip([203, 0, 113, 5], 32, None));
-        assert_eq!(host.attributes.len(), 2, "{:?}", host.attributes);
+        assert_eq!(host.attributes.len(), 3, "{:?}", host.attributes);
     }
 
     #[test]

@@ -8,17 +8,18 @@
 //! - until its first result a check is neither up nor down, and that first result, either way,
 //!   decides; with `init_fail` it starts down and needs `rise` successes.
 //!
-//! [`Checks::is_up`] reports a check without a result yet as up ([`Checks::ready`] waits for the
-//! first results); `init_fail` ones as down.
+//! [`Checks`] runs them by name: a check whose definition does not change across a reload keeps
+//! running with its state; [`Checks::state`] is `None` until a check's first result (`init_fail`
+//! ones start down), and the agent holds an instance in INIT until its checks have one.
 mod probe;
 #[cfg(test)]
 mod tests;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::{
     sync::mpsc,
-    task::JoinSet,
+    task::JoinHandle,
     time::{interval, MissedTickBehavior},
 };
 use tracing::{debug, info};
@@ -43,84 +44,141 @@ pub enum TrackError {
     },
 }
 
-/// Starts one task per check (call it inside the tokio runtime). Pass only the checks some
-/// instance tracks: keepalived does not run the others. Every check is validated before any
-/// starts.
-pub fn spawn(scripts: &[Check], global: &Global) -> Result<Checks, TrackError> {
-    let tasks = scripts
-        .iter()
-        .enumerate()
-        .map(|(index, s)| Task::new(index, s, global))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (tx, rx) = mpsc::channel(64);
-    let mut set = JoinSet::new();
-    for task in tasks {
-        set.spawn(task.run(tx.clone()));
+impl TrackError {
+    /// The check the error is about.
+    pub fn check(&self) -> &str {
+        match self {
+            Self::Script { name, .. } | Self::Interval { name } | Self::Http { name, .. } => name,
+        }
     }
-    Ok(Checks {
-        names: scripts.iter().map(|s| s.name.clone()).collect(),
-        up: scripts.iter().map(|s| !s.init_fail).collect(),
-        fresh: scripts.iter().map(|s| !s.init_fail).collect(),
-        rx,
-        _tasks: set,
-    })
 }
 
-/// The running checks; dropping this stops them.
+/// The running checks, by name (call inside the tokio runtime).
 pub struct Checks {
-    names: Vec<String>,
-    up: Vec<bool>,
-    /// No result yet (and not `init_fail`).
-    fresh: Vec<bool>,
-    rx: mpsc::Receiver<(usize, bool)>,
-    _tasks: JoinSet<()>,
+    running: BTreeMap<String, Running>,
+    tx: mpsc::Sender<Report>,
+    rx: mpsc::Receiver<Report>,
+    next_id: u64,
+}
+
+struct Running {
+    check: Check,
+    /// Tells this task's reports from those of a task it replaced.
+    id: u64,
+    /// `None` until the first result.
+    up: Option<bool>,
+    _task: Stop,
+}
+
+/// A check's task, stopped when this is dropped.
+struct Stop(JoinHandle<()>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A check's first result, or a change: the task's id and the state.
+struct Report {
+    id: u64,
+    up: bool,
+}
+
+/// Checks started for a configuration not yet in force ([`Checks::prepare`]); dropping it stops
+/// them.
+pub struct Prepared {
+    wanted: Vec<Check>,
+    started: Vec<Running>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(64);
+        Self {
+            running: BTreeMap::new(),
+            tx,
+            rx,
+            next_id: 0,
+        }
+    }
 }
 
 impl Checks {
-    /// The check's state as of the last [`Checks::changed`] or [`Checks::ready`]; false for a
-    /// name [`spawn`] was not given.
-    pub fn is_up(&self, name: &str) -> bool {
-        self.names
+    /// Starts the checks of `wanted` that do not already run with the same definition; what runs
+    /// now is untouched until [`Checks::commit`]. Pass only the checks some instance tracks:
+    /// keepalived does not run the others. Every new check is validated before any starts.
+    pub fn prepare(&mut self, wanted: &[Check], global: &Global) -> Result<Prepared, TrackError> {
+        let new: Vec<&Check> = wanted
             .iter()
-            .position(|n| n == name)
-            .is_some_and(|i| self.up[i])
+            .filter(|c| self.running.get(&c.name).is_none_or(|r| r.check != **c))
+            .collect();
+        let tasks = new
+            .iter()
+            .map(|c| Task::new(c, global))
+            .collect::<Result<Vec<_>, _>>()?;
+        let started = new
+            .into_iter()
+            .zip(tasks)
+            .map(|(check, task)| {
+                self.next_id += 1;
+                let id = self.next_id;
+                Running {
+                    check: check.clone(),
+                    id,
+                    up: check.init_fail.then_some(false),
+                    _task: Stop(tokio::spawn(task.run(id, self.tx.clone()))),
+                }
+            })
+            .collect();
+        Ok(Prepared {
+            wanted: wanted.to_vec(),
+            started,
+        })
     }
 
-    /// The next change of a check's state: its name and whether it is now up. `None` once no
-    /// check is running (none were given).
-    pub async fn changed(&mut self) -> Option<(String, bool)> {
+    /// The prepared checks replace the running ones: unchanged checks keep running with their
+    /// state, new and changed ones start, the others stop.
+    pub fn commit(&mut self, prepared: Prepared) {
+        let mut old = std::mem::take(&mut self.running);
+        let mut started = prepared.started;
+        for check in prepared.wanted {
+            let running = match started.iter().position(|r| r.check.name == check.name) {
+                Some(i) => started.swap_remove(i),
+                None => old
+                    .remove(&check.name)
+                    .expect("prepare started what is not running"),
+            };
+            self.running.insert(check.name, running);
+        }
+    }
+
+    /// The check's state: `None` before its first result, or for a name not running.
+    pub fn state(&self, name: &str) -> Option<bool> {
+        self.running.get(name)?.up
+    }
+
+    /// The next first result or change of a running check: its name and whether it is now up.
+    /// Cancel-safe; waits forever while no check runs.
+    pub async fn changed(&mut self) -> (String, bool) {
         loop {
-            let (index, changed) = self.next().await?;
-            if changed {
-                return Some((self.names[index].clone(), self.up[index]));
+            // The channel never closes: `self.tx` keeps it open.
+            let Some(report) = self.rx.recv().await else {
+                continue;
+            };
+            // A report from a task that was replaced or never committed is stale.
+            let Some((name, running)) = self.running.iter_mut().find(|(_, r)| r.id == report.id)
+            else {
+                continue;
+            };
+            if running.up.replace(report.up) != Some(report.up) {
+                return (name.clone(), report.up);
             }
         }
-    }
-
-    /// Waits until every check has its first result (each is bounded by its `timeout`), so
-    /// [`Checks::is_up`] is no longer a guess. keepalived keeps an instance whose weight-0 check
-    /// has no result yet in INIT, and adds no weight for it; waiting here before starting the
-    /// instances has the same effect. Changes seen meanwhile are only in `is_up`.
-    pub async fn ready(&mut self) {
-        while self.fresh.contains(&true) {
-            if self.next().await.is_none() {
-                return;
-            }
-        }
-    }
-
-    /// Applies one report from a task; true when it changed the state.
-    async fn next(&mut self) -> Option<(usize, bool)> {
-        let (index, up) = self.rx.recv().await?;
-        self.fresh[index] = false;
-        let changed = self.up[index] != up;
-        self.up[index] = up;
-        Some((index, changed))
     }
 }
 
 struct Task {
-    index: usize,
     name: String,
     probe: Prober,
     state: Hysteresis,
@@ -129,14 +187,14 @@ struct Task {
 }
 
 impl Task {
-    fn new(index: usize, script: &Check, global: &Global) -> Result<Self, TrackError> {
-        let name = script.name.clone();
-        if script.interval.is_zero() {
+    fn new(check: &Check, global: &Global) -> Result<Self, TrackError> {
+        let name = check.name.clone();
+        if check.interval.is_zero() {
             return Err(TrackError::Interval { name });
         }
-        let probe = match &script.probe {
+        let probe = match &check.probe {
             Probe::Exec(line) => {
-                let user = script.user.as_ref().or(global.script_user.as_ref());
+                let user = check.user.as_ref().or(global.script_user.as_ref());
                 let command =
                     Script::resolve(line, user, global.script_security).map_err(|source| {
                         TrackError::Script {
@@ -176,16 +234,15 @@ impl Task {
             }
         };
         Ok(Self {
-            index,
             name,
             probe,
-            state: Hysteresis::new(script.rise, script.fall, script.init_fail),
-            interval: script.interval,
-            timeout: script.timeout,
+            state: Hysteresis::new(check.rise, check.fall, check.init_fail),
+            interval: check.interval,
+            timeout: check.timeout,
         })
     }
 
-    async fn run(mut self, tx: mpsc::Sender<(usize, bool)>) {
+    async fn run(mut self, id: u64, tx: mpsc::Sender<Report>) {
         let mut ticks = interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
@@ -202,7 +259,7 @@ impl Task {
                 Ok(()) => info!(check = %self.name, "up"),
                 Err(e) => info!(check = %self.name, "down: {e}"),
             }
-            if tx.send((self.index, up)).await.is_err() {
+            if tx.send(Report { id, up }).await.is_err() {
                 return;
             }
         }

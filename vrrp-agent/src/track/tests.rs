@@ -9,7 +9,7 @@ use tokio::{
 use super::{
     effective_priority,
     probe::{comm_matches, stat_matches, status_code, Failure, Prober},
-    spawn, Hysteresis, Task, TrackError,
+    Checks, Hysteresis, Task, TrackError,
 };
 use crate::config::{Check, Global, Probe};
 
@@ -144,50 +144,93 @@ fn check(name: &str, probe: Probe) -> Check {
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The running set of `wanted`.
+fn run_checks(checks: &mut Checks, wanted: &[Check]) {
+    let prepared = checks.prepare(wanted, &Global::default()).unwrap();
+    checks.commit(prepared);
+}
+
 #[tokio::test]
 async fn checks_report_first_result_then_changes() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let scripts = [Check {
+    let web = Check {
         fall: 3,
         ..check("web", Probe::Tcp(addr))
-    }];
-    let mut checks = spawn(&scripts, &Global::default()).unwrap();
-    assert!(checks.is_up("web"), "no result yet counts as up");
-    assert!(!checks.is_up("other"));
-    timeout(WAIT, checks.ready()).await.unwrap();
-    assert!(checks.is_up("web"));
+    };
+    let mut checks = Checks::default();
+    run_checks(&mut checks, std::slice::from_ref(&web));
+    assert_eq!(checks.state("web"), None, "no result yet");
+    assert_eq!(checks.state("other"), None);
+    let first = timeout(WAIT, checks.changed()).await.unwrap();
+    assert_eq!(first, ("web".into(), true));
+    assert_eq!(checks.state("web"), Some(true));
 
     drop(listener);
     let change = timeout(WAIT, checks.changed()).await.unwrap();
-    assert_eq!(change, Some(("web".into(), false)));
-    assert!(!checks.is_up("web"));
+    assert_eq!(change, ("web".into(), false));
+    assert_eq!(checks.state("web"), Some(false));
 
     let _listener = TcpListener::bind(addr).await.unwrap();
     let change = timeout(WAIT, checks.changed()).await.unwrap();
-    assert_eq!(change, Some(("web".into(), true)));
+    assert_eq!(change, ("web".into(), true));
 }
 
 #[tokio::test]
 async fn init_fail_check_starts_down() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let scripts = [Check {
+    let web = Check {
         rise: 3,
         init_fail: true,
         ..check("web", Probe::Tcp(listener.local_addr().unwrap()))
-    }];
-    let mut checks = spawn(&scripts, &Global::default()).unwrap();
-    assert!(!checks.is_up("web"));
-    timeout(WAIT, checks.ready()).await.unwrap();
+    };
+    let mut checks = Checks::default();
+    run_checks(&mut checks, &[web]);
+    assert_eq!(checks.state("web"), Some(false));
     let change = timeout(WAIT, checks.changed()).await.unwrap();
-    assert_eq!(change, Some(("web".into(), true)));
+    assert_eq!(change, ("web".into(), true));
 }
 
 #[tokio::test]
 async fn no_checks_means_no_changes() {
-    let mut checks = spawn(&[], &Global::default()).unwrap();
-    checks.ready().await;
-    assert_eq!(checks.changed().await, None);
+    let mut checks = Checks::default();
+    run_checks(&mut checks, &[]);
+    let quiet = timeout(Duration::from_millis(100), checks.changed()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+}
+
+/// A reload keeps an unchanged check running with its state (no wait for a first result),
+/// replaces a changed one (its old task's reports no longer count), stops a removed one, and a
+/// refused or dropped preparation changes nothing.
+#[tokio::test]
+async fn reload_keeps_unchanged_checks_and_their_state() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let web = check("web", Probe::Tcp(addr));
+    let mut checks = Checks::default();
+    run_checks(&mut checks, std::slice::from_ref(&web));
+    timeout(WAIT, checks.changed()).await.unwrap();
+
+    let bad = check("bad", Probe::Exec("/nonexistent/check.sh".into()));
+    let refused = checks.prepare(&[web.clone(), bad], &Global::default());
+    assert!(matches!(refused, Err(TrackError::Script { .. })));
+    let dropped = checks.prepare(&[], &Global::default()).unwrap();
+    drop(dropped);
+    assert_eq!(checks.state("web"), Some(true), "nothing changed");
+
+    let slower = Check {
+        interval: Duration::from_millis(20),
+        ..web.clone()
+    };
+    let other = check("other", Probe::Tcp(addr));
+    run_checks(&mut checks, &[web.clone(), other]);
+    assert_eq!(checks.state("web"), Some(true), "kept with its state");
+    assert_eq!(checks.state("other"), None, "new: no result yet");
+    run_checks(&mut checks, &[slower]);
+    assert_eq!(checks.state("web"), None, "changed: started afresh");
+    assert_eq!(checks.state("other"), None, "removed");
+    let first = timeout(WAIT, checks.changed()).await.unwrap();
+    assert_eq!(first, ("web".into(), true));
 }
 
 #[test]
@@ -203,7 +246,7 @@ fn bad_checks_are_refused_before_any_starts() {
                 status: 200,
             },
         );
-        Task::new(0, &c, &Global::default()).map(drop)
+        Task::new(&c, &Global::default()).map(drop)
     };
     assert!(http(None, "/health").is_ok());
     assert!(matches!(
@@ -224,11 +267,11 @@ fn bad_checks_are_refused_before_any_starts() {
         interval: Duration::ZERO,
         ..check("p", Probe::Process("nginx".into()))
     };
-    let refused = Task::new(0, &zero, &Global::default()).map(drop);
+    let refused = Task::new(&zero, &Global::default()).map(drop);
     assert!(matches!(refused, Err(TrackError::Interval { .. })));
 
     let missing = check("s", Probe::Exec("/nonexistent/check.sh".into()));
-    let err = Task::new(0, &missing, &Global::default())
+    let err = Task::new(&missing, &Global::default())
         .map(drop)
         .unwrap_err();
     assert!(err

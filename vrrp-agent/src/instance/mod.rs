@@ -1,0 +1,827 @@
+//! One VRRP instance wired to the world through its [`Outputs`]: receive checks → election →
+//! outputs. The election decides; this module carries out its actions (adverts, VIPs, gratuitous
+//! ARP, the kernel's view of our role, notify scripts), binds the instance to its interface by
+//! name (and again when the interface is re-created), turns tracked interfaces, checks and the
+//! sync group into priority changes or FAULT, puts back VIPs deleted behind a master's back, and
+//! logs one line per transition with its reason.
+//!
+//! Every error of an output is recoverable here: it is logged (at most once per
+//! [`LOG_EVERY`] for each kind), counted, and the instance carries on. A VIP that could not be
+//! added is tried again at each advert while master.
+use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
+
+use tracing::{info, warn};
+use vrrp_common::{
+    advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, Expect},
+    maps::{InstanceEntry, PeerRecord, Role},
+    wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
+    DecodeError,
+};
+
+use crate::{
+    config::{Check, Vip, VrrpInstance},
+    election::{Action, Burst, Event, Machine, Params, Reason, State, Timer, Timestamp},
+    net::{Link, Links},
+    track::effective_priority,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// Repeated warnings of one kind (rejected adverts, failing outputs) are logged at most this
+/// often per instance, the first at once.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Everything an instance does to the world, and the one record it reads back from the kernel.
+/// The agent's implementation is built from `net` and the dataplane; the tests' records calls.
+#[allow(async_fn_in_trait)] // one thread: no Send bounds to name
+pub trait Outputs {
+    type Error: std::fmt::Display;
+    /// Opens what the instance needs on its interface (and the devices its VIPs name), as
+    /// `links` has them: the advert socket, the receive path, the VIP devices. Returns the advert
+    /// source: the configured one, else the interface's first IPv4 address that is not a VIP.
+    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, Self::Error>;
+    /// Closes them again, and forgets the instance in the kernel.
+    fn unbind(&mut self);
+    /// Sends one advert: an IPv4 packet to 224.0.0.18 or to a unicast peer.
+    async fn send_advert(&mut self, packet: &[u8]) -> Result<(), Self::Error>;
+    /// Adds a VIP (on its `dev`, else the instance's interface); present already is success.
+    async fn add_vip(&mut self, vip: &Vip) -> Result<(), Self::Error>;
+    /// Removes a VIP; absent already is success.
+    async fn remove_vip(&mut self, vip: &Vip) -> Result<(), Self::Error>;
+    async fn has_vip(&mut self, vip: &Vip) -> Result<bool, Self::Error>;
+    /// Gratuitous ARP: `count` per VIP, `pause` apart; a paced burst must not hold up the caller.
+    async fn announce(&mut self, vips: &[Vip], count: u8, pause: Duration);
+    /// What the kernel needs to know of the instance: the adverts it expects, our role and
+    /// priority (the XDP path; nothing on the raw-socket path).
+    fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), Self::Error>;
+    /// The last valid advert the kernel recorded (`None` on the raw-socket path).
+    fn peer(&self) -> Result<Option<PeerRecord>, Self::Error>;
+    /// Runs the notify scripts for entering `to` (INIT: the instance stopped).
+    fn notify(&mut self, to: State, priority: u8);
+}
+
+/// What an instance tracks: interfaces (its own unless `dont_track_primary`, `track_interface`)
+/// and checks (`track_script`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Interface,
+    Check,
+}
+
+struct Track {
+    kind: Kind,
+    name: String,
+    /// 0: down means FAULT; else keepalived's weight rule.
+    weight: i32,
+    reverse: bool,
+    /// `None`: a check without its first result yet.
+    up: Option<bool>,
+}
+
+impl Track {
+    /// Weight 0 means FAULT when down, or when up with `reverse`.
+    fn faults(&self) -> bool {
+        self.weight == 0 && self.up == Some(self.reverse)
+    }
+}
+
+/// What the instance counted since the agent started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_sent: u64,
+    pub became_master: u64,
+    pub rejected: u64,
+    /// Outputs that failed (send, VIP, kernel map), each logged as a recoverable error.
+    pub output_errors: u64,
+    /// VIPs someone else deleted while we were master, put back.
+    pub vips_restored: u64,
+}
+
+/// At most one log line per [`LOG_EVERY`]; counts the ones it holds back.
+#[derive(Debug, Default)]
+struct LogLimit {
+    last: Option<Timestamp>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    /// `Some(held back since the last line)` when a line is due now.
+    fn due(&mut self, now: Timestamp) -> Option<u64> {
+        if self.last.is_some_and(|t| now < t + LOG_EVERY) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+pub struct Instance<O> {
+    pub config: VrrpInstance,
+    machine: Machine,
+    outputs: O,
+    /// The indexes of the interfaces it is bound to, by name; `None` while unbound.
+    bound: Option<BTreeMap<String, u32>>,
+    /// Why it is not bound (an interface missing, a socket that failed): a FAULT cause.
+    unbound: Option<String>,
+    tracks: Vec<Track>,
+    /// Held in FAULT by its sync group, with the cause.
+    held: Option<String>,
+    /// The FAULT cause in force, for the transition line.
+    fault: Option<String>,
+    started: bool,
+    ip_id: u16,
+    /// Kernel arrival time of the last advert fed to the election.
+    last_advert: Timestamp,
+    /// A VIP add failed while master: tried again at each advert.
+    vips_missing: bool,
+    rejects: LogLimit,
+    errors: LogLimit,
+    pub counters: Counters,
+}
+
+impl<O: Outputs> Instance<O> {
+    /// An instance not started yet and not bound to its interface. `checks` are the configured
+    /// checks (for the weights of `track_script`); its tracked objects have no state yet.
+    pub fn new(config: VrrpInstance, checks: &[Check], outputs: O) -> Self {
+        let machine = Machine::new(Params {
+            vrid: config.vrid,
+            version: config.version,
+            priority: config.priority,
+            advert_interval: config.advert_interval,
+            preempt: config.preempt,
+            preempt_delay: config.preempt_delay,
+            accept_mode: config.accept,
+            primary_addr: config.src_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            garp_repeat: config.garp.repeat_after,
+            garp_refresh: config.garp.refresh,
+            garp_lower_prio: config.garp.lower_prio_count > 0,
+            garp_lower_prio_repeat: config.garp.lower_prio_repeat_after,
+        });
+        Self {
+            tracks: tracks(&config, checks),
+            machine,
+            outputs,
+            bound: None,
+            unbound: Some(format!("interface {} is not open yet", config.iface)),
+            held: None,
+            fault: None,
+            started: false,
+            ip_id: 0,
+            last_advert: Timestamp::default(),
+            vips_missing: false,
+            rejects: LogLimit::default(),
+            errors: LogLimit::default(),
+            counters: Counters::default(),
+            config,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn state(&self) -> State {
+        self.machine.state()
+    }
+
+    pub fn next_deadline(&self) -> Option<(Timer, Timestamp)> {
+        self.machine.next_deadline()
+    }
+
+    /// The interface its adverts arrive on, while bound.
+    pub fn ifindex(&self) -> Option<u32> {
+        self.bound.as_ref()?.get(&self.config.iface).copied()
+    }
+
+    /// Names of the checks it tracks.
+    pub fn tracked_checks(&self) -> impl Iterator<Item = &str> {
+        let checks = self.tracks.iter().filter(|t| t.kind == Kind::Check);
+        checks.map(|t| t.name.as_str())
+    }
+
+    /// Its interface and the devices its VIPs name: what it binds to.
+    fn devices(&self) -> impl Iterator<Item = &str> {
+        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
+        let devs = vips.filter_map(|v| v.dev.as_deref());
+        std::iter::once(self.config.iface.as_str()).chain(devs)
+    }
+
+    /// Binds to the interfaces in `links`, if they exist; one that is missing leaves the
+    /// instance unbound (it starts in FAULT and binds when the interface appears). An interface
+    /// that exists but cannot be opened is an error: the configuration is not applied.
+    pub async fn bind(&mut self, links: &Links) -> Result<(), O::Error> {
+        if let Some(missing) = self.missing_device(links) {
+            self.unbound = Some(format!("interface {missing} is missing"));
+            return Ok(());
+        }
+        let src = self.outputs.bind(links).await?;
+        self.bound_to(links, src);
+        Ok(())
+    }
+
+    fn missing_device(&self, links: &Links) -> Option<String> {
+        self.devices()
+            .find(|d| links.get(d).is_none())
+            .map(str::to_owned)
+    }
+
+    fn bound_to(&mut self, links: &Links, src: Ipv4Addr) {
+        let indexes = self
+            .devices()
+            .filter_map(|d| Some((d.to_owned(), links.get(d)?.index)))
+            .collect();
+        self.bound = Some(indexes);
+        self.unbound = None;
+        self.machine.set_primary_addr(src);
+    }
+
+    /// Sets the tracked objects' states: interfaces from `links` (a missing one is down), checks
+    /// from `check` (`None`: no first result yet).
+    pub fn init_tracks(&mut self, links: &Links, check: impl Fn(&str) -> Option<bool>) {
+        for t in &mut self.tracks {
+            t.up = match t.kind {
+                Kind::Interface => Some(links.get(&t.name).is_some_and(|l| l.up)),
+                Kind::Check => check(&t.name),
+            };
+        }
+    }
+
+    /// Whether it can start: every tracked check has its first result (keepalived keeps an
+    /// instance in INIT until then).
+    pub fn ready(&self) -> bool {
+        self.tracks.iter().all(|t| t.up.is_some())
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Removes VIPs an earlier run left behind (a crash or kill -9 skips the cleanup), then
+    /// starts the election; with a tracked object down, or unbound, it waits in FAULT, as
+    /// keepalived does.
+    pub async fn start(&mut self, now: Timestamp) {
+        self.started = true;
+        if self.bound.is_some() {
+            for vip in self.all_vips() {
+                match self.outputs.has_vip(&vip).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        self.remove_vip(&vip, now).await;
+                        warn!(vrid = self.config.vrid, vip = %vip.addr, instance = %self.config.name, "removed a stale VIP left by an earlier run");
+                    }
+                    Err(e) => self.output_error("cannot list the addresses", &e, now),
+                }
+            }
+        }
+        self.reevaluate(now).await;
+        self.handle(Event::Startup, now).await;
+    }
+
+    /// Interface `name` changed (`link`; `None`: gone); `links` is the whole table now. Tracked
+    /// interfaces follow it; the instance's own interface and VIP devices are bound again when
+    /// they come back under another index.
+    pub async fn link_changed(
+        &mut self,
+        name: &str,
+        link: Option<&Link>,
+        links: &Links,
+        now: Timestamp,
+    ) {
+        for t in self.tracks.iter_mut().filter(|t| t.kind == Kind::Interface) {
+            if t.name == name {
+                t.up = Some(link.is_some_and(|l| l.up));
+            }
+        }
+        if self.devices().any(|d| d == name) {
+            let moved = self
+                .bound
+                .as_ref()
+                .is_some_and(|b| b.get(name).copied() != link.map(|l| l.index));
+            if moved {
+                self.unbind_for(format!("interface {name} is gone"), now)
+                    .await;
+            }
+            if self.bound.is_none() {
+                self.rebind(links).await;
+            }
+        }
+        self.reevaluate(now).await;
+    }
+
+    /// An IPv4 address appeared on or went from interface `index`. While master, one of our VIPs
+    /// that someone else deleted is put back at once (keepalived instead leaves MASTER and comes
+    /// back after Skew_Time: a flap); `no_track` VIPs are left alone. An unbound instance whose
+    /// interface got an address tries to bind again (it may have had none).
+    pub async fn address_changed(
+        &mut self,
+        index: u32,
+        addr: Ipv4Addr,
+        added: bool,
+        links: &Links,
+        now: Timestamp,
+    ) {
+        if added {
+            let ours = links
+                .get(&self.config.iface)
+                .is_some_and(|l| l.index == index);
+            if self.bound.is_none() && ours {
+                self.rebind(links).await;
+                self.reevaluate(now).await;
+            }
+            return;
+        }
+        if self.state() != State::Master {
+            return;
+        }
+        let Some(vip) = self
+            .all_vips()
+            .into_iter()
+            .find(|v| v.addr == addr && !v.no_track)
+        else {
+            return;
+        };
+        // Present again already (our own remove and add in quick succession): nothing to do.
+        if self.outputs.has_vip(&vip).await.unwrap_or(false) {
+            return;
+        }
+        warn!(vrid = self.config.vrid, vip = %addr, instance = %self.config.name, "VIP deleted by someone else while master: putting it back");
+        if self.add_vip(&vip, now).await {
+            self.counters.vips_restored += 1;
+        }
+    }
+
+    /// Tries to bind after its interface appeared or changed; a failure is the FAULT cause.
+    async fn rebind(&mut self, links: &Links) {
+        match self.bind(links).await {
+            Ok(()) if self.bound.is_some() => {
+                info!(vrid = self.config.vrid, iface = %self.config.iface, instance = %self.config.name, "bound to interface index {}", self.ifindex().unwrap_or_default());
+            }
+            Ok(()) => {}
+            Err(e) => {
+                let cause = format!("cannot open interface {}: {e}", self.config.iface);
+                if self.unbound.as_ref() != Some(&cause) {
+                    warn!(instance = %self.config.name, "{cause}");
+                }
+                self.unbound = Some(cause);
+                self.counters.output_errors += 1;
+            }
+        }
+    }
+
+    /// Leaves the interface: FAULT first (a master says goodbye and removes its VIPs while it
+    /// still can), then the sockets close.
+    async fn unbind_for(&mut self, cause: String, now: Timestamp) {
+        self.unbound = Some(cause);
+        self.reevaluate(now).await;
+        self.unbind();
+    }
+
+    /// Closes its sockets and forgets it in the kernel (the agent stops it).
+    pub fn unbind(&mut self) {
+        if self.bound.take().is_some() {
+            self.outputs.unbind();
+        }
+    }
+
+    /// A tracked check changed.
+    pub async fn check_changed(&mut self, name: &str, up: bool, now: Timestamp) {
+        for t in self.tracks.iter_mut().filter(|t| t.kind == Kind::Check) {
+            if t.name == name {
+                t.up = Some(up);
+            }
+        }
+        self.reevaluate(now).await;
+    }
+
+    /// Its sync group holds it in FAULT (`Some(cause)`) or releases it.
+    pub async fn hold(&mut self, cause: Option<String>, now: Timestamp) {
+        self.held = cause;
+        self.reevaluate(now).await;
+    }
+
+    /// In FAULT for a reason of its own, not only because its sync group holds it there.
+    pub fn own_fault(&self) -> bool {
+        self.unbound.is_some() || self.tracks.iter().any(Track::faults)
+    }
+
+    /// Follows its sync group to MASTER or BACKUP.
+    pub async fn follow(&mut self, event: Event, now: Timestamp) {
+        self.handle(event, now).await;
+    }
+
+    /// The FAULT cause (unbound, a tracked object, the sync group) and the effective priority.
+    fn evaluate(&self) -> (Option<String>, u8) {
+        let weights = self
+            .tracks
+            .iter()
+            .filter_map(|t| Some((t.weight, t.reverse, t.up?)));
+        let priority = effective_priority(self.config.priority, weights);
+        let tracked = self
+            .tracks
+            .iter()
+            .find(|t| t.faults())
+            .map(|t| match t.kind {
+                Kind::Interface => format!("interface {} down", t.name),
+                Kind::Check if t.reverse => format!("check {} succeeded (reverse)", t.name),
+                Kind::Check => format!("check {} failed", t.name),
+            });
+        let cause = self
+            .unbound
+            .clone()
+            .or(tracked)
+            .or_else(|| self.held.clone());
+        (cause, priority.unwrap_or(self.machine.priority()))
+    }
+
+    /// Recomputes priority and FAULT, as keepalived does, once started.
+    async fn reevaluate(&mut self, now: Timestamp) {
+        if !self.started {
+            return;
+        }
+        let (fault, priority) = self.evaluate();
+        if priority != self.machine.priority() {
+            info!(instance = %self.config.name, "priority {} -> {priority}", self.machine.priority());
+            self.handle(Event::PriorityChanged(priority), now).await;
+            self.set_kernel(now);
+        }
+        match (self.fault.is_some(), fault) {
+            (false, Some(cause)) => {
+                self.fault = Some(cause);
+                self.handle(Event::Fault, now).await;
+            }
+            (true, None) => {
+                self.fault = None;
+                self.handle(Event::FaultCleared, now).await;
+            }
+            // Still in FAULT, perhaps for another reason now: keep the cause current.
+            (true, cause) => self.fault = cause,
+            (false, None) => {}
+        }
+    }
+
+    /// What the XDP program needs to check and classify this instance's adverts.
+    fn kernel_entry(&self) -> InstanceEntry {
+        let (auth_type, auth_data) = match self.config.auth_pass {
+            Some(pass) => (VRRP_AUTH_PASS, pass),
+            None => (VRRP_AUTH_NONE, [0; 8]),
+        };
+        InstanceEntry {
+            local_addr: self.machine.params().primary_addr.octets(),
+            auth_data,
+            interval_cs: self.interval_cs(),
+            version: self.config.version.number(),
+            priority: self.machine.priority(),
+            role: match self.machine.state() {
+                State::Master => Role::Master,
+                State::Backup => Role::Backup,
+                State::Initialize | State::Fault => Role::Idle,
+            } as u8,
+            auth_type,
+            _pad: [0; 2],
+        }
+    }
+
+    fn set_kernel(&mut self, now: Timestamp) {
+        if self.bound.is_none() {
+            return;
+        }
+        let entry = self.kernel_entry();
+        if let Err(e) = self.outputs.set_kernel(&entry) {
+            self.output_error("cannot update the kernel's record of the instance", &e, now);
+        }
+    }
+
+    fn interval_cs(&self) -> u16 {
+        (self.config.advert_interval.as_millis() / 10) as u16
+    }
+
+    fn expect(&self) -> Expect {
+        Expect {
+            vrid: self.config.vrid,
+            version: self.config.version,
+            interval_cs: self.interval_cs(),
+            auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
+            local_addr: self.machine.params().primary_addr,
+        }
+    }
+
+    /// One status line (SIGUSR1, as keepalived dumps its state): election state, counters and,
+    /// on the XDP path, what the kernel recorded of the peers' adverts.
+    pub fn log_status(&self, now: Timestamp) {
+        let (name, state, priority) = (&self.config.name, self.state(), self.machine.priority());
+        let interval = self.machine.master_adver_interval();
+        let c = &self.counters;
+        let counts = format!(
+            "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}",
+            c.adverts_sent, c.became_master, c.rejected, c.output_errors, c.vips_restored
+        );
+        let cause = self.fault.as_deref().unwrap_or("-");
+        match self.outputs.peer() {
+            Ok(Some(peer)) => {
+                let ago = Duration::from_nanos(now.0.saturating_sub(peer.t_ns));
+                info!(
+                    instance = %name,
+                    %state,
+                    priority,
+                    ?interval,
+                    fault = cause,
+                    "status: {counts}; kernel saw {} adverts (last from {} prio {}, interval {} \
+                     cs, {ago:?} ago), rejected {}",
+                    peer.count,
+                    Ipv4Addr::from(peer.src),
+                    peer.priority,
+                    peer.interval_cs,
+                    peer.rejected,
+                );
+            }
+            Ok(None) => {
+                info!(instance = %name, %state, priority, ?interval, fault = cause, "status: {counts}; raw-socket receive path")
+            }
+            Err(e) => {
+                info!(instance = %name, %state, priority, ?interval, fault = cause, "status: {counts}; cannot read the kernel's record: {e}")
+            }
+        }
+    }
+
+    /// A received IPv4 packet (from the XDP ring buffer or the raw socket) that may be a VRRP
+    /// advert for this instance: the receive checks, then the election.
+    pub async fn on_packet(&mut self, packet: &[u8], at: Timestamp) {
+        let advert = match decode_ipv4(packet).and_then(|a| a.check(&self.expect()).map(|()| a)) {
+            Ok(a) => a,
+            // Other groups share the segment: normal, not worth a log line.
+            Err(DecodeError::VridMismatch { .. }) => return,
+            Err(e) => return self.reject(&e.to_string(), packet, at),
+        };
+        if !self.is_peer(advert.src) {
+            return self.reject("source is not a configured unicast_peer", packet, at);
+        }
+        self.last_advert = self.last_advert.max(at);
+        let event = advert_event(advert.src, advert.priority, advert.interval_cs);
+        self.handle(event, at).await;
+    }
+
+    fn reject(&mut self, error: &str, packet: &[u8], at: Timestamp) {
+        self.counters.rejected += 1;
+        let Some(suppressed) = self.rejects.due(at) else {
+            return;
+        };
+        let src = packet
+            .get(12..16)
+            .map(|s| Ipv4Addr::new(s[0], s[1], s[2], s[3]));
+        warn!(
+            vrid = self.config.vrid,
+            src = ?src,
+            suppressed,
+            instance = %self.config.name,
+            "ignored advert: {error}"
+        );
+    }
+
+    /// Fires the timers that are due. Before declaring the master down it asks the kernel whether
+    /// an advert arrived that the agent has not processed yet (a late wake-up under load), and
+    /// feeds that first, stamped with its arrival time.
+    pub async fn on_timers(&mut self, now: Timestamp) {
+        while let Some((timer, at)) = self.machine.next_deadline().filter(|&(_, at)| at <= now) {
+            if timer == Timer::MasterDown
+                && self.unheard_advert(now).await
+                && self.machine.deadline(timer) != Some(at)
+            {
+                continue;
+            }
+            self.handle(Event::TimerExpired(timer), now).await;
+            if timer == Timer::Adver && self.vips_missing {
+                self.add_vips(now).await;
+            }
+        }
+    }
+
+    /// Feeds the kernel's record of an advert the agent has not seen yet; whether there was one.
+    async fn unheard_advert(&mut self, now: Timestamp) -> bool {
+        let peer = match self.outputs.peer() {
+            Ok(Some(peer)) => peer,
+            Ok(None) => return false,
+            Err(e) => {
+                self.output_error("cannot read the kernel's record of the peers", &e, now);
+                return false;
+            }
+        };
+        let (arrived, src) = (Timestamp(peer.t_ns), Ipv4Addr::from(peer.src));
+        if peer.count == 0 || arrived <= self.last_advert || !self.is_peer(src) {
+            return false;
+        }
+        self.last_advert = arrived;
+        let event = advert_event(src, peer.priority, peer.interval_cs);
+        self.handle(event, arrived).await;
+        true
+    }
+
+    /// Whether adverts from `src` count: any source, or one of the `unicast_peer`s.
+    fn is_peer(&self, src: Ipv4Addr) -> bool {
+        let peers = &self.config.unicast_peers;
+        peers.is_empty() || peers.contains(&src)
+    }
+
+    /// What the kernel recorded of the peers' adverts (`Ok(None)` on the raw-socket path).
+    pub fn kernel_record(&self) -> Result<Option<PeerRecord>, O::Error> {
+        self.outputs.peer()
+    }
+
+    /// After our goodbye at `since`: the router the kernel heard advertise since then with a
+    /// non-zero priority, i.e. the new master (None on the raw-socket path).
+    pub fn successor(&self, since: Timestamp) -> Option<Ipv4Addr> {
+        let peer = self.outputs.peer().ok()??;
+        let src = Ipv4Addr::from(peer.src);
+        (peer.t_ns > since.0 && peer.priority > 0 && self.is_peer(src)).then_some(src)
+    }
+
+    /// Stops the election: a master says goodbye (priority 0) and removes its VIPs; notify_stop
+    /// runs. The instance stays bound (the agent may still read the kernel's record).
+    pub async fn shutdown(&mut self, now: Timestamp) {
+        self.handle(Event::Shutdown, now).await;
+        self.outputs
+            .notify(State::Initialize, self.machine.priority());
+    }
+
+    async fn handle(&mut self, event: Event, now: Timestamp) {
+        for (action, reason) in self.machine.handle(event, now) {
+            self.act(action, reason, now).await;
+        }
+    }
+
+    async fn act(&mut self, action: Action, reason: Reason, now: Timestamp) {
+        match action {
+            Action::Transition { from, to } => {
+                let cause = match (reason, &self.fault) {
+                    (Reason::Fault, Some(cause)) => format!(" ({cause})"),
+                    _ => String::new(),
+                };
+                info!(
+                    vrid = self.config.vrid,
+                    iface = %self.config.iface,
+                    instance = %self.config.name,
+                    "{from} -> {to}: {reason}{cause}"
+                );
+                if to == State::Master {
+                    self.counters.became_master += 1;
+                }
+                self.set_kernel(now);
+                // Shutdown reaches INIT; `shutdown` reports it once the instance is down.
+                if to != State::Initialize {
+                    self.outputs.notify(to, self.machine.priority());
+                }
+            }
+            Action::SendAdvert { priority } => self.send_advert(priority, now).await,
+            // With no_accept the agent's firewall set already drops their traffic (firewall.rs).
+            Action::AddVips => self.add_vips(now).await,
+            Action::RemoveVips => {
+                self.vips_missing = false;
+                for vip in self.all_vips() {
+                    self.remove_vip(&vip, now).await;
+                }
+            }
+            Action::SendGarp(burst) => {
+                let count = match burst {
+                    Burst::Master => self.config.garp.count,
+                    Burst::LowerPriority => self.config.garp.lower_prio_count,
+                };
+                let vips = self.all_vips();
+                let pause = self.config.garp.interval;
+                self.outputs.announce(&vips, count, pause).await;
+            }
+            // The driver sleeps until `next_deadline()`; the machine keeps the deadlines.
+            Action::ArmTimer { .. } | Action::CancelTimer(_) => {}
+        }
+    }
+
+    async fn add_vips(&mut self, now: Timestamp) {
+        let mut all = true;
+        for vip in self.all_vips() {
+            all &= self.add_vip(&vip, now).await;
+        }
+        if self.vips_missing && all {
+            info!(instance = %self.config.name, "all VIPs added on a later try");
+        }
+        self.vips_missing = !all;
+    }
+
+    async fn add_vip(&mut self, vip: &Vip, now: Timestamp) -> bool {
+        match self.outputs.add_vip(vip).await {
+            Ok(()) => true,
+            Err(e) => {
+                let what = format!("cannot add VIP {} (tried again at each advert)", vip.addr);
+                self.output_error(&what, &e, now);
+                false
+            }
+        }
+    }
+
+    async fn remove_vip(&mut self, vip: &Vip, now: Timestamp) {
+        if let Err(e) = self.outputs.remove_vip(vip).await {
+            self.output_error(&format!("cannot remove VIP {}", vip.addr), &e, now);
+        }
+    }
+
+    /// A recoverable error: counted, logged (rate-limited), and the instance carries on.
+    fn output_error(&mut self, what: &str, error: &O::Error, now: Timestamp) {
+        self.counters.output_errors += 1;
+        if let Some(suppressed) = self.errors.due(now) {
+            warn!(vrid = self.config.vrid, instance = %self.config.name, suppressed, "{what}: {error}");
+        }
+    }
+
+    /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
+    pub fn no_accept_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        let drop = !self.machine.params().accepts_vip_traffic();
+        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
+        vips.filter(move |_| drop).map(|v| v.addr)
+    }
+
+    /// Every VIP, excluded ones too.
+    fn all_vips(&self) -> Vec<Vip> {
+        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
+        vips.cloned().collect()
+    }
+
+    async fn send_advert(&mut self, priority: u8, now: Timestamp) {
+        // Only `virtual_ipaddress` is advertised, not `virtual_ipaddress_excluded`.
+        let addrs: Vec<Ipv4Addr> = self.config.vips.iter().map(|v| v.addr).collect();
+        let multicast = [VRRP_MULTICAST_V4];
+        let dsts = if self.config.unicast_peers.is_empty() {
+            multicast.to_vec()
+        } else {
+            self.config.unicast_peers.clone()
+        };
+        let mut spec = AdvertSpec {
+            version: self.config.version,
+            vrid: self.config.vrid,
+            priority,
+            interval_cs: self.interval_cs(),
+            auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
+            src: self.machine.params().primary_addr,
+            dst: VRRP_MULTICAST_V4,
+            ip_id: 0,
+            checksum_form: self.config.checksum,
+            addrs: &addrs,
+        };
+        for dst in dsts {
+            // The kernel fills in its own id for 0; keep ours, as keepalived does.
+            self.ip_id = self.ip_id.checked_add(1).unwrap_or(1);
+            spec.dst = dst;
+            spec.ip_id = self.ip_id;
+            let mut buf = [0; MAX_ADVERT_LEN_V4];
+            // The configuration bounds the VIP count, so the advert always fits.
+            let Ok(len) = encode_ipv4(&spec, &mut buf) else {
+                continue;
+            };
+            // A lost advert is covered by the next one: log and go on.
+            match self.outputs.send_advert(&buf[..len]).await {
+                Ok(()) => self.counters.adverts_sent += 1,
+                Err(e) => self.output_error(&format!("cannot send advert to {dst}"), &e, now),
+            }
+        }
+    }
+}
+
+fn advert_event(src: Ipv4Addr, priority: u8, interval_cs: u16) -> Event {
+    Event::Advert {
+        src,
+        priority,
+        interval: Duration::from_millis(u64::from(interval_cs) * 10),
+    }
+}
+
+/// The instance's tracked objects with their weights: a `track_script` entry's weight overrides
+/// the check's own; a `track_interface` without weight, and the instance's own interface, mean
+/// FAULT when down.
+fn tracks(config: &VrrpInstance, checks: &[Check]) -> Vec<Track> {
+    let own = config.track_primary.then(|| Track {
+        kind: Kind::Interface,
+        name: config.iface.clone(),
+        weight: 0,
+        reverse: false,
+        up: None,
+    });
+    let interfaces = config.track_interfaces.iter().map(|t| Track {
+        kind: Kind::Interface,
+        name: t.name.clone(),
+        weight: t.weight.unwrap_or(0),
+        reverse: false,
+        up: None,
+    });
+    let tracked_checks = config.track_checks.iter().filter_map(|t| {
+        let check = checks.iter().find(|c| c.name == t.name)?;
+        Some(Track {
+            kind: Kind::Check,
+            name: t.name.clone(),
+            weight: t.weight.unwrap_or(check.weight),
+            reverse: check.reverse,
+            up: check.init_fail.then_some(false),
+        })
+    });
+    own.into_iter()
+        .chain(interfaces)
+        .chain(tracked_checks)
+        .collect()
+}

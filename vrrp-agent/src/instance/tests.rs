@@ -1,0 +1,536 @@
+//! The instance against a recording fake of its outputs, in virtual time: no root, no sockets.
+
+use std::{cell::RefCell, collections::BTreeSet, path::Path, rc::Rc};
+
+use vrrp_common::{advert::decode_ipv4, maps::PeerRecord};
+
+use super::*;
+use crate::{
+    config::{keepalived::parse_str, Config},
+    testing::Logs,
+};
+
+const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const MS: Duration = Duration::from_millis(1);
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the fake was asked to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Out {
+    Bind(u32),
+    Unbind,
+    Advert { priority: u8, dst: Ipv4Addr },
+    AddVip(Ipv4Addr),
+    RemoveVip(Ipv4Addr),
+    Garp { count: u8 },
+    Kernel { role: u8, priority: u8 },
+    Notify(State, u8),
+}
+
+/// The fake's state, shared with the test after the instance took the fake.
+#[derive(Default)]
+struct World {
+    out: Vec<Out>,
+    /// The addresses on the interface.
+    addrs: BTreeSet<Ipv4Addr>,
+    /// VIP adds that fail before one succeeds.
+    failing_adds: u32,
+    /// The kernel's record (the XDP path), or none (raw socket).
+    peer: Option<PeerRecord>,
+    bind_error: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Rc<RefCell<World>>);
+
+impl Fake {
+    fn push(&self, out: Out) {
+        self.0.borrow_mut().out.push(out);
+    }
+
+    /// What was recorded since the last call.
+    fn take(&self) -> Vec<Out> {
+        std::mem::take(&mut self.0.borrow_mut().out)
+    }
+}
+
+impl Outputs for Fake {
+    type Error = String;
+
+    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, String> {
+        if let Some(e) = self.0.borrow().bind_error.clone() {
+            return Err(e);
+        }
+        self.push(Out::Bind(links.get("eth0").unwrap().index));
+        Ok(US)
+    }
+
+    fn unbind(&mut self) {
+        self.push(Out::Unbind);
+    }
+
+    async fn send_advert(&mut self, packet: &[u8]) -> Result<(), String> {
+        let advert = decode_ipv4(packet).map_err(|e| e.to_string())?;
+        let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+        assert_eq!(advert.src, US);
+        self.push(Out::Advert {
+            priority: advert.priority,
+            dst,
+        });
+        Ok(())
+    }
+
+    async fn add_vip(&mut self, vip: &Vip) -> Result<(), String> {
+        let mut world = self.0.borrow_mut();
+        if world.failing_adds > 0 {
+            world.failing_adds -= 1;
+            return Err("EPERM".into());
+        }
+        world.addrs.insert(vip.addr);
+        world.out.push(Out::AddVip(vip.addr));
+        Ok(())
+    }
+
+    async fn remove_vip(&mut self, vip: &Vip) -> Result<(), String> {
+        self.0.borrow_mut().addrs.remove(&vip.addr);
+        self.push(Out::RemoveVip(vip.addr));
+        Ok(())
+    }
+
+    async fn has_vip(&mut self, vip: &Vip) -> Result<bool, String> {
+        Ok(self.0.borrow().addrs.contains(&vip.addr))
+    }
+
+    async fn announce(&mut self, _vips: &[Vip], count: u8, _pause: Duration) {
+        self.push(Out::Garp { count });
+    }
+
+    fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), String> {
+        self.push(Out::Kernel {
+            role: entry.role,
+            priority: entry.priority,
+        });
+        Ok(())
+    }
+
+    fn peer(&self) -> Result<Option<PeerRecord>, String> {
+        Ok(self.0.borrow().peer)
+    }
+
+    fn notify(&mut self, to: State, priority: u8) {
+        self.push(Out::Notify(to, priority));
+    }
+}
+
+/// A keepalived.conf with instance VI_1 on eth0 (VRID 51, priority 100, VIP, 100 ms adverts)
+/// and `extra` in its block, `before` ahead of it.
+fn config(before: &str, extra: &str) -> Config {
+    let text = format!(
+        "{before}\nvrrp_instance VI_1 {{\ninterface eth0\nvirtual_router_id 51\npriority 100\n\
+         advert_int 0.1\nversion 3\nvirtual_ipaddress {{\n{VIP}/24\n}}\n{extra}\n}}\n"
+    );
+    parse_str(Path::new("keepalived.conf"), &text)
+        .expect("valid configuration")
+        .config
+}
+
+fn links(index: u32, up: bool) -> Links {
+    let link = Link {
+        index,
+        mac: Some([2, 0, 0, 0, 0, 1]),
+        veth: false,
+        up,
+    };
+    [("eth0".to_owned(), link)].into_iter().collect()
+}
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp(ms * 1_000_000)
+}
+
+/// A bound, started instance of `config`, its fake, with the startup outputs taken.
+async fn started(config: Config) -> (Instance<Fake>, Fake) {
+    let fake = Fake::default();
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    i.bind(&links(7, true)).await.unwrap();
+    i.init_tracks(&links(7, true), |_| Some(true));
+    i.start(at(0)).await;
+    fake.take();
+    (i, fake)
+}
+
+/// Started, then master when its Master_Down_Timer fired.
+async fn master(config: Config) -> (Instance<Fake>, Fake, Timestamp) {
+    let (mut i, fake) = started(config).await;
+    let (_, down) = i.next_deadline().unwrap();
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Master);
+    fake.take();
+    (i, fake, down)
+}
+
+fn advert(priority: u8) -> Vec<u8> {
+    let addrs = [VIP];
+    let spec = AdvertSpec {
+        version: vrrp_common::Version::V3,
+        vrid: 51,
+        priority,
+        interval_cs: 10,
+        auth: Auth::None,
+        src: PEER,
+        dst: VRRP_MULTICAST_V4,
+        ip_id: 1,
+        checksum_form: vrrp_common::ChecksumForm::WithPseudoHeader,
+        addrs: &addrs,
+    };
+    let mut buf = [0; MAX_ADVERT_LEN_V4];
+    let len = encode_ipv4(&spec, &mut buf).unwrap();
+    buf[..len].to_vec()
+}
+
+#[tokio::test]
+async fn becoming_master_adds_vips_advertises_announces_and_notifies() {
+    let (mut i, fake) = started(config("", "")).await;
+    let (_, down) = i.next_deadline().unwrap();
+    i.on_timers(down).await;
+    assert_eq!(
+        fake.take(),
+        [
+            Out::AddVip(VIP),
+            Out::Advert {
+                priority: 100,
+                dst: VRRP_MULTICAST_V4
+            },
+            Out::Garp { count: 5 },
+            Out::Kernel {
+                role: Role::Master as u8,
+                priority: 100
+            },
+            Out::Notify(State::Master, 100),
+        ]
+    );
+    assert_eq!(i.counters.became_master, 1);
+}
+
+/// keepalived's tracking: a failing weighted check lowers the priority, and a master
+/// advertises the new priority at once (not at its next advert).
+#[tokio::test]
+async fn priority_changes_are_advertised_at_once() {
+    let check = "vrrp_script chk {\nscript /bin/true\nweight -30\n}";
+    let (mut i, fake, t) = master(config(check, "track_script {\nchk\n}")).await;
+    i.check_changed("chk", false, t + MS).await;
+    assert_eq!(
+        fake.take(),
+        [
+            Out::Advert {
+                priority: 70,
+                dst: VRRP_MULTICAST_V4
+            },
+            Out::Kernel {
+                role: Role::Master as u8,
+                priority: 70
+            },
+        ]
+    );
+    assert_eq!(i.state(), State::Master);
+}
+
+/// A weight-0 check that fails means FAULT, with the check named in the transition line; the
+/// master says goodbye and removes its VIPs. Recovered, it restarts the election.
+#[tokio::test]
+async fn failing_weight_zero_check_is_fault_with_its_reason() {
+    let logs = Logs::capture();
+    let check = "vrrp_script chk {\nscript /bin/true\n}";
+    let (mut i, fake, t) = master(config(check, "track_script {\nchk\n}")).await;
+    i.check_changed("chk", false, t + MS).await;
+    assert_eq!(i.state(), State::Fault);
+    assert!(i.own_fault());
+    assert_eq!(
+        logs.count("MASTER -> FAULT: fault (check chk failed)"),
+        1,
+        "{}",
+        logs.text()
+    );
+    let out = fake.take();
+    assert!(out.contains(&Out::Advert {
+        priority: 0,
+        dst: VRRP_MULTICAST_V4
+    }));
+    assert!(out.contains(&Out::RemoveVip(VIP)));
+    assert!(out.contains(&Out::Notify(State::Fault, 100)));
+
+    i.check_changed("chk", true, t + 2 * MS).await;
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(logs.count("FAULT -> BACKUP: fault cleared"), 1);
+}
+
+/// A tracked interface that goes down means FAULT too, and so does the sync group's hold.
+#[tokio::test]
+async fn tracked_interface_down_and_sync_group_hold_are_fault() {
+    let (mut i, _fake) = started(config("", "")).await;
+    i.link_changed(
+        "eth0",
+        Some(&links(7, false).get("eth0").unwrap().clone()),
+        &links(7, false),
+        at(1),
+    )
+    .await;
+    assert_eq!(i.state(), State::Fault);
+    i.link_changed("eth0", links(7, true).get("eth0"), &links(7, true), at(2))
+        .await;
+    assert_eq!(i.state(), State::Backup);
+    i.hold(Some("sync group G: VI_2 is in FAULT".into()), at(3))
+        .await;
+    assert_eq!(i.state(), State::Fault);
+    assert!(!i.own_fault(), "held, not faulty on its own");
+    i.hold(None, at(4)).await;
+    assert_eq!(i.state(), State::Backup);
+}
+
+/// keepalived logs a rejected advert, but a flood of them must not flood the log: one line per
+/// LOG_EVERY (the first at once), with how many were held back; every one is counted.
+#[tokio::test]
+async fn rejected_adverts_are_logged_at_most_every_ten_seconds() {
+    let logs = Logs::capture();
+    let (mut i, _fake) = started(config("", "")).await;
+    let mut bad = advert(200);
+    bad[8] = 64; // TTL
+    for n in 0..100 {
+        i.on_packet(&bad, at(1 + n)).await;
+    }
+    assert_eq!(logs.count("ignored advert"), 1, "{}", logs.text());
+    i.on_packet(&bad, at(1) + LOG_EVERY).await;
+    assert_eq!(logs.count("ignored advert"), 2);
+    assert!(logs.text().contains("suppressed=99"), "{}", logs.text());
+    assert_eq!(i.counters.rejected, 101);
+    assert_eq!(i.state(), State::Backup, "a rejected advert is no input");
+}
+
+/// The product's headline rule: before declaring the master down, read the kernel's record;
+/// an advert the kernel timestamped after the last one the agent handled (its wake-up was late
+/// under load) counts, and the backup stays backup.
+#[tokio::test]
+async fn kernel_record_is_read_before_declaring_the_master_down() {
+    let (mut i, fake) = started(config("", "")).await;
+    i.on_packet(&advert(200), at(10)).await;
+    let (timer, down) = i.next_deadline().unwrap();
+    assert_eq!(timer, Timer::MasterDown);
+    // The kernel saw another advert 300 ms later; the agent wakes at the old deadline.
+    fake.0.borrow_mut().peer = Some(PeerRecord {
+        t_ns: at(310).0,
+        count: 2,
+        src: PEER.octets(),
+        priority: 200,
+        interval_cs: 10,
+        ..PeerRecord::default()
+    });
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Backup);
+    let (_, later) = i.next_deadline().unwrap();
+    assert!(later > down, "re-armed from the kernel's arrival time");
+
+    // Nothing newer in the record: the master is down.
+    i.on_timers(later).await;
+    assert_eq!(i.state(), State::Master);
+}
+
+/// With unicast peers, the kernel's record of another source does not count.
+#[tokio::test]
+async fn kernel_record_from_a_stranger_does_not_count_with_unicast_peers() {
+    let unicast = format!("unicast_src_ip {US}\nunicast_peer {{\n198.51.100.3\n}}");
+    let (mut i, fake) = started(config("", &unicast)).await;
+    let (_, down) = i.next_deadline().unwrap();
+    fake.0.borrow_mut().peer = Some(PeerRecord {
+        t_ns: down.0 - 1,
+        count: 1,
+        src: PEER.octets(),
+        priority: 200,
+        interval_cs: 10,
+        ..PeerRecord::default()
+    });
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Master);
+}
+
+/// A VIP that cannot be added is a recoverable error: counted, logged, and added at a later
+/// advert; the instance stays master and keeps advertising.
+#[tokio::test]
+async fn failed_vip_add_is_retried_at_each_advert() {
+    let logs = Logs::capture();
+    let (mut i, fake) = started(config("", "")).await;
+    fake.0.borrow_mut().failing_adds = 2;
+    let (_, down) = i.next_deadline().unwrap();
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Master);
+    assert!(!fake.take().contains(&Out::AddVip(VIP)));
+    assert_eq!(logs.count("cannot add VIP 198.51.100.100"), 1);
+    i.on_timers(down + INTERVAL).await;
+    assert!(!fake.take().contains(&Out::AddVip(VIP)), "still failing");
+    i.on_timers(down + 2 * INTERVAL).await;
+    assert!(fake.take().contains(&Out::AddVip(VIP)));
+    assert_eq!(i.counters.output_errors, 2);
+    assert_eq!(logs.count("all VIPs added on a later try"), 1);
+}
+
+/// A VIP deleted behind a master's back is put back at once and counted; `no_track` ones and
+/// those of a backup are left alone.
+#[tokio::test]
+async fn vip_deleted_while_master_is_put_back() {
+    let (mut i, fake, t) = master(config("", "")).await;
+    fake.0.borrow_mut().addrs.remove(&VIP);
+    i.address_changed(7, VIP, false, &links(7, true), t + MS)
+        .await;
+    assert_eq!(fake.take(), [Out::AddVip(VIP)]);
+    assert_eq!(i.counters.vips_restored, 1);
+    // Ours again already (our own remove and add in quick succession): nothing.
+    i.address_changed(7, VIP, false, &links(7, true), t + MS)
+        .await;
+    assert_eq!(fake.take(), []);
+
+    let no_track = "virtual_ipaddress_excluded {\n203.0.113.5/24 no_track\n}";
+    let (mut i, fake, t) = master(config("", no_track)).await;
+    let excluded = Ipv4Addr::new(203, 0, 113, 5);
+    fake.0.borrow_mut().addrs.remove(&excluded);
+    i.address_changed(7, excluded, false, &links(7, true), t + MS)
+        .await;
+    assert_eq!(fake.take(), []);
+
+    let (mut backup, fake) = started(config("", "")).await;
+    backup
+        .address_changed(7, VIP, false, &links(7, true), at(1))
+        .await;
+    assert_eq!(fake.take(), []);
+}
+
+/// An interface missing at start: the instance runs in FAULT and binds when it appears.
+#[tokio::test]
+async fn missing_interface_means_fault_until_it_appears() {
+    let logs = Logs::capture();
+    let config = config("", "");
+    let fake = Fake::default();
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    let none = Links::default();
+    i.bind(&none).await.unwrap();
+    i.init_tracks(&none, |_| None);
+    i.start(at(0)).await;
+    assert_eq!(i.state(), State::Fault);
+    assert_eq!(i.ifindex(), None);
+    assert_eq!(
+        logs.count("INIT -> FAULT: fault (interface eth0 is missing)"),
+        1
+    );
+
+    let appeared = links(9, true);
+    i.link_changed("eth0", appeared.get("eth0"), &appeared, at(5))
+        .await;
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.ifindex(), Some(9));
+    assert!(fake.take().contains(&Out::Bind(9)));
+}
+
+/// An interface deleted and created again (new index): the instance leaves it (FAULT: goodbye,
+/// VIPs removed), then binds to the new one and is back in the election.
+#[tokio::test]
+async fn recreated_interface_is_bound_again() {
+    let (mut i, fake, t) = master(config("", "")).await;
+    i.link_changed("eth0", None, &Links::default(), t + MS)
+        .await;
+    assert_eq!(i.state(), State::Fault);
+    let out = fake.take();
+    assert!(out.contains(&Out::RemoveVip(VIP)), "{out:?}");
+    assert_eq!(out.last(), Some(&Out::Unbind));
+
+    let again = links(12, true);
+    i.link_changed("eth0", again.get("eth0"), &again, t + 2 * MS)
+        .await;
+    assert_eq!((i.state(), i.ifindex()), (State::Backup, Some(12)));
+
+    // The same name with another index in one step (deleted and created between two reads).
+    let (mut i, fake, t) = master(config("", "")).await;
+    let moved = links(13, true);
+    i.link_changed("eth0", moved.get("eth0"), &moved, t + MS)
+        .await;
+    assert_eq!((i.state(), i.ifindex()), (State::Backup, Some(13)));
+    let out = fake.take();
+    assert!(
+        out.contains(&Out::Unbind) && out.contains(&Out::Bind(13)),
+        "{out:?}"
+    );
+}
+
+/// An interface that exists but cannot be opened: FAULT with the reason, and a new try at the
+/// next change of the interface or its addresses.
+#[tokio::test]
+async fn interface_that_cannot_be_opened_is_fault_and_retried() {
+    let config = config("", "");
+    let fake = Fake::default();
+    fake.0.borrow_mut().bind_error = Some("no IPv4 address".into());
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    assert!(i.bind(&links(7, true)).await.is_err(), "prepare refuses it");
+    i.init_tracks(&links(7, true), |_| None);
+    i.start(at(0)).await;
+    i.address_changed(7, US, true, &links(7, true), at(1)).await;
+    assert_eq!(i.state(), State::Fault);
+    fake.0.borrow_mut().bind_error = None;
+    i.address_changed(7, US, true, &links(7, true), at(2)).await;
+    assert_eq!(i.state(), State::Backup);
+}
+
+/// A master that hears a lower-priority master answers with an advert and the lower-priority
+/// gratuitous ARP burst (garp_lower_prio_repeat).
+#[tokio::test]
+async fn lower_priority_master_gets_an_advert_and_gratuitous_arp() {
+    let (mut i, fake, t) = master(config("", "garp_lower_prio_repeat 2")).await;
+    i.on_packet(&advert(50), t + MS).await;
+    assert_eq!(
+        fake.take(),
+        [
+            Out::Advert {
+                priority: 100,
+                dst: VRRP_MULTICAST_V4
+            },
+            Out::Garp { count: 2 },
+        ]
+    );
+}
+
+/// Shutdown of a master: priority-0 advert, VIPs removed, notify_stop.
+#[tokio::test]
+async fn master_shutdown_says_goodbye() {
+    let (mut i, fake, t) = master(config("", "")).await;
+    i.shutdown(t + MS).await;
+    assert_eq!(
+        fake.take(),
+        [
+            Out::Advert {
+                priority: 0,
+                dst: VRRP_MULTICAST_V4
+            },
+            Out::RemoveVip(VIP),
+            Out::Kernel {
+                role: Role::Idle as u8,
+                priority: 100
+            },
+            Out::Notify(State::Initialize, 100),
+        ]
+    );
+}
+
+/// Unicast peers: each advert goes to every peer, none to the multicast group.
+#[tokio::test]
+async fn unicast_adverts_go_to_every_peer() {
+    let unicast = "unicast_peer {\n198.51.100.2\n198.51.100.3\n}";
+    let (mut i, fake, t) = master(config("", unicast)).await;
+    i.on_timers(t + INTERVAL).await;
+    let dsts: Vec<Ipv4Addr> = fake
+        .take()
+        .into_iter()
+        .filter_map(|o| match o {
+            Out::Advert { dst, .. } => Some(dst),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dsts, [PEER, Ipv4Addr::new(198, 51, 100, 3)]);
+}
