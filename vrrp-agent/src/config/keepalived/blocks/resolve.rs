@@ -7,7 +7,11 @@ use std::{
 
 use vrrp_common::{ChecksumForm, Version};
 
-use super::{did_you_mean, Draft, GroupDraft, InstanceDraft, TrackDraft, Tracks};
+use super::{
+    engine::did_you_mean,
+    instance::{TrackDraft, Tracks},
+    Draft, GroupDraft, InstanceDraft,
+};
 use crate::config::{
     check_interval,
     keepalived::{Diags, Loc},

@@ -1,0 +1,340 @@
+//! `global_defs`, and the readers of its keywords that instances and scripts take too.
+use vrrp_common::ChecksumForm;
+
+use super::{
+    engine::{block, flag, one, value, walk, Ignore, One, Table},
+    values::{byte, int, seconds, uint, version, vrrp_group, whole_seconds},
+    Diags, Draft, Stmt, BFD, EMAIL, FIFO, FIREWALL, LVS, NOT_TUNABLE, RFC, SNMP, STRICT, TUNING,
+    VMAC,
+};
+use crate::config::ScriptUser;
+
+pub(super) fn global_defs(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
+    if let Some(items) = block(d, s) {
+        walk(d, "global_defs", GLOBAL_DEFS, draft, items);
+    }
+}
+
+pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
+    (
+        "router_id",
+        One(|d, g, s| g.global.router_id = one(d, s).map(str::to_string)),
+    ),
+    (
+        "vrrp_version",
+        One(|d, g, s| g.version = value(d, s, version)),
+    ),
+    (
+        "vrrp_garp_interval",
+        One(|d, g, s| {
+            if let Some(t) = value(d, s, seconds) {
+                g.garp.interval = t;
+            }
+        }),
+    ),
+    // IPv6 neighbour advertisements: nothing to pace in IPv4 VRRP, in keepalived either.
+    ("vrrp_gna_interval", One(|d, _, s| _ = value(d, s, seconds))),
+    ("vrrp_mcast_group6", One(|d, _, s| _ = one(d, s))),
+    (
+        "vrrp_skip_check_adv_addr",
+        One(|d, g, s| {
+            if let Some(on) = flag(d, s) {
+                g.global.skip_check_adv_addr = on;
+            }
+        }),
+    ),
+    (
+        "script_user",
+        One(|d, g, s| g.global.script_user = user(d, s)),
+    ),
+    (
+        "enable_script_security",
+        One(|d, g, s| {
+            if let Some(on) = flag(d, s) {
+                g.global.script_security = on;
+            }
+        }),
+    ),
+    (
+        "vrrp_rt_priority",
+        One(|d, g, s| {
+            if let Some(p) = value(d, s, |v| int(v, 1, 99)) {
+                g.global.rt_priority = p as u8;
+            }
+        }),
+    ),
+    (
+        "vrrp_startup_delay",
+        One(|d, g, s| {
+            if let Some(t) = value(d, s, seconds) {
+                g.global.startup_delay = t;
+            }
+        }),
+    ),
+    (
+        "vrrp_garp_master_delay",
+        One(|d, g, s| {
+            if let Some(t) = value(d, s, whole_seconds) {
+                g.garp.repeat_after = t;
+            }
+        }),
+    ),
+    (
+        "vrrp_garp_master_repeat",
+        One(|d, g, s| {
+            if let Some(n) = garp_repeat(d, s) {
+                g.garp.count = n;
+            }
+        }),
+    ),
+    (
+        "vrrp_garp_master_refresh",
+        One(|d, g, s| {
+            if let Some(t) = value(d, s, whole_seconds) {
+                g.garp.refresh = t;
+            }
+        }),
+    ),
+    // keepalived: one gratuitous ARP per VIP, and no second burst.
+    (
+        "vrrp_min_garp",
+        One(|d, g, s| {
+            if flag(d, s) == Some(true) {
+                g.garp.count = 1;
+                g.garp.repeat_after = None;
+            }
+        }),
+    ),
+    (
+        "v3_checksum_as_v2",
+        One(|d, g, s| {
+            if let Some(form) = checksum_as_v2(d, s) {
+                set_checksum(d, g, s, form);
+            }
+        }),
+    ),
+    (
+        "vrrp_strict",
+        One(|d, _, s| {
+            if flag(d, s) == Some(true) {
+                d.error(&s.loc, format!("vrrp_strict is not supported: {STRICT}"));
+            }
+        }),
+    ),
+    // Unicast adverts are only accepted from the unicast peers, always.
+    ("vrrp_check_unicast_src", One(|d, _, s| _ = flag(d, s))),
+    (
+        "vrrp_mcast_group4",
+        One(|d, _, s| _ = value(d, s, vrrp_group)),
+    ),
+    ("notification_email", Ignore(EMAIL)),
+    ("notification_email_from", Ignore(EMAIL)),
+    ("smtp_server", Ignore(EMAIL)),
+    ("smtp_helo_name", Ignore(EMAIL)),
+    ("smtp_connect_timeout", Ignore(EMAIL)),
+    ("smtp_alert", Ignore(EMAIL)),
+    ("smtp_alert_vrrp", Ignore(EMAIL)),
+    ("smtp_alert_checker", Ignore(EMAIL)),
+    ("no_email_faults", Ignore(EMAIL)),
+    ("no_checker_emails", Ignore(EMAIL)),
+    ("lvs_timeouts", Ignore(LVS)),
+    ("lvs_flush", Ignore(LVS)),
+    ("lvs_flush_on_stop", Ignore(LVS)),
+    ("lvs_flush_onstop", Ignore(LVS)),
+    ("lvs_sync_daemon", Ignore(LVS)),
+    ("lvs_process_name", Ignore(LVS)),
+    ("lvs_notify_fifo", Ignore(LVS)),
+    ("lvs_notify_fifo_script", Ignore(LVS)),
+    ("lvs_netlink_cmd_rcv_bufs", Ignore(LVS)),
+    ("lvs_netlink_cmd_rcv_bufs_force", Ignore(LVS)),
+    ("lvs_netlink_monitor_rcv_bufs", Ignore(LVS)),
+    ("lvs_netlink_monitor_rcv_bufs_force", Ignore(LVS)),
+    ("checker_process_name", Ignore(LVS)),
+    ("checker_priority", Ignore(LVS)),
+    ("checker_no_swap", Ignore(LVS)),
+    ("checker_rt_priority", Ignore(LVS)),
+    ("checker_cpu_affinity", Ignore(LVS)),
+    ("checker_rlimit_rttime", Ignore(LVS)),
+    ("checker_rlimit_rtime", Ignore(LVS)),
+    ("checker_log_all_failures", Ignore(LVS)),
+    ("rs_init_notifies", Ignore(LVS)),
+    ("nftables_ipvs", Ignore(LVS)),
+    ("nftables_ipvs_priority", Ignore(LVS)),
+    ("nftables_ipvs_start_fwmark", Ignore(LVS)),
+    ("snmp_vs_stats_update_interval", Ignore(LVS)),
+    ("snmp_rs_stats_update_interval", Ignore(LVS)),
+    ("bfd_process_name", Ignore(BFD)),
+    ("bfd_priority", Ignore(BFD)),
+    ("bfd_no_swap", Ignore(BFD)),
+    ("bfd_rt_priority", Ignore(BFD)),
+    ("bfd_cpu_affinity", Ignore(BFD)),
+    ("bfd_rlimit_rttime", Ignore(BFD)),
+    ("bfd_rlimit_rtime", Ignore(BFD)),
+    ("snmp_socket", Ignore(SNMP)),
+    ("enable_traps", Ignore(SNMP)),
+    ("enable_snmp_vrrp", Ignore(SNMP)),
+    ("enable_snmp_keepalived", Ignore(SNMP)),
+    ("enable_snmp_rfc", Ignore(SNMP)),
+    ("enable_snmp_rfcv2", Ignore(SNMP)),
+    ("enable_snmp_rfcv3", Ignore(SNMP)),
+    ("enable_snmp_checker", Ignore(SNMP)),
+    ("enable_dbus", Ignore(SNMP)),
+    ("dbus_service_name", Ignore(SNMP)),
+    ("dbus_no_interface_name", Ignore(SNMP)),
+    ("vrrp_iptables", Ignore(FIREWALL)),
+    ("vrrp_ipsets", Ignore(FIREWALL)),
+    ("nftables", Ignore(FIREWALL)),
+    ("nftables_priority", Ignore(FIREWALL)),
+    ("nftables_ifindex", Ignore(FIREWALL)),
+    ("nftables_counters", Ignore(FIREWALL)),
+    ("notify_fifo", Ignore(FIFO)),
+    ("notify_fifo_script", Ignore(FIFO)),
+    ("vrrp_notify_fifo", Ignore(FIFO)),
+    ("vrrp_notify_fifo_script", Ignore(FIFO)),
+    ("vrrp_notify_priority_changes", Ignore(FIFO)),
+    ("fifo_write_vrrp_states_on_reload", Ignore(FIFO)),
+    ("vmac_prefix", Ignore(VMAC)),
+    ("vmac_addr_prefix", Ignore(VMAC)),
+    ("vrrp_garp_extra_if", Ignore(VMAC)),
+    ("vrrp_vmac_garp_intvl", Ignore(VMAC)),
+    ("vrrp_garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
+    (
+        "vrrp_garp_lower_prio_delay",
+        One(|d, g, s| g.lower_prio_delay = value(d, s, whole_seconds)),
+    ),
+    (
+        "vrrp_garp_lower_prio_repeat",
+        One(|d, g, s| g.lower_prio_count = value(d, s, byte)),
+    ),
+    ("vrrp_down_timer_adverts", Ignore(RFC)),
+    ("vrrp_lower_prio_no_advert", Ignore(RFC)),
+    ("vrrp_higher_prio_send_advert", Ignore(RFC)),
+    ("vrrp_owner_ignore_adverts", Ignore(RFC)),
+    ("log_unknown_vrids", Ignore(NOT_TUNABLE)),
+    ("vrrp_delay_after_boot", Ignore("use vrrp_startup_delay")),
+    ("dynamic_interfaces", Ignore(NOT_TUNABLE)),
+    (
+        "default_interface",
+        Ignore("give every instance its interface"),
+    ),
+    ("disable_local_igmp", Ignore(NOT_TUNABLE)),
+    (
+        "startup_script",
+        Ignore("run it from the service manager, e.g. systemd ExecStartPre="),
+    ),
+    ("startup_script_timeout", Ignore(TUNING)),
+    (
+        "shutdown_script",
+        Ignore("run it from the service manager, e.g. systemd ExecStopPost="),
+    ),
+    ("shutdown_script_timeout", Ignore(TUNING)),
+    ("process_names", Ignore(TUNING)),
+    ("process_name", Ignore(TUNING)),
+    ("vrrp_process_name", Ignore(TUNING)),
+    ("use_symlink_paths", Ignore(TUNING)),
+    ("set_supplementary_groups", Ignore(TUNING)),
+    ("max_auto_priority", Ignore(TUNING)),
+    ("min_auto_priority_delay", Ignore(TUNING)),
+    ("vrrp_priority", Ignore(TUNING)),
+    ("vrrp_no_swap", Ignore(TUNING)),
+    ("vrrp_cpu_affinity", Ignore(TUNING)),
+    ("vrrp_rlimit_rttime", Ignore(TUNING)),
+    ("vrrp_rlimit_rtime", Ignore(TUNING)),
+    ("vrrp_netlink_cmd_rcv_bufs", Ignore(TUNING)),
+    ("vrrp_netlink_cmd_rcv_bufs_force", Ignore(TUNING)),
+    ("vrrp_netlink_monitor_rcv_bufs", Ignore(TUNING)),
+    ("vrrp_netlink_monitor_rcv_bufs_force", Ignore(TUNING)),
+    ("process_monitor_rcv_bufs", Ignore(TUNING)),
+    ("process_monitor_rcv_bufs_force", Ignore(TUNING)),
+    ("vrrp_rx_bufs_policy", Ignore(TUNING)),
+    ("vrrp_rx_bufs_multiplier", Ignore(TUNING)),
+    ("umask", Ignore(TUNING)),
+    ("random_seed", Ignore(TUNING)),
+    ("reload_check_config", Ignore(TUNING)),
+    ("reload_time_file", Ignore(TUNING)),
+    ("reload_repeat", Ignore(TUNING)),
+    ("reload_file", Ignore(TUNING)),
+    ("include_check", Ignore(TUNING)),
+    ("config_save_dir", Ignore(TUNING)),
+    ("tmp_config_directory", Ignore(TUNING)),
+    ("data_use_instance", Ignore(TUNING)),
+    ("json_version", Ignore(TUNING)),
+    ("iproute_usr_dir", Ignore(TUNING)),
+    ("iproute_etc_dir", Ignore(TUNING)),
+    ("state_dump_file", Ignore(TUNING)),
+    ("stats_dump_file", Ignore(TUNING)),
+    ("json_dump_file", Ignore(TUNING)),
+];
+
+pub(super) fn set_checksum(d: &mut Diags, g: &mut Draft, s: &Stmt, form: ChecksumForm) {
+    match &g.checksum {
+        Some((other, first)) if *other != form => d.error(
+            &s.loc,
+            format!("the VRRPv3 checksum is already set otherwise at {first}: keep one"),
+        ),
+        _ => g.checksum = Some((form, s.loc.clone())),
+    }
+}
+
+/// `v3_checksum_as_v2 [on|off]`: the VRRPv3 checksum form sent. keepalived before 2.2.8 (2.2.7
+/// in Debian 12) does not know the keyword and drops adverts in that form, so say so.
+pub(super) fn checksum_as_v2(d: &mut Diags, s: &Stmt) -> Option<ChecksumForm> {
+    if !flag(d, s)? {
+        return Some(ChecksumForm::WithPseudoHeader);
+    }
+    d.warn(
+        &s.loc,
+        "v3_checksum_as_v2: keepalived before 2.2.8 (Debian 12 has 2.2.7) ignores this keyword \
+         and drops adverts with this checksum; in a group with such routers leave it out",
+    );
+    Some(ChecksumForm::MessageOnly)
+}
+
+/// `USER [GROUP]`; keepalived's `:GROUP` (also set the user's supplementary groups) is read as
+/// GROUP, with a warning.
+pub(super) fn user(d: &mut Diags, s: &Stmt) -> Option<ScriptUser> {
+    let (user, group) = match (s.args(), &s.block) {
+        ([user], None) => (user, None),
+        ([user, group], None) => (user, Some(group)),
+        _ => {
+            d.error(
+                &s.loc,
+                format!(
+                    "{} takes a user and optionally a group: USER [GROUP]",
+                    s.keyword()
+                ),
+            );
+            return None;
+        }
+    };
+    let group = group.map(|g| match g.strip_prefix(':') {
+        Some(bare) => {
+            d.warn(
+                &s.loc,
+                format!(
+                    "{}: the supplementary groups of {user} are not set (':'); scripts run with \
+                     group {bare} only",
+                    s.keyword()
+                ),
+            );
+            bare.to_string()
+        }
+        None => g.clone(),
+    });
+    Some(ScriptUser {
+        user: user.clone(),
+        group: group.filter(|g| !g.is_empty()),
+    })
+}
+
+pub(super) fn garp_repeat(d: &mut Diags, s: &Stmt) -> Option<u8> {
+    let n = value(d, s, |v| uint(v, 0, 255))?;
+    if n == 0 {
+        d.warn(
+            &s.loc,
+            format!("{} 0 means 1, as in keepalived", s.keyword()),
+        );
+        return Some(1);
+    }
+    Some(n as u8)
+}
