@@ -51,6 +51,12 @@ const STRICT: &str = "in keepalived it also turns on no_accept and refuses unica
 const NO_TRACKER: &str = "use a vrrp_script, or an in-process check in the vrrp_agent block \
                           (check NAME { process NAME }), in track_script";
 
+const GARP_GROUP: &str =
+    "per-interface gratuitous ARP pacing; vrrp_garp_interval in global_defs paces all";
+const NAMESPACE: &str =
+    "run the agent in the namespace instead: ip netns exec NAME vrrp-agent -f FILE";
+
+#[rustfmt::skip]
 const TOP: &Table<Draft> = &[
     ("global_defs", Many(global_defs)),
     ("vrrp_script", Many(vrrp_script)),
@@ -67,10 +73,7 @@ const TOP: &Table<Draft> = &[
     ("static_routes", Ignore(STATIC)),
     ("static_rules", Ignore(STATIC)),
     ("track_group", Ignore(STATIC)),
-    (
-        "garp_group",
-        Ignore("per-interface gratuitous ARP pacing; vrrp_garp_interval in global_defs paces all"),
-    ),
+    ("garp_group", Ignore(GARP_GROUP)),
     ("linkbeat_interfaces", Ignore(NOT_TUNABLE)),
     ("linkbeat_use_polling", Ignore(NOT_TUNABLE)),
     ("interface_up_down_delays", Ignore(NOT_TUNABLE)),
@@ -81,10 +84,7 @@ const TOP: &Table<Draft> = &[
     ("use_pid_dir", Ignore(TUNING)),
     ("instance", Ignore(TUNING)),
     ("child_wait_time", Ignore(TUNING)),
-    (
-        "net_namespace",
-        Refuse("run the agent in the namespace instead: ip netns exec NAME vrrp-agent -f FILE"),
-    ),
+    ("net_namespace", Refuse(NAMESPACE)),
 ];
 
 /// Everything read so far; [`Draft::resolve`] checks the cross-references and builds the model.

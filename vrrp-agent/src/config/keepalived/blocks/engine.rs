@@ -217,6 +217,13 @@ pub(super) fn parse_at<V>(
         .ok()
 }
 
+/// Stores a value that was read; keeps the field as it was when the statement was refused.
+pub(super) fn set<V>(field: &mut V, value: Option<V>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
 /// A keyword without value, as `nopreempt`.
 pub(super) fn none(d: &mut Diags, s: &Stmt) -> bool {
     let ok = s.args().is_empty() && s.block.is_none();

@@ -2,7 +2,7 @@
 use vrrp_common::ChecksumForm;
 
 use super::{
-    engine::{block, flag, one, value, walk, Ignore, One, Table},
+    engine::{block, flag, one, set, value, walk, Ignore, One, Table},
     values::{byte, int, seconds, uint, version, vrrp_group, whole_seconds},
     Diags, Draft, Stmt, BFD, EMAIL, FIFO, FIREWALL, LVS, NOT_TUNABLE, RFC, SNMP, STRICT, TUNING,
     VMAC,
@@ -15,118 +15,28 @@ pub(super) fn global_defs(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     }
 }
 
+#[rustfmt::skip]
 pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
-    (
-        "router_id",
-        One(|d, g, s| g.global.router_id = one(d, s).map(str::to_string)),
-    ),
-    (
-        "vrrp_version",
-        One(|d, g, s| g.version = value(d, s, version)),
-    ),
-    (
-        "vrrp_garp_interval",
-        One(|d, g, s| {
-            if let Some(t) = value(d, s, seconds) {
-                g.garp.interval = t;
-            }
-        }),
-    ),
+    ("router_id", One(|d, g, s| g.global.router_id = one(d, s).map(str::to_string))),
+    ("vrrp_version", One(|d, g, s| g.version = value(d, s, version))),
+    ("vrrp_garp_interval", One(|d, g, s| set(&mut g.garp.interval, value(d, s, seconds)))),
     // IPv6 neighbour advertisements: nothing to pace in IPv4 VRRP, in keepalived either.
     ("vrrp_gna_interval", One(|d, _, s| _ = value(d, s, seconds))),
     ("vrrp_mcast_group6", One(|d, _, s| _ = one(d, s))),
-    (
-        "vrrp_skip_check_adv_addr",
-        One(|d, g, s| {
-            if let Some(on) = flag(d, s) {
-                g.global.skip_check_adv_addr = on;
-            }
-        }),
-    ),
-    (
-        "script_user",
-        One(|d, g, s| g.global.script_user = user(d, s)),
-    ),
-    (
-        "enable_script_security",
-        One(|d, g, s| {
-            if let Some(on) = flag(d, s) {
-                g.global.script_security = on;
-            }
-        }),
-    ),
-    (
-        "vrrp_rt_priority",
-        One(|d, g, s| {
-            if let Some(p) = value(d, s, |v| int(v, 1, 99)) {
-                g.global.rt_priority = p as u8;
-            }
-        }),
-    ),
-    (
-        "vrrp_startup_delay",
-        One(|d, g, s| {
-            if let Some(t) = value(d, s, seconds) {
-                g.global.startup_delay = t;
-            }
-        }),
-    ),
-    (
-        "vrrp_garp_master_delay",
-        One(|d, g, s| {
-            if let Some(t) = value(d, s, whole_seconds) {
-                g.garp.repeat_after = t;
-            }
-        }),
-    ),
-    (
-        "vrrp_garp_master_repeat",
-        One(|d, g, s| {
-            if let Some(n) = garp_repeat(d, s) {
-                g.garp.count = n;
-            }
-        }),
-    ),
-    (
-        "vrrp_garp_master_refresh",
-        One(|d, g, s| {
-            if let Some(t) = value(d, s, whole_seconds) {
-                g.garp.refresh = t;
-            }
-        }),
-    ),
-    // keepalived: one gratuitous ARP per VIP, and no second burst.
-    (
-        "vrrp_min_garp",
-        One(|d, g, s| {
-            if flag(d, s) == Some(true) {
-                g.garp.count = 1;
-                g.garp.repeat_after = None;
-            }
-        }),
-    ),
-    (
-        "v3_checksum_as_v2",
-        One(|d, g, s| {
-            if let Some(form) = checksum_as_v2(d, s) {
-                set_checksum(d, g, s, form);
-            }
-        }),
-    ),
-    (
-        "vrrp_strict",
-        One(|d, _, s| {
-            if flag(d, s) == Some(true) {
-                d.error(&s.loc, format!("vrrp_strict is not supported: {STRICT}"));
-            }
-        }),
-    ),
+    ("vrrp_skip_check_adv_addr", One(|d, g, s| set(&mut g.global.skip_check_adv_addr, flag(d, s)))),
+    ("script_user", One(|d, g, s| g.global.script_user = user(d, s))),
+    ("enable_script_security", One(|d, g, s| set(&mut g.global.script_security, flag(d, s)))),
+    ("vrrp_rt_priority", One(rt_priority)),
+    ("vrrp_startup_delay", One(|d, g, s| set(&mut g.global.startup_delay, value(d, s, seconds)))),
+    ("vrrp_garp_master_delay", One(|d, g, s| set(&mut g.garp.repeat_after, value(d, s, whole_seconds)))),
+    ("vrrp_garp_master_repeat", One(|d, g, s| set(&mut g.garp.count, garp_repeat(d, s)))),
+    ("vrrp_garp_master_refresh", One(|d, g, s| set(&mut g.garp.refresh, value(d, s, whole_seconds)))),
+    ("vrrp_min_garp", One(min_garp)),
+    ("v3_checksum_as_v2", One(global_checksum_as_v2)),
+    ("vrrp_strict", One(|d, _, s| strict(d, s))),
     // Unicast adverts are only accepted from the unicast peers, always.
     ("vrrp_check_unicast_src", One(|d, _, s| _ = flag(d, s))),
-    (
-        "vrrp_mcast_group4",
-        One(|d, _, s| _ = value(d, s, vrrp_group)),
-    ),
+    ("vrrp_mcast_group4", One(|d, _, s| _ = value(d, s, vrrp_group))),
     ("notification_email", Ignore(EMAIL)),
     ("notification_email_from", Ignore(EMAIL)),
     ("smtp_server", Ignore(EMAIL)),
@@ -198,14 +108,8 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("vrrp_garp_extra_if", Ignore(VMAC)),
     ("vrrp_vmac_garp_intvl", Ignore(VMAC)),
     ("vrrp_garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
-    (
-        "vrrp_garp_lower_prio_delay",
-        One(|d, g, s| g.lower_prio_delay = value(d, s, whole_seconds)),
-    ),
-    (
-        "vrrp_garp_lower_prio_repeat",
-        One(|d, g, s| g.lower_prio_count = value(d, s, byte)),
-    ),
+    ("vrrp_garp_lower_prio_delay", One(|d, g, s| g.lower_prio_delay = value(d, s, whole_seconds))),
+    ("vrrp_garp_lower_prio_repeat", One(|d, g, s| g.lower_prio_count = value(d, s, byte))),
     ("vrrp_down_timer_adverts", Ignore(RFC)),
     ("vrrp_lower_prio_no_advert", Ignore(RFC)),
     ("vrrp_higher_prio_send_advert", Ignore(RFC)),
@@ -213,20 +117,11 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("log_unknown_vrids", Ignore(NOT_TUNABLE)),
     ("vrrp_delay_after_boot", Ignore("use vrrp_startup_delay")),
     ("dynamic_interfaces", Ignore(NOT_TUNABLE)),
-    (
-        "default_interface",
-        Ignore("give every instance its interface"),
-    ),
+    ("default_interface", Ignore("give every instance its interface")),
     ("disable_local_igmp", Ignore(NOT_TUNABLE)),
-    (
-        "startup_script",
-        Ignore("run it from the service manager, e.g. systemd ExecStartPre="),
-    ),
+    ("startup_script", Ignore("run it from the service manager, e.g. systemd ExecStartPre=")),
     ("startup_script_timeout", Ignore(TUNING)),
-    (
-        "shutdown_script",
-        Ignore("run it from the service manager, e.g. systemd ExecStopPost="),
-    ),
+    ("shutdown_script", Ignore("run it from the service manager, e.g. systemd ExecStopPost=")),
     ("shutdown_script_timeout", Ignore(TUNING)),
     ("process_names", Ignore(TUNING)),
     ("process_name", Ignore(TUNING)),
@@ -265,6 +160,36 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("stats_dump_file", Ignore(TUNING)),
     ("json_dump_file", Ignore(TUNING)),
 ];
+
+fn rt_priority(d: &mut Diags, g: &mut Draft, s: &Stmt) {
+    if let Some(p) = value(d, s, |v| int(v, 1, 99)) {
+        g.global.rt_priority = p as u8;
+    }
+}
+
+/// keepalived: one gratuitous ARP per VIP, and no second burst.
+fn min_garp(d: &mut Diags, g: &mut Draft, s: &Stmt) {
+    if flag(d, s) == Some(true) {
+        g.garp.count = 1;
+        g.garp.repeat_after = None;
+    }
+}
+
+fn global_checksum_as_v2(d: &mut Diags, g: &mut Draft, s: &Stmt) {
+    if let Some(form) = checksum_as_v2(d, s) {
+        set_checksum(d, g, s, form);
+    }
+}
+
+/// `vrrp_strict` and `strict_mode`: refused when on.
+pub(super) fn strict(d: &mut Diags, s: &Stmt) {
+    if flag(d, s) == Some(true) {
+        d.error(
+            &s.loc,
+            format!("{} is not supported: {STRICT}", s.keyword()),
+        );
+    }
+}
 
 pub(super) fn set_checksum(d: &mut Diags, g: &mut Draft, s: &Stmt, form: ChecksumForm) {
     match &g.checksum {

@@ -5,17 +5,16 @@ use vrrp_common::{ChecksumForm, Version};
 
 use super::{
     engine::{
-        block, did_you_mean, entries, flag, named, none, one, parse_at, value, walk, Ignore, Many,
+        block, did_you_mean, entries, named, none, one, parse_at, set, value, walk, Ignore, Many,
         One, Refuse, Table,
     },
-    global::{checksum_as_v2, garp_repeat},
+    global::{checksum_as_v2, garp_repeat, strict},
     sync_group::GroupDraft,
     values::{
         broadcast, byte, cidr, iface, int, ipv4, scope, seconds, uint, version, vrrp_group,
         whole_seconds,
     },
-    Diags, Draft, Loc, Stmt, EMAIL, FIFO, IPV6, LVS, NOT_TUNABLE, NO_TRACKER, RFC, STRICT, TUNING,
-    VMAC,
+    Diags, Draft, Loc, Stmt, EMAIL, FIFO, IPV6, LVS, NOT_TUNABLE, NO_TRACKER, RFC, TUNING, VMAC,
 };
 use crate::config::{Notify, Tracked, Vip};
 
@@ -119,179 +118,55 @@ pub(super) fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     draft.instances.push(instance);
 }
 
+const HMAC: &str =
+    "HMAC authentication is a keepalived extension no other router speaks; remove it";
+const NO_VIPS: &str = "every instance needs a virtual_ipaddress here (RFC 9568 requires one)";
+
+#[rustfmt::skip]
 pub(super) const INSTANCE: &Table<InstanceDraft> = &[
-    (
-        "state",
-        One(|d, i, s| {
-            if let Some(master) = value(d, s, |v| match v {
-                "MASTER" => Ok(true),
-                "BACKUP" => Ok(false),
-                _ => Err("write MASTER or BACKUP".into()),
-            }) {
-                i.master = master;
-            }
-        }),
-    ),
+    ("state", One(state)),
     ("interface", One(|d, i, s| i.iface = value(d, s, iface))),
-    (
-        "virtual_router_id",
-        One(|d, i, s| {
-            i.vrid = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8);
-        }),
-    ),
-    (
-        "priority",
-        One(|d, i, s| {
-            i.priority = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8);
-        }),
-    ),
-    (
-        "advert_int",
-        One(|d, i, s| {
-            i.advert = value(d, s, seconds).map(|t| (t, s.loc.clone()));
-        }),
-    ),
-    (
-        "version",
-        One(|d, i, s| {
-            i.version = value(d, s, version).map(|v| (v, s.loc.clone()));
-        }),
-    ),
-    (
-        "nopreempt",
-        One(|d, i, s| {
-            if none(d, s) {
-                i.nopreempt = Some(s.loc.clone());
-            }
-        }),
-    ),
+    ("virtual_router_id", One(|d, i, s| i.vrid = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8))),
+    ("priority", One(|d, i, s| i.priority = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8))),
+    ("advert_int", One(|d, i, s| i.advert = value(d, s, seconds).map(|t| (t, s.loc.clone())))),
+    ("version", One(|d, i, s| i.version = value(d, s, version).map(|v| (v, s.loc.clone())))),
+    ("nopreempt", One(|d, i, s| i.nopreempt = none(d, s).then(|| s.loc.clone()))),
     // keepalived keeps it for old configurations: preempting is the default.
     ("preempt", One(|d, _, s| _ = none(d, s))),
-    (
-        "preempt_delay",
-        One(|d, i, s| {
-            i.preempt_delay = value(d, s, |v| {
-                seconds(v).and_then(|t| {
-                    (t <= Duration::from_secs(1000))
-                        .then_some(t)
-                        .ok_or_else(|| "keepalived's range is 0 to 1000 seconds".to_string())
-                })
-            })
-            .map(|t| (t, s.loc.clone()));
-        }),
-    ),
+    ("preempt_delay", One(preempt_delay)),
     // keepalived's default without vrrp_strict.
-    (
-        "accept",
-        One(|d, i, s| {
-            if none(d, s) {
-                i.accept = true;
-            }
-        }),
-    ),
-    (
-        "authentication",
-        One(|d, i, s| {
-            if let Some(items) = block(d, s) {
-                let what = format!("authentication of vrrp_instance {}", i.name);
-                walk(d, &what, AUTHENTICATION, i, items);
-            }
-        }),
-    ),
-    (
-        "virtual_ipaddress",
-        Many(|d, i, s| {
-            let (vips, bad) = vips(d, s);
-            i.vips.extend(vips);
-            i.bad_vips |= bad;
-        }),
-    ),
-    (
-        "virtual_ipaddress_excluded",
-        Many(|d, i, s| {
-            let (vips, bad) = vips(d, s);
-            i.excluded.extend(vips);
-            i.bad_vips |= bad;
-        }),
-    ),
+    ("accept", One(|d, i, s| i.accept |= none(d, s))),
+    ("no_accept", One(|d, i, s| i.accept &= !none(d, s))),
+    ("authentication", One(authentication)),
+    ("virtual_ipaddress", Many(|d, i, s| i.bad_vips |= vips(d, s, &mut i.vips))),
+    ("virtual_ipaddress_excluded", Many(|d, i, s| i.bad_vips |= vips(d, s, &mut i.excluded))),
     ("track_script", Many(track_script)),
     ("track_interface", Many(track_interface)),
-    (
-        "dont_track_primary",
-        One(|d, i, s| {
-            if none(d, s) {
-                i.track_primary = false;
-            }
-        }),
-    ),
+    ("dont_track_primary", One(|d, i, s| i.track_primary &= !none(d, s))),
     ("mcast_src_ip", One(src_ip)),
     ("unicast_src_ip", One(src_ip)),
     ("unicast_peer", Many(unicast_peer)),
     ("notify", One(|d, i, s| i.notify.any = notify(d, s))),
-    (
-        "notify_master",
-        One(|d, i, s| i.notify.master = notify(d, s)),
-    ),
-    (
-        "notify_backup",
-        One(|d, i, s| i.notify.backup = notify(d, s)),
-    ),
+    ("notify_master", One(|d, i, s| i.notify.master = notify(d, s))),
+    ("notify_backup", One(|d, i, s| i.notify.backup = notify(d, s))),
     ("notify_fault", One(|d, i, s| i.notify.fault = notify(d, s))),
     ("notify_stop", One(|d, i, s| i.notify.stop = notify(d, s))),
-    (
-        "garp_master_delay",
-        One(|d, i, s| i.garp_delay = value(d, s, whole_seconds)),
-    ),
-    (
-        "garp_master_repeat",
-        One(|d, i, s| i.garp_count = garp_repeat(d, s)),
-    ),
-    (
-        "garp_master_refresh",
-        One(|d, i, s| i.garp_refresh = value(d, s, whole_seconds)),
-    ),
-    (
-        "v3_checksum_as_v2",
-        One(|d, i, s| {
-            if let Some(form) = checksum_as_v2(d, s) {
-                i.checksum = Some(form);
-            }
-        }),
-    ),
-    (
-        "strict_mode",
-        One(|d, _, s| {
-            if flag(d, s) == Some(true) {
-                d.error(&s.loc, format!("strict_mode is not supported: {STRICT}"));
-            }
-        }),
-    ),
+    ("garp_master_delay", One(|d, i, s| i.garp_delay = value(d, s, whole_seconds))),
+    ("garp_master_repeat", One(|d, i, s| i.garp_count = garp_repeat(d, s))),
+    ("garp_master_refresh", One(|d, i, s| i.garp_refresh = value(d, s, whole_seconds))),
+    ("garp_lower_prio_delay", One(|d, i, s| i.garp_lower_prio_delay = value(d, s, whole_seconds))),
+    ("garp_lower_prio_repeat", One(|d, i, s| i.garp_lower_prio_count = value(d, s, byte))),
+    ("v3_checksum_as_v2", One(|d, i, s| i.checksum = checksum_as_v2(d, s).or(i.checksum))),
+    ("strict_mode", One(|d, _, s| strict(d, s))),
     ("check_unicast_src", One(|d, _, s| _ = none(d, s))),
     ("mcast_dst_ip", One(|d, _, s| _ = value(d, s, vrrp_group))),
-    (
-        "debug",
-        Ignore("set RUST_LOG=debug for the agent's debug log"),
-    ),
-    (
-        "no_accept",
-        One(|d, i, s| {
-            if none(d, s) {
-                i.accept = false;
-            }
-        }),
-    ),
+    ("debug", Ignore("set RUST_LOG=debug for the agent's debug log")),
     ("native_ipv6", Refuse(IPV6)),
-    (
-        "auth_hmac",
-        Refuse("HMAC authentication is a keepalived extension no other router speaks; remove it"),
-    ),
+    ("auth_hmac", Refuse(HMAC)),
     ("track_file", Refuse(NO_TRACKER)),
     ("track_process", Refuse(NO_TRACKER)),
     ("track_bfd", Refuse(NO_TRACKER)),
-    (
-        "no_virtual_ipaddress",
-        Refuse("every instance needs a virtual_ipaddress here (RFC 9568 requires one)"),
-    ),
+    ("no_virtual_ipaddress", Refuse(NO_VIPS)),
     ("use_vmac", Ignore(VMAC)),
     ("use_vmac_addr", Ignore(VMAC)),
     ("vmac_xmit_base", Ignore(VMAC)),
@@ -301,27 +176,12 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("smtp_alert", Ignore(EMAIL)),
     ("lvs_sync_daemon_interface", Ignore(LVS)),
     ("notify_priority_changes", Ignore(FIFO)),
-    (
-        "notify_deleted",
-        Ignore("no notify script runs when an instance is removed"),
-    ),
+    ("notify_deleted", Ignore("no notify script runs when an instance is removed")),
     ("notify_master_rx_lower_pri", Ignore(NOT_TUNABLE)),
-    (
-        "virtual_routes",
-        Ignore("add the routes from notify_master and notify_backup scripts"),
-    ),
-    (
-        "virtual_rules",
-        Ignore("add the rules from notify_master and notify_backup scripts"),
-    ),
-    (
-        "promote_secondaries",
-        Ignore("set it with sysctl net.ipv4.conf.IF.promote_secondaries=1"),
-    ),
-    (
-        "skip_check_adv_addr",
-        Ignore("use vrrp_skip_check_adv_addr in global_defs"),
-    ),
+    ("virtual_routes", Ignore("add the routes from notify_master and notify_backup scripts")),
+    ("virtual_rules", Ignore("add the rules from notify_master and notify_backup scripts")),
+    ("promote_secondaries", Ignore("set it with sysctl net.ipv4.conf.IF.promote_secondaries=1")),
+    ("skip_check_adv_addr", Ignore("use vrrp_skip_check_adv_addr in global_defs")),
     ("unicast_ttl", Ignore(NOT_TUNABLE)),
     ("unicast_fault_no_peer", Ignore(NOT_TUNABLE)),
     ("old_unicast_checksum", Ignore(NOT_TUNABLE)),
@@ -330,14 +190,6 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("linkbeat_use_polling", Ignore(NOT_TUNABLE)),
     ("kernel_rx_buf_size", Ignore(TUNING)),
     ("garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
-    (
-        "garp_lower_prio_delay",
-        One(|d, i, s| i.garp_lower_prio_delay = value(d, s, whole_seconds)),
-    ),
-    (
-        "garp_lower_prio_repeat",
-        One(|d, i, s| i.garp_lower_prio_count = value(d, s, byte)),
-    ),
     ("down_timer_adverts", Ignore(RFC)),
     ("timer_expired_backup", Ignore(NOT_TUNABLE)),
     ("thread_timer_expired", Ignore(NOT_TUNABLE)),
@@ -346,29 +198,52 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("owner_ignore_adverts", Ignore(RFC)),
 ];
 
+/// `state MASTER|BACKUP`.
+fn state(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    let master = value(d, s, |v| match v {
+        "MASTER" => Ok(true),
+        "BACKUP" => Ok(false),
+        _ => Err("write MASTER or BACKUP".into()),
+    });
+    set(&mut i.master, master);
+}
+
+fn preempt_delay(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    let delay = value(d, s, |v| {
+        seconds(v).and_then(|t| {
+            (t <= Duration::from_secs(1000))
+                .then_some(t)
+                .ok_or_else(|| "keepalived's range is 0 to 1000 seconds".to_string())
+        })
+    });
+    i.preempt_delay = delay.map(|t| (t, s.loc.clone()));
+}
+
+fn authentication(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    if let Some(items) = block(d, s) {
+        let what = format!("authentication of vrrp_instance {}", i.name);
+        walk(d, &what, AUTHENTICATION, i, items);
+    }
+}
+
+#[rustfmt::skip]
 pub(super) const AUTHENTICATION: &Table<InstanceDraft> = &[
-    (
-        "auth_type",
-        One(|d, i, s| match one(d, s) {
-            Some("PASS") => i.auth_type = Some(s.loc.clone()),
-            Some("AH") => d.error(
-                &s.loc,
-                "auth_type AH (IPsec AH) is not supported: change every router of the group to \
-             auth_type PASS, or drop authentication (RFC 3768 removed it)",
-            ),
-            Some(other) => d.error(&s.loc, format!("auth_type {other}: write PASS")),
-            None => {}
-        }),
-    ),
-    (
-        "auth_pass",
-        One(|d, i, s| {
-            if let Some(pass) = one(d, s) {
-                i.auth_pass = Some((pass.to_string(), s.loc.clone()));
-            }
-        }),
-    ),
+    ("auth_type", One(auth_type)),
+    ("auth_pass", One(|d, i, s| i.auth_pass = one(d, s).map(|p| (p.to_string(), s.loc.clone())))),
 ];
+
+fn auth_type(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    match one(d, s) {
+        Some("PASS") => i.auth_type = Some(s.loc.clone()),
+        Some("AH") => d.error(
+            &s.loc,
+            "auth_type AH (IPsec AH) is not supported: change every router of the group to \
+             auth_type PASS, or drop authentication (RFC 3768 removed it)",
+        ),
+        Some(other) => d.error(&s.loc, format!("auth_type {other}: write PASS")),
+        None => {}
+    }
+}
 
 fn src_ip(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
     let Some(ip) = value(d, s, ipv4) else {
@@ -416,15 +291,16 @@ fn unicast_peer(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
 }
 
 /// `virtual_ipaddress` entries: `ADDR[/LEN] [dev IF] [label L] [scope S] [brd B] …`, one a line.
-/// The good entries, and whether any was refused.
-fn vips(d: &mut Diags, s: &Stmt) -> (Vec<(Vip, Loc)>, bool) {
+/// The good entries go to `list`; true when any was refused.
+fn vips(d: &mut Diags, s: &Stmt, list: &mut Vec<(Vip, Loc)>) -> bool {
     let entries = entries(d, s);
-    let good: Vec<(Vip, Loc)> = entries
-        .iter()
-        .filter_map(|e| Some((vip(d, e)?, e.loc.clone())))
-        .collect();
-    let bad = good.len() < entries.len();
-    (good, bad)
+    let before = list.len();
+    list.extend(
+        entries
+            .iter()
+            .filter_map(|e| Some((vip(d, e)?, e.loc.clone()))),
+    );
+    list.len() - before < entries.len()
 }
 
 /// keepalived's options of a VIP entry, and whether each takes a value.

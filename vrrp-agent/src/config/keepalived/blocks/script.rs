@@ -42,34 +42,9 @@ pub(super) fn vrrp_script(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     }
 }
 
+#[rustfmt::skip]
 pub(super) const SCRIPT: &Table<ScriptDraft> = &[
-    (
-        "script",
-        One(|d, sd, s| {
-            let line = match s.args() {
-                [line] if !line.is_empty() => Some(Probe::Exec(line.clone())),
-                [] | [_] => {
-                    d.error(
-                        &s.loc,
-                        "script needs a command: script \"/path/to/check args\"",
-                    );
-                    None
-                }
-                [first, ..] => {
-                    d.error(
-                        &s.loc,
-                        format!(
-                            "script takes one command line: quote it, as in script \"{}\" \
-                             (keepalived would run {first} alone)",
-                            s.args().join(" ")
-                        ),
-                    );
-                    None
-                }
-            };
-            sd.set(d, s, line);
-        }),
-    ),
+    ("script", One(script)),
     ("user", One(|d, sd, s| sd.script.user = user(d, s))),
     ("interval", One(script_interval)),
     ("timeout", One(script_timeout)),
@@ -78,6 +53,31 @@ pub(super) const SCRIPT: &Table<ScriptDraft> = &[
     ("fall", One(script_fall)),
     ("init_fail", One(script_init_fail)),
 ];
+
+fn script(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
+    let line = match s.args() {
+        [line] if !line.is_empty() => Some(Probe::Exec(line.clone())),
+        [] | [_] => {
+            d.error(
+                &s.loc,
+                "script needs a command: script \"/path/to/check args\"",
+            );
+            None
+        }
+        [first, ..] => {
+            d.error(
+                &s.loc,
+                format!(
+                    "script takes one command line: quote it, as in script \"{}\" \
+                     (keepalived would run {first} alone)",
+                    s.args().join(" ")
+                ),
+            );
+            None
+        }
+    };
+    sd.set(line, d, s);
+}
 
 impl ScriptDraft {
     /// keepalived's defaults; an unset timeout becomes the interval when the block ends.
@@ -90,8 +90,8 @@ impl ScriptDraft {
         }
     }
 
-    /// What the check does; `None` when the statement was refused (and said so).
-    fn set(&mut self, d: &mut Diags, s: &Stmt, check: Option<Probe>) {
+    /// What the check does, from `s`; `None` when the statement was refused (and said so).
+    fn set(&mut self, check: Option<Probe>, d: &mut Diags, s: &Stmt) {
         match (&self.check, check) {
             (_, None) => self.refused = true,
             (Some((_, first)), Some(_)) => d.error(
@@ -193,28 +193,11 @@ pub(super) fn check(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     }
 }
 
+#[rustfmt::skip]
 pub(super) const CHECK: &Table<ScriptDraft> = &[
-    (
-        "process",
-        One(|d, c, s| {
-            let name = value(d, s, process);
-            c.set(d, s, name.map(Probe::Process));
-        }),
-    ),
-    (
-        "tcp",
-        One(|d, c, s| {
-            let addr = value(d, s, socket_addr);
-            c.set(d, s, addr.map(Probe::Tcp));
-        }),
-    ),
-    (
-        "http",
-        One(|d, c, s| {
-            let check = http(d, s);
-            c.set(d, s, check);
-        }),
-    ),
+    ("process", One(|d, c, s| c.set(value(d, s, process).map(Probe::Process), d, s))),
+    ("tcp", One(|d, c, s| c.set(value(d, s, socket_addr).map(Probe::Tcp), d, s))),
+    ("http", One(|d, c, s| c.set(http(d, s), d, s))),
     // The vrrp_script keywords for when and how the result counts, with their defaults.
     ("interval", One(script_interval)),
     ("timeout", One(script_timeout)),

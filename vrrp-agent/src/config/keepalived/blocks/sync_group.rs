@@ -1,6 +1,6 @@
 //! `vrrp_sync_group`: its members, notify scripts and trackers.
 use super::{
-    engine::{entries, flag, named, walk, Ignore, Many, One, Refuse, Table},
+    engine::{entries, flag, named, set, walk, Ignore, Many, One, Refuse, Table},
     instance::{notify, track_interface, track_script, Tracks},
     Diags, Draft, Loc, Stmt, EMAIL, FIFO, NO_TRACKER,
 };
@@ -38,44 +38,29 @@ pub(super) fn vrrp_sync_group(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     draft.groups.push(group);
 }
 
+#[rustfmt::skip]
 pub(super) const SYNC_GROUP: &Table<GroupDraft> = &[
-    (
-        "group",
-        One(|d, g, s| {
-            for e in entries(d, s) {
-                g.members
-                    .extend(e.words.iter().map(|w| (w.clone(), e.loc.clone())));
-            }
-        }),
-    ),
+    ("group", One(members)),
     ("notify", One(|d, g, s| g.notify.any = notify(d, s))),
-    (
-        "notify_master",
-        One(|d, g, s| g.notify.master = notify(d, s)),
-    ),
-    (
-        "notify_backup",
-        One(|d, g, s| g.notify.backup = notify(d, s)),
-    ),
+    ("notify_master", One(|d, g, s| g.notify.master = notify(d, s))),
+    ("notify_backup", One(|d, g, s| g.notify.backup = notify(d, s))),
     ("notify_fault", One(|d, g, s| g.notify.fault = notify(d, s))),
     ("notify_stop", One(|d, g, s| g.notify.stop = notify(d, s))),
     ("track_script", Many(track_script)),
     ("track_interface", Many(track_interface)),
-    (
-        "sync_group_tracking_weight",
-        One(|d, g, s| {
-            if let Some(on) = flag(d, s) {
-                g.tracking_weight = on;
-            }
-        }),
-    ),
+    ("sync_group_tracking_weight", One(|d, g, s| set(&mut g.tracking_weight, flag(d, s)))),
     ("track_file", Refuse(NO_TRACKER)),
     ("track_process", Refuse(NO_TRACKER)),
     ("track_bfd", Refuse(NO_TRACKER)),
     ("smtp_alert", Ignore(EMAIL)),
     ("notify_priority_changes", Ignore(FIFO)),
-    (
-        "global_tracking",
-        Ignore("deprecated in keepalived; use sync_group_tracking_weight"),
-    ),
+    ("global_tracking", Ignore("deprecated in keepalived; use sync_group_tracking_weight")),
 ];
+
+/// `group { NAME… }`: the member instances, by name, one or more a line.
+fn members(d: &mut Diags, g: &mut GroupDraft, s: &Stmt) {
+    for e in entries(d, s) {
+        g.members
+            .extend(e.words.iter().map(|w| (w.clone(), e.loc.clone())));
+    }
+}
