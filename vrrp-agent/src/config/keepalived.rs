@@ -37,7 +37,7 @@
 //! ```
 use std::{
     collections::HashMap,
-    fmt, fs,
+    fmt,
     path::{Path, PathBuf},
     rc::Rc,
 };
@@ -76,7 +76,7 @@ pub struct Loaded {
 
 /// Reads and checks the keepalived.conf at `path`, with its includes.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    match fs::read_to_string(path) {
+    match lex::read_limited(path) {
         Ok(text) => parse_str(path, &text),
         Err(e) => Err(vec![Diagnostic {
             file: path.to_path_buf(),

@@ -1,13 +1,53 @@
 //! keepalived.conf text to statements: comments, quotes, braces, line continuations and `include`
 //! expanded in place, every statement tagged with the file and line it came from.
 use std::{
-    fs,
+    fs::{self, File},
+    io::{self, Read},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     rc::Rc,
 };
 
 use super::{Diags, Loc};
+
+// Bounds on what one configuration may make the parser do, so that a broken or hostile file
+// (`a {` a hundred thousand times, an include of /dev/zero) is an error and not a stack overflow
+// or an exhausted memory.
+
+/// Blocks inside blocks: keepalived's grammar goes 4 deep at most (LVS: virtual_server,
+/// real_server, a checker, its url); its VRRP blocks 2.
+const MAX_DEPTH: usize = 16;
+/// Files including files: distributions use one level (conf.d/*.conf).
+const MAX_INCLUDE_DEPTH: usize = 16;
+/// One file: the largest real configurations, with hundreds of LVS real servers, are a few
+/// hundred KiB; 4 MiB is ten times that.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+/// All files together, so that many includes of large files cannot add up without bound.
+const MAX_TOTAL_BYTES: u64 = 16 << 20;
+/// An include pattern: PATH_MAX; the glob matcher's recursion grows with the pattern's `*`s.
+const MAX_PATTERN_BYTES: usize = 4096;
+/// `{a,b}` alternatives of one include pattern, which multiply with each brace group.
+const MAX_ALTERNATIVES: usize = 1024;
+
+/// The text of `path`, refused past [`MAX_FILE_BYTES`] (without reading further).
+pub fn read_limited(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(io::ErrorKind::FileTooLarge, too_large()));
+    }
+    Ok(text)
+}
+
+fn too_large() -> String {
+    format!(
+        "larger than {} MiB, the most read here: a configuration is text of some KiB; check \
+         that the path names a configuration file",
+        MAX_FILE_BYTES >> 20
+    )
+}
 
 /// One keyword line, with the block that follows it (on the same or a later line), if any.
 #[derive(Debug)]
@@ -35,6 +75,7 @@ pub fn read(file: &Path, text: &str, diags: &mut Diags) -> Vec<Stmt> {
         open: vec![canonical(file)],
         tokens: Vec::new(),
         lines: 0,
+        bytes: 0,
     };
     lexer.file(Rc::from(file), text);
     let tokens = std::mem::take(&mut lexer.tokens);
@@ -60,10 +101,17 @@ struct Lexer<'d> {
     open: Vec<PathBuf>,
     tokens: Vec<Token>,
     lines: usize,
+    /// Read so far, all files together.
+    bytes: u64,
 }
 
 impl Lexer<'_> {
     fn file(&mut self, file: Rc<Path>, text: &str) {
+        self.bytes += text.len() as u64;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            self.diags.error(&Loc { file, line: 0 }, too_large());
+            return;
+        }
         let mut physical = text.lines().enumerate();
         while let Some((n, raw)) = physical.next() {
             let loc = Loc {
@@ -126,9 +174,36 @@ impl Lexer<'_> {
                 .error(loc, "include needs a file pattern: include conf.d/*.conf");
             return;
         }
+        if pattern.len() > MAX_PATTERN_BYTES {
+            self.diags.error(
+                loc,
+                format!("include: the pattern is longer than {MAX_PATTERN_BYTES} bytes, the longest path Linux takes"),
+            );
+            return;
+        }
+        if self.open.len() >= MAX_INCLUDE_DEPTH {
+            self.diags.error(
+                loc,
+                format!(
+                    "include: files include each other more than {MAX_INCLUDE_DEPTH} deep; \
+                     include the files from fewer levels"
+                ),
+            );
+            return;
+        }
+        let Some(alternatives) = expand_braces(pattern) else {
+            self.diags.error(
+                loc,
+                format!(
+                    "include {pattern}: more than {MAX_ALTERNATIVES} {{a,b}} alternatives; \
+                     use a glob such as conf.d/*.conf"
+                ),
+            );
+            return;
+        };
         let dir = loc.file.parent().unwrap_or(Path::new(""));
         let mut matched = false;
-        for alternative in expand_braces(pattern) {
+        for alternative in alternatives {
             let full = if Path::new(&alternative).is_absolute() || dir.as_os_str().is_empty() {
                 alternative
             } else {
@@ -211,7 +286,16 @@ impl Lexer<'_> {
             );
             return;
         }
-        match fs::read_to_string(path) {
+        match read_limited(path) {
+            Ok(text) if self.bytes + text.len() as u64 > MAX_TOTAL_BYTES => self.diags.error(
+                loc,
+                format!(
+                    "include: with {}, the configuration and its includes pass {} MiB, the most \
+                     read here; check the include patterns",
+                    path.display(),
+                    MAX_TOTAL_BYTES >> 20
+                ),
+            ),
             Ok(text) => {
                 self.open.push(real);
                 self.file(Rc::from(path), &text);
@@ -251,39 +335,54 @@ fn unquote(s: &str) -> &str {
     s
 }
 
-/// csh-style `{a,b}` alternatives, which keepalived's glob(3) call expands (GLOB_BRACE).
-fn expand_braces(pattern: &str) -> Vec<String> {
-    let Some(open) = pattern.find('{') else {
-        return vec![pattern.to_string()];
-    };
+/// csh-style `{a,b}` alternatives, which keepalived's glob(3) call expands (GLOB_BRACE), in
+/// order; `None` past [`MAX_ALTERNATIVES`].
+fn expand_braces(pattern: &str) -> Option<Vec<String>> {
+    let mut done = Vec::new();
+    // Patterns still to expand, the next one last.
+    let mut todo = vec![pattern.to_string()];
+    while let Some(pattern) = todo.pop() {
+        match first_group(&pattern) {
+            None => done.push(pattern),
+            Some((open, bounds)) => {
+                let close = bounds[bounds.len() - 1];
+                let (head, tail) = (&pattern[..open], &pattern[close + 1..]);
+                todo.extend(
+                    bounds
+                        .windows(2)
+                        .rev()
+                        .map(|w| format!("{head}{}{tail}", &pattern[w[0] + 1..w[1]])),
+                );
+            }
+        }
+        if done.len() + todo.len() > MAX_ALTERNATIVES {
+            return None;
+        }
+    }
+    Some(done)
+}
+
+/// The first complete `{…}` group of `pattern`: where it opens, and the positions of its `{`,
+/// its top-level commas and its `}`.
+fn first_group(pattern: &str) -> Option<(usize, Vec<usize>)> {
+    let open = pattern.find('{')?;
     let mut depth = 0;
-    let mut commas = Vec::new();
-    let mut close = None;
+    let mut bounds = vec![open];
     for (i, c) in pattern[open..].char_indices() {
         match c {
             '{' => depth += 1,
             '}' => {
                 depth -= 1;
                 if depth == 0 {
-                    close = Some(open + i);
-                    break;
+                    bounds.push(open + i);
+                    return Some((open, bounds));
                 }
             }
-            ',' if depth == 1 => commas.push(open + i),
+            ',' if depth == 1 => bounds.push(open + i),
             _ => {}
         }
     }
-    let Some(close) = close else {
-        return vec![pattern.to_string()];
-    };
-    let (head, tail) = (&pattern[..open], &pattern[close + 1..]);
-    let mut bounds = vec![open];
-    bounds.extend(&commas);
-    bounds.push(close);
-    bounds
-        .windows(2)
-        .flat_map(|w| expand_braces(&format!("{head}{}{tail}", &pattern[w[0] + 1..w[1]])))
-        .collect()
+    None
 }
 
 /// Cuts a `#` or `!` comment, outside quotes; `\#` and `\!` stand for the characters themselves.
@@ -365,7 +464,17 @@ fn build(tokens: Vec<Token>, diags: &mut Diags) -> Vec<Stmt> {
     // The line whose statement further words extend; `{` may follow it.
     let mut current = None;
     let mut can_open = false;
+    // Inside a block nested past MAX_DEPTH: how many braces are open there, all skipped.
+    let mut skipped = 0usize;
     for Token { tok, loc, line } in tokens {
+        if skipped > 0 {
+            match tok {
+                Tok::Open => skipped += 1,
+                Tok::Close => skipped -= 1,
+                Tok::Word(_) => {}
+            }
+            continue;
+        }
         let (_, items) = frames.last_mut().expect("the top level is never closed");
         match tok {
             Tok::Word(word) => {
@@ -379,6 +488,18 @@ fn build(tokens: Vec<Token>, diags: &mut Diags) -> Vec<Stmt> {
                 }
                 current = Some(line);
                 can_open = true;
+            }
+            Tok::Open if can_open && frames.len() > MAX_DEPTH => {
+                diags.error(
+                    &loc,
+                    format!(
+                        "blocks nested more than {MAX_DEPTH} deep (keepalived's nest 4 at \
+                         most): this block is skipped; look for a missing '}}' above"
+                    ),
+                );
+                skipped = 1;
+                current = None;
+                can_open = false;
             }
             Tok::Open if can_open => {
                 frames.push((Some(loc), Vec::new()));

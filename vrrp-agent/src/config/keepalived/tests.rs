@@ -1145,6 +1145,80 @@ fn unreadable_file_is_one_error() {
         .starts_with("/nonexistent/keepalived.conf: cannot read the configuration"));
 }
 
+#[test]
+fn nesting_past_the_limit_is_an_error_not_a_crash() {
+    // Deep enough to overflow any stack if anything recursed once per level.
+    let got = errors(&"a {\n".repeat(100_000));
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with("keepalived.conf:17: blocks nested more than 16 deep")),
+        "{got:?}"
+    );
+    // One error per level kept, not per level written.
+    assert!(got.len() < 40, "{}", got.len());
+    // A block past the limit is skipped whole; what follows it is read.
+    let text = format!(
+        "{}{}vrrp_instance VI_1 {{\n{BASE}\nprioritty 1\n}}\n",
+        "a {\n".repeat(20),
+        "}\n".repeat(20)
+    );
+    let got = errors(&text);
+    assert!(
+        got.iter().any(|e| e.contains("did you mean \"priority\"")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn files_past_the_size_limits_are_refused() {
+    let dir = TempDir::new("size");
+    let big = format!("{}\n", "#".repeat(4 << 20));
+    let main = dir.write("big.conf", &big);
+    let got = load(&main).unwrap_err();
+    assert!(
+        got[0]
+            .to_string()
+            .contains("big.conf: cannot read the configuration: larger than 4 MiB"),
+        "{got:?}"
+    );
+    let main = dir.write("main.conf", "include big.conf\n");
+    let got = load(&main).unwrap_err();
+    assert!(
+        got[0]
+            .to_string()
+            .starts_with(&format!("{}:1: include: cannot read", main.display())),
+        "{got:?}"
+    );
+    // Just under the limit each, too much together.
+    let almost = format!("{}\n", "#".repeat((4 << 20) - 2));
+    for n in 0..5 {
+        dir.write(&format!("part{n}.conf"), &almost);
+    }
+    let main = dir.write("parts.conf", "include part*.conf\n");
+    let got = load(&main).unwrap_err();
+    assert!(got[0].message.contains("pass 16 MiB"), "{got:?}");
+}
+
+#[test]
+fn include_depth_and_brace_alternatives_are_bounded() {
+    let dir = TempDir::new("depth");
+    for n in 0..20 {
+        dir.write(&format!("{n}.conf"), &format!("include {}.conf\n", n + 1));
+    }
+    dir.write("20.conf", "");
+    let got = load(&dir.0.join("0.conf")).unwrap_err();
+    assert_eq!(got.len(), 1, "{}", lines(&got));
+    assert!(got[0].file.ends_with("15.conf"), "{}", got[0]);
+    assert!(got[0].message.contains("more than 16 deep"), "{}", got[0]);
+    let got = errors(&format!("include {}\n", "{a,b}".repeat(11)));
+    assert!(
+        got[0].contains("more than 1024 {a,b} alternatives"),
+        "{got:?}"
+    );
+    let got = errors(&format!("include {}\n", "*".repeat(5000)));
+    assert!(got[0].contains("longer than 4096 bytes"), "{got:?}");
+}
+
 /// The realistic configurations under tests/configs.
 fn example(name: &str) -> Loaded {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
