@@ -72,6 +72,52 @@ impl fmt::Display for Diagnostic {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
+    /// Kept out of `config`, which a reload compares with `==`: a check that only moved lines
+    /// is the same check.
+    places: Places,
+}
+
+impl Loaded {
+    /// Where the vrrp_script or vrrp_agent check `name` is defined.
+    pub fn check_place(&self, name: &str) -> Option<&Place> {
+        self.places.checks.get(name)
+    }
+
+    /// Where the vrrp_instance `name` is defined.
+    pub fn instance_place(&self, name: &str) -> Option<&Place> {
+        self.places.instances.get(name)
+    }
+}
+
+/// A line of one of the configuration's files, for messages about what it defines
+/// (`FILE:LINE: …`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+impl From<&Loc> for Place {
+    fn from(loc: &Loc) -> Self {
+        Self {
+            file: loc.file.to_path_buf(),
+            line: loc.line,
+        }
+    }
+}
+
+/// Where the checks and instances of a [`Config`] are defined, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Places {
+    checks: HashMap<String, Place>,
+    instances: HashMap<String, Place>,
 }
 
 /// Reads and checks the keepalived.conf at `path`, with its includes.
@@ -90,8 +136,8 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 pub fn parse_str(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = Diags::default();
     let stmts = lex::read(file, text, &mut diags);
-    let config = blocks::config(&stmts, &mut diags);
-    diags.finish(config)
+    let (config, places) = blocks::config(&stmts, &mut diags);
+    diags.finish(config, places)
 }
 
 /// Where a statement is.
@@ -137,7 +183,7 @@ impl Diags {
     }
 
     /// The errors, or the configuration and its warnings; each list in file and line order.
-    fn finish(mut self, config: Config) -> Result<Loaded, Vec<Diagnostic>> {
+    fn finish(mut self, config: Config, places: Places) -> Result<Loaded, Vec<Diagnostic>> {
         let by_place = |a: &Diagnostic, b: &Diagnostic| (&a.file, a.line).cmp(&(&b.file, b.line));
         if !self.errors.is_empty() {
             self.errors.sort_by(by_place);
@@ -153,6 +199,7 @@ impl Diags {
         Ok(Loaded {
             config,
             warnings: self.warnings,
+            places,
         })
     }
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use vrrp_common::{ChecksumForm, Version};
 
-use super::{lex::Stmt, Diags, Loc};
+use super::{lex::Stmt, Diags, Loc, Places};
 use crate::config::{Check, Config, Garp, Global};
 
 mod agent;
@@ -22,8 +22,8 @@ use instance::{vrrp_instance, InstanceDraft};
 use script::vrrp_script;
 use sync_group::{vrrp_sync_group, GroupDraft};
 
-/// The configuration `stmts` describe; errors and warnings go to `d`.
-pub fn config(stmts: &[Stmt], d: &mut Diags) -> Config {
+/// The configuration `stmts` describe, and where its parts are; errors and warnings go to `d`.
+pub fn config(stmts: &[Stmt], d: &mut Diags) -> (Config, Places) {
     let mut draft = Draft::default();
     walk(d, "the top level", TOP, &mut draft, stmts);
     draft.resolve(d)

@@ -8,7 +8,7 @@ use std::{
 
 use vrrp_common::{ChecksumForm, Version};
 
-use super::{load, parse_str, Diagnostic, Loaded};
+use super::{load, parse_str, Diagnostic, Loaded, Place};
 use crate::config::{
     Check, Config, Garp, Notify, Probe, ScriptUser, SyncGroup, Tracked, Vip, VrrpInstance, XdpMode,
 };
@@ -1134,6 +1134,35 @@ fn include_skips_executables_as_keepalived_does() {
     assert!(loaded.warnings[0]
         .message
         .contains("is executable, skipped"));
+}
+
+#[test]
+fn places_of_checks_and_instances_are_kept_apart_from_the_config() {
+    let dir = TempDir::new("places");
+    let inc = dir.write("conf.d/vi.conf", &instance_text("VI_1", 1));
+    let text = "vrrp_script chk {\n  script \"pidof nginx\"\n}\n\
+                vrrp_agent {\n  check web { tcp 127.0.0.1:80 }\n}\ninclude conf.d/*.conf\n";
+    let main = dir.write("keepalived.conf", text);
+    let loaded = load(&main).unwrap_or_else(|e| panic!("{}", lines(&e)));
+    let place = |p: Option<&Place>| p.map(ToString::to_string);
+    assert_eq!(
+        place(loaded.check_place("chk")),
+        Some(format!("{}:1", main.display()))
+    );
+    assert_eq!(
+        place(loaded.check_place("web")),
+        Some(format!("{}:5", main.display()))
+    );
+    assert_eq!(
+        place(loaded.instance_place("VI_1")),
+        Some(format!("{}:1", inc.display()))
+    );
+    assert_eq!(loaded.check_place("nope"), None);
+    // The same configuration, lines moved: the model compares equal, the places do not.
+    let moved = dir.write("moved.conf", &format!("\n\n{text}"));
+    let reloaded = load(&moved).unwrap();
+    assert_eq!(reloaded.config, loaded.config);
+    assert_eq!(reloaded.check_place("chk").unwrap().line, 3);
 }
 
 #[test]

@@ -14,12 +14,12 @@ use super::{
 };
 use crate::config::{
     check_interval,
-    keepalived::{Diags, Loc},
+    keepalived::{Diags, Loc, Place, Places},
     password, Check, Config, ConfigError, Garp, SyncGroup, VrrpInstance,
 };
 
 impl Draft {
-    pub(super) fn resolve(self, d: &mut Diags) -> Config {
+    pub(super) fn resolve(self, d: &mut Diags) -> (Config, Places) {
         let mut checks: HashMap<&str, (&Check, &Loc)> = HashMap::new();
         for (script, loc) in &self.checks {
             if let Some((_, first)) = checks.insert(&script.name, (script, loc)) {
@@ -105,6 +105,7 @@ impl Draft {
         }
         let mut vrids: HashMap<(&str, u8), (&str, &Loc)> = HashMap::new();
         let mut instances = Vec::new();
+        let mut places = Places::default();
         for (n, draft) in self.instances.iter().enumerate() {
             if names[draft.name.as_str()].0 != n {
                 continue;
@@ -130,14 +131,24 @@ impl Draft {
             let group = group_of
                 .get(draft.name.as_str())
                 .map(|g| (*g, &group_tracks[g.name.as_str()]));
-            instances.extend(self.instance(d, draft, group, &checks));
+            if let Some(instance) = self.instance(d, draft, group, &checks) {
+                places
+                    .instances
+                    .insert(instance.name.clone(), Place::from(&draft.loc));
+                instances.push(instance);
+            }
         }
-        Config {
+        // The first definition of a name.
+        for (check, loc) in self.checks.iter().rev() {
+            places.checks.insert(check.name.clone(), Place::from(loc));
+        }
+        let config = Config {
             global: self.global,
             instances,
             checks: self.checks.into_iter().map(|(s, _)| s).collect(),
             sync_groups: groups,
-        }
+        };
+        (config, places)
     }
 
     /// The instance, with global defaults and keepalived's fix-ups, validated.
