@@ -2,11 +2,12 @@
 //! keepalived setup runs unchanged.
 //!
 //! Syntax as keepalived's: keywords with values, blocks in braces (the `{` on the same or the next
-//! line), `#` and `!` comments to the end of the line (not inside quotes), `"…"` or `'…'` quotes
-//! around values with spaces, a trailing `\` to continue a line, and `include PATTERN` anywhere:
-//! glob patterns and `{a,b}` alternatives, relative to the including file's directory, every
-//! match in sorted order, nested includes allowed and loops refused; a pattern that matches nothing
-//! is a warning, as in keepalived (an error with the `includem`/`includew`/`includeb`/`includea`
+//! line), `#` and `!` comments to the end of the line (not inside `"…"`), `"…"` quotes around
+//! values with spaces (`'…'` too on script and notify lines, as in keepalived), a trailing `\` to
+//! continue a line, and `include PATTERN` anywhere: glob patterns and `{a,b}` alternatives,
+//! relative to the including file's directory, every match in sorted order, nested includes
+//! allowed and loops refused; a pattern that matches nothing, or a file that cannot be read, is a
+//! warning, as in keepalived (an error with the `includem`/`includew`/`includeb`/`includea`
 //! variants).
 //!
 //! Every keyword keepalived knows is handled one of three ways (the tables in `blocks`):
@@ -16,10 +17,15 @@
 //! - refused with an error that says what to write instead, when running without it would
 //!   behave differently from keepalived (`vrrp_strict`, `auth_type AH`, IPv6, track_file…).
 //!
-//! Unknown keywords are errors, with a suggestion for a likely typo. Where keepalived accepts a
+//! What keepalived 2.2.7 logs and runs anyway runs here too, with the value keepalived ends up
+//! with and a warning that says so and what to write instead: a bad value (`state SLAVE` is
+//! BACKUP, `priority 300` is 100…), a keyword given twice (the one keepalived keeps), words after
+//! a value, a VIP or peer keepalived skips, a missing or extra `}`… Where keepalived accepts a
 //! dubious combination and fixes it up (nopreempt with `state MASTER`, a weighted tracker on an
-//! address owner…), so does this parser, with keepalived's warning. Every error found is
-//! reported, each with its file and line, not only the first.
+//! address owner…), so does this parser, with keepalived's warning. What keepalived refuses
+//! (no interface, a VRID out of range) and what would run differently here (an unknown keyword, a
+//! track_script naming no script) are errors, each with its file and line, all of them reported.
+//! The parser's own bounds (block nesting, file sizes, include depth) are errors too.
 //!
 //! Extension, ours (keepalived itself would refuse a file that has it): a top-level block
 //! ```text

@@ -16,7 +16,7 @@ mod sync_group;
 mod values;
 
 use agent::vrrp_agent;
-use engine::{walk, Ignore, Many, One, Refuse, Table};
+use engine::{walk, Ignore, Many, Refuse, Table};
 use global::global_defs;
 use instance::{vrrp_instance, InstanceDraft};
 use script::vrrp_script;
@@ -62,7 +62,7 @@ const TOP: &Table<Draft> = &[
     ("vrrp_script", Many(vrrp_script)),
     ("vrrp_instance", Many(vrrp_instance)),
     ("vrrp_sync_group", Many(vrrp_sync_group)),
-    ("vrrp_agent", One(vrrp_agent)),
+    ("vrrp_agent", Many(vrrp_agent)),
     ("virtual_server", Ignore(LVS)),
     ("virtual_server_group", Ignore(LVS)),
     ("real_server", Ignore(LVS)),

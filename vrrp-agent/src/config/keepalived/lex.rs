@@ -152,7 +152,12 @@ impl Lexer<'_> {
                 continue;
             }
             self.lines += 1;
-            match tokenize(line) {
+            // keepalived reads '…' as quotes only where a command line is expected.
+            let single = line
+                .split_whitespace()
+                .next()
+                .is_some_and(|k| k == "script" || k.starts_with("notify"));
+            match tokenize(line, single) {
                 Ok(toks) => self.tokens.extend(toks.into_iter().map(|tok| Token {
                     tok,
                     loc: loc.clone(),
@@ -177,7 +182,10 @@ impl Lexer<'_> {
         if pattern.len() > MAX_PATTERN_BYTES {
             self.diags.error(
                 loc,
-                format!("include: the pattern is longer than {MAX_PATTERN_BYTES} bytes, the longest path Linux takes"),
+                format!(
+                    "include: the pattern is longer than {MAX_PATTERN_BYTES} bytes, the longest \
+                     path Linux takes"
+                ),
             );
             return;
         }
@@ -223,9 +231,13 @@ impl Lexer<'_> {
                 match path {
                     Ok(path) => {
                         matched = true;
-                        self.included(loc, &path);
+                        self.included(loc, strict, &path);
                     }
-                    Err(e) => self.diags.error(loc, format!("include {pattern}: {e}")),
+                    Err(e) if strict => self.diags.error(loc, format!("include {pattern}: {e}")),
+                    Err(e) => self.diags.warn(
+                        loc,
+                        format!("include {pattern}: {e}; skipped, as keepalived does"),
+                    ),
                 }
             }
         }
@@ -247,7 +259,7 @@ impl Lexer<'_> {
         }
     }
 
-    fn included(&mut self, loc: &Loc, path: &Path) {
+    fn included(&mut self, loc: &Loc, strict: bool, path: &Path) {
         // keepalived skips directories and executables (a script matched by mistake).
         match fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
@@ -301,9 +313,17 @@ impl Lexer<'_> {
                 self.file(Rc::from(path), &text);
                 self.open.pop();
             }
-            Err(e) => self
+            // Past the size limit is ours, not keepalived's: never skipped.
+            Err(e) if strict || e.kind() == io::ErrorKind::FileTooLarge => self
                 .diags
                 .error(loc, format!("include: cannot read {}: {e}", path.display())),
+            Err(e) => self.diags.warn(
+                loc,
+                format!(
+                    "include: cannot read {}: {e}; skipped, as keepalived does",
+                    path.display()
+                ),
+            ),
         }
     }
 }
@@ -385,28 +405,25 @@ fn first_group(pattern: &str) -> Option<(usize, Vec<usize>)> {
     None
 }
 
-/// Cuts a `#` or `!` comment, outside quotes; `\#` and `\!` stand for the characters themselves.
+/// Cuts a `#` or `!` comment, outside `"…"` (keepalived cuts one inside '…' too); `\#` and `\!`
+/// stand for the characters themselves.
 fn decomment(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
-    let mut quote = None;
+    let mut quoted = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(e @ ('#' | '!')) if quote.is_none() => out.push(e),
+                Some(e @ ('#' | '!')) if !quoted => out.push(e),
                 Some(e) => {
                     out.push('\\');
                     out.push(e);
                 }
                 None => out.push('\\'),
             },
-            '#' | '!' if quote.is_none() => break,
-            '"' | '\'' if quote.is_none() => {
-                quote = Some(c);
-                out.push(c);
-            }
-            c if Some(c) == quote => {
-                quote = None;
+            '#' | '!' if !quoted => break,
+            '"' => {
+                quoted = !quoted;
                 out.push(c);
             }
             c => out.push(c),
@@ -415,10 +432,10 @@ fn decomment(line: &str) -> String {
     out.trim_end().to_string()
 }
 
-/// Words, `{` and `}`. Quoted parts (`"…"` or `'…'`) join the word around them without their
-/// quotes; a backslash protects the next character and is kept, for the script runner to read as
-/// keepalived does.
-fn tokenize(line: &str) -> Result<Vec<Tok>, char> {
+/// Words, `{` and `}`. Quoted parts (`"…"`, and `'…'` when `single`) join the word around them
+/// without their quotes; a backslash protects the next character and is kept, for the script
+/// runner to read as keepalived does.
+fn tokenize(line: &str, single: bool) -> Result<Vec<Tok>, char> {
     let mut toks = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
@@ -436,7 +453,8 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, char> {
         while let Some(&c) = chars.peek() {
             match (c, quote) {
                 (c, None) if c.is_whitespace() || c == '{' || c == '}' => break,
-                ('"' | '\'', None) => quote = Some(c),
+                ('"', None) => quote = Some(c),
+                ('\'', None) if single => quote = Some(c),
                 (c, Some(q)) if c == q => quote = None,
                 ('\\', _) => {
                     word.push('\\');
@@ -514,9 +532,10 @@ fn build(tokens: Vec<Token>, diags: &mut Diags) -> Vec<Stmt> {
                 current = None;
                 can_open = false;
                 if frames.len() == 1 {
-                    diags.error(
+                    diags.warn(
                         &loc,
-                        "'}' closes no block: remove it, or add the missing '{'",
+                        "'}' closes no block: ignored, as keepalived does; remove it, or add the \
+                         missing '{'",
                     );
                 } else {
                     close(&mut frames);
@@ -532,9 +551,12 @@ fn build(tokens: Vec<Token>, diags: &mut Diags) -> Vec<Stmt> {
             .last()
             .map_or("", |s| s.keyword())
             .to_string();
-        diags.error(
+        diags.warn(
             &open,
-            format!("the {keyword} block opened here is never closed: add the missing '}}'"),
+            format!(
+                "the {keyword} block opened here is never closed: it ends with the file, as in \
+                 keepalived; add the missing '}}'"
+            ),
         );
         close(&mut frames);
     }

@@ -123,6 +123,7 @@ fn instance_keywords_land_in_the_model() {
         ("accept", |i| assert!(i.accept)),
         ("no_accept", |i| assert!(!i.accept)),
         ("no_accept\naccept", |i| assert!(i.accept)),
+        ("nopreempt\npreempt", |i| assert!(i.preempt)),
         (
             "authentication {\nauth_type PASS\nauth_pass s3cr3t\n}",
             |i| assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0")),
@@ -310,9 +311,10 @@ fn global_defs_keywords_land_in_the_model() {
         ("vrrp_skip_check_adv_addr", |c| {
             assert!(c.global.skip_check_adv_addr)
         }),
-        ("vrrp_skip_check_adv_addr off", |c| {
-            assert!(!c.global.skip_check_adv_addr)
+        ("vrrp_rt_priority 0", |c| {
+            assert_eq!(c.global.rt_priority, 0)
         }),
+        ("dynamic_interfaces", |_| {}),
         ("script_user keepalived_script", |c| {
             assert_eq!(
                 c.global.script_user,
@@ -371,7 +373,6 @@ fn global_defs_keywords_land_in_the_model() {
         ("v3_checksum_as_v2", |c| {
             assert_eq!(c.instances[0].checksum, ChecksumForm::MessageOnly)
         }),
-        ("vrrp_strict off", |_| {}),
         ("vrrp_check_unicast_src", |_| {}),
         ("vrrp_mcast_group4 224.0.0.18", |_| {}),
         ("vrrp_mcast_group6 ff02::12", |_| {}),
@@ -592,7 +593,8 @@ fn weighted_trackers_follow_keepalived_in_sync_groups_and_owners() {
     let names: Vec<&str> = i.track_checks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["u"]);
     assert_eq!(i.track_interfaces[0].weight, Some(0));
-    assert_eq!(loaded.warnings.len(), 3, "{}", lines(&loaded.warnings));
+    // And: a group of one instance.
+    assert_eq!(loaded.warnings.len(), 4, "{}", lines(&loaded.warnings));
     // With sync_group_tracking_weight they stay.
     let i = &ok(&format!(
         "{scripts}{u2}vrrp_sync_group G {{ group {{ VI_1 }}\nsync_group_tracking_weight }}\n{}",
@@ -690,6 +692,440 @@ fn keepalived_fixups_warn_and_adjust() {
     }
 }
 
+/// `text` loads, with a warning that contains `warning`.
+#[track_caller]
+fn warns(text: &str, warning: &str) -> Loaded {
+    let loaded = ok(text);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains(warning)),
+        "want {warning:?} in:\n{}---\n{text}",
+        lines(&loaded.warnings)
+    );
+    loaded
+}
+
+fn ip(addr: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::from(addr)
+}
+
+/// What keepalived 2.2.7 logs and runs anyway runs here too, with keepalived's resulting value
+/// and a warning that says so.
+#[test]
+fn keepalived_tolerance_warns_with_keepalived_result() {
+    let cases: &[(&str, &str, Assert<VrrpInstance>)] = &[
+        (
+            "state SLAVE",
+            "keepalived.conf:7: unknown state 'SLAVE', defaulting to BACKUP",
+            |i| assert_eq!(i.priority, 100),
+        ),
+        ("state master", "unknown state 'master'", |i| {
+            assert_eq!(i.priority, 100)
+        }),
+        (
+            "state MASTER\nstate BACKUP",
+            "previously set as MASTER - ignoring BACKUP",
+            |i| assert_eq!(i.priority, 255),
+        ),
+        (
+            "priority 300",
+            "priority 300: write a whole number from 1 to 255; priority 100 is used",
+            |i| assert_eq!(i.priority, 100),
+        ),
+        ("state MASTER\npriority 150x", "priority 150x", |i| {
+            assert_eq!(i.priority, 100)
+        }),
+        (
+            "priority 100\npriority 101",
+            "keepalived.conf:8: priority is already given at keepalived.conf:7: this one counts",
+            |i| assert_eq!(i.priority, 101),
+        ),
+        ("priority 101 200", "priority: \"200\" is ignored", |i| {
+            assert_eq!(i.priority, 101)
+        }),
+        (
+            "advert_int 0.5",
+            "advert_int 0.5: VRRPv2 sends whole seconds, 1 to 255; keepalived makes it 1",
+            |i| assert_eq!(i.advert_interval, secs(1.0)),
+        ),
+        ("advert_int 2.5", "makes it 3", |i| {
+            assert_eq!(i.advert_interval, secs(3.0))
+        }),
+        (
+            "version 3\nadvert_int 0.015",
+            "keepalived.conf:8: advert_int 0.015: VRRPv3 sends",
+            |i| assert_eq!(i.advert_interval, secs(0.02)),
+        ),
+        ("version 3\nadvert_int 41", "makes it 40.95", |i| {
+            assert_eq!(i.advert_interval, secs(40.95))
+        }),
+        (
+            "version 3\nadvert_int 0.1234567",
+            "more than 6 decimals",
+            |i| assert_eq!(i.advert_interval, secs(0.12)),
+        ),
+        (
+            "advert_int fast",
+            "advert_int fast: write seconds, like 1 or 0.5; the line is ignored",
+            |i| assert_eq!(i.advert_interval, secs(1.0)),
+        ),
+        (
+            "advert_int 0",
+            "keepalived takes 0.01 to 255 seconds",
+            |i| assert_eq!(i.advert_interval, secs(1.0)),
+        ),
+        ("advert_int 300", "advert_int 300", |i| {
+            assert_eq!(i.advert_interval, secs(1.0))
+        }),
+        (
+            "version 4",
+            "version 4: the VRRP version is 2 or 3; the line is ignored",
+            |i| assert_eq!(i.version, Version::V2),
+        ),
+        (
+            "version 3\nversion 2",
+            "this one is ignored, as keepalived does",
+            |i| assert_eq!(i.version, Version::V3),
+        ),
+        (
+            "authentication x {\nauth_type SECRET\nauth_pass pw\n}",
+            "unknown authentication type",
+            |i| assert_eq!(i.auth_pass, None),
+        ),
+        (
+            "authentication x {\nauth_type PASS\nauth_pass pw\n}",
+            "authentication: \"x\" is ignored",
+            |i| assert_eq!(i.auth_pass, Some(*b"pw\0\0\0\0\0\0")),
+        ),
+        (
+            "preempt_delay 1001",
+            "keepalived takes 0 to 1000 seconds; preempt_delay 0 is used",
+            |i| assert_eq!(i.preempt_delay, Duration::ZERO),
+        ),
+        (
+            "preempt_delay 10\npreempt_delay soon",
+            "preempt_delay 0 is used",
+            |i| assert_eq!(i.preempt_delay, Duration::ZERO),
+        ),
+        ("nopreempt yes", "nopreempt: \"yes\" is ignored", |i| {
+            assert!(!i.preempt)
+        }),
+        ("garp_master_repeat 300", "at most 255", |i| {
+            assert_eq!(i.garp.count, 255)
+        }),
+        (
+            "garp_master_delay 2s",
+            "keepalived reads 2, and so does this agent",
+            |i| assert_eq!(i.garp.repeat_after, Some(secs(2.0))),
+        ),
+        (
+            "garp_master_refresh x",
+            "garp_master_refresh x: write a whole number",
+            |i| assert_eq!(i.garp.refresh, None),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.300\n203.0.113.1\n}",
+            "VIP 203.0.113.300: not an IPv4 address; the VIP is skipped",
+            |i| assert_eq!(i.vips.len(), 2),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1/24 lable eth0:1\n}",
+            "unknown option \"lable\" (did you mean \"label\"?) is ignored",
+            |i| assert_eq!(i.vips[1], vip([203, 0, 113, 1], 24)),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1 scope galaxy\n}",
+            "scope galaxy: write global",
+            |i| assert_eq!(i.vips[1].scope, 0),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1/24 brd x\n}",
+            "brd x: not an IPv4 address; the VIP is skipped",
+            |i| assert_eq!(i.vips.len(), 1),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1/24 dev\n}",
+            "dev needs a value; the VIP is skipped",
+            |i| assert_eq!(i.vips.len(), 1),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1/32 brd -\n}",
+            "a /32 has no broadcast address",
+            |i| assert_eq!(i.vips[1].broadcast, None),
+        ),
+        (
+            "virtual_ipaddress {\n203.0.113.1/33\n}",
+            "takes a length past 32 as /32",
+            |i| assert_eq!(i.vips[1].prefix_len, 32),
+        ),
+        (
+            "virtual_ipaddress_excluded {\n198.51.100.100/24\n}",
+            "VIP 198.51.100.100 is already listed at keepalived.conf:5",
+            |i| assert_eq!((i.vips.len(), i.excluded_vips.len()), (1, 0)),
+        ),
+        (
+            "track_interface {\neth1 wieght 10\n}",
+            "unknown option \"wieght\"; the entry is ignored",
+            |i| assert!(i.track_interfaces.is_empty()),
+        ),
+        (
+            "track_interface {\neth1 weight\n}",
+            "weight needs a value",
+            |i| assert!(i.track_interfaces.is_empty()),
+        ),
+        (
+            "track_interface {\neth1 weight 300\n}",
+            "weight 0 is used",
+            |i| assert_eq!(i.track_interfaces[0].weight, Some(0)),
+        ),
+        (
+            "track_interface {\neth1\neth1 weight 5\n}",
+            "eth1 is already tracked at keepalived.conf:8",
+            |i| assert_eq!(i.track_interfaces.len(), 1),
+        ),
+        (
+            "track_script {\nchk weight 300\n}",
+            "the vrrp_script's own weight is used",
+            |i| assert_eq!(i.track_checks[0].weight, None),
+        ),
+        (
+            "track_script {\nchk weight 10 backwards\n}",
+            "unknown weight option \"backwards\"",
+            |i| assert_eq!(i.track_checks[0].weight, Some(10)),
+        ),
+        (
+            "mcast_src_ip 198.51.100.300",
+            "skipped: adverts go from the interface's address",
+            |i| assert_eq!(i.src_ip, None),
+        ),
+        (
+            "mcast_src_ip 198.51.100.2\nunicast_src_ip 198.51.100.3",
+            "the advert source is already 198.51.100.2",
+            |i| assert_eq!(i.src_ip, Some(ip([198, 51, 100, 3]))),
+        ),
+        (
+            "unicast_peer {\n198.51.100.3\nbogus\n198.51.100.3\n198.51.100.4 ttl 5\n}",
+            "unicast_peer bogus: not an IPv4 address; skipped",
+            |i| {
+                assert_eq!(
+                    i.unicast_peers,
+                    [ip([198, 51, 100, 3]), ip([198, 51, 100, 4])]
+                )
+            },
+        ),
+        (
+            "unicast_peer {\n198.51.100.3\n198.51.100.3\n}",
+            "unicast peer 198.51.100.3 is already listed",
+            |i| assert_eq!(i.unicast_peers.len(), 1),
+        ),
+        (
+            "unicast_peer {\n198.51.100.4 ttl 5\n}",
+            "unknown option \"ttl 5\", ignored",
+            |i| assert_eq!(i.unicast_peers.len(), 1),
+        ),
+        (
+            "mcast_dst_ip 198.51.100.1",
+            "not an IPv4 multicast address; skipped: adverts go to 224.0.0.18",
+            |_| {},
+        ),
+        (
+            "notify_master /a.sh\nnotify_master /b.sh",
+            "this one is ignored",
+            |i| assert_eq!(i.notify.master.as_deref(), Some("/a.sh")),
+        ),
+    ];
+    let scripts = "vrrp_script chk { script /bin/true }";
+    for (extra, warning, check) in cases {
+        let text = format!("{scripts}\nvrrp_instance VI_1 {{\n{BASE}\n{extra}\n}}\n");
+        let text = text.replacen('\n', " ", 1);
+        check(&warns(&text, warning).config.instances[0]);
+    }
+}
+
+#[test]
+fn keepalived_tolerance_in_scripts_and_global_defs() {
+    let cases: &[(&str, &str, Assert<Check>)] = &[
+        (
+            "interval 2s",
+            "interval 2s: not a number; keepalived reads 2",
+            |c| assert_eq!(c.interval, secs(2.0)),
+        ),
+        ("weight 300", "this agent uses 253", |c| {
+            assert_eq!(c.weight, 253)
+        }),
+        ("weight -20 foo", "unknown weight option", |c| {
+            assert_eq!((c.weight, c.reverse), (-20, false))
+        }),
+        (
+            "rise 0",
+            "rise 0: write a whole number from 1 to 2147483647; 1 is used",
+            |c| assert_eq!(c.rise, 1),
+        ),
+        ("fall x", "1 is used", |c| assert_eq!(c.fall, 1)),
+        ("rise 3\nrise 4", "this one counts", |c| {
+            assert_eq!(c.rise, 4)
+        }),
+    ];
+    for (extra, warning, check) in cases {
+        let text = format!("vrrp_script chk {{\nscript /bin/true\n{extra}\n}}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
+        check(&warns(&text, warning).config.checks[0]);
+    }
+    let cases: &[(&str, &str, Assert<Config>)] = &[
+        (
+            "vrrp_version 4",
+            "the line is ignored (instances without version speak VRRPv2)",
+            |c| assert_eq!(c.instances[0].version, Version::V2),
+        ),
+        ("vrrp_rt_priority 100", "99 is used", |c| {
+            assert_eq!(c.global.rt_priority, 99)
+        }),
+        ("vrrp_garp_master_repeat 300", "at most 255", |c| {
+            assert_eq!(c.instances[0].garp.count, 255)
+        }),
+        (
+            "vrrp_garp_interval x",
+            "vrrp_garp_interval x: write seconds",
+            |c| assert_eq!(c.instances[0].garp.interval, Duration::ZERO),
+        ),
+        (
+            "vrrp_skip_check_adv_addr off",
+            "keepalived 2.2.7 ignores \"off\" and turns vrrp_skip_check_adv_addr on",
+            |c| assert!(c.global.skip_check_adv_addr),
+        ),
+        ("enable_script_security no", "ignores \"no\"", |c| {
+            assert!(c.global.script_security)
+        }),
+        (
+            "vrrp_mcast_group4 garbage",
+            "skipped: adverts go to 224.0.0.18",
+            |_| {},
+        ),
+        ("vrrp_min_garp maybe", "the line is ignored", |c| {
+            assert_eq!(c.instances[0].garp.count, 5)
+        }),
+        ("router_id a b", "router_id: \"b\" is ignored", |c| {
+            assert_eq!(c.global.router_id.as_deref(), Some("a"))
+        }),
+    ];
+    for (line, warning, check) in cases {
+        let text = format!("global_defs x {{\n{line}\n}}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
+        check(&warns(&text, warning).config);
+    }
+    let text = format!(
+        "vrrp_sync_group G {{\ngroup {{ VI_1 VI_2 }}\nsync_group_tracking_weight false\n}}\n\
+         vrrp_instance VI_1 {{\n{BASE}\n}}\n"
+    );
+    let loaded = warns(
+        &text,
+        "ignores \"false\" and turns sync_group_tracking_weight on",
+    );
+    assert_eq!(loaded.config.sync_groups[0].members, ["VI_1"]);
+}
+
+#[test]
+fn keepalived_tolerance_across_blocks() {
+    let vi = instance_text;
+    let chk = |cmd: &str| format!("vrrp_script chk {{\nscript {cmd}\n}}\n");
+    // Braces: a missing one ends with the file, an extra one is dropped.
+    warns(
+        &format!("vrrp_instance VI_1 {{\n{BASE}\n"),
+        "keepalived.conf:1: the vrrp_instance block opened here is never closed: it ends with \
+         the file",
+    );
+    warns(
+        &format!("{}}}\n", vi("VI_1", 1)),
+        "keepalived.conf:6: '}' closes no block: ignored",
+    );
+    // Names defined twice: keepalived keeps the first.
+    let loaded = warns(
+        &format!("{}{}", vi("VI_1", 1), vi("VI_1", 2)),
+        "keepalived.conf:6: vrrp_instance VI_1 is already defined at keepalived.conf:1: this one \
+         is ignored",
+    );
+    assert_eq!(loaded.config.instances[0].vrid, 1);
+    let loaded = warns(
+        &format!("{}{}{}", chk("/bin/true"), chk("/bin/false"), vi("VI_1", 1)),
+        "keepalived.conf:4: a vrrp_script or check named chk is already defined at \
+         keepalived.conf:1",
+    );
+    assert_eq!(
+        loaded.config.checks,
+        [Check::new("chk", Probe::Exec("/bin/true".into()))]
+    );
+    let group = |name: &str, members: &str| {
+        format!("vrrp_sync_group {name} {{\ngroup {{ {members} }}\n}}\n")
+    };
+    let two = format!("{}{}", vi("VI_1", 1), vi("VI_2", 2));
+    let loaded = warns(
+        &format!("{two}{}{}", group("G", "VI_1 VI_2"), group("G", "VI_1")),
+        "vrrp_sync_group G is already defined at keepalived.conf:11",
+    );
+    assert_eq!(loaded.config.sync_groups.len(), 1);
+    // Members: unknown ones skipped, each in its first group, a group of one warned.
+    let loaded = warns(
+        &format!("{two}{}", group("G", "VI_1 VI_3 VI_2")),
+        "no vrrp_instance named VI_3 (did you mean \"VI_1\"?); the member is skipped",
+    );
+    assert_eq!(loaded.config.sync_groups[0].members, ["VI_1", "VI_2"]);
+    let loaded = warns(
+        &format!("{two}{}{}", group("G", "VI_1 VI_2"), group("H", "VI_2")),
+        "vrrp_instance VI_2 is already in vrrp_sync_group G (keepalived.conf:11): it stays there",
+    );
+    assert_eq!(loaded.config.sync_groups.len(), 1);
+    warns(
+        &format!("{two}{}", group("G", "VI_1")),
+        "vrrp_sync_group G has only 1 vrrp_instance",
+    );
+    let loaded = warns(
+        &format!("{two}vrrp_sync_group G {{\ngroup {{ VI_1 }}\ngroup {{ VI_2 }}\n}}\n"),
+        "group is already given at keepalived.conf:12: this one is ignored",
+    );
+    assert_eq!(loaded.config.sync_groups[0].members, ["VI_1"]);
+    // A vrrp_script after its tracker: keepalived 2.2.7 runs untracked, the agent tracks it.
+    let loaded = warns(
+        &format!(
+            "vrrp_instance VI_1 {{\n{BASE}\ntrack_script {{ chk }}\n}}\n{}",
+            chk("/bin/true")
+        ),
+        "keepalived.conf:7: track_script chk: vrrp_script chk is defined later (keepalived.conf:9)",
+    );
+    assert_eq!(loaded.config.instances[0].track_checks[0].name, "chk");
+    // Single quotes are quotes on script and notify lines only, as in keepalived.
+    let loaded = ok(&format!(
+        "vrrp_instance VI_1 {{\n{BASE}\nauthentication {{\nauth_type PASS\nauth_pass 'pw'\n}}\n\
+         notify 'a b'\n}}\n"
+    ));
+    let i = &loaded.config.instances[0];
+    assert_eq!(
+        (i.auth_pass, i.notify.any.as_deref()),
+        (Some(*b"'pw'\0\0\0\0"), Some("a b"))
+    );
+}
+
+#[test]
+fn plain_include_of_an_unreadable_file_is_skipped_as_keepalived_does() {
+    let dir = TempDir::new("unreadable");
+    fs::create_dir(dir.0.join("conf.d")).unwrap();
+    std::os::unix::fs::symlink(dir.0.join("gone"), dir.0.join("conf.d/broken.conf")).unwrap();
+    let main = dir.write(
+        "keepalived.conf",
+        &format!("include conf.d/*.conf\n{}", instance_text("VI_1", 1)),
+    );
+    let loaded = load(&main).unwrap_or_else(|e| panic!("{}", lines(&e)));
+    assert!(
+        loaded.warnings[0].message.contains("broken.conf"),
+        "{}",
+        lines(&loaded.warnings)
+    );
+    assert!(loaded.warnings[0]
+        .message
+        .ends_with("skipped, as keepalived does"));
+    let main = dir.write("strict.conf", "includew conf.d/broken.conf\n");
+    assert!(load(&main).unwrap_err()[0].message.contains("cannot read"));
+}
+
 #[test]
 fn ignored_keywords_warn_once_each() {
     let text = "global_defs {\n\
@@ -782,37 +1218,8 @@ fn errors_name_file_and_line_and_say_what_to_do() {
             "keepalived.conf:4: unknown keyword \"foo_bar\" in the top level: check its spelling",
         ),
         (
-            "vrrp_instance VI_1 {\n{BASE}\npriority 300\n}",
-            "keepalived.conf:7: priority 300: write a whole number from 1 to 255",
-        ),
-        (
             "vrrp_instance VI_1 {\n{BASE}\npriority\n}",
             "keepalived.conf:7: priority takes one value",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nadvert_int 0.5\n}",
-            "keepalived.conf:7: advert_int 0.5: VRRPv2 sends whole seconds",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nversion 3\nadvert_int 0.015\n}",
-            "keepalived.conf:8: advert_int 0.015: VRRPv3 sends 0.01 to 40.95 seconds",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nadvert_int fast\n}",
-            "advert_int fast: write seconds, like 1 or 0.5",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nstate master\n}",
-            "state master: write MASTER or BACKUP",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\n",
-            "keepalived.conf:1: the vrrp_instance block opened here is never closed: add the \
-             missing '}'",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\n}\n}\n",
-            "keepalived.conf:8: '}' closes no block",
         ),
         (
             "vrrp_instance VI_1\n",
@@ -829,13 +1236,33 @@ fn errors_name_file_and_line_and_say_what_to_do() {
              (did you mean \"chk_nginx\"?)",
         ),
         (
-            "vrrp_instance VI_1 {\n{BASE}\n}\nvrrp_instance VI_1 {\n{BASE}\n}",
-            "keepalived.conf:8: vrrp_instance VI_1 is already defined at keepalived.conf:1",
-        ),
-        (
             "vrrp_instance VI_1 {\n{BASE}\n}\nvrrp_instance VI_2 {\n{BASE}\n}",
             "keepalived.conf:8: vrrp_instance VI_2: virtual_router_id 51 on eth0 is already used \
              by vrrp_instance VI_1 (keepalived.conf:1)",
+        ),
+        (
+            "global_defs {\nvrrp_strict off\n}",
+            "keepalived.conf:2: vrrp_strict is not supported (keepalived 2.2.7 ignores \"off\" \
+             and turns it on: remove the line to leave it off)",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             198.51.100.1/0\n}\n}",
+            "keepalived.conf:5: VIP 198.51.100.1/0: a VIP is one address or more",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             198.51.100.300\n}\n}",
+            "keepalived.conf:1: vrrp_instance VI_1 has no usable (the ones given are skipped or \
+             refused above) virtual_ipaddress",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nunicast_peer {\n2001:db8::2\n}\n}",
+            "keepalived.conf:7: unicast_peer: no peer address is usable",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nvirtual_router_id 0\n}",
+            "keepalived.conf:7: virtual_router_id 0: write a whole number from 1 to 255",
         ),
         (
             "global_defs {\nvrrp_strict\n}",
@@ -851,10 +1278,6 @@ fn errors_name_file_and_line_and_say_what_to_do() {
             "keepalived.conf:8: auth_type AH (IPsec AH) is not supported",
         ),
         (
-            "vrrp_instance VI_1 {\n{BASE}\npriority 100\npriority 101\n}",
-            "keepalived.conf:8: priority is already given at keepalived.conf:7: keep one",
-        ),
-        (
             "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
              2001:db8::1\n}\n}",
             "keepalived.conf:5: VIP 2001:db8::1: IPv6 VRRP is not supported yet",
@@ -864,16 +1287,6 @@ fn errors_name_file_and_line_and_say_what_to_do() {
              198.51.100.1/24 label eth1:1\n}\n}",
             "keepalived.conf:5: vrrp_instance VI_1: VIP 198.51.100.1 label \"eth1:1\" must start \
              with the interface name",
-        ),
-        (
-            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
-             198.51.100.1/24 lable eth0:1\n}\n}",
-            "VIP 198.51.100.1: unknown option \"lable\" (did you mean \"label\"?)",
-        ),
-        (
-            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
-             198.51.100.1/24\n198.51.100.1/25\n}\n}",
-            "keepalived.conf:6: vrrp_instance VI_1: VIP 198.51.100.1 is listed twice",
         ),
         (
             "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\n}",
@@ -903,11 +1316,6 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ("@main router_id a", "conditional configuration"),
         ("include", "keepalived.conf:1: include needs a file pattern"),
         ("$IF=eth0", "parameter definitions"),
-        (
-            "vrrp_sync_group G {\ngroup {\nVI_1\nVI_3\n}\n}\nvrrp_instance VI_1 {\n{BASE}\n}",
-            "keepalived.conf:4: vrrp_sync_group G: no vrrp_instance named VI_3 (did you mean \
-             \"VI_1\"?)",
-        ),
         ("net_namespace blue", "ip netns exec NAME"),
         (
             "vrrp_instance VI_1 {\n{BASE}\ntrack_file {\nf1\n}\n}",
@@ -925,10 +1333,6 @@ fn errors_name_file_and_line_and_say_what_to_do() {
             "vrrp_script chk {\nscript \"pidof nginx\"\n}\nvrrp_instance VI_1 {\n{BASE}\n\
              track_script {\nchk weight -10 reverse\n}\n}",
             "write weight N reverse in the vrrp_script instead",
-        ),
-        (
-            "vrrp_instance VI_1 {\n{BASE}\nversion 3\npreempt_delay 1001\n}",
-            "preempt_delay 1001: keepalived's range is 0 to 1000 seconds",
         ),
         (
             "vrrp_agent {\ncheck web {\nhttp https://127.0.0.1/\n}\n}",
@@ -977,7 +1381,7 @@ fn errors_name_file_and_line_and_say_what_to_do() {
 #[test]
 fn every_error_is_reported_not_only_the_first() {
     let got = errors(&format!(
-        "vrrp_instance VI_1 {{\n{BASE}\npriority 0\nadvert_int x\nnopreemt\n}}\n\
+        "vrrp_instance VI_1 {{\n{BASE}\npriority\nmcast_dst_ip 224.0.0.19\nnopreemt\n}}\n\
          global_defs {{\nvrrp_strict\n}}\n"
     ));
     assert_eq!(got.len(), 4, "{got:#?}");

@@ -1,6 +1,11 @@
 //! How a block's statements meet its table: the rules, the walk, the hints for unknown keywords,
 //! and the readers of a statement's shape (a block, a name, one value, a flag).
-use std::collections::{hash_map::Entry, HashMap};
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    fmt,
+    ops::RangeInclusive,
+    time::Duration,
+};
 
 use super::{
     agent::AGENT,
@@ -8,14 +13,17 @@ use super::{
     instance::{AUTHENTICATION, INSTANCE},
     script::{CHECK, SCRIPT},
     sync_group::SYNC_GROUP,
+    values::seconds,
     Diags, Loc, Stmt, TOP,
 };
 
 pub(super) type Handler<T> = fn(&mut Diags, &mut T, &Stmt);
 
 pub(super) enum Rule<T> {
-    /// Read into the model; at most once per block.
+    /// Read into the model; given again, the last one counts, as in keepalived, with a warning.
     One(Handler<T>),
+    /// Read into the model; given again, the first one counts, as in keepalived, with a warning.
+    First(Handler<T>),
     /// Read into the model; may come again (each adds to a list).
     Many(Handler<T>),
     /// keepalived's, but changes nothing this agent does: one warning, saying why.
@@ -25,7 +33,7 @@ pub(super) enum Rule<T> {
     Refuse(&'static str),
 }
 
-pub(super) use Rule::{Ignore, Many, One, Refuse};
+pub(super) use Rule::{First, Ignore, Many, One, Refuse};
 
 pub(super) type Table<T> = [(&'static str, Rule<T>)];
 
@@ -35,10 +43,26 @@ pub(super) fn walk<T>(d: &mut Diags, what: &str, table: &Table<T>, target: &mut 
     for s in items {
         let keyword = s.keyword();
         match table.iter().find(|(k, _)| *k == keyword).map(|(_, r)| r) {
-            Some(One(handle)) => match seen.entry(keyword) {
-                Entry::Occupied(first) => d.error(
+            Some(One(handle)) => {
+                if let Some(first) = seen.insert(keyword, &s.loc) {
+                    d.warn(
+                        &s.loc,
+                        format!(
+                            "{keyword} is already given at {first}: this one counts, as in \
+                             keepalived; keep one"
+                        ),
+                    );
+                }
+                handle(d, target, s);
+            }
+            Some(First(handle)) => match seen.entry(keyword) {
+                Entry::Occupied(first) => d.warn(
                     &s.loc,
-                    format!("{keyword} is already given at {}: keep one", first.get()),
+                    format!(
+                        "{keyword} is already given at {}: this one is ignored, as keepalived \
+                         does; keep one",
+                        first.get()
+                    ),
                 ),
                 Entry::Vacant(slot) => {
                     slot.insert(&s.loc);
@@ -102,7 +126,8 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
     candidates
         .map(|c| (edit_distance(word, c), c))
         .filter(|&(n, c)| n <= 2 && n < word.len().min(c.len()) / 2 + 1)
-        .min_by_key(|&(n, _)| n)
+        // Ties alphabetically, so that the hint does not depend on a HashMap's order.
+        .min_by_key(|&(n, c)| (n, c))
         .map(|(_, c)| c)
 }
 
@@ -126,13 +151,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The statements of `KEYWORD { … }`.
 pub(super) fn block<'s>(d: &mut Diags, s: &'s Stmt) -> Option<&'s [Stmt]> {
     match (&s.block, s.args()) {
-        (Some(items), []) => Some(items),
-        (Some(_), _) => {
-            d.error(
-                &s.loc,
-                format!("{} takes no value before its block", s.keyword()),
-            );
-            None
+        (Some(items), rest) => {
+            ignore_rest(d, &s.loc, s.keyword(), rest);
+            Some(items)
         }
         (None, _) => {
             d.error(
@@ -147,8 +168,11 @@ pub(super) fn block<'s>(d: &mut Diags, s: &'s Stmt) -> Option<&'s [Stmt]> {
 /// The name and statements of `KEYWORD NAME { … }`.
 pub(super) fn named<'s>(d: &mut Diags, s: &'s Stmt) -> Option<(&'s str, &'s [Stmt])> {
     match (s.args(), &s.block) {
-        ([name], Some(items)) => Some((name, items)),
-        ([name], None) => {
+        ([name, rest @ ..], Some(items)) => {
+            ignore_rest(d, &s.loc, &format!("{} {name}", s.keyword()), rest);
+            Some((name, items))
+        }
+        ([name, ..], None) => {
             d.error(
                 &s.loc,
                 format!(
@@ -180,10 +204,13 @@ pub(super) fn entries<'s>(d: &mut Diags, s: &'s Stmt) -> &'s [Stmt] {
     items
 }
 
-/// The value of `KEYWORD VALUE`.
+/// The value of `KEYWORD VALUE`; words after it are ignored, as keepalived does.
 pub(super) fn one<'s>(d: &mut Diags, s: &'s Stmt) -> Option<&'s str> {
     match (s.args(), &s.block) {
-        ([v], None) => Some(v),
+        ([v, rest @ ..], None) => {
+            ignore_rest(d, &s.loc, s.keyword(), rest);
+            Some(v)
+        }
         _ => {
             d.error(
                 &s.loc,
@@ -224,23 +251,156 @@ pub(super) fn set<V>(field: &mut V, value: Option<V>) {
     }
 }
 
-/// A keyword without value, as `nopreempt`.
-pub(super) fn none(d: &mut Diags, s: &Stmt) -> bool {
-    let ok = s.args().is_empty() && s.block.is_none();
-    if !ok {
-        d.error(&s.loc, format!("{} takes no value", s.keyword()));
-    }
-    ok
+/// `KEYWORD VALUE`, where keepalived logs a bad value and runs on: a bad value is a warning that
+/// says what to write and what keepalived does instead (`then`, such as "1 is used"), and `None`.
+pub(super) fn lenient<V>(
+    d: &mut Diags,
+    s: &Stmt,
+    then: &str,
+    parse: impl Fn(&str) -> Result<V, String>,
+) -> Option<V> {
+    let v = one(d, s)?;
+    lenient_at(d, &s.loc, s.keyword(), v, then, parse)
 }
 
-/// keepalived's `KEYWORD [<BOOL>]`: on without a value.
+/// [`lenient`], for the numbers keepalived reads with strtol(3): digits with something after
+/// them count as the digits (`2s` is 2), with a warning.
+pub(super) fn lenient_number<V>(
+    d: &mut Diags,
+    s: &Stmt,
+    then: &str,
+    parse: impl Fn(&str) -> Result<V, String>,
+) -> Option<V> {
+    let v = one(d, s)?;
+    let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let n = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = &v[..v.len() - unsigned.len() + n];
+    match (parse(v), parse(digits)) {
+        (Ok(number), _) => Some(number),
+        (Err(_), Ok(number)) if n > 0 => {
+            d.warn(
+                &s.loc,
+                format!(
+                    "{0} {v}: not a number; keepalived reads {digits}, and so does this agent: \
+                     write {0} {digits}",
+                    s.keyword()
+                ),
+            );
+            Some(number)
+        }
+        _ => lenient_at(d, &s.loc, s.keyword(), v, then, parse),
+    }
+}
+
+/// [`lenient`] decimal seconds within `range`; more than 6 decimals are rounded to the
+/// microsecond, as keepalived does, with a warning.
+pub(super) fn lenient_seconds(
+    d: &mut Diags,
+    s: &Stmt,
+    range: RangeInclusive<Duration>,
+    then: &str,
+) -> Option<Duration> {
+    let v = one(d, s)?;
+    let (whole, fraction) = v.split_once('.').unwrap_or((v, ""));
+    let cut = (fraction.len() > 6 && fraction.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| seconds(&format!("{whole}.{}", &fraction[..6])).ok())
+        .flatten();
+    let t = match cut {
+        Some(cut) => {
+            let up = fraction.as_bytes()[6] >= b'5';
+            let rounded = cut + Duration::from_micros(up.into());
+            d.warn(
+                &s.loc,
+                format!(
+                    "{} {v}: more than 6 decimals; keepalived rounds it to {}, and so does this \
+                     agent",
+                    s.keyword(),
+                    rounded.as_secs_f64()
+                ),
+            );
+            rounded
+        }
+        None => lenient_at(d, &s.loc, s.keyword(), v, then, seconds)?,
+    };
+    let (lo, hi) = (range.start().as_secs_f64(), range.end().as_secs_f64());
+    let within = |_| {
+        range
+            .contains(&t)
+            .then_some(t)
+            .ok_or_else(|| format!("keepalived takes {lo} to {hi} seconds"))
+    };
+    lenient_at(d, &s.loc, s.keyword(), v, then, within)
+}
+
+/// `v` parsed; when it cannot be, a warning that names it as `what v` and says what keepalived
+/// does instead (`then`).
+pub(super) fn lenient_at<W: fmt::Display + Copy, V>(
+    d: &mut Diags,
+    loc: &Loc,
+    what: &str,
+    v: W,
+    then: &str,
+    parse: impl Fn(W) -> Result<V, String>,
+) -> Option<V> {
+    parse(v)
+        .map_err(|e| d.warn(loc, format!("{what} {v}: {e}; {then}, as keepalived does")))
+        .ok()
+}
+
+/// A keyword without value, as `nopreempt`; words after it are ignored, as keepalived does.
+pub(super) fn none(d: &mut Diags, s: &Stmt) -> bool {
+    if s.block.is_some() {
+        d.error(&s.loc, format!("{} takes no value", s.keyword()));
+        return false;
+    }
+    ignore_rest(d, &s.loc, s.keyword(), s.args());
+    true
+}
+
+/// A keyword that keepalived 2.2.7 turns on whatever follows it, `off` too.
+pub(super) fn switch(d: &mut Diags, s: &Stmt) -> bool {
+    match s.args() {
+        [off, ..] if s.block.is_none() && parse_bool(off) == Ok(false) => {
+            d.warn(
+                &s.loc,
+                format!(
+                    "{0} {off}: keepalived 2.2.7 ignores \"{off}\" and turns {0} on, and so \
+                     does this agent; remove the line to leave it off",
+                    s.keyword()
+                ),
+            );
+            true
+        }
+        _ => none(d, s),
+    }
+}
+
+/// keepalived's `KEYWORD [<BOOL>]`: on without a value; a bad value is ignored with a warning.
 pub(super) fn flag(d: &mut Diags, s: &Stmt) -> Option<bool> {
     if s.args().is_empty() && s.block.is_none() {
         return Some(true);
     }
-    value(d, s, |v| match v {
+    lenient(d, s, "the line is ignored", parse_bool)
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
         "on" | "true" | "yes" => Ok(true),
         "off" | "false" | "no" => Ok(false),
         _ => Err("write on or off (or nothing, which means on)".into()),
-    })
+    }
+}
+
+/// Words after what a statement takes: keepalived ignores them, so does this agent, with a
+/// warning.
+pub(super) fn ignore_rest(d: &mut Diags, loc: &Loc, what: &str, rest: &[String]) {
+    if !rest.is_empty() {
+        d.warn(
+            loc,
+            format!(
+                "{what}: \"{}\" is ignored, as keepalived does; remove it",
+                rest.join(" ")
+            ),
+        );
+    }
 }

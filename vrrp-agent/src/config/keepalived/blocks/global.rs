@@ -1,9 +1,14 @@
 //! `global_defs`, and the readers of its keywords that instances and scripts take too.
+use std::{net::Ipv4Addr, time::Duration};
+
 use vrrp_common::ChecksumForm;
 
 use super::{
-    engine::{block, flag, one, set, value, walk, Ignore, One, Table},
-    values::{byte, int, seconds, uint, version, vrrp_group, whole_seconds},
+    engine::{
+        block, flag, lenient, lenient_number, lenient_seconds, one, set, switch, walk, Ignore, One,
+        Table,
+    },
+    values::{int, uint, version, whole_seconds},
     Diags, Draft, Stmt, BFD, EMAIL, FIFO, FIREWALL, LVS, NOT_TUNABLE, RFC, SNMP, STRICT, TUNING,
     VMAC,
 };
@@ -18,25 +23,25 @@ pub(super) fn global_defs(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
 #[rustfmt::skip]
 pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("router_id", One(|d, g, s| g.global.router_id = one(d, s).map(str::to_string))),
-    ("vrrp_version", One(|d, g, s| g.version = value(d, s, version))),
-    ("vrrp_garp_interval", One(|d, g, s| set(&mut g.garp.interval, value(d, s, seconds)))),
+    ("vrrp_version", One(|d, g, s| g.version = lenient_number(d, s, VERSION, version).or(g.version))),
+    ("vrrp_garp_interval", One(|d, g, s| set(&mut g.garp.interval, any_seconds(d, s)))),
     // IPv6 neighbour advertisements: nothing to pace in IPv4 VRRP, in keepalived either.
-    ("vrrp_gna_interval", One(|d, _, s| _ = value(d, s, seconds))),
+    ("vrrp_gna_interval", One(|d, _, s| _ = any_seconds(d, s))),
     ("vrrp_mcast_group6", One(|d, _, s| _ = one(d, s))),
-    ("vrrp_skip_check_adv_addr", One(|d, g, s| set(&mut g.global.skip_check_adv_addr, flag(d, s)))),
+    ("vrrp_skip_check_adv_addr", One(|d, g, s| g.global.skip_check_adv_addr = switch(d, s))),
     ("script_user", One(|d, g, s| g.global.script_user = user(d, s))),
-    ("enable_script_security", One(|d, g, s| set(&mut g.global.script_security, flag(d, s)))),
+    ("enable_script_security", One(|d, g, s| g.global.script_security = switch(d, s))),
     ("vrrp_rt_priority", One(rt_priority)),
-    ("vrrp_startup_delay", One(|d, g, s| set(&mut g.global.startup_delay, value(d, s, seconds)))),
-    ("vrrp_garp_master_delay", One(|d, g, s| set(&mut g.garp.repeat_after, value(d, s, whole_seconds)))),
+    ("vrrp_startup_delay", One(|d, g, s| set(&mut g.global.startup_delay, any_seconds(d, s)))),
+    ("vrrp_garp_master_delay", One(|d, g, s| set(&mut g.garp.repeat_after, garp_delay(d, s)))),
     ("vrrp_garp_master_repeat", One(|d, g, s| set(&mut g.garp.count, garp_repeat(d, s)))),
-    ("vrrp_garp_master_refresh", One(|d, g, s| set(&mut g.garp.refresh, value(d, s, whole_seconds)))),
+    ("vrrp_garp_master_refresh", One(|d, g, s| set(&mut g.garp.refresh, garp_delay(d, s)))),
     ("vrrp_min_garp", One(min_garp)),
     ("v3_checksum_as_v2", One(global_checksum_as_v2)),
-    ("vrrp_strict", One(|d, _, s| strict(d, s))),
+    ("vrrp_strict", One(|d, _, s| vrrp_strict(d, s))),
     // Unicast adverts are only accepted from the unicast peers, always.
-    ("vrrp_check_unicast_src", One(|d, _, s| _ = flag(d, s))),
-    ("vrrp_mcast_group4", One(|d, _, s| _ = value(d, s, vrrp_group))),
+    ("vrrp_check_unicast_src", One(|d, _, s| _ = switch(d, s))),
+    ("vrrp_mcast_group4", One(|d, _, s| mcast_group(d, s))),
     ("notification_email", Ignore(EMAIL)),
     ("notification_email_from", Ignore(EMAIL)),
     ("smtp_server", Ignore(EMAIL)),
@@ -108,15 +113,16 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("vrrp_garp_extra_if", Ignore(VMAC)),
     ("vrrp_vmac_garp_intvl", Ignore(VMAC)),
     ("vrrp_garp_master_refresh_repeat", Ignore(NOT_TUNABLE)),
-    ("vrrp_garp_lower_prio_delay", One(|d, g, s| g.lower_prio_delay = value(d, s, whole_seconds))),
-    ("vrrp_garp_lower_prio_repeat", One(|d, g, s| g.lower_prio_count = value(d, s, byte))),
+    ("vrrp_garp_lower_prio_delay", One(|d, g, s| set(&mut g.lower_prio_delay, garp_delay(d, s).map(Some)))),
+    ("vrrp_garp_lower_prio_repeat", One(|d, g, s| set(&mut g.lower_prio_count, garp_count(d, s).map(Some)))),
     ("vrrp_down_timer_adverts", Ignore(RFC)),
     ("vrrp_lower_prio_no_advert", Ignore(RFC)),
     ("vrrp_higher_prio_send_advert", Ignore(RFC)),
     ("vrrp_owner_ignore_adverts", Ignore(RFC)),
     ("log_unknown_vrids", Ignore(NOT_TUNABLE)),
     ("vrrp_delay_after_boot", Ignore("use vrrp_startup_delay")),
-    ("dynamic_interfaces", Ignore(NOT_TUNABLE)),
+    // The agent always runs an instance whose interface is missing in FAULT until it appears.
+    ("dynamic_interfaces", One(|_, _, _| {})),
     ("default_interface", Ignore("give every instance its interface")),
     ("disable_local_igmp", Ignore(NOT_TUNABLE)),
     ("startup_script", Ignore("run it from the service manager, e.g. systemd ExecStartPre=")),
@@ -161,10 +167,30 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("json_dump_file", Ignore(TUNING)),
 ];
 
+const VERSION: &str = "the line is ignored (instances without version speak VRRPv2)";
+
+/// keepalived clamps to SCHED_RR's 1 to 99; 0 is ours, for normal scheduling.
 fn rt_priority(d: &mut Diags, g: &mut Draft, s: &Stmt) {
-    if let Some(p) = value(d, s, |v| int(v, 1, 99)) {
-        g.global.rt_priority = p as u8;
+    let Some(p) = lenient_number(d, s, "the line is ignored", |v| int(v, i64::MIN, i64::MAX))
+    else {
+        return;
+    };
+    let clamped = p.clamp(0, 99);
+    if clamped != p {
+        d.warn(
+            &s.loc,
+            format!(
+                "vrrp_rt_priority {p}: SCHED_RR priorities go to 99; {clamped} is used, as \
+                 keepalived does (0 is normal scheduling here)"
+            ),
+        );
     }
+    g.global.rt_priority = clamped as u8;
+}
+
+/// Decimal seconds, any number of them.
+fn any_seconds(d: &mut Diags, s: &Stmt) -> Option<Duration> {
+    lenient_seconds(d, s, Duration::ZERO..=Duration::MAX, "the line is ignored")
 }
 
 /// keepalived: one gratuitous ARP per VIP, and no second burst.
@@ -181,13 +207,45 @@ fn global_checksum_as_v2(d: &mut Diags, g: &mut Draft, s: &Stmt) {
     }
 }
 
-/// `vrrp_strict` and `strict_mode`: refused when on.
-pub(super) fn strict(d: &mut Diags, s: &Stmt) {
+/// keepalived 2.2.7 turns vrrp_strict on whatever follows it, `off` too: refused either way.
+fn vrrp_strict(d: &mut Diags, s: &Stmt) {
+    let off = match s.args() {
+        [] => String::new(),
+        [v, ..] => format!(
+            " (keepalived 2.2.7 ignores \"{v}\" and turns it on: remove the line to leave it off)"
+        ),
+    };
+    d.error(
+        &s.loc,
+        format!("vrrp_strict is not supported{off}: {STRICT}"),
+    );
+}
+
+/// `strict_mode [on|off]`: refused when on.
+pub(super) fn strict_mode(d: &mut Diags, s: &Stmt) {
     if flag(d, s) == Some(true) {
-        d.error(
+        d.error(&s.loc, format!("strict_mode is not supported: {STRICT}"));
+    }
+}
+
+/// `vrrp_mcast_group4` / `mcast_dst_ip`: keepalived skips what is not a multicast address and
+/// sends to 224.0.0.18; only that group is spoken here.
+pub(super) fn mcast_group(d: &mut Diags, s: &Stmt) {
+    let multicast = |v: &str| match v.parse::<Ipv4Addr>() {
+        Ok(ip) if ip.is_multicast() => Ok(ip),
+        _ => Err("not an IPv4 multicast address".to_string()),
+    };
+    let then = "skipped: adverts go to 224.0.0.18";
+    match lenient(d, s, then, multicast) {
+        Some(ip) if ip != Ipv4Addr::new(224, 0, 0, 18) => d.error(
             &s.loc,
-            format!("{} is not supported: {STRICT}", s.keyword()),
-        );
+            format!(
+                "{} {ip}: this agent sends adverts to 224.0.0.18 (or unicast peers) only; remove \
+                 it, and keep the other routers on 224.0.0.18",
+                s.keyword()
+            ),
+        ),
+        _ => {}
     }
 }
 
@@ -252,14 +310,36 @@ pub(super) fn user(d: &mut Diags, s: &Stmt) -> Option<ScriptUser> {
     })
 }
 
+/// `garp_master_repeat`: keepalived takes any count and 0 as 1; the agent sends at most 255.
 pub(super) fn garp_repeat(d: &mut Diags, s: &Stmt) -> Option<u8> {
-    let n = value(d, s, |v| uint(v, 0, 255))?;
-    if n == 0 {
+    match garp_count(d, s)? {
+        0 => {
+            d.warn(
+                &s.loc,
+                format!("{} 0 means 1, as in keepalived", s.keyword()),
+            );
+            Some(1)
+        }
+        n => Some(n),
+    }
+}
+
+/// A gratuitous ARP count: keepalived's is unsigned, this agent's at most 255.
+pub(super) fn garp_count(d: &mut Diags, s: &Stmt) -> Option<u8> {
+    let n = lenient_number(d, s, "the line is ignored", |v| uint(v, 0, u32::MAX.into()))?;
+    if n > 255 {
         d.warn(
             &s.loc,
-            format!("{} 0 means 1, as in keepalived", s.keyword()),
+            format!(
+                "{} {n}: this agent sends at most 255 gratuitous ARPs a burst; 255 it is",
+                s.keyword()
+            ),
         );
-        return Some(1);
     }
-    Some(n as u8)
+    Some(n.min(255) as u8)
+}
+
+/// keepalived's whole seconds, where 0 means off.
+pub(super) fn garp_delay(d: &mut Diags, s: &Stmt) -> Option<Option<Duration>> {
+    lenient_number(d, s, "the line is ignored", whole_seconds)
 }

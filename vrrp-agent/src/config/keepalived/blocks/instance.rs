@@ -1,25 +1,28 @@
 //! `vrrp_instance`: its keywords, the authentication block, VIPs, trackers and notify scripts.
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use vrrp_common::{ChecksumForm, Version};
 
 use super::{
     engine::{
-        block, did_you_mean, entries, named, none, one, parse_at, set, value, walk, Ignore, Many,
-        One, Refuse, Table,
+        block, did_you_mean, entries, ignore_rest, lenient, lenient_at, lenient_number,
+        lenient_seconds, named, none, one, parse_at, set, value, walk, First, Ignore, Many, One,
+        Refuse, Table,
     },
-    global::{checksum_as_v2, garp_repeat, strict},
+    global::{checksum_as_v2, garp_count, garp_delay, garp_repeat, mcast_group, strict_mode},
     sync_group::GroupDraft,
-    values::{
-        broadcast, byte, cidr, iface, int, ipv4, scope, seconds, uint, version, vrrp_group,
-        whole_seconds,
-    },
+    values::{broadcast, iface, int, ipv4, scope, uint, version},
     Diags, Draft, Loc, Stmt, EMAIL, FIFO, IPV6, LVS, NOT_TUNABLE, NO_TRACKER, RFC, TUNING, VMAC,
 };
 use crate::config::{Notify, Tracked, Vip};
 
 /// A vrrp_instance as written, before global defaults and cross-checks.
 pub(super) struct InstanceDraft {
+    /// The vrrp_scripts and checks defined before this block: keepalived 2.2.7 tracks only those.
+    pub(super) checks_before: usize,
     pub(super) loc: Loc,
     pub(super) name: String,
     pub(super) iface: Option<String>,
@@ -28,7 +31,7 @@ pub(super) struct InstanceDraft {
     /// `state MASTER`, which keepalived only uses to default the priority to 255 and to clear
     /// nopreempt and preempt_delay: a non-owner starts as backup either way.
     pub(super) master: bool,
-    pub(super) version: Option<(Version, Loc)>,
+    pub(super) version: Option<Version>,
     pub(super) advert: Option<(Duration, Loc)>,
     pub(super) auth_type: Option<Loc>,
     pub(super) auth_pass: Option<(String, Loc)>,
@@ -80,6 +83,7 @@ pub(super) fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         return;
     };
     let mut instance = InstanceDraft {
+        checks_before: draft.checks.len(),
         loc: s.loc.clone(),
         name: name.to_string(),
         iface: None,
@@ -124,42 +128,42 @@ const NO_VIPS: &str = "every instance needs a virtual_ipaddress here (RFC 9568 r
 
 #[rustfmt::skip]
 pub(super) const INSTANCE: &Table<InstanceDraft> = &[
-    ("state", One(state)),
+    ("state", Many(state)),
     ("interface", One(|d, i, s| i.iface = value(d, s, iface))),
     ("virtual_router_id", One(|d, i, s| i.vrid = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8))),
-    ("priority", One(|d, i, s| i.priority = value(d, s, |v| uint(v, 1, 255)).map(|n| n as u8))),
-    ("advert_int", One(|d, i, s| i.advert = value(d, s, seconds).map(|t| (t, s.loc.clone())))),
-    ("version", One(|d, i, s| i.version = value(d, s, version).map(|v| (v, s.loc.clone())))),
-    ("nopreempt", One(|d, i, s| i.nopreempt = none(d, s).then(|| s.loc.clone()))),
-    // keepalived keeps it for old configurations: preempting is the default.
-    ("preempt", One(|d, _, s| _ = none(d, s))),
+    ("priority", One(priority)),
+    ("advert_int", One(advert_int)),
+    ("version", First(|d, i, s| i.version = lenient_number(d, s, VERSION, version))),
+    // In order, as keepalived: preempt after nopreempt clears it.
+    ("nopreempt", Many(|d, i, s| i.nopreempt = none(d, s).then(|| s.loc.clone()).or(i.nopreempt.take()))),
+    ("preempt", Many(|d, i, s| i.nopreempt = i.nopreempt.take().filter(|_| !none(d, s)))),
     ("preempt_delay", One(preempt_delay)),
     // keepalived's default without vrrp_strict.
     ("accept", One(|d, i, s| i.accept |= none(d, s))),
     ("no_accept", One(|d, i, s| i.accept &= !none(d, s))),
     ("authentication", One(authentication)),
-    ("virtual_ipaddress", Many(|d, i, s| i.bad_vips |= vips(d, s, &mut i.vips))),
-    ("virtual_ipaddress_excluded", Many(|d, i, s| i.bad_vips |= vips(d, s, &mut i.excluded))),
+    ("virtual_ipaddress", Many(|d, i, s| vips(d, i, s, false))),
+    ("virtual_ipaddress_excluded", Many(|d, i, s| vips(d, i, s, true))),
     ("track_script", Many(track_script)),
     ("track_interface", Many(track_interface)),
     ("dont_track_primary", One(|d, i, s| i.track_primary &= !none(d, s))),
     ("mcast_src_ip", One(src_ip)),
     ("unicast_src_ip", One(src_ip)),
     ("unicast_peer", Many(unicast_peer)),
-    ("notify", One(|d, i, s| i.notify.any = notify(d, s))),
-    ("notify_master", One(|d, i, s| i.notify.master = notify(d, s))),
-    ("notify_backup", One(|d, i, s| i.notify.backup = notify(d, s))),
-    ("notify_fault", One(|d, i, s| i.notify.fault = notify(d, s))),
-    ("notify_stop", One(|d, i, s| i.notify.stop = notify(d, s))),
-    ("garp_master_delay", One(|d, i, s| i.garp_delay = value(d, s, whole_seconds))),
-    ("garp_master_repeat", One(|d, i, s| i.garp_count = garp_repeat(d, s))),
-    ("garp_master_refresh", One(|d, i, s| i.garp_refresh = value(d, s, whole_seconds))),
-    ("garp_lower_prio_delay", One(|d, i, s| i.garp_lower_prio_delay = value(d, s, whole_seconds))),
-    ("garp_lower_prio_repeat", One(|d, i, s| i.garp_lower_prio_count = value(d, s, byte))),
+    ("notify", First(|d, i, s| i.notify.any = notify(d, s))),
+    ("notify_master", First(|d, i, s| i.notify.master = notify(d, s))),
+    ("notify_backup", First(|d, i, s| i.notify.backup = notify(d, s))),
+    ("notify_fault", First(|d, i, s| i.notify.fault = notify(d, s))),
+    ("notify_stop", First(|d, i, s| i.notify.stop = notify(d, s))),
+    ("garp_master_delay", One(|d, i, s| set(&mut i.garp_delay, garp_delay(d, s).map(Some)))),
+    ("garp_master_repeat", One(|d, i, s| set(&mut i.garp_count, garp_repeat(d, s).map(Some)))),
+    ("garp_master_refresh", One(|d, i, s| set(&mut i.garp_refresh, garp_delay(d, s).map(Some)))),
+    ("garp_lower_prio_delay", One(|d, i, s| set(&mut i.garp_lower_prio_delay, garp_delay(d, s).map(Some)))),
+    ("garp_lower_prio_repeat", One(|d, i, s| set(&mut i.garp_lower_prio_count, garp_count(d, s).map(Some)))),
     ("v3_checksum_as_v2", One(|d, i, s| i.checksum = checksum_as_v2(d, s).or(i.checksum))),
-    ("strict_mode", One(|d, _, s| strict(d, s))),
+    ("strict_mode", One(|d, _, s| strict_mode(d, s))),
     ("check_unicast_src", One(|d, _, s| _ = none(d, s))),
-    ("mcast_dst_ip", One(|d, _, s| _ = value(d, s, vrrp_group))),
+    ("mcast_dst_ip", One(|d, _, s| mcast_group(d, s))),
     ("debug", Ignore("set RUST_LOG=debug for the agent's debug log")),
     ("native_ipv6", Refuse(IPV6)),
     ("auth_hmac", Refuse(HMAC)),
@@ -198,25 +202,52 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("owner_ignore_adverts", Ignore(RFC)),
 ];
 
-/// `state MASTER|BACKUP`.
+/// The global vrrp_version, else 2.
+const VERSION: &str = "the line is ignored (the version is vrrp_version's, else 2)";
+
+/// `state MASTER|BACKUP`, as keepalived reads it: once MASTER, a later BACKUP is ignored.
 fn state(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
-    let master = value(d, s, |v| match v {
-        "MASTER" => Ok(true),
-        "BACKUP" => Ok(false),
-        _ => Err("write MASTER or BACKUP".into()),
-    });
-    set(&mut i.master, master);
+    match one(d, s) {
+        Some("MASTER") => i.master = true,
+        Some("BACKUP") if i.master => d.warn(
+            &s.loc,
+            "state previously set as MASTER - ignoring BACKUP, as keepalived does; keep one state",
+        ),
+        Some("BACKUP") | None => {}
+        Some(other) => {
+            d.warn(
+                &s.loc,
+                format!(
+                    "unknown state '{other}', defaulting to BACKUP, as keepalived does; write \
+                     state MASTER or state BACKUP, in capitals"
+                ),
+            );
+            i.master = false;
+        }
+    }
+}
+
+/// keepalived takes 1 to 255 and uses 100 for anything else, even after `state MASTER` (which
+/// would otherwise make it 255).
+fn priority(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    let priority = lenient(d, s, "priority 100 is used", |v| uint(v, 1, 255));
+    i.priority = Some(priority.map_or(100, |n| n as u8));
+}
+
+/// keepalived takes 0.01 to 255 seconds here, and rounds to what the version sends when the
+/// instance is complete.
+fn advert_int(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    let range = Duration::from_millis(10)..=Duration::from_secs(255);
+    let then = "the line is ignored (1 second unless given before)";
+    if let Some(t) = lenient_seconds(d, s, range, then) {
+        i.advert = Some((t, s.loc.clone()));
+    }
 }
 
 fn preempt_delay(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
-    let delay = value(d, s, |v| {
-        seconds(v).and_then(|t| {
-            (t <= Duration::from_secs(1000))
-                .then_some(t)
-                .ok_or_else(|| "keepalived's range is 0 to 1000 seconds".to_string())
-        })
-    });
-    i.preempt_delay = delay.map(|t| (t, s.loc.clone()));
+    let range = Duration::ZERO..=Duration::from_secs(1000);
+    let delay = lenient_seconds(d, s, range, "preempt_delay 0 is used");
+    i.preempt_delay = Some((delay.unwrap_or_default(), s.loc.clone()));
 }
 
 fn authentication(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
@@ -240,67 +271,109 @@ fn auth_type(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
             "auth_type AH (IPsec AH) is not supported: change every router of the group to \
              auth_type PASS, or drop authentication (RFC 3768 removed it)",
         ),
-        Some(other) => d.error(&s.loc, format!("auth_type {other}: write PASS")),
+        Some(other) => d.warn(
+            &s.loc,
+            format!(
+                "auth_type {other}: unknown authentication type; no authentication, as \
+                 keepalived does; write PASS"
+            ),
+        ),
         None => {}
     }
 }
 
+/// `mcast_src_ip` / `unicast_src_ip`, the last one given.
 fn src_ip(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
-    let Some(ip) = value(d, s, ipv4) else {
+    let then = "skipped: adverts go from the interface's address";
+    let Some(ip) = lenient(d, s, then, ipv4) else {
         return;
     };
-    match &i.src_ip {
-        Some((other, first)) if *other != ip => d.error(
+    if let Some((other, first)) = i.src_ip.as_ref().filter(|(other, _)| *other != ip) {
+        d.warn(
             &s.loc,
-            format!("the advert source is already {other} ({first}): keep one"),
-        ),
-        _ => i.src_ip = Some((ip, s.loc.clone())),
+            format!(
+                "the advert source is already {other} ({first}): this one counts, as in \
+                 keepalived; keep one"
+            ),
+        );
     }
+    i.src_ip = Some((ip, s.loc.clone()));
 }
 
+/// `unicast_peer { ADDR [min_ttl N] [max_ttl N] … }`; keepalived skips a bad address, but
+/// without any peer it would send multicast adverts instead, which is refused.
 fn unicast_peer(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
-    for e in entries(d, s) {
-        let Some(peer) = parse_at(d, &e.loc, "unicast_peer", e.keyword(), ipv4) else {
+    let entries = entries(d, s);
+    for e in entries {
+        let Some(peer) = lenient_at(d, &e.loc, "unicast_peer", e.keyword(), "skipped", ipv4) else {
             continue;
         };
         for option in e.args().chunks(2) {
             match option {
                 [k, v] if k == "min_ttl" || k == "max_ttl" => {
-                    if parse_at(d, &e.loc, k, v, |v| uint(v, 0, 255)).is_some() {
+                    let ttl = |v: &str| uint(v, 0, 255);
+                    if lenient_at(d, &e.loc, k, v.as_str(), "ignored", ttl).is_some() {
                         d.ignored(&e.loc, &format!("unicast_peer {k}"), NOT_TUNABLE);
                     }
                 }
-                _ => d.error(
+                _ => d.warn(
                     &e.loc,
                     format!(
-                        "unicast_peer {}: write ADDR [min_ttl N] [max_ttl N]",
-                        e.words.join(" ")
+                        "unicast_peer {peer}: unknown option \"{}\", ignored as keepalived does; \
+                         write ADDR [min_ttl N] [max_ttl N]",
+                        option.join(" ")
                     ),
                 ),
             }
         }
         if let Some((_, first)) = i.peers.iter().find(|(p, _)| *p == peer) {
-            d.error(
+            d.warn(
                 &e.loc,
-                format!("unicast peer {peer} is already listed at {first}"),
+                format!("unicast peer {peer} is already listed at {first}: remove this one"),
             );
         } else {
             i.peers.push((peer, e.loc.clone()));
         }
     }
+    if i.peers.is_empty() && !entries.is_empty() {
+        d.error(
+            &s.loc,
+            "unicast_peer: no peer address is usable, and keepalived would send multicast \
+             adverts instead; give the peers' IPv4 addresses",
+        );
+    }
 }
 
 /// `virtual_ipaddress` entries: `ADDR[/LEN] [dev IF] [label L] [scope S] [brd B] …`, one a line.
-/// The good entries go to `list`; true when any was refused.
-fn vips(d: &mut Diags, s: &Stmt, list: &mut Vec<(Vip, Loc)>) -> bool {
-    let entries = entries(d, s);
-    let before = list.len();
-    list.extend(
-        entries
+/// An address listed before is skipped.
+fn vips(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt, excluded: bool) {
+    for e in entries(d, s) {
+        let Some(vip) = vip(d, e) else {
+            i.bad_vips = true;
+            continue;
+        };
+        let listed = i
+            .vips
             .iter()
-            .filter_map(|e| Some((vip(d, e)?, e.loc.clone()))),
-    );
-    list.len() - before < entries.len()
+            .chain(&i.excluded)
+            .find(|(v, _)| v.addr == vip.addr);
+        if let Some((_, first)) = listed {
+            d.warn(
+                &e.loc,
+                format!(
+                    "VIP {} is already listed at {first}: this one is skipped; remove it",
+                    vip.addr
+                ),
+            );
+            continue;
+        }
+        let list = if excluded {
+            &mut i.excluded
+        } else {
+            &mut i.vips
+        };
+        list.push((vip, e.loc.clone()));
+    }
 }
 
 /// keepalived's options of a VIP entry, and whether each takes a value.
@@ -322,11 +395,11 @@ const VIP_OPTIONS: [(&str, bool); 15] = [
     ("track_group", true),
 ];
 
+/// One VIP entry; `None` when keepalived would skip it (with a warning) or it is refused.
 fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
-    let (addr, prefix_len) = parse_at(d, &e.loc, "VIP", e.keyword(), cidr)?;
+    let (addr, prefix_len) = vip_address(d, e)?;
     let mut vip = Vip::new(addr, prefix_len);
     let mut words = e.args().iter();
-    let mut good = true;
     while let Some(option) = words.next() {
         let option = option.as_str();
         let takes_value = VIP_OPTIONS.contains(&(option, true));
@@ -335,32 +408,40 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
             None => "",
             Some(Some(v)) => v.as_str(),
             Some(None) => {
-                d.error(&e.loc, format!("VIP {addr}: {option} needs a value"));
+                d.warn(
+                    &e.loc,
+                    format!(
+                        "VIP {addr}: {option} needs a value; the VIP is skipped, as keepalived \
+                         does"
+                    ),
+                );
                 return None;
             }
         };
         match option {
-            "dev" => match parse_at(d, &e.loc, option, value, iface) {
-                Some(dev) => vip.dev = Some(dev),
-                None => good = false,
-            },
+            "dev" => vip.dev = Some(parse_at(d, &e.loc, option, value, iface)?),
             "label" => vip.label = Some(value.to_string()),
-            "scope" => match parse_at(d, &e.loc, option, value, scope) {
-                Some(scope) => vip.scope = scope,
-                None => good = false,
-            },
+            "scope" => set(
+                &mut vip.scope,
+                lenient_at(d, &e.loc, option, value, "ignored", scope),
+            ),
+            "brd" | "broadcast" if value == "-" && prefix_len > 30 => d.warn(
+                &e.loc,
+                format!(
+                    "VIP {addr}: a /{prefix_len} has no broadcast address; brd - is ignored, as \
+                     keepalived does"
+                ),
+            ),
             "brd" | "broadcast" => {
-                match parse_at(d, &e.loc, option, value, |v| broadcast(v, addr, prefix_len)) {
-                    Some(brd) => vip.broadcast = brd,
-                    None => good = false,
-                }
+                let brd = |v: &str| broadcast(v, addr, prefix_len);
+                vip.broadcast = lenient_at(d, &e.loc, option, value, "the VIP is skipped", brd)?;
             }
             "peer" => {
                 d.error(
                     &e.loc,
                     format!("VIP {addr}: peer (a point-to-point VIP) is not supported"),
                 );
-                good = false;
+                return None;
             }
             "use_vmac" => d.ignored(&e.loc, "use_vmac", VMAC),
             // IPv6 address flags: no effect on IPv4, in keepalived either.
@@ -373,24 +454,72 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
             ),
             other => {
                 let hint = did_you_mean(other, VIP_OPTIONS.iter().map(|(o, _)| *o));
-                d.error(
+                d.warn(
                     &e.loc,
                     format!(
-                        "VIP {addr}: unknown option \"{other}\"{hint}; write ADDR[/LEN] [dev IF] \
-                         [label LABEL] [scope SCOPE] [brd ADDR]"
+                        "VIP {addr}: unknown option \"{other}\"{hint} is ignored, as keepalived \
+                         does; write ADDR[/LEN] [dev IF] [label LABEL] [scope SCOPE] [brd ADDR]"
                     ),
                 );
-                good = false;
             }
         }
     }
-    good.then_some(vip)
+    Some(vip)
+}
+
+/// `ADDR[/LEN]`, /32 by default; keepalived skips a bad address and takes a length past 32 as 32.
+fn vip_address(d: &mut Diags, e: &Stmt) -> Option<(Ipv4Addr, u8)> {
+    let (addr, len) = e.keyword().split_once('/').unwrap_or((e.keyword(), "32"));
+    let skip = |d: &mut Diags, why: &str| {
+        d.warn(
+            &e.loc,
+            format!(
+                "VIP {}: {why}; the VIP is skipped, as keepalived does",
+                e.keyword()
+            ),
+        )
+    };
+    let addr = match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V4(addr)) => addr,
+        Ok(IpAddr::V6(_)) => {
+            d.error(&e.loc, format!("VIP {}: {IPV6}", e.keyword()));
+            return None;
+        }
+        Err(_) => {
+            skip(d, "not an IPv4 address");
+            return None;
+        }
+    };
+    match len.parse::<u32>() {
+        Ok(0) => {
+            d.error(
+                &e.loc,
+                format!("VIP {addr}/0: a VIP is one address or more; write a length from 1 to 32"),
+            );
+            None
+        }
+        Ok(n @ 1..=32) => Some((addr, n as u8)),
+        Ok(_) => {
+            d.warn(
+                &e.loc,
+                format!(
+                    "VIP {addr}/{len}: keepalived takes a length past 32 as /32, and so does \
+                     this agent; write /32"
+                ),
+            );
+            Some((addr, 32))
+        }
+        Err(_) => {
+            skip(d, "the prefix length is 1 to 32");
+            None
+        }
+    }
 }
 
 pub(super) fn track_script<T: Tracker>(d: &mut Diags, t: &mut T, s: &Stmt) {
     for e in entries(d, s) {
         if let Some(track) = track(d, e, true) {
-            t.tracks().checks.push(track);
+            add_track(d, &mut t.tracks().checks, track);
         }
     }
 }
@@ -409,50 +538,96 @@ pub(super) fn track_interface<T: Tracker>(d: &mut Diags, t: &mut T, s: &Stmt) {
                 &loc,
                 "track_interface … reverse is not supported: track the interface without reverse",
             ),
-            Some(track) => t.tracks().interfaces.push(track),
+            Some(track) => add_track(d, &mut t.tracks().interfaces, track),
             None => {}
         }
     }
 }
 
-/// `NAME [weight N [reverse|noreverse]]`; keepalived turns ±254 into ±253 with a warning.
+/// keepalived ignores a second entry for the same script or interface.
+fn add_track(d: &mut Diags, list: &mut Vec<TrackDraft>, track: TrackDraft) {
+    match list.iter().find(|t| t.tracked.name == track.tracked.name) {
+        Some(first) => d.warn(
+            &track.loc,
+            format!(
+                "{} is already tracked at {}: this entry is ignored, as keepalived does; remove it",
+                track.tracked.name, first.loc
+            ),
+        ),
+        None => list.push(track),
+    }
+}
+
+/// `NAME [weight N [reverse|noreverse]]` (`noreverse` for scripts only), read as keepalived does:
+/// an unknown option or a weight without value drops the entry; a bad weight is the script's own
+/// (0 for an interface); ±254 is ±253; anything else is ignored. Each with a warning.
 fn track(d: &mut Diags, e: &Stmt, script: bool) -> Option<TrackDraft> {
-    let name = e.keyword().to_string();
-    let (weight, reverse) = match e.args() {
-        [] => (None, None),
-        [w, n] if w == "weight" => (Some(n), None),
-        [w, n, r] if w == "weight" && (r == "reverse" || (script && r == "noreverse")) => {
-            (Some(n), Some(r == "reverse"))
-        }
-        _ => {
-            let more = if script {
-                "reverse|noreverse"
+    let usage = if script {
+        "NAME [weight N [reverse|noreverse]]"
+    } else {
+        "NAME [weight N]"
+    };
+    let (weight, more) = match e.args() {
+        [] => (None, &[][..]),
+        [w, weight, more @ ..] if w == "weight" => (Some(weight), more),
+        [option, ..] => {
+            let why = if option == "weight" {
+                "weight needs a value".to_string()
             } else {
-                "reverse"
+                format!("unknown option \"{option}\"")
             };
-            d.error(
+            d.warn(
                 &e.loc,
-                format!("{}: write NAME [weight N [{more}]]", e.words.join(" ")),
+                format!(
+                    "{}: {why}; the entry is ignored, as keepalived does; write {usage}",
+                    e.words.join(" ")
+                ),
             );
             return None;
         }
     };
-    let weight = match weight {
-        Some(w) => {
-            let mut w = parse_at(d, &e.loc, "weight", w, |v| int(v, -254, 254))? as i32;
-            if w.abs() == 254 {
+    let weight = weight.and_then(|w| {
+        let own = if script {
+            "the vrrp_script's own weight is used"
+        } else {
+            "weight 0 is used"
+        };
+        let w = lenient_at(d, &e.loc, "weight", w.as_str(), own, |v| int(v, -254, 254));
+        match w {
+            Some(w) if w.abs() == 254 => {
                 d.warn(
                     &e.loc,
                     format!("weight {w} is taken as ±253, the limit, as keepalived does"),
                 );
-                w = w.signum() * 253;
+                Some(w.signum() as i32 * 253)
             }
-            Some(w)
+            Some(w) => Some(w as i32),
+            None if script => None,
+            None => Some(0),
         }
-        None => None,
+    });
+    let reverse = match more {
+        [] => None,
+        [r, ..] if r == "reverse" => Some(true),
+        [r, ..] if script && r == "noreverse" => Some(false),
+        [other, ..] => {
+            d.warn(
+                &e.loc,
+                format!(
+                    "{}: unknown weight option \"{other}\" is ignored, as keepalived does; write \
+                     {usage}",
+                    e.keyword()
+                ),
+            );
+            None
+        }
     };
+    ignore_rest(d, &e.loc, e.keyword(), more.get(1..).unwrap_or_default());
     Some(TrackDraft {
-        tracked: Tracked { name, weight },
+        tracked: Tracked {
+            name: e.keyword().to_string(),
+            weight,
+        },
         reverse,
         loc: e.loc.clone(),
     })

@@ -13,24 +13,28 @@ use super::{
     Draft, GroupDraft, InstanceDraft,
 };
 use crate::config::{
-    check_interval,
     keepalived::{Diags, Loc, Place, Places},
-    password, Check, Config, ConfigError, Garp, SyncGroup, VrrpInstance,
+    password, Check, Config, ConfigError, Garp, Probe, SyncGroup, VrrpInstance,
 };
 
 impl Draft {
     pub(super) fn resolve(self, d: &mut Diags) -> (Config, Places) {
+        // keepalived runs the first of a name.
         let mut checks: HashMap<&str, (&Check, &Loc)> = HashMap::new();
         for (script, loc) in &self.checks {
-            if let Some((_, first)) = checks.insert(&script.name, (script, loc)) {
-                d.error(
+            match checks.entry(&script.name) {
+                Entry::Occupied(first) => d.warn(
                     loc,
                     format!(
-                        "a vrrp_script or check named {} is already defined at {first}: rename \
-                         one",
-                        script.name
+                        "a vrrp_script or check named {} is already defined at {}: this one is \
+                         ignored, as keepalived does; rename or remove one",
+                        script.name,
+                        first.get().1
                     ),
-                );
+                ),
+                Entry::Vacant(slot) => {
+                    slot.insert((script, loc));
+                }
             }
         }
         let mut group_of: HashMap<&str, &GroupDraft> = HashMap::new();
@@ -38,10 +42,11 @@ impl Draft {
         let mut names: HashMap<&str, (usize, &Loc)> = HashMap::new();
         for (n, instance) in self.instances.iter().enumerate() {
             if let Some((_, first)) = names.get(instance.name.as_str()) {
-                d.error(
+                d.warn(
                     &instance.loc,
                     format!(
-                        "vrrp_instance {} is already defined at {first}: rename one",
+                        "vrrp_instance {} is already defined at {first}: this one is ignored, as \
+                         keepalived does; rename or remove one",
                         instance.name
                     ),
                 );
@@ -53,39 +58,57 @@ impl Draft {
         let mut group_tracks: HashMap<&str, Tracks> = HashMap::new();
         let mut group_names: HashMap<&str, &Loc> = HashMap::new();
         for group in &self.groups {
-            if let Some(first) = group_names.insert(&group.name, &group.loc) {
-                d.error(
+            if let Some(first) = group_names.get(group.name.as_str()) {
+                d.warn(
                     &group.loc,
                     format!(
-                        "vrrp_sync_group {} is already defined at {first}: rename one",
+                        "vrrp_sync_group {} is already defined at {first}: this one is ignored, \
+                         as keepalived does; rename or remove one",
                         group.name
                     ),
                 );
                 continue;
             }
-            check_tracks(d, &group.tracks, &checks, &self.broken);
+            group_names.insert(&group.name, &group.loc);
+            let before = &self.checks[..group.checks_before];
+            check_tracks(d, &group.tracks, before, &checks, &self.broken);
+            let mut members = Vec::new();
             for (member, loc) in &group.members {
                 if !names.contains_key(member.as_str()) {
                     let hint = did_you_mean(member, names.keys().copied());
-                    d.error(
+                    d.warn(
                         loc,
                         format!(
-                            "vrrp_sync_group {}: no vrrp_instance named {member}{hint}",
+                            "vrrp_sync_group {}: no vrrp_instance named {member}{hint}; the \
+                             member is skipped, as keepalived does",
                             group.name
                         ),
                     );
-                } else if let Some(other) = group_of.insert(member, group) {
-                    d.error(
+                } else if let Some(other) = group_of.get(member.as_str()) {
+                    d.warn(
                         loc,
                         format!(
-                            "vrrp_instance {member} is already in vrrp_sync_group {} ({}): an \
-                             instance syncs with one group",
+                            "vrrp_instance {member} is already in vrrp_sync_group {} ({}): it \
+                             stays there, as keepalived does; an instance syncs with one group",
                             other.name, other.loc
                         ),
                     );
+                } else {
+                    group_of.insert(member, group);
+                    members.push(member.clone());
                 }
             }
-            if group.members.is_empty() {
+            if members.len() == 1 {
+                d.warn(
+                    &group.loc,
+                    format!(
+                        "vrrp_sync_group {} has only 1 vrrp_instance, which syncs with nothing \
+                         (keepalived warns too); add the instances that change state together",
+                        group.name
+                    ),
+                );
+            }
+            if members.is_empty() {
                 d.warn(
                     &group.loc,
                     format!(
@@ -98,7 +121,7 @@ impl Draft {
                 group_tracks.insert(&group.name, self.group_tracks(d, group, &checks));
                 groups.push(SyncGroup {
                     name: group.name.clone(),
-                    members: group.members.iter().map(|(m, _)| m.clone()).collect(),
+                    members,
                     notify: group.notify.clone(),
                 });
             }
@@ -110,7 +133,8 @@ impl Draft {
             if names[draft.name.as_str()].0 != n {
                 continue;
             }
-            check_tracks(d, &draft.tracks, &checks, &self.broken);
+            let before = &self.checks[..draft.checks_before];
+            check_tracks(d, &draft.tracks, before, &checks, &self.broken);
             if let (Some(iface), Some(vrid)) = (&draft.iface, draft.vrid) {
                 match vrids.entry((iface, vrid)) {
                     Entry::Occupied(e) => d.error(
@@ -138,14 +162,18 @@ impl Draft {
                 instances.push(instance);
             }
         }
-        // The first definition of a name.
-        for (check, loc) in self.checks.iter().rev() {
-            places.checks.insert(check.name.clone(), Place::from(loc));
+        // The first definition of each name, as the checks map above.
+        let mut checks = Vec::new();
+        for (check, loc) in self.checks {
+            if let Entry::Vacant(slot) = places.checks.entry(check.name.clone()) {
+                slot.insert(Place::from(&loc));
+                checks.push(check);
+            }
         }
         let config = Config {
             global: self.global,
             instances,
-            checks: self.checks.into_iter().map(|(s, _)| s).collect(),
+            checks,
             sync_groups: groups,
         };
         (config, places)
@@ -175,44 +203,25 @@ impl Draft {
             return None;
         };
         if i.vips.is_empty() {
-            if i.bad_vips {
-                return None;
-            }
+            let given = if i.bad_vips {
+                " usable (the ones given are skipped or refused above)"
+            } else {
+                ""
+            };
             d.error(
                 &i.loc,
                 format!(
-                    "vrrp_instance {name} has no virtual_ipaddress: add the addresses it moves"
+                    "vrrp_instance {name} has no{given} virtual_ipaddress: keepalived runs a \
+                     VRRPv2 instance without one, this agent needs the addresses it moves"
                 ),
             );
             return None;
         }
-        let version = i
-            .version
-            .as_ref()
-            .map(|(v, _)| *v)
-            .or(self.version)
-            .unwrap_or(Version::V2);
-        let advert = i
-            .advert
-            .clone()
-            .unwrap_or((Duration::from_secs(1), i.loc.clone()));
-        if check_interval(version, advert.0).is_err() {
-            let t = advert.0.as_secs_f64();
-            d.error(
-                &advert.1,
-                match version {
-                    Version::V2 => format!(
-                        "advert_int {t}: VRRPv2 sends whole seconds, 1 to 255; write a whole \
-                         number, or version 3 (vrrp_version 3 in global_defs) for sub-second \
-                         adverts"
-                    ),
-                    Version::V3 => format!(
-                        "advert_int {t}: VRRPv3 sends 0.01 to 40.95 seconds in steps of 0.01"
-                    ),
-                },
-            );
-            return None;
-        }
+        let version = i.version.or(self.version).unwrap_or(Version::V2);
+        let advert = match &i.advert {
+            Some((t, loc)) => sendable_interval(d, version, *t, loc),
+            None => Duration::from_secs(1),
+        };
         let priority = i.priority();
         let mut preempt = i.nopreempt.is_none();
         let mut preempt_delay = i.preempt_delay.clone();
@@ -272,7 +281,7 @@ impl Draft {
             vips: i.vips.iter().map(|(v, _)| v.clone()).collect(),
             excluded_vips: i.excluded.iter().map(|(v, _)| v.clone()).collect(),
             version,
-            advert_interval: advert.0,
+            advert_interval: advert,
             auth_pass,
             preempt,
             preempt_delay: preempt_delay.map_or(Duration::ZERO, |(t, _)| t),
@@ -453,15 +462,34 @@ fn weight(t: &TrackDraft, checks: &HashMap<&str, (&Check, &Loc)>) -> i32 {
 }
 
 /// Every track_script names a vrrp_script or check, and a `reverse` after the weight agrees with
-/// the script's own (the model keeps reverse on the script).
+/// the script's own (the model keeps reverse on the script). keepalived 2.2.7 only finds a
+/// vrrp_script defined `before` the block that tracks it: the agent tracks a later one too, with
+/// a warning.
 fn check_tracks(
     d: &mut Diags,
     tracks: &Tracks,
+    before: &[(Check, Loc)],
     checks: &HashMap<&str, (&Check, &Loc)>,
     broken: &[String],
 ) {
     for t in &tracks.checks {
         let name = t.tracked.name.as_str();
+        match checks.get(name) {
+            Some((script, loc))
+                if matches!(script.probe, Probe::Exec(_))
+                    && !before.iter().any(|(c, _)| c.name == name) =>
+            {
+                d.warn(
+                    &t.loc,
+                    format!(
+                        "track_script {name}: vrrp_script {name} is defined later ({loc}); \
+                         keepalived 2.2.7 does not find it and runs without it, this agent tracks \
+                         it: move the vrrp_script above"
+                    ),
+                );
+            }
+            _ => {}
+        }
         match (checks.get(name), t.reverse) {
             (None, _) if broken.iter().any(|b| b == name) => {}
             (None, _) => {
@@ -483,6 +511,43 @@ fn check_tracks(
             _ => {}
         }
     }
+}
+
+/// What keepalived makes of an advert interval that the version cannot send: VRRPv2 whole
+/// seconds, VRRPv3 steps of 10 ms up to 40.95 s, both rounded half up.
+fn sendable_interval(d: &mut Diags, version: Version, t: Duration, loc: &Loc) -> Duration {
+    let (step, max, what) = match version {
+        Version::V2 => (
+            1_000_000,
+            255_000_000,
+            "VRRPv2 sends whole seconds, 1 to 255",
+        ),
+        Version::V3 => (
+            10_000,
+            40_950_000,
+            "VRRPv3 sends 0.01 to 40.95 seconds in steps of 0.01",
+        ),
+    };
+    let micros = t.as_micros() as u64;
+    let sent = ((micros + step / 2) / step * step).clamp(step, max);
+    let sent = Duration::from_micros(sent);
+    if sent != t {
+        let to_v3 = if version == Version::V2 {
+            ", or version 3 (vrrp_version 3 in global_defs) for sub-second adverts"
+        } else {
+            ""
+        };
+        d.warn(
+            loc,
+            format!(
+                "advert_int {}: {what}; keepalived makes it {}, and so does this agent: write \
+                 that{to_v3}",
+                t.as_secs_f64(),
+                sent.as_secs_f64()
+            ),
+        );
+    }
+    sent
 }
 
 /// Where to point at for an error of [`VrrpInstance::validate`].

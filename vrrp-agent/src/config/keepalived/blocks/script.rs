@@ -2,7 +2,9 @@
 use std::time::Duration;
 
 use super::{
-    engine::{named, none, parse_at, value, walk, One, Table},
+    engine::{
+        ignore_rest, lenient_at, lenient_number, named, none, parse_at, value, walk, One, Table,
+    },
     global::user,
     values::{int, process, seconds, socket_addr, uint, url_parts},
     Diags, Draft, Loc, Stmt,
@@ -122,49 +124,75 @@ fn script_timeout(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
 }
 
 fn script_rise(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
-    if let Some(n) = script_count(d, s) {
-        sd.script.rise = n;
-    }
+    sd.script.rise = script_count(d, s);
 }
 
 fn script_fall(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
-    if let Some(n) = script_count(d, s) {
-        sd.script.fall = n;
-    }
+    sd.script.fall = script_count(d, s);
 }
 
 fn script_init_fail(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
     sd.script.init_fail = none(d, s);
 }
 
-/// `rise` and `fall`: at least 1, and at most keepalived's int.
-fn script_count(d: &mut Diags, s: &Stmt) -> Option<u32> {
-    value(d, s, |v| uint(v, 1, i32::MAX as u64)).map(|n| n as u32)
+/// `rise` and `fall`: at least 1, and at most keepalived's int; anything else is 1.
+fn script_count(d: &mut Diags, s: &Stmt) -> u32 {
+    let n = lenient_number(d, s, "1 is used", |v| uint(v, 1, i32::MAX as u64));
+    n.map_or(1, |n| n as u32)
 }
 
+/// `weight N [reverse]`; keepalived logs a weight past ±253 but uses it, which can take the
+/// priority out of its range: the agent uses ±253.
 fn script_weight(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
-    let (weight, reverse) = match s.args() {
-        [w] => (w, false),
-        [w, r] if r == "reverse" => (w, true),
-        _ => {
-            return d.error(
-                &s.loc,
-                "weight takes a number from -253 to 253, then optionally reverse",
-            )
-        }
+    let Some((weight, more)) = s.args().split_first() else {
+        return d.error(
+            &s.loc,
+            "weight takes a number from -253 to 253, then optionally reverse",
+        );
     };
-    match int(weight, -253, 253) {
-        Ok(w) => {
-            sd.script.weight = w as i32;
-            sd.script.reverse = reverse;
-        }
-        Err(e) => d.error(&s.loc, format!("weight {weight}: {e}")),
+    let any = |v: &str| int(v, i32::MIN.into(), i32::MAX.into());
+    let Some(w) = lenient_at(
+        d,
+        &s.loc,
+        "weight",
+        weight.as_str(),
+        "the line is ignored",
+        any,
+    ) else {
+        return;
+    };
+    let clamped = w.clamp(-253, 253);
+    if clamped != w {
+        d.warn(
+            &s.loc,
+            format!(
+                "weight {w}: keepalived's range is -253 to 253; it warns and uses {w}, which \
+                 can take the priority out of its range; this agent uses {clamped}: write that"
+            ),
+        );
     }
+    sd.script.weight = clamped as i32;
+    sd.script.reverse = match more.first() {
+        Some(r) if r == "reverse" => true,
+        Some(other) => {
+            d.warn(
+                &s.loc,
+                format!(
+                    "weight {weight} {other}: unknown weight option, ignored as keepalived does; \
+                     write weight N reverse, or weight N"
+                ),
+            );
+            false
+        }
+        None => false,
+    };
+    ignore_rest(d, &s.loc, "weight", more.get(1..).unwrap_or_default());
 }
 
-/// keepalived's script interval and timeout: 0 means 1 second, with a warning.
+/// keepalived's script interval and timeout: 0 means 1 second, with a warning. Fractions are
+/// kept, as keepalived 2.4 does (2.2.7 reads whole seconds).
 fn script_seconds(d: &mut Diags, s: &Stmt) -> Option<Duration> {
-    let t = value(d, s, seconds)?;
+    let t = lenient_number(d, s, "the line is ignored", seconds)?;
     if t.is_zero() {
         d.warn(
             &s.loc,

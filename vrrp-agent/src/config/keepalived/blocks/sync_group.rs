@@ -1,6 +1,6 @@
 //! `vrrp_sync_group`: its members, notify scripts and trackers.
 use super::{
-    engine::{entries, flag, named, set, walk, Ignore, Many, One, Refuse, Table},
+    engine::{entries, named, switch, walk, First, Ignore, Many, One, Refuse, Table},
     instance::{notify, track_interface, track_script, Tracks},
     Diags, Draft, Loc, Stmt, EMAIL, FIFO, NO_TRACKER,
 };
@@ -14,6 +14,8 @@ pub(super) struct GroupDraft {
     pub(super) tracks: Tracks,
     /// `sync_group_tracking_weight`: members keep their weighted trackers.
     pub(super) tracking_weight: bool,
+    /// The vrrp_scripts and checks defined before this block: keepalived 2.2.7 tracks only those.
+    pub(super) checks_before: usize,
 }
 
 pub(super) fn vrrp_sync_group(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
@@ -27,6 +29,7 @@ pub(super) fn vrrp_sync_group(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         notify: Notify::default(),
         tracks: Tracks::default(),
         tracking_weight: false,
+        checks_before: draft.checks.len(),
     };
     walk(
         d,
@@ -40,15 +43,15 @@ pub(super) fn vrrp_sync_group(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
 
 #[rustfmt::skip]
 pub(super) const SYNC_GROUP: &Table<GroupDraft> = &[
-    ("group", One(members)),
-    ("notify", One(|d, g, s| g.notify.any = notify(d, s))),
-    ("notify_master", One(|d, g, s| g.notify.master = notify(d, s))),
-    ("notify_backup", One(|d, g, s| g.notify.backup = notify(d, s))),
-    ("notify_fault", One(|d, g, s| g.notify.fault = notify(d, s))),
-    ("notify_stop", One(|d, g, s| g.notify.stop = notify(d, s))),
+    ("group", First(members)),
+    ("notify", First(|d, g, s| g.notify.any = notify(d, s))),
+    ("notify_master", First(|d, g, s| g.notify.master = notify(d, s))),
+    ("notify_backup", First(|d, g, s| g.notify.backup = notify(d, s))),
+    ("notify_fault", First(|d, g, s| g.notify.fault = notify(d, s))),
+    ("notify_stop", First(|d, g, s| g.notify.stop = notify(d, s))),
     ("track_script", Many(track_script)),
     ("track_interface", Many(track_interface)),
-    ("sync_group_tracking_weight", One(|d, g, s| set(&mut g.tracking_weight, flag(d, s)))),
+    ("sync_group_tracking_weight", One(|d, g, s| g.tracking_weight = switch(d, s))),
     ("track_file", Refuse(NO_TRACKER)),
     ("track_process", Refuse(NO_TRACKER)),
     ("track_bfd", Refuse(NO_TRACKER)),

@@ -8,11 +8,6 @@ use vrrp_common::Version;
 
 use super::IPV6;
 
-/// A count of 0 to 255.
-pub(super) fn byte(v: &str) -> Result<u8, String> {
-    uint(v, 0, 255).map(|n| n as u8)
-}
-
 pub(super) fn uint(v: &str, lo: u64, hi: u64) -> Result<u64, String> {
     v.parse()
         .ok()
@@ -77,14 +72,6 @@ pub(super) fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
     }
 }
 
-/// `ADDR[/LEN]`, /32 by default as in keepalived.
-pub(super) fn cidr(v: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (addr, len) = v.split_once('/').unwrap_or((v, "32"));
-    let addr = ipv4(addr)?;
-    let len = uint(len, 1, 32).map_err(|_| format!("prefix length {len}: use 1 to 32"))?;
-    Ok((addr, len as u8))
-}
-
 /// rtnetlink scopes by name (iproute2's rt_scopes) or number.
 pub(super) fn scope(v: &str) -> Result<u8, String> {
     match v {
@@ -112,18 +99,6 @@ pub(super) fn broadcast(
         ))),
         "-" => Err("a /31 or /32 has no broadcast address".into()),
         _ => ipv4(v).map(Some),
-    }
-}
-
-/// keepalived's `vrrp_mcast_group4` / `mcast_dst_ip`: only the IANA group is spoken here.
-pub(super) fn vrrp_group(v: &str) -> Result<(), String> {
-    match ipv4(v)? {
-        ip if ip == Ipv4Addr::new(224, 0, 0, 18) => Ok(()),
-        _ => Err(
-            "this agent sends adverts to 224.0.0.18 (or unicast peers) only; remove it, \
-                  and keep the other routers on 224.0.0.18"
-                .into(),
-        ),
     }
 }
 
