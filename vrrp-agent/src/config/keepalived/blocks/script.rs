@@ -21,26 +21,39 @@ pub(super) struct ScriptDraft {
 }
 
 pub(super) fn vrrp_script(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
+    read(
+        d,
+        draft,
+        s,
+        SCRIPT,
+        "has no script: add script \"/path/to/check args\"",
+    );
+}
+
+/// The vrrp_agent block's `check NAME { … }`.
+pub(super) fn check(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
+    let missing = "checks nothing: add process NAME, tcp ADDR:PORT or http URL";
+    read(d, draft, s, CHECK, missing);
+}
+
+/// `KEYWORD NAME { … }` read with `table` into the draft's checks; `missing` says what to add
+/// when it says nothing the check can do.
+fn read(d: &mut Diags, draft: &mut Draft, s: &Stmt, table: &Table<ScriptDraft>, missing: &str) {
     let Some((name, items)) = named(d, s) else {
         return;
     };
     let mut script = ScriptDraft::new(name);
     walk(
         d,
-        &format!("vrrp_script {name}"),
-        SCRIPT,
+        &format!("{} {name}", s.keyword()),
+        table,
         &mut script,
         items,
     );
     let refused = script.refused;
     match script.finish() {
         Some(script) => draft.checks.push((script, s.loc.clone())),
-        None => draft.broken(
-            d,
-            s,
-            refused,
-            "has no script: add script \"/path/to/check args\"",
-        ),
+        None => draft.broken(d, s, refused, missing),
     }
 }
 
@@ -201,24 +214,6 @@ fn script_seconds(d: &mut Diags, s: &Stmt) -> Option<Duration> {
         return Some(Duration::from_secs(1));
     }
     Some(t)
-}
-
-pub(super) fn check(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
-    let Some((name, items)) = named(d, s) else {
-        return;
-    };
-    let mut check = ScriptDraft::new(name);
-    walk(d, &format!("check {name}"), CHECK, &mut check, items);
-    let refused = check.refused;
-    match check.finish() {
-        Some(script) => draft.checks.push((script, s.loc.clone())),
-        None => draft.broken(
-            d,
-            s,
-            refused,
-            "checks nothing: add process NAME, tcp ADDR:PORT or http URL",
-        ),
-    }
 }
 
 #[rustfmt::skip]
