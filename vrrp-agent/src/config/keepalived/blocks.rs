@@ -25,7 +25,7 @@ use sync_group::{vrrp_sync_group, GroupDraft};
 /// The configuration `stmts` describe, and where its parts are; errors and warnings go to `d`.
 pub fn config(stmts: &[Stmt], d: &mut Diags) -> (Config, Places) {
     let mut draft = Draft::default();
-    walk(d, "the top level", TOP, &mut draft, stmts);
+    walk(d, "the top level", &[TOP], &mut draft, stmts);
     draft.resolve(d)
 }
 

@@ -9,7 +9,7 @@ use crate::config::{checksum_form, XdpMode};
 
 pub(super) fn vrrp_agent(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     if let Some(items) = block(d, s) {
-        walk(d, "vrrp_agent", AGENT, draft, items);
+        walk(d, "vrrp_agent", &[AGENT], draft, items);
     }
 }
 

@@ -11,7 +11,7 @@ use super::{
     agent::AGENT,
     global::GLOBAL_DEFS,
     instance::{AUTHENTICATION, INSTANCE},
-    script::{CHECK, SCRIPT},
+    script::{CHECK, SCRIPT, TIMING},
     sync_group::SYNC_GROUP,
     values::seconds,
     Diags, Loc, Stmt, TOP,
@@ -37,12 +37,19 @@ pub(super) use Rule::{First, Ignore, Many, One, Refuse};
 
 pub(super) type Table<T> = [(&'static str, Rule<T>)];
 
-/// Runs `table`'s rules over `items`, the statements of the block described by `what`.
-pub(super) fn walk<T>(d: &mut Diags, what: &str, table: &Table<T>, target: &mut T, items: &[Stmt]) {
+/// Runs the rules of `tables` over `items`, the statements of the block described by `what`.
+pub(super) fn walk<T>(
+    d: &mut Diags,
+    what: &str,
+    tables: &[&Table<T>],
+    target: &mut T,
+    items: &[Stmt],
+) {
     let mut seen: HashMap<&str, &Loc> = HashMap::new();
     for s in items {
         let keyword = s.keyword();
-        match table.iter().find(|(k, _)| *k == keyword).map(|(_, r)| r) {
+        let rows = tables.iter().flat_map(|t| t.iter());
+        match rows.clone().find(|(k, _)| *k == keyword).map(|(_, r)| r) {
             Some(One(handle)) => {
                 if let Some(first) = seen.insert(keyword, &s.loc) {
                     d.warn(
@@ -72,16 +79,16 @@ pub(super) fn walk<T>(d: &mut Diags, what: &str, table: &Table<T>, target: &mut 
             Some(Many(handle)) => handle(d, target, s),
             Some(Ignore(why)) => d.ignored(&s.loc, keyword, why),
             Some(Refuse(why)) => d.error(&s.loc, format!("{keyword} is not supported: {why}")),
-            None => unknown(d, s, what, table),
+            None => unknown(d, s, what, rows.map(|(k, _)| *k)),
         }
     }
 }
 
-fn unknown<T>(d: &mut Diags, s: &Stmt, what: &str, table: &Table<T>) {
+fn unknown<'a>(d: &mut Diags, s: &Stmt, what: &str, keywords: impl Iterator<Item = &'a str>) {
     let keyword = s.keyword();
     let hint = if let Some(home) = home_of(keyword) {
         format!(": it belongs in {home}")
-    } else if let Some(near) = closest(keyword, table.iter().map(|(k, _)| *k)) {
+    } else if let Some(near) = closest(keyword, keywords) {
         format!(" (did you mean \"{near}\"?)")
     } else {
         ": check its spelling and the block it is in".to_string()
@@ -105,7 +112,10 @@ fn home_of(keyword: &str) -> Option<&'static str> {
             "the authentication block of a vrrp_instance",
             has(AUTHENTICATION, keyword),
         ),
-        ("a vrrp_script", has(SCRIPT, keyword)),
+        (
+            "a vrrp_script",
+            has(SCRIPT, keyword) || has(TIMING, keyword),
+        ),
         ("a vrrp_sync_group", has(SYNC_GROUP, keyword)),
         ("the vrrp_agent block", has(AGENT, keyword)),
         ("a check of the vrrp_agent block", has(CHECK, keyword)),

@@ -16,7 +16,7 @@ use crate::config::ScriptUser;
 
 pub(super) fn global_defs(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     if let Some(items) = block(d, s) {
-        walk(d, "global_defs", GLOBAL_DEFS, draft, items);
+        walk(d, "global_defs", &[GLOBAL_DEFS], draft, items);
     }
 }
 

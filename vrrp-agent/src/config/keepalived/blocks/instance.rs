@@ -115,7 +115,7 @@ pub(super) fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     walk(
         d,
         &format!("vrrp_instance {name}"),
-        INSTANCE,
+        &[INSTANCE],
         &mut instance,
         items,
     );
@@ -253,7 +253,7 @@ fn preempt_delay(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
 fn authentication(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
     if let Some(items) = block(d, s) {
         let what = format!("authentication of vrrp_instance {}", i.name);
-        walk(d, &what, AUTHENTICATION, i, items);
+        walk(d, &what, &[AUTHENTICATION], i, items);
     }
 }
 

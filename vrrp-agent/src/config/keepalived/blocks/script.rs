@@ -43,13 +43,8 @@ fn read(d: &mut Diags, draft: &mut Draft, s: &Stmt, table: &Table<ScriptDraft>, 
         return;
     };
     let mut script = ScriptDraft::new(name);
-    walk(
-        d,
-        &format!("{} {name}", s.keyword()),
-        table,
-        &mut script,
-        items,
-    );
+    let what = format!("{} {name}", s.keyword());
+    walk(d, &what, &[table, TIMING], &mut script, items);
     let refused = script.refused;
     match script.finish() {
         Some(script) => draft.checks.push((script, s.loc.clone())),
@@ -61,6 +56,11 @@ fn read(d: &mut Diags, draft: &mut Draft, s: &Stmt, table: &Table<ScriptDraft>, 
 pub(super) const SCRIPT: &Table<ScriptDraft> = &[
     ("script", One(script)),
     ("user", One(|d, sd, s| sd.script.user = user(d, s))),
+];
+
+/// When and how the result of a vrrp_script or a check counts, with keepalived's defaults.
+#[rustfmt::skip]
+pub(super) const TIMING: &Table<ScriptDraft> = &[
     ("interval", One(script_interval)),
     ("timeout", One(script_timeout)),
     ("weight", One(script_weight)),
@@ -124,7 +124,7 @@ impl ScriptDraft {
     }
 }
 
-// Handlers shared by the SCRIPT and CHECK tables.
+// The TIMING table's handlers.
 
 fn script_interval(d: &mut Diags, sd: &mut ScriptDraft, s: &Stmt) {
     if let Some(t) = script_seconds(d, s) {
@@ -221,13 +221,6 @@ pub(super) const CHECK: &Table<ScriptDraft> = &[
     ("process", One(|d, c, s| c.set(value(d, s, process).map(Probe::Process), d, s))),
     ("tcp", One(|d, c, s| c.set(value(d, s, socket_addr).map(Probe::Tcp), d, s))),
     ("http", One(|d, c, s| c.set(http(d, s), d, s))),
-    // The vrrp_script keywords for when and how the result counts, with their defaults.
-    ("interval", One(script_interval)),
-    ("timeout", One(script_timeout)),
-    ("weight", One(script_weight)),
-    ("rise", One(script_rise)),
-    ("fall", One(script_fall)),
-    ("init_fail", One(script_init_fail)),
 ];
 
 /// `http http://ADDR[:PORT][/PATH] [status N] [host NAME]`.

@@ -34,7 +34,7 @@ pub(super) fn vrrp_sync_group(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     walk(
         d,
         &format!("vrrp_sync_group {name}"),
-        SYNC_GROUP,
+        &[SYNC_GROUP],
         &mut group,
         items,
     );
