@@ -8,8 +8,9 @@ use vrrp_agent::{
     agent,
     config::{
         cli::{Cli, Command},
-        keepalived, Config,
+        keepalived::{self, Loaded},
     },
+    net::{Links, Netlink},
 };
 
 fn main() -> ExitCode {
@@ -22,28 +23,30 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let config = match load(&cli) {
+    let loaded = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    if cli.config_test || matches!(cli.command, Some(Command::CheckConfig)) {
-        let n = config.instances.len();
-        println!(
-            "configuration OK: {n} VRRP instance(s), {} check(s)",
-            config.checks.len()
-        );
-        return ExitCode::SUCCESS;
-    }
     // One thread: the election is one state machine per instance and the I/O is small; a single
     // event loop keeps the order of events exact.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(agent::run(config, cli.file.clone())) {
+    if cli.config_test || matches!(cli.command, Some(Command::CheckConfig)) {
+        runtime.block_on(warn_missing_interfaces(&loaded));
+        let config = &loaded.config;
+        println!(
+            "configuration OK: {} VRRP instance(s), {} check(s)",
+            config.instances.len(),
+            config.checks.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match runtime.block_on(agent::run(loaded, cli.file.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -53,26 +56,57 @@ fn main() -> ExitCode {
 }
 
 /// The configuration from `-f FILE` (warnings logged) or from the instance flags.
-fn load(cli: &Cli) -> Result<Config, String> {
+fn load(cli: &Cli) -> Result<Loaded, String> {
     let Some(path) = &cli.file else {
         if cli.config_test || cli.command.is_some() {
             return Err("error: checking a configuration needs -f FILE".into());
         }
-        return cli.instance.config().map_err(|e| format!("error: {e}"));
+        let config = cli.instance.config().map_err(|e| format!("error: {e}"))?;
+        return Ok(config.into());
     };
-    let loaded = keepalived::load(path).map_err(|errors| {
+    let mut loaded = keepalived::load(path).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|d| format!("error: {d}")).collect();
         lines.join("\n")
     })?;
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let mut config = loaded.config;
+    let global = &mut loaded.config.global;
     if let Some(xdp) = cli.instance.xdp {
-        config.global.xdp = xdp;
+        global.xdp = xdp;
     }
     if let Some(priority) = cli.instance.rt_priority {
-        config.global.rt_priority = priority;
+        global.rt_priority = priority;
     }
-    Ok(config)
+    Ok(loaded)
+}
+
+/// `-t`: interfaces the configuration names that this host does not have. Not an error: the
+/// agent runs such an instance in FAULT until the interface appears.
+async fn warn_missing_interfaces(loaded: &Loaded) {
+    let links: anyhow::Result<Links> = async {
+        let nl = Netlink::connect()?;
+        Ok(Links::query(&nl).await?)
+    }
+    .await;
+    let links = match links {
+        Ok(links) => links,
+        Err(e) => return warn!("cannot list this host's interfaces to check them: {e}"),
+    };
+    for i in &loaded.config.instances {
+        let tracked = i.track_interfaces.iter().map(|t| t.name.as_str());
+        let mut names: Vec<&str> = i.devices().chain(tracked).collect();
+        names.dedup();
+        for name in names.into_iter().filter(|n| links.get(n).is_none()) {
+            let at = loaded
+                .instance_place(&i.name)
+                .map(|p| format!("{p}: "))
+                .unwrap_or_default();
+            warn!(
+                "{at}vrrp_instance {}: interface {name} does not exist on this host; the \
+                 instance will wait in FAULT until it appears",
+                i.name
+            );
+        }
+    }
 }

@@ -34,7 +34,10 @@ pub use system::System;
 
 use crate::{
     clock,
-    config::{keepalived, Check, Config, Global, VrrpInstance},
+    config::{
+        keepalived::{self, Loaded, Place},
+        Check, Config, Global, VrrpInstance,
+    },
     election::{State, Timestamp},
     instance::{Instance, Outputs},
     net::{Change, Link, Links},
@@ -87,7 +90,8 @@ pub trait Host {
 
 /// Runs `config` until SIGTERM/SIGINT; SIGHUP re-reads `file` (the keepalived.conf it came from).
 /// Exits with an error only after the hand-over.
-pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
+pub async fn run(loaded: Loaded, file: Option<PathBuf>) -> Result<()> {
+    let config = &loaded.config;
     if !config.global.startup_delay.is_zero() {
         let delay = config.global.startup_delay;
         info!("vrrp_startup_delay: waiting {delay:?}");
@@ -106,7 +110,7 @@ pub async fn run(config: Config, file: Option<PathBuf>) -> Result<()> {
     let (tx, rx) = mpsc::channel(1024);
     system::forward_signals(&tx)?;
     let host = System::new(config.global.xdp, tx)?;
-    let agent = Agent::new(host, config, file).await?;
+    let agent = Agent::new(host, &loaded, file).await?;
     agent.run(rx).await
 }
 
@@ -137,14 +141,14 @@ struct Plan<O> {
 }
 
 impl<H: Host> Agent<H> {
-    /// Opens and starts `config`; an error (a check that cannot run, an interface that cannot be
-    /// opened) means nothing started.
-    pub async fn new(mut host: H, config: Config, file: Option<PathBuf>) -> Result<Self> {
+    /// Opens and starts the configuration; an error (a check that cannot run, an interface that
+    /// cannot be opened) means nothing started.
+    pub async fn new(mut host: H, loaded: &Loaded, file: Option<PathBuf>) -> Result<Self> {
         let links = host.links().await?;
         let mut agent = Self {
             host,
             config: Config {
-                global: config.global.clone(),
+                global: loaded.config.global.clone(),
                 ..Config::default()
             },
             file,
@@ -158,7 +162,7 @@ impl<H: Host> Agent<H> {
         };
         // A table a killed agent left behind goes, even when this configuration needs none.
         agent.host.set_no_accept(BTreeSet::new()).await?;
-        let plan = agent.prepare(config).await?;
+        let plan = agent.prepare(loaded).await?;
         agent.commit(plan).await;
         Ok(agent)
     }
@@ -294,7 +298,7 @@ impl<H: Host> Agent<H> {
         for w in &loaded.warnings {
             warn!("{w}");
         }
-        match self.prepare(loaded.config).await {
+        match self.prepare(&loaded).await {
             Ok(plan) => self.commit(plan).await,
             Err(e) => self.refused(&format!("{e:#}")),
         }
@@ -305,9 +309,11 @@ impl<H: Host> Agent<H> {
         error!("SIGHUP: {why}; still running the previous configuration");
     }
 
-    /// Everything `new` needs that can fail, with nothing running touched: its checks started,
-    /// its new instances opened on their interfaces, the firewall set widened to both.
-    async fn prepare(&mut self, mut new: Config) -> Result<Plan<H::Outputs>> {
+    /// Everything the loaded configuration needs that can fail, with nothing running touched:
+    /// its checks started, its new instances opened on their interfaces, the firewall set
+    /// widened to both. Errors name the FILE:LINE of what they are about.
+    async fn prepare(&mut self, loaded: &Loaded) -> Result<Plan<H::Outputs>> {
+        let mut new = loaded.config.clone();
         if new.global != self.config.global && !self.instances.is_empty() {
             warn!("SIGHUP: global_defs and vrrp_agent changes apply at the next restart");
         }
@@ -347,7 +353,10 @@ impl<H: Host> Agent<H> {
             .filter(|c| tracked.contains(c.name.as_str()))
             .cloned()
             .collect();
-        let checks = self.checks.prepare(&wanted, &new.global)?;
+        let checks = self
+            .checks
+            .prepare(&wanted, &new.global)
+            .map_err(|e| anyhow!("{}{e}", at(loaded.check_place(e.check()))))?;
 
         self.links = self.host.links().await?;
         let mut added = Vec::new();
@@ -355,10 +364,12 @@ impl<H: Host> Agent<H> {
             let outputs = self.host.outputs(&config, &new.global);
             let name = config.name.clone();
             let mut instance = Instance::new(config, &new.checks, outputs);
-            instance
-                .bind(&self.links)
-                .await
-                .map_err(|e| anyhow!("vrrp_instance {name}: {e}"))?;
+            instance.bind(&self.links).await.map_err(|e| {
+                anyhow!(
+                    "{}vrrp_instance {name}: {e}",
+                    at(loaded.instance_place(&name))
+                )
+            })?;
             added.push(instance);
         }
 
@@ -579,6 +590,11 @@ async fn await_successors<O: Outputs>(mut waiting: Vec<&Instance<O>>, goodbye: T
     for i in waiting {
         info!(instance = %i.name(), "no new master heard within {bound:?} of the goodbye");
     }
+}
+
+/// `FILE:LINE: ` for an error about something defined there.
+fn at(place: Option<&Place>) -> String {
+    place.map(|p| format!("{p}: ")).unwrap_or_default()
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -13,7 +13,14 @@ use super::{
 /// keepalived's settings by their usual names.
 #[derive(Debug, Parser)]
 // `--version` is the VRRP version, as the issue and keepalived users expect, so clap's own goes.
-#[command(name = "vrrp-agent", version, about, disable_version_flag = true)]
+// `check-config -f FILE` needs none of the instance flags.
+#[command(
+    name = "vrrp-agent",
+    version,
+    about,
+    disable_version_flag = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

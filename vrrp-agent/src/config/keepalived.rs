@@ -83,6 +83,17 @@ pub struct Loaded {
     places: Places,
 }
 
+/// A configuration from the command line: no file, so no places and no warnings.
+impl From<Config> for Loaded {
+    fn from(config: Config) -> Self {
+        Self {
+            config,
+            warnings: Vec::new(),
+            places: Places::default(),
+        }
+    }
+}
+
 impl Loaded {
     /// Where the vrrp_script or vrrp_agent check `name` is defined.
     pub fn check_place(&self, name: &str) -> Option<&Place> {

@@ -304,6 +304,13 @@ pub enum ConfigError {
 }
 
 impl VrrpInstance {
+    /// Its interface and the other devices its VIPs name (`dev`): where it sends and adds.
+    pub fn devices(&self) -> impl Iterator<Item = &str> {
+        let vips = self.vips.iter().chain(&self.excluded_vips);
+        let devs = vips.filter_map(|v| v.dev.as_deref());
+        std::iter::once(self.iface.as_str()).chain(devs)
+    }
+
     /// The checks every source of configuration goes through.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_interval(self.version, self.advert_interval)?;

@@ -201,13 +201,6 @@ impl<O: Outputs> Instance<O> {
         checks.map(|t| t.name.as_str())
     }
 
-    /// Its interface and the devices its VIPs name: what it binds to.
-    fn devices(&self) -> impl Iterator<Item = &str> {
-        let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
-        let devs = vips.filter_map(|v| v.dev.as_deref());
-        std::iter::once(self.config.iface.as_str()).chain(devs)
-    }
-
     /// Binds to the interfaces in `links`, if they exist; one that is missing leaves the
     /// instance unbound (it starts in FAULT and binds when the interface appears). An interface
     /// that exists but cannot be opened is an error: the configuration is not applied.
@@ -222,13 +215,15 @@ impl<O: Outputs> Instance<O> {
     }
 
     fn missing_device(&self, links: &Links) -> Option<String> {
-        self.devices()
+        self.config
+            .devices()
             .find(|d| links.get(d).is_none())
             .map(str::to_owned)
     }
 
     fn bound_to(&mut self, links: &Links, src: Ipv4Addr) {
         let indexes = self
+            .config
             .devices()
             .filter_map(|d| Some((d.to_owned(), links.get(d)?.index)))
             .collect();
@@ -294,7 +289,7 @@ impl<O: Outputs> Instance<O> {
                 t.up = Some(link.is_some_and(|l| l.up));
             }
         }
-        if self.devices().any(|d| d == name) {
+        if self.config.devices().any(|d| d == name) {
             let moved = self
                 .bound
                 .as_ref()
