@@ -1,4 +1,7 @@
-//! Helpers shared by the unit tests: scripts in a temporary directory, root detection.
+//! Helpers shared by the unit tests: scripts in a temporary directory, root detection, captured
+//! logs, a recording fake of an instance's outputs.
+pub mod fake;
+
 use std::{
     fs,
     os::unix::fs::PermissionsExt,

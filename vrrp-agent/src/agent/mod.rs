@@ -16,6 +16,8 @@
 //! refuses the whole reload; commit then stops the changed and removed instances and starts the
 //! new ones. Instances and checks that did not change keep running untouched.
 mod system;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -1,128 +1,22 @@
 //! The instance against a recording fake of its outputs, in virtual time: no root, no sockets.
 
-use std::{cell::RefCell, collections::BTreeSet, path::Path, rc::Rc};
+use std::path::Path;
 
-use vrrp_common::{advert::decode_ipv4, maps::PeerRecord};
+use vrrp_common::maps::PeerRecord;
 
 use super::*;
 use crate::{
     config::{keepalived::parse_str, Config},
-    testing::Logs,
+    testing::{
+        fake::{Fake, Out, US},
+        Logs,
+    },
 };
 
-const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
 const MS: Duration = Duration::from_millis(1);
 const INTERVAL: Duration = Duration::from_millis(100);
-
-/// What the fake was asked to do, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Out {
-    Bind(u32),
-    Unbind,
-    Advert { priority: u8, dst: Ipv4Addr },
-    AddVip(Ipv4Addr),
-    RemoveVip(Ipv4Addr),
-    Garp { count: u8 },
-    Kernel { role: u8, priority: u8 },
-    Notify(State, u8),
-}
-
-/// The fake's state, shared with the test after the instance took the fake.
-#[derive(Default)]
-struct World {
-    out: Vec<Out>,
-    /// The addresses on the interface.
-    addrs: BTreeSet<Ipv4Addr>,
-    /// VIP adds that fail before one succeeds.
-    failing_adds: u32,
-    /// The kernel's record (the XDP path), or none (raw socket).
-    peer: Option<PeerRecord>,
-    bind_error: Option<String>,
-}
-
-#[derive(Clone, Default)]
-struct Fake(Rc<RefCell<World>>);
-
-impl Fake {
-    fn push(&self, out: Out) {
-        self.0.borrow_mut().out.push(out);
-    }
-
-    /// What was recorded since the last call.
-    fn take(&self) -> Vec<Out> {
-        std::mem::take(&mut self.0.borrow_mut().out)
-    }
-}
-
-impl Outputs for Fake {
-    type Error = String;
-
-    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, String> {
-        if let Some(e) = self.0.borrow().bind_error.clone() {
-            return Err(e);
-        }
-        self.push(Out::Bind(links.get("eth0").unwrap().index));
-        Ok(US)
-    }
-
-    fn unbind(&mut self) {
-        self.push(Out::Unbind);
-    }
-
-    async fn send_advert(&mut self, packet: &[u8]) -> Result<(), String> {
-        let advert = decode_ipv4(packet).map_err(|e| e.to_string())?;
-        let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
-        assert_eq!(advert.src, US);
-        self.push(Out::Advert {
-            priority: advert.priority,
-            dst,
-        });
-        Ok(())
-    }
-
-    async fn add_vip(&mut self, vip: &Vip) -> Result<(), String> {
-        let mut world = self.0.borrow_mut();
-        if world.failing_adds > 0 {
-            world.failing_adds -= 1;
-            return Err("EPERM".into());
-        }
-        world.addrs.insert(vip.addr);
-        world.out.push(Out::AddVip(vip.addr));
-        Ok(())
-    }
-
-    async fn remove_vip(&mut self, vip: &Vip) -> Result<(), String> {
-        self.0.borrow_mut().addrs.remove(&vip.addr);
-        self.push(Out::RemoveVip(vip.addr));
-        Ok(())
-    }
-
-    async fn has_vip(&mut self, vip: &Vip) -> Result<bool, String> {
-        Ok(self.0.borrow().addrs.contains(&vip.addr))
-    }
-
-    async fn announce(&mut self, _vips: &[Vip], count: u8, _pause: Duration) {
-        self.push(Out::Garp { count });
-    }
-
-    fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), String> {
-        self.push(Out::Kernel {
-            role: entry.role,
-            priority: entry.priority,
-        });
-        Ok(())
-    }
-
-    fn peer(&self) -> Result<Option<PeerRecord>, String> {
-        Ok(self.0.borrow().peer)
-    }
-
-    fn notify(&mut self, to: State, priority: u8) {
-        self.push(Out::Notify(to, priority));
-    }
-}
 
 /// A keepalived.conf with instance VI_1 on eth0 (VRID 51, priority 100, VIP, 100 ms adverts)
 /// and `extra` in its block, `before` ahead of it.
@@ -318,7 +212,7 @@ async fn kernel_record_is_read_before_declaring_the_master_down() {
     let (timer, down) = i.next_deadline().unwrap();
     assert_eq!(timer, Timer::MasterDown);
     // The kernel saw another advert 300 ms later; the agent wakes at the old deadline.
-    fake.0.borrow_mut().peer = Some(PeerRecord {
+    fake.world().peer = Some(PeerRecord {
         t_ns: at(310).0,
         count: 2,
         src: PEER.octets(),
@@ -342,7 +236,7 @@ async fn kernel_record_from_a_stranger_does_not_count_with_unicast_peers() {
     let unicast = format!("unicast_src_ip {US}\nunicast_peer {{\n198.51.100.3\n}}");
     let (mut i, fake) = started(config("", &unicast)).await;
     let (_, down) = i.next_deadline().unwrap();
-    fake.0.borrow_mut().peer = Some(PeerRecord {
+    fake.world().peer = Some(PeerRecord {
         t_ns: down.0 - 1,
         count: 1,
         src: PEER.octets(),
@@ -360,7 +254,7 @@ async fn kernel_record_from_a_stranger_does_not_count_with_unicast_peers() {
 async fn failed_vip_add_is_retried_at_each_advert() {
     let logs = Logs::capture();
     let (mut i, fake) = started(config("", "")).await;
-    fake.0.borrow_mut().failing_adds = 2;
+    fake.world().failing_adds = 2;
     let (_, down) = i.next_deadline().unwrap();
     i.on_timers(down).await;
     assert_eq!(i.state(), State::Master);
@@ -379,7 +273,7 @@ async fn failed_vip_add_is_retried_at_each_advert() {
 #[tokio::test]
 async fn vip_deleted_while_master_is_put_back() {
     let (mut i, fake, t) = master(config("", "")).await;
-    fake.0.borrow_mut().addrs.remove(&VIP);
+    fake.world().addrs.remove(&VIP);
     i.address_changed(7, VIP, false, &links(7, true), t + MS)
         .await;
     assert_eq!(fake.take(), [Out::AddVip(VIP)]);
@@ -392,7 +286,7 @@ async fn vip_deleted_while_master_is_put_back() {
     let no_track = "virtual_ipaddress_excluded {\n203.0.113.5/24 no_track\n}";
     let (mut i, fake, t) = master(config("", no_track)).await;
     let excluded = Ipv4Addr::new(203, 0, 113, 5);
-    fake.0.borrow_mut().addrs.remove(&excluded);
+    fake.world().addrs.remove(&excluded);
     i.address_changed(7, excluded, false, &links(7, true), t + MS)
         .await;
     assert_eq!(fake.take(), []);
@@ -466,14 +360,15 @@ async fn recreated_interface_is_bound_again() {
 async fn interface_that_cannot_be_opened_is_fault_and_retried() {
     let config = config("", "");
     let fake = Fake::default();
-    fake.0.borrow_mut().bind_error = Some("no IPv4 address".into());
+    let refused = ("VI_1".to_owned(), "no IPv4 address".to_owned());
+    fake.world().bind_errors.extend([refused]);
     let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
     assert!(i.bind(&links(7, true)).await.is_err(), "prepare refuses it");
     i.init_tracks(&links(7, true), |_| None);
     i.start(at(0)).await;
     i.address_changed(7, US, true, &links(7, true), at(1)).await;
     assert_eq!(i.state(), State::Fault);
-    fake.0.borrow_mut().bind_error = None;
+    fake.world().bind_errors.clear();
     i.address_changed(7, US, true, &links(7, true), at(2)).await;
     assert_eq!(i.state(), State::Backup);
 }
