@@ -43,6 +43,7 @@ macro_rules! log {
 }
 
 pub mod captures;
+pub mod frames;
 pub mod keepalived;
 pub mod lab;
 pub mod netns;

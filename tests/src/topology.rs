@@ -214,6 +214,19 @@ impl Topology {
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
 
+    /// Deletes `host`'s `eth0` (and its veth peer), as a container restart or a driver reload
+    /// does; the interface is gone, with its addresses.
+    pub fn delete_link(&self, host: &str) {
+        ip(&["-n", &self.ns(host).name, "link", "del", HOST_IFACE])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Creates `host`'s `eth0` on the LAN again, with address `cidr` (a new interface index).
+    pub fn recreate_link(&self, host: &str, cidr: &str) {
+        self.connect(self.ns(host), HOST_IFACE, "br0", "p", cidr)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
     /// Administratively downs `eth0` inside `host` (as `ip link set eth0 down` there would).
     pub fn link_down(&self, host: &str) {
         self.set_eth0(host, "down");

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod config;
 pub mod dataplane;
 pub mod election;
+pub mod init;
 pub mod instance;
 pub mod net;
 pub mod notify;

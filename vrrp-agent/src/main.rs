@@ -10,6 +10,7 @@ use vrrp_agent::{
         cli::{Cli, Command},
         keepalived::{self, Loaded},
     },
+    init,
     net::{Links, Netlink},
 };
 
@@ -30,13 +31,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
+    if !checking {
+        // Before the runtime starts its threads.
+        if let Some(exit) = init::become_init_if_pid_1() {
+            return exit;
+        }
+    }
     // One thread: the election is one state machine per instance and the I/O is small; a single
     // event loop keeps the order of events exact.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if cli.config_test || matches!(cli.command, Some(Command::CheckConfig)) {
+    if checking {
         runtime.block_on(warn_missing_interfaces(&loaded));
         let config = &loaded.config;
         println!(

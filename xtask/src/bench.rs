@@ -397,13 +397,7 @@ fn now_ns() -> Nanos {
 }
 
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("MAC {s:?}"))?;
-    v.try_into()
-        .map_err(|_| anyhow::anyhow!("MAC {s:?}: want 6 bytes"))
+    vrrp_lab::frames::parse_mac(s).with_context(|| format!("not a MAC address: {s:?}"))
 }
 
 /// xorshift64: enough to spread trigger phases, no dependency.

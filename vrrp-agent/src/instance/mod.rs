@@ -368,6 +368,7 @@ impl<O: Outputs> Instance<O> {
     /// Leaves the interface: FAULT first (a master says goodbye and removes its VIPs while it
     /// still can), then the sockets close.
     async fn unbind_for(&mut self, cause: String, now: Timestamp) {
+        info!(vrid = self.config.vrid, iface = %self.config.iface, instance = %self.config.name, "{cause}: closing the instance's sockets until it is back");
         self.unbound = Some(cause);
         self.reevaluate(now).await;
         self.unbind();

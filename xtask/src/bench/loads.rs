@@ -5,7 +5,10 @@
 use std::{net::Ipv4Addr, path::PathBuf, time::Duration, time::Instant};
 
 use anyhow::{bail, Context as _, Result};
-use vrrp_lab::{Proc, Topology};
+use vrrp_lab::{
+    frames::{advert_frame, trafgen_config, udp_frame},
+    Proc, Topology,
+};
 
 use super::measure::VRID;
 
@@ -92,7 +95,7 @@ impl Loads {
             let cpu = Some(i % cpus);
             let udp = [udp_frame(target, (mac, addr.into()))];
             let adverts: Vec<_> = (1..=50)
-                .map(|v| advert_frame(mac, addr.into(), v))
+                .map(|v| foreign_advert((mac, addr.into()), v))
                 .collect();
             let path = |kind: &str| topo.workdir().join(format!("trafgen-{kind}-{role}.cfg"));
             loads.unicast.push(write(path("udp"), &udp, cpu)?);
@@ -343,119 +346,23 @@ fn backlog_drops(softnet: &str) -> Result<u64> {
 }
 
 fn write(path: PathBuf, frames: &[Vec<u8>], cpu: Option<usize>) -> Result<PathBuf> {
-    let mut s = String::new();
-    for f in frames {
-        if let Some(cpu) = cpu {
-            s += &format!("cpu({cpu}): ");
-        }
-        let bytes: Vec<String> = f.iter().map(|b| format!("{b:#04x}")).collect();
-        s += &format!("{{ {} }}\n", bytes.join(", "));
-    }
-    std::fs::write(&path, s).with_context(|| path.display().to_string())?;
+    let conf = trafgen_config(frames, cpu);
+    std::fs::write(&path, conf).with_context(|| path.display().to_string())?;
     Ok(path)
 }
 
-/// RFC 1071 checksum over the concatenation of `parts` (each of even length but the last).
-pub fn checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for part in parts {
-        for pair in part.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn ipv4_header(
-    proto: u8,
-    ttl: u8,
-    tos: u8,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    payload: usize,
-) -> Vec<u8> {
-    let mut h = vec![0x45, tos];
-    h.extend((20 + payload as u16).to_be_bytes());
-    h.extend([0, 0, 0x40, 0, ttl, proto, 0, 0]);
-    h.extend(src.octets());
-    h.extend(dst.octets());
-    let c = checksum(&[&h]);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h
-}
-
-/// A minimal Ethernet frame (60 bytes) with a UDP datagram to the discard port.
-fn udp_frame(dst: ([u8; 6], Ipv4Addr), src: ([u8; 6], Ipv4Addr)) -> Vec<u8> {
-    // Checksum 0: none, allowed over IPv4.
-    let mut udp = vec![0x0f, 0xa0, 0, 9, 0, 26, 0, 0];
-    udp.extend([0; 18]);
-    let mut f = dst.0.to_vec();
-    f.extend(src.0);
-    f.extend(0x0800u16.to_be_bytes());
-    f.extend(ipv4_header(17, 64, 0, src.1, dst.1, udp.len()));
-    f.extend(udp);
-    f
-}
-
-/// A valid VRRPv3 advert (10 ms, priority 100) for `vrid` with one address, 203.0.113.<vrid>,
-/// with the checksum over the IPv4 pseudo-header as keepalived sends it.
-fn advert_frame(src_mac: [u8; 6], src: Ipv4Addr, vrid: u8) -> Vec<u8> {
+/// A valid VRRPv3 advert (10 ms, priority 100) for `vrid` with one address, 203.0.113.<vrid>.
+fn foreign_advert(src: ([u8; 6], Ipv4Addr), vrid: u8) -> Vec<u8> {
     assert_ne!(
         vrid, VRID,
         "the flood must not speak for the benchmarked group"
     );
-    let group = Ipv4Addr::new(224, 0, 0, 18);
-    let mut vrrp = vec![0x31, vrid, 100, 1, 0, 1, 0, 0, 203, 0, 113, vrid];
-    let pseudo = [
-        &src.octets()[..],
-        &group.octets(),
-        &[0, 112],
-        &(vrrp.len() as u16).to_be_bytes(),
-    ]
-    .concat();
-    let c = checksum(&[&pseudo, &vrrp]);
-    vrrp[6..8].copy_from_slice(&c.to_be_bytes());
-    let mut f = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-    f.extend(src_mac);
-    f.extend(0x0800u16.to_be_bytes());
-    f.extend(ipv4_header(112, 255, 0xc0, src, group, vrrp.len()));
-    f.extend(vrrp);
-    f
+    advert_frame(src, vrid, 100, 1, &[Ipv4Addr::new(203, 0, 113, vrid)])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MAC: [u8; 6] = [0x42, 0xa8, 0x75, 0xd2, 0x69, 0x7d];
-
-    #[test]
-    fn foreign_advert_is_valid_vrrpv3() {
-        let f = advert_frame(MAC, Ipv4Addr::new(198, 51, 100, 22), 1);
-        // Checked against tcpdump's decoding of the same bytes.
-        assert_eq!(f.len(), 46);
-        assert_eq!(
-            f[14..26],
-            [0x45, 0xc0, 0, 32, 0, 0, 0x40, 0, 255, 112, 0x70, 0x51]
-        );
-        assert_eq!(f[34..], [0x31, 1, 100, 1, 0, 1, 0x24, 0x21, 203, 0, 113, 1]);
-        // A header with its checksum in place sums to zero.
-        assert_eq!(checksum(&[&f[14..34]]), 0);
-    }
-
-    #[test]
-    fn udp_frame_is_minimal() {
-        let f = udp_frame(
-            (MAC, Ipv4Addr::new(198, 51, 100, 2)),
-            ([2; 6], Ipv4Addr::new(198, 51, 100, 21)),
-        );
-        assert_eq!(f.len(), 60);
-        assert_eq!(checksum(&[&f[14..34]]), 0);
-        assert_eq!(f[36..38], [0, 9]);
-    }
 
     #[test]
     fn reads_kernel_counters() {
@@ -463,17 +370,5 @@ mod tests {
         assert_eq!(cpu_times(stat), Some((16, 100)));
         let softnet = "001029d3 00000010 00000000\n0000f3d3 00000002 00000000\n";
         assert_eq!(backlog_drops(softnet).unwrap(), 18);
-    }
-
-    #[test]
-    fn trafgen_config_lines() {
-        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = write(dir.join("t.cfg"), &[vec![1, 0xab]], Some(1)).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&p).unwrap(),
-            "cpu(1): { 0x01, 0xab }\n"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -144,7 +144,7 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     p.extend(id.to_be_bytes());
     p.extend(seq.to_be_bytes());
     p.extend([0; 56]);
-    let sum = super::loads::checksum(&[&p]);
+    let sum = vrrp_lab::frames::checksum(&[&p]);
     p[2..4].copy_from_slice(&sum.to_be_bytes());
     p
 }
