@@ -281,13 +281,15 @@ fn deeply_nested_file_is_refused() {
 /// sent gratuitous ARP), the resumed master won but nobody re-announced the VIP: the client kept
 /// the backup's MAC and lost the VIP for 6.6 s. Now the winner answers the loser's advert with
 /// gratuitous ARP at once: one master at the end, a GARP from it after SIGCONT, and the client's
-/// longest gap without a reply under 1 s.
+/// longest gap without a reply under 1 s. The winner also logs the rival's claim on the VIP
+/// that its kernel saw while it was frozen.
 #[test]
 fn frozen_master_that_resumes_announces_the_vip_again() {
     skip_unless_root!();
     let mut lab = Lab::new("rs_sigstop");
     elect(&mut lab);
     let r1_mac = lab.topo.ns("r1").mac(IFACE).unwrap();
+    let r2_mac = lab.topo.ns("r2").mac(IFACE).unwrap();
     let arp = lab.ok(lab.topo.ns("client").capture(IFACE, "arp", 1000, 15 * SEC));
     let ping = ping_vip(&lab, 8);
     std::thread::sleep(SEC);
@@ -295,7 +297,15 @@ fn frozen_master_that_resumes_announces_the_vip_again() {
     std::thread::sleep(2 * SEC);
     lab.wait_holders(&["r1", "r2"], SETTLE);
     let resumed = epoch_now();
+    let mark = lab.log_len("r1");
     lab.agent("r1").signal(libc::SIGCONT).unwrap();
+    // The kernel saw r2's gratuitous ARP while r1's agent was frozen: split-brain evidence.
+    lab.wait_log(
+        "r1",
+        mark,
+        &format!("VIP claimed by {r2_mac} while we are master"),
+        SETTLE,
+    );
     lab.wait_holders(&["r1"], SETTLE);
     lab.assert_stable(&["r1"], 2 * SEC);
     let gap = longest_gap(ping);

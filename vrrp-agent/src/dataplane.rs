@@ -170,9 +170,17 @@ impl Dataplane {
             .map_err(map_err(MAP_VIPS))
     }
 
-    /// ARP seen from `vip` (zero count when none).
-    pub fn arp(&self, vip: Ipv4Addr) -> Result<ArpRecord, DataplaneError> {
-        self.vips.get(&vip.octets(), 0).map_err(map_err(MAP_VIPS))
+    /// Makes `mac` the VIP's owner while we are master (ARP from another MAC is a conflict), or
+    /// nobody (`None`).
+    pub fn set_vip_owner(
+        &mut self,
+        vip: Ipv4Addr,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DataplaneError> {
+        let key = vip.octets();
+        let mut record = self.vips.get(&key, 0).map_err(map_err(MAP_VIPS))?;
+        record.owner_mac = mac.unwrap_or_default();
+        self.vips.insert(key, record, 0).map_err(map_err(MAP_VIPS))
     }
 
     /// The ring buffer of urgent adverts, ready for the async loop. Call once.
@@ -189,7 +197,8 @@ impl Dataplane {
     }
 }
 
-/// Adverts the XDP program pushed for the election, as copies of the whole IPv4 packet.
+/// What the XDP program pushed: adverts for the election (copies of the whole IPv4 packet) and
+/// ARP conflicts on our VIPs.
 pub struct Events(AsyncFd<RingBuf<MapData>>);
 
 impl Events {

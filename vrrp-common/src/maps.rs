@@ -93,29 +93,43 @@ pub struct PeerRecord {
     pub _pad: u8,
 }
 
-/// Written by XDP for each watched VIP (the agent inserts a zeroed record per VIP): ARP packets
-/// whose sender address is the VIP, ready for conflict detection.
+/// The value of the VIPS map, one per watched VIP (the agent inserts a zeroed record). XDP
+/// records every ARP packet whose sender address is the VIP; while the agent is master of the
+/// VIP it writes its MAC as `owner_mac`, and an ARP packet from any other MAC is a conflict
+/// (another router is master too, or a host uses the address): counted, and reported on the ring
+/// buffer at most once a second.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct ArpRecord {
     pub t_ns: u64,
     pub count: u64,
+    pub conflicts: u64,
+    /// `bpf_ktime_get_ns()` of the last conflict reported (rate-limits the events).
+    pub reported_t_ns: u64,
     pub sender_mac: [u8; 6],
-    pub _pad: [u8; 2],
+    /// All zero while we are not master.
+    pub owner_mac: [u8; 6],
+    pub _pad: [u8; 4],
 }
+
+/// [`RingEvent::kind`]: an advert (the IPv4 packet), or an ARP conflict (the ARP payload).
+pub const EVENT_ADVERT: u8 = 0;
+pub const EVENT_ARP_CONFLICT: u8 = 1;
 
 /// Ring-buffer event: an advert the election must see now (priority 0, a new source or priority,
 /// anything while we are master) or a rejected one (at most one a second per instance, for the
-/// log). It carries the whole IPv4 packet so the agent decodes it with the same code as the
-/// raw-socket path.
+/// log), carrying the whole IPv4 packet so the agent decodes it with the same code as the
+/// raw-socket path; or an ARP conflict on one of our VIPs, carrying the ARP payload.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct RingEvent {
     pub t_ns: u64,
     pub ifindex: u32,
-    /// Bytes of `packet` that hold the IPv4 packet.
+    /// Bytes of `packet` that hold the IPv4 packet or the ARP payload.
     pub len: u16,
-    pub _pad: [u8; 2],
+    /// [`EVENT_ADVERT`] or [`EVENT_ARP_CONFLICT`].
+    pub kind: u8,
+    pub _pad: u8,
     pub packet: [u8; MAX_PACKET_V4 + VERIFIER_SLACK],
 }
 

@@ -15,8 +15,9 @@ use aya_ebpf::{
 use vrrp_common::{
     advert::decode_ipv4_fields,
     maps::{
-        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, MAP_EVENTS,
-        MAP_INSTANCES, MAP_PEERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
+        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, EVENT_ADVERT,
+        EVENT_ARP_CONFLICT, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_VIPS, MAX_INSTANCES,
+        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
     },
     wire::{
         ArpIpv4, EthHdr, Ipv4Hdr, VlanHdr, VrrpHdr, ETH_HDR_LEN, ETH_P_8021AD, ETH_P_8021Q,
@@ -66,8 +67,9 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map]
 static SCRATCH: PerCpuArray<RingEvent> = PerCpuArray::with_max_entries(1, 0);
 
-/// A rejected advert is reported at most this often per instance: enough for the log.
-const REJECT_REPORT_NS: u64 = 1_000_000_000;
+/// A rejected advert is reported at most this often per instance, and an ARP conflict per VIP:
+/// enough for the log and the counters.
+const REPORT_NS: u64 = 1_000_000_000;
 
 #[xdp]
 pub fn vrrp(ctx: XdpContext) -> u32 {
@@ -165,7 +167,7 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
         }
         Err(_) => {
             record.rejected += 1;
-            let due = now.wrapping_sub(record.rejected_t_ns) >= REJECT_REPORT_NS;
+            let due = now.wrapping_sub(record.rejected_t_ns) >= REPORT_NS;
             if due {
                 record.rejected_t_ns = now;
             }
@@ -176,6 +178,7 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
         event.t_ns = now;
         event.ifindex = key.ifindex;
         event.len = len as u16;
+        event.kind = EVENT_ADVERT;
         // A full ring only delays the agent to its next timer check of PEERS; nothing is lost.
         let _ = EVENTS.output::<RingEvent>(&*event, 0);
     }
@@ -191,9 +194,39 @@ fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
     let record = VIPS.get_ptr_mut(arp.spa)?;
     // SAFETY: a map value pointer, valid for this program run.
     let record = unsafe { &mut *record };
-    record.t_ns = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_ns() };
+    record.t_ns = now;
     record.count += 1;
     record.sender_mac = arp.sha;
+    // Ours while we are master: another MAC claiming the VIP is split-brain evidence.
+    if record.owner_mac == [0; 6] || record.owner_mac == arp.sha {
+        return Some(());
+    }
+    record.conflicts += 1;
+    if now.wrapping_sub(record.reported_t_ns) < REPORT_NS {
+        return Some(());
+    }
+    record.reported_t_ns = now;
+    let event = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's scratch slot; the ARP payload is within the packet (read above).
+    let event = unsafe { &mut *event };
+    let len = core::mem::size_of::<ArpIpv4>();
+    if unsafe {
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            offset as u32,
+            event.packet.as_mut_ptr().cast(),
+            len as u32,
+        )
+    } != 0
+    {
+        return None;
+    }
+    event.t_ns = now;
+    event.ifindex = ctx.ingress_ifindex() as u32;
+    event.len = len as u16;
+    event.kind = EVENT_ARP_CONFLICT;
+    let _ = EVENTS.output::<RingEvent>(&*event, 0);
     Some(())
 }
 

@@ -58,6 +58,13 @@ pub enum Input {
         at: Option<Timestamp>,
         bytes: Vec<u8>,
     },
+    /// The kernel saw ARP claiming one of our VIPs from another MAC while we were master.
+    ArpConflict {
+        ifindex: u32,
+        at: Timestamp,
+        vip: Ipv4Addr,
+        mac: [u8; 6],
+    },
     /// An interface or address changed; or the whole table again (notifications were lost).
     Change(Change),
     Resync(Links),
@@ -245,6 +252,16 @@ impl<H: Host> Agent<H> {
                     .filter(|i| i.ifindex() == Some(ifindex))
                 {
                     i.on_packet(&bytes, at).await;
+                }
+            }
+            Input::ArpConflict {
+                ifindex,
+                at,
+                vip,
+                mac,
+            } => {
+                for i in self.instances.iter_mut().filter(|i| i.ifindex().is_some()) {
+                    i.arp_conflict(ifindex, vip, mac, at);
                 }
             }
             Input::Change(Change::Link { name, link }) => {

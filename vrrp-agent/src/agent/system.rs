@@ -18,7 +18,10 @@ use tokio::{
     task::JoinHandle,
 };
 use tracing::{info, warn};
-use vrrp_common::maps::{InstanceEntry, InstanceKey, PeerRecord, MAX_PACKET_V4};
+use vrrp_common::{
+    maps::{InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, MAX_PACKET_V4},
+    wire::ArpIpv4,
+};
 
 use super::{Host, Input, Inputs, Signal};
 use crate::{
@@ -217,6 +220,7 @@ struct Bound {
 /// An interface the instance puts VIPs on.
 struct Device {
     name: String,
+    mac: [u8; 6],
     vips: Vips,
     garp: Arc<GarpSender>,
 }
@@ -241,6 +245,7 @@ impl Wire {
         let mac = link.mac.ok_or_else(|| WireError::NoMac(name.to_owned()))?;
         Ok(Device {
             name: name.to_owned(),
+            mac,
             vips: Vips::new(self.shared.nl.clone(), name, link.index),
             garp: Arc::new(GarpSender::new(name, link.index, mac)?),
         })
@@ -350,14 +355,27 @@ impl Outputs for Wire {
         }
     }
 
+    /// Also the VIPs' owner in the kernel: our MAC while master, so ARP for them from another
+    /// MAC is reported as a conflict.
     fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), WireError> {
         let bound = self.bound()?;
         if !bound.xdp {
             return Ok(());
         }
-        Ok(self
-            .shared
-            .with_dp(|dp| dp.set_instance(bound.key, *entry))?)
+        let owners: Vec<(Ipv4Addr, Option<[u8; 6]>)> = self
+            .vips
+            .iter()
+            .map(|vip| {
+                let mac = self.device(vip).ok().map(|d| d.mac);
+                (vip.addr, mac.filter(|_| entry.is_master()))
+            })
+            .collect();
+        Ok(self.shared.with_dp(|dp| {
+            dp.set_instance(bound.key, *entry)?;
+            owners
+                .into_iter()
+                .try_for_each(|(vip, mac)| dp.set_vip_owner(vip, mac))
+        })?)
     }
 
     fn peer(&self) -> Result<Option<PeerRecord>, WireError> {
@@ -484,10 +502,25 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
                 return;
             }
             for ev in batch.drain(..) {
-                let input = Input::Packet {
-                    ifindex: ev.ifindex,
-                    at: Some(Timestamp(ev.t_ns)),
-                    bytes: ev.packet().to_vec(),
+                let at = Timestamp(ev.t_ns);
+                let input = match ev.kind {
+                    EVENT_ARP_CONFLICT => {
+                        let Ok(arp) = bytemuck::try_pod_read_unaligned::<ArpIpv4>(ev.packet())
+                        else {
+                            continue;
+                        };
+                        Input::ArpConflict {
+                            ifindex: ev.ifindex,
+                            at,
+                            vip: arp.sender_ipv4(),
+                            mac: arp.sha,
+                        }
+                    }
+                    _ => Input::Packet {
+                        ifindex: ev.ifindex,
+                        at: Some(at),
+                        bytes: ev.packet().to_vec(),
+                    },
                 };
                 if tx.send(input).await.is_err() {
                     return;

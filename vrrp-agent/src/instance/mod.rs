@@ -96,6 +96,9 @@ pub struct Counters {
     pub output_errors: u64,
     /// VIPs someone else deleted while we were master, put back.
     pub vips_restored: u64,
+    /// ARP from another MAC for one of our VIPs while we were master (XDP path): another router
+    /// master too, or a host using the address.
+    pub arp_conflicts: u64,
 }
 
 /// At most one log line per [`LOG_EVERY`]; counts the ones it holds back.
@@ -138,6 +141,7 @@ pub struct Instance<O> {
     vips_missing: bool,
     rejects: LogLimit,
     errors: LogLimit,
+    conflicts: LogLimit,
     pub counters: Counters,
 }
 
@@ -173,6 +177,7 @@ impl<O: Outputs> Instance<O> {
             vips_missing: false,
             rejects: LogLimit::default(),
             errors: LogLimit::default(),
+            conflicts: LogLimit::default(),
             counters: Counters::default(),
             config,
         }
@@ -347,6 +352,25 @@ impl<O: Outputs> Instance<O> {
         }
     }
 
+    /// The kernel saw ARP for `vip` from `mac` on interface `ifindex` while we were master: split
+    /// brain, or an address conflict. Logged (rate-limited) and counted; the election is not
+    /// changed by it (adverts decide), but the lower-priority burst answers a rival master.
+    pub fn arp_conflict(&mut self, ifindex: u32, vip: Ipv4Addr, mac: [u8; 6], at: Timestamp) {
+        let ours = self.config.vips.iter().chain(&self.config.excluded_vips);
+        let bound = self
+            .bound
+            .as_ref()
+            .is_some_and(|b| b.values().any(|&i| i == ifindex));
+        if self.state() != State::Master || !bound || !ours.clone().any(|v| v.addr == vip) {
+            return;
+        }
+        self.counters.arp_conflicts += 1;
+        if let Some(suppressed) = self.conflicts.due(at) {
+            let mac = mac.map(|b| format!("{b:02x}")).join(":");
+            warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address");
+        }
+    }
+
     /// Tries to bind after its interface appeared or changed; a failure is the FAULT cause.
     async fn rebind(&mut self, links: &Links) {
         match self.bind(links).await {
@@ -510,8 +534,14 @@ impl<O: Outputs> Instance<O> {
         let interval = self.machine.master_adver_interval();
         let c = &self.counters;
         let counts = format!(
-            "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}",
-            c.adverts_sent, c.became_master, c.rejected, c.output_errors, c.vips_restored
+            "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}, \
+             ARP conflicts {}",
+            c.adverts_sent,
+            c.became_master,
+            c.rejected,
+            c.output_errors,
+            c.vips_restored,
+            c.arp_conflicts
         );
         let cause = self.fault.as_deref().unwrap_or("-");
         match self.outputs.peer() {
