@@ -93,9 +93,7 @@ fn reload_with_a_slow_check_keeps_adverts_flowing() {
     skip_unless_root!();
     let mut lab = Lab::new("rs_reload_slow");
     let path = elect(&mut lab);
-    let script = lab.topo.workdir().join("slow.sh");
-    std::fs::write(&script, "#!/bin/sh\nsleep 0.8\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = write_script(&lab, "slow.sh", "sleep 0.8");
     let slow = format!(
         "vrrp_script slow {{\n script {}\n interval 5\n timeout 3\n}}\n",
         script.display()
@@ -104,6 +102,15 @@ fn reload_with_a_slow_check_keeps_adverts_flowing() {
     let mark = reload_r1(&mut lab, &path, &slow);
     lab.assert_stable(&["r1"], 2 * SEC);
     lab.wait_log("r1", mark, "INIT -> BACKUP: startup vrid=52", SETTLE);
+}
+
+/// An executable `#!/bin/sh` script with `body` in the lab's work dir.
+fn write_script(lab: &Lab, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = lab.topo.workdir().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }
 
 /// Finding 2: a VIP deleted behind the master's back (NetworkManager, systemd-networkd, an
@@ -426,9 +433,7 @@ fn stamp(line: &str) -> Option<f64> {
 fn as_pid_1_the_orphans_of_scripts_are_reaped() {
     skip_unless_root!();
     let lab = Lab::new("rs_pid1");
-    let script = lab.topo.workdir().join("orphaning.sh");
-    std::fs::write(&script, "#!/bin/sh\n(sleep 0.1 &)\nexit 0\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = write_script(&lab, "orphaning.sh", "(sleep 0.1 &)\nexit 0");
     let text = format!(
         "vrrp_script orphans {{\n script {}\n interval 0.2\n}}\n",
         script.display()

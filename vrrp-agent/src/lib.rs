@@ -11,6 +11,7 @@ pub mod notify;
 pub mod sched;
 pub mod script;
 pub mod sync_group;
+pub mod task;
 #[cfg(test)]
 mod testing;
 pub mod track;

@@ -13,10 +13,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use aya::programs::xdp::XdpLinkId;
-use tokio::{
-    signal::unix::{signal, SignalKind},
-    task::JoinHandle,
-};
+use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use vrrp_common::{
     maps::{InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, MAX_PACKET_V4},
@@ -34,6 +31,7 @@ use crate::{
         SocketError, VipError, Vips, Watch, Watched,
     },
     notify::Notifier,
+    task::Stop,
 };
 
 /// The real host.
@@ -69,15 +67,6 @@ enum How {
     Socket {
         _reader: Stop,
     },
-}
-
-/// A task stopped when this is dropped.
-struct Stop(JoinHandle<()>);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl System {
@@ -535,7 +524,7 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
 fn spawn_socket(name: &str, index: u32, tx: &Inputs) -> Result<Stop, SocketError> {
     let socket = AdvertReceiver::new(name, index)?;
     let tx = tx.clone();
-    Ok(Stop(tokio::spawn(async move {
+    Ok(Stop::spawn(async move {
         let mut buf = vec![0u8; MAX_PACKET_V4];
         loop {
             let input = match socket.recv(&mut buf).await {
@@ -551,5 +540,5 @@ fn spawn_socket(name: &str, index: u32, tx: &Inputs) -> Result<Stop, SocketError
                 return;
             }
         }
-    })))
+    }))
 }

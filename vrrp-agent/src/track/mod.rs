@@ -19,7 +19,6 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::{
     sync::mpsc,
-    task::JoinHandle,
     time::{interval, MissedTickBehavior},
 };
 use tracing::{debug, info};
@@ -27,6 +26,7 @@ use tracing::{debug, info};
 use crate::{
     config::{Check, Global, Probe},
     script::{Script, ScriptError},
+    task::Stop,
 };
 use probe::Prober;
 
@@ -68,15 +68,6 @@ struct Running {
     /// `None` until the first result.
     up: Option<bool>,
     _task: Stop,
-}
-
-/// A check's task, stopped when this is dropped.
-struct Stop(JoinHandle<()>);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// A check's first result, or a change: the task's id and the state.
@@ -127,7 +118,7 @@ impl Checks {
                     check: check.clone(),
                     id,
                     up: check.init_fail.then_some(false),
-                    _task: Stop(tokio::spawn(task.run(id, self.tx.clone()))),
+                    _task: Stop::spawn(task.run(id, self.tx.clone())),
                 }
             })
             .collect();
