@@ -141,10 +141,15 @@ impl RingEvent {
 
 #[cfg(feature = "user")]
 mod user {
-    // SAFETY: all four are repr(C) with explicit padding and only integer fields (bytemuck Pod).
+    // The four map types are repr(C) with explicit padding and only integer fields (bytemuck
+    // Pod), so every bit pattern is a valid value and none has padding bytes.
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::InstanceKey {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::InstanceEntry {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::PeerRecord {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::ArpRecord {}
 }
 

@@ -121,9 +121,9 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
     }
     let total = ip.total_len() as usize;
     let vrrp: &VrrpHdr = header(ctx, offset + ihl)?;
-    // SAFETY: the ingress ifindex is a plain field of the XDP context.
     let key = InstanceKey::new(ctx.ingress_ifindex() as u32, vrrp.vrid);
     // Foreign VRIDs stop here, one hash lookup: a flood of them costs the agent nothing.
+    // SAFETY: the value is only read during this run; the agent replaces entries whole.
     let config = unsafe { INSTANCES.get(key) }?;
     let record = PEERS.get_ptr_mut(key)?;
     let event = SCRATCH.get_ptr_mut(0)?;
@@ -132,19 +132,10 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
     if len < 20 {
         return None;
     }
-    // SAFETY: `event` is this CPU's scratch slot and `len` is within both it and the packet.
+    // SAFETY: `event` is this CPU's scratch slot, `record` a map value, both valid for this run.
     let (event, record) = unsafe { (&mut *event, &mut *record) };
-    if unsafe {
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            offset as u32,
-            event.packet.as_mut_ptr().cast(),
-            len as u32,
-        )
-    } != 0
-    {
-        return None;
-    }
+    load(ctx, offset, event, len)?;
+    // SAFETY: a helper without arguments or memory effects.
     let now = unsafe { bpf_ktime_get_ns() };
     let packet = event.packet.get(..len)?;
     let report = match decode_ipv4_fields(packet)
@@ -194,6 +185,7 @@ fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
     let record = VIPS.get_ptr_mut(arp.spa)?;
     // SAFETY: a map value pointer, valid for this program run.
     let record = unsafe { &mut *record };
+    // SAFETY: a helper without arguments or memory effects.
     let now = unsafe { bpf_ktime_get_ns() };
     record.t_ns = now;
     record.count += 1;
@@ -208,26 +200,32 @@ fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
     }
     record.reported_t_ns = now;
     let event = SCRATCH.get_ptr_mut(0)?;
-    // SAFETY: this CPU's scratch slot; the ARP payload is within the packet (read above).
+    // SAFETY: this CPU's scratch slot, valid for this run.
     let event = unsafe { &mut *event };
     let len = core::mem::size_of::<ArpIpv4>();
-    if unsafe {
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            offset as u32,
-            event.packet.as_mut_ptr().cast(),
-            len as u32,
-        )
-    } != 0
-    {
-        return None;
-    }
+    load(ctx, offset, event, len)?;
     event.t_ns = now;
     event.ifindex = ctx.ingress_ifindex() as u32;
     event.len = len as u16;
     event.kind = EVENT_ARP_CONFLICT;
     let _ = EVENTS.output::<RingEvent>(&*event, 0);
     Some(())
+}
+
+/// Copies `len` bytes of the packet from `offset` into the event (the caller bounds `len` by
+/// the packet and by the event).
+#[inline(always)]
+fn load(ctx: &XdpContext, offset: usize, event: &mut RingEvent, len: usize) -> Option<()> {
+    // SAFETY: the destination holds at least `len` bytes; the helper checks the packet's bounds.
+    let copied = unsafe {
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            offset as u32,
+            event.packet.as_mut_ptr().cast(),
+            len as u32,
+        )
+    };
+    (copied == 0).then_some(())
 }
 
 #[cfg(target_arch = "bpf")]
