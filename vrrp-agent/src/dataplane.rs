@@ -163,24 +163,22 @@ impl Dataplane {
         self.peers.get(key, 0).map_err(map_err(MAP_PEERS))
     }
 
-    /// Starts recording ARP whose sender address is `vip`.
-    pub fn watch_vip(&mut self, vip: Ipv4Addr) -> Result<(), DataplaneError> {
-        self.vips
-            .insert(vip.octets(), ArpRecord::default(), 0)
-            .map_err(map_err(MAP_VIPS))
-    }
-
-    /// Makes `mac` the VIP's owner while we are master (ARP from another MAC is a conflict), or
-    /// nobody (`None`).
+    /// Watches ARP whose sender address is `vip` (from the first call), and makes `mac` its owner
+    /// while we are master (ARP from another MAC is a conflict), or nobody (`None`).
     pub fn set_vip_owner(
         &mut self,
         vip: Ipv4Addr,
         mac: Option<[u8; 6]>,
     ) -> Result<(), DataplaneError> {
         let key = vip.octets();
-        let mut record = self.vips.get(&key, 0).map_err(map_err(MAP_VIPS))?;
+        let mut record = self.vips.get(&key, 0).unwrap_or_default();
         record.owner_mac = mac.unwrap_or_default();
         self.vips.insert(key, record, 0).map_err(map_err(MAP_VIPS))
+    }
+
+    /// Stops watching ARP for `vip` (its instance stopped, or left its interface).
+    pub fn unwatch_vip(&mut self, vip: Ipv4Addr) -> Result<(), DataplaneError> {
+        self.vips.remove(&vip.octets()).map_err(map_err(MAP_VIPS))
     }
 
     /// The ring buffer of urgent adverts, ready for the async loop. Call once.

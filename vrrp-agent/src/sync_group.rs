@@ -75,6 +75,14 @@ impl SyncGroups {
             .collect();
     }
 
+    /// Forgets what was seen of `member` (it stopped; one of that name may start afresh).
+    pub fn forget(&mut self, member: &str) {
+        for g in &mut self.0 {
+            g.seen.remove(member);
+            g.held.remove(member);
+        }
+    }
+
     /// The group `member` belongs to.
     pub fn group_of(&self, member: &str) -> Option<&SyncGroup> {
         self.0

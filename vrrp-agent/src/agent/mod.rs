@@ -143,6 +143,8 @@ pub struct Agent<H: Host> {
 /// A configuration ready to take over ([`Agent::prepare`]).
 struct Plan<O> {
     config: Config,
+    /// The interfaces as the new instances were opened on them.
+    links: Links,
     /// For each running instance: whether it goes on unchanged.
     keep: Vec<bool>,
     added: Vec<Instance<O>>,
@@ -169,8 +171,11 @@ impl<H: Host> Agent<H> {
             no_accept: BTreeSet::new(),
             errors: 0,
         };
-        // A table a killed agent left behind goes, even when this configuration needs none.
-        agent.host.set_no_accept(BTreeSet::new()).await?;
+        // A table a killed agent left behind goes, even when this configuration needs none
+        // (then a failure only matters if a table is left: say so, and go on).
+        if let Err(e) = agent.host.set_no_accept(BTreeSet::new()).await {
+            warn!("{e:#}; a no_accept table left by an earlier run may remain");
+        }
         let plan = agent.prepare(loaded).await?;
         agent.commit(plan).await;
         Ok(agent)
@@ -236,6 +241,14 @@ impl<H: Host> Agent<H> {
                     }
                 }
             }
+            // A flood of inputs on the raw-socket path must not starve the timers: whatever is
+            // due runs now, not only when the select picks the alarm.
+            let now = clock::now();
+            if deadline.is_some_and(|at| at <= now) {
+                for i in &mut self.instances {
+                    i.on_timers(now).await;
+                }
+            }
             self.start_ready().await;
             self.sync_groups().await;
         }
@@ -278,6 +291,10 @@ impl<H: Host> Agent<H> {
             Input::Resync(links) => {
                 for (name, link) in self.links.replace(links) {
                     self.link_changed(&name, link.as_ref(), now).await;
+                }
+                // Address changes were lost too.
+                for i in &mut self.instances {
+                    i.resync(&self.links, now).await;
                 }
             }
             Input::Signal(Signal::Reload) => self.reload().await,
@@ -377,13 +394,14 @@ impl<H: Host> Agent<H> {
             .prepare(&wanted, &new.global)
             .map_err(|e| anyhow!("{}{e}", at(loaded.check_place(e.check()))))?;
 
-        self.links = self.host.links().await?;
+        // The instances already running learn of this table's changes at the commit.
+        let links = self.host.links().await?;
         let mut added = Vec::new();
         for config in configs {
             let outputs = self.host.outputs(&config, &new.global);
             let name = config.name.clone();
             let mut instance = Instance::new(config, &new.checks, outputs);
-            instance.bind(&self.links).await.map_err(|e| {
+            instance.bind(&links).await.map_err(|e| {
                 anyhow!(
                     "{}vrrp_instance {name}: {e}",
                     at(loaded.instance_place(&name))
@@ -410,6 +428,7 @@ impl<H: Host> Agent<H> {
         new.instances = Vec::new();
         Ok(Plan {
             config: new,
+            links,
             keep,
             added,
             checks,
@@ -420,29 +439,29 @@ impl<H: Host> Agent<H> {
     /// advert, VIPs removed), the new ones start once their checks have a first result.
     async fn commit(&mut self, plan: Plan<H::Outputs>) {
         let now = clock::now();
-        let stopping = self.instances.len() - plan.keep.iter().filter(|k| **k).count();
-        let mut kept = Vec::new();
-        for (mut instance, keep) in std::mem::take(&mut self.instances)
-            .into_iter()
-            .zip(plan.keep)
-        {
-            if keep {
-                kept.push(instance);
-                continue;
-            }
+        let stopping = plan.keep.iter().filter(|k| !**k).count();
+        // One at a time and in place, so a panic half-way still finds the others to hand over.
+        for n in (0..plan.keep.len()).rev().filter(|&n| !plan.keep[n]) {
+            let instance = &mut self.instances[n];
             info!(instance = %instance.name(), "settings changed or removed: stopping it");
             instance.shutdown(now).await;
             instance.unbind();
+            let stopped = self.instances.remove(n);
+            // A member restarted under the same name starts afresh in its sync group.
+            self.groups.forget(stopped.name());
         }
-        if !kept.is_empty() || stopping > 0 {
+        if !self.instances.is_empty() || stopping > 0 {
             info!(
                 "SIGHUP: {} instance(s) unchanged, {stopping} stopped, {} starting",
-                kept.len(),
+                self.instances.len(),
                 plan.added.len()
             );
         }
         self.checks.commit(plan.checks);
-        self.instances = kept;
+        // Link changes the new table holds that no event will tell again.
+        for (name, link) in self.links.replace(plan.links) {
+            self.link_changed(&name, link.as_ref(), now).await;
+        }
         for mut instance in plan.added {
             let checks = &self.checks;
             instance.init_tracks(&self.links, |name| checks.state(name));

@@ -144,6 +144,9 @@ pub fn forward_signals(tx: &Inputs) -> Result<()> {
         (SignalKind::interrupt(), Signal::Stop("SIGINT")),
         (SignalKind::hangup(), Signal::Reload),
         (SignalKind::user_defined1(), Signal::Status),
+        // keepalived's stats signal; and a quit must not leave the VIPs behind either.
+        (SignalKind::user_defined2(), Signal::Status),
+        (SignalKind::quit(), Signal::Stop("SIGQUIT")),
     ];
     for (kind, what) in signals {
         let mut stream = signal(kind).with_context(|| format!("{what:?} handler"))?;
@@ -171,10 +174,6 @@ pub enum WireError {
     Missing(String),
     #[error("interface {0:?} has no Ethernet MAC address: VRRP needs an Ethernet-like interface")]
     NoMac(String),
-    #[error(
-        "interface {0:?} has no IPv4 address besides the VIPs: add one (adverts are sent from it)"
-    )]
-    NoIpv4(String),
     #[error("cannot list the addresses of {name}: {source}")]
     Addresses {
         name: String,
@@ -204,6 +203,10 @@ struct Bound {
     devices: Vec<Device>,
     /// The interface's receive path is the XDP program (else a raw socket).
     xdp: bool,
+    /// This instance wrote its kernel entries ([`Outputs::set_kernel`]).
+    written: bool,
+    /// A paced gratuitous ARP burst still going; stopped when the VIPs go or another starts.
+    burst: Option<Stop>,
 }
 
 /// An interface the instance puts VIPs on.
@@ -244,7 +247,7 @@ impl Wire {
 impl Outputs for Wire {
     type Error = WireError;
 
-    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, WireError> {
+    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, WireError> {
         self.unbind();
         let missing = |name: &str| WireError::Missing(name.to_owned());
         let link = links.get(&self.iface).ok_or_else(|| missing(&self.iface))?;
@@ -252,13 +255,16 @@ impl Outputs for Wire {
             Some(src) => src,
             None => {
                 let vips: Vec<Ipv4Addr> = self.vips.iter().map(|v| v.addr).collect();
-                primary_ipv4(&self.shared.nl, link.index, &vips)
-                    .await
-                    .map_err(|source| WireError::Addresses {
-                        name: self.iface.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| WireError::NoIpv4(self.iface.clone()))?
+                let primary = primary_ipv4(&self.shared.nl, link.index, &vips).await;
+                let primary = primary.map_err(|source| WireError::Addresses {
+                    name: self.iface.clone(),
+                    source,
+                })?;
+                // Not yet (networkd still configuring it): the instance waits in FAULT.
+                let Some(primary) = primary else {
+                    return Ok(None);
+                };
+                primary
             }
         };
         let mut devices = vec![self.open_device(&self.iface, link)?];
@@ -272,13 +278,9 @@ impl Outputs for Wire {
         let xdp = self.shared.acquire(&self.iface, link)?;
         if xdp {
             // The NIC's multicast filter must still let the VRRP group in.
-            let joined = sender.join_vrrp_group();
-            let watched = self
-                .shared
-                .with_dp(|dp| self.vips.iter().try_for_each(|vip| dp.watch_vip(vip.addr)));
-            if let Err(e) = joined.map_err(WireError::from).and_then(|()| Ok(watched?)) {
+            if let Err(e) = sender.join_vrrp_group() {
                 self.shared.release(link.index);
-                return Err(e);
+                return Err(e.into());
             }
         }
         self.bound = Some(Bound {
@@ -286,17 +288,26 @@ impl Outputs for Wire {
             sender,
             devices,
             xdp,
+            written: false,
+            burst: None,
         });
-        Ok(src)
+        Ok(Some(src))
     }
 
     fn unbind(&mut self) {
         let Some(bound) = self.bound.take() else {
             return;
         };
-        if bound.xdp {
-            // Gone with the interface already, or never written: nothing to forget.
-            let _ = self.shared.with_dp(|dp| dp.remove_instance(&bound.key));
+        // Only what this instance wrote: a changed instance's new copy, opened during a reload
+        // that is then refused, must not take the running one's entries with it.
+        if bound.xdp && bound.written {
+            // Gone with the interface already: nothing to forget.
+            let _ = self.shared.with_dp(|dp| {
+                for vip in &self.vips {
+                    let _ = dp.unwatch_vip(vip.addr);
+                }
+                dp.remove_instance(&bound.key)
+            });
         }
         self.shared.release(bound.key.ifindex);
     }
@@ -310,6 +321,10 @@ impl Outputs for Wire {
     }
 
     async fn remove_vip(&mut self, vip: &Vip) -> Result<(), WireError> {
+        // Announcing a VIP we no longer hold would pull its traffic away from the new master.
+        if let Some(bound) = &mut self.bound {
+            bound.burst = None;
+        }
         Ok(self.device(vip)?.vips.remove(vip).await?)
     }
 
@@ -323,24 +338,29 @@ impl Outputs for Wire {
             .filter_map(|vip| Some((vip.addr, self.device(vip).ok()?.garp.clone())))
             .collect();
         let name = self.name.clone();
+        // keepalived's order: a round over every VIP, `count` rounds; vrrp_garp_interval
+        // between two messages.
         let burst = async move {
-            for (vip, garp) in frames {
-                for i in 0..count {
-                    if i > 0 && !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
-                    if let Err(e) = garp.announce(vip).await {
-                        warn!(instance = %name, %vip, "cannot send gratuitous ARP: {e}");
-                    }
+            for n in 0..usize::from(count) * frames.len() {
+                if n > 0 && !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                let (vip, garp) = &frames[n % frames.len()];
+                if let Err(e) = garp.announce(*vip).await {
+                    warn!(instance = %name, %vip, "cannot send gratuitous ARP: {e}");
                 }
             }
         };
-        // keepalived's vrrp_garp_interval paces a burst in a task of its own, so it never holds
-        // up the election; unpaced, it goes out at once, before anything else.
+        // Paced, the burst runs in a task of its own so it never holds up the election;
+        // unpaced, it goes out at once, before anything else.
+        let Some(bound) = &mut self.bound else {
+            return;
+        };
+        bound.burst = None;
         if pause.is_zero() {
             burst.await;
         } else {
-            tokio::spawn(burst);
+            bound.burst = Some(Stop::spawn(burst));
         }
     }
 
@@ -351,6 +371,7 @@ impl Outputs for Wire {
         if !bound.xdp {
             return Ok(());
         }
+        let key = bound.key;
         let owners: Vec<(Ipv4Addr, Option<[u8; 6]>)> = self
             .vips
             .iter()
@@ -359,8 +380,11 @@ impl Outputs for Wire {
                 (vip.addr, mac.filter(|_| entry.is_master()))
             })
             .collect();
+        if let Some(bound) = &mut self.bound {
+            bound.written = true;
+        }
         Ok(self.shared.with_dp(|dp| {
-            dp.set_instance(bound.key, *entry)?;
+            dp.set_instance(key, *entry)?;
             owners
                 .into_iter()
                 .try_for_each(|(vip, mac)| dp.set_vip_owner(vip, mac))

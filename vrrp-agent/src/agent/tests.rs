@@ -20,7 +20,8 @@ const SETTLE: Duration = Duration::from_secs(3);
 
 struct FakeHost {
     world: Rc<RefCell<World>>,
-    links: Links,
+    /// The interfaces as the kernel has them (a test may change them without an event).
+    links: Rc<RefCell<Links>>,
     /// Every set of VIPs given to the firewall, in order.
     no_accept: Rc<RefCell<Vec<BTreeSet<Ipv4Addr>>>>,
 }
@@ -33,7 +34,7 @@ impl Host for FakeHost {
     }
 
     async fn links(&mut self) -> Result<Links> {
-        Ok(self.links.clone())
+        Ok(self.links.borrow().clone())
     }
 
     async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()> {
@@ -61,6 +62,7 @@ fn instance(name: &str, vrid: u8, priority: u8, extra: &str) -> String {
 /// An agent running keepalived.conf `text` (written to a file, so SIGHUP can reload it).
 struct Test {
     world: Rc<RefCell<World>>,
+    links: Rc<RefCell<Links>>,
     no_accept: Rc<RefCell<Vec<BTreeSet<Ipv4Addr>>>>,
     dir: TempDir,
     tx: Inputs,
@@ -76,15 +78,17 @@ impl Test {
         let loaded = load(&path).expect("valid configuration");
         let world = Rc::new(RefCell::new(World::default()));
         let no_accept = Rc::default();
+        let links = Rc::new(RefCell::new(links));
         let host = FakeHost {
             world: world.clone(),
-            links,
+            links: links.clone(),
             no_accept: Rc::clone(&no_accept),
         };
         let agent = Agent::new(host, &loaded, Some(path)).await.unwrap();
         let (tx, rx) = mpsc::channel(16);
         Self {
             world,
+            links,
             no_accept,
             dir,
             tx,
@@ -514,4 +518,38 @@ async fn deleted_vip_is_put_back() {
         .await;
     result.unwrap();
     assert_eq!(t.outputs("VI_1").first(), Some(&Out::AddVip(VIP)));
+}
+
+/// A change the kernel made just before a reload is in the table the reload reads, and no event
+/// will tell it again: the running instances learn it at the commit (a tracked interface that
+/// went down there takes its master to FAULT).
+#[tokio::test]
+async fn reload_tells_running_instances_what_the_new_link_table_shows() {
+    let one = instance("VI_1", 51, 200, "track_interface {\neth1\n}");
+    let mut all = links();
+    all.update("eth1", Some(eth0(8)));
+    let mut t = Test::new(&one, all).await;
+    t.rewrite(&(one + &instance("VI_2", 52, 100, "")));
+    let (world, links) = (t.world.clone(), t.links.clone());
+    let result = t
+        .run(|tx| async move {
+            until(&world, "VI_1 master", became_master("VI_1")).await;
+            let down = Link {
+                up: false,
+                ..eth0(8)
+            };
+            links.borrow_mut().update("eth1", Some(down));
+            tx.send(Input::Signal(Signal::Reload)).await.unwrap();
+            let fault = |w: &World| {
+                w.out
+                    .iter()
+                    .any(|(n, o, _)| n == "VI_1" && *o == Out::Notify(State::Fault, 200))
+            };
+            until(&world, "VI_1 in FAULT", fault).await;
+            tx.send(Input::Signal(Signal::Stop("SIGTERM")))
+                .await
+                .unwrap();
+        })
+        .await;
+    result.unwrap();
 }

@@ -6,8 +6,8 @@
 //! logs one line per transition with its reason.
 //!
 //! Every error of an output is recoverable here: it is logged (at most once per
-//! [`LOG_EVERY`] for each kind), counted, and the instance carries on. A VIP that could not be
-//! added is tried again at each advert while master.
+//! [`LOG_EVERY`] for each kind: adverts, VIPs, the kernel), counted, and the instance carries
+//! on. A VIP that could not be added is tried again at each advert while master.
 use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 
 use tracing::{info, warn};
@@ -39,8 +39,9 @@ pub trait Outputs {
     type Error: std::fmt::Display;
     /// Opens what the instance needs on its interface (and the devices its VIPs name), as
     /// `links` has them: the advert socket, the receive path, the VIP devices. Returns the advert
-    /// source: the configured one, else the interface's first IPv4 address that is not a VIP.
-    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, Self::Error>;
+    /// source: the configured one, else the interface's first IPv4 address that is not a VIP;
+    /// `None`, with nothing opened, while the interface has no such address yet.
+    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, Self::Error>;
     /// Closes them again, and forgets the instance in the kernel.
     fn unbind(&mut self);
     /// Sends one advert: an IPv4 packet to 224.0.0.18 or to a unicast peer.
@@ -139,10 +140,20 @@ pub struct Instance<O> {
     last_advert: Timestamp,
     /// A VIP add failed while master: tried again at each advert.
     vips_missing: bool,
-    rejects: LogLimit,
-    errors: LogLimit,
-    conflicts: LogLimit,
+    /// One limit per kind of warning, so one kind never hides another.
+    logs: BTreeMap<Warning, LogLimit>,
     pub counters: Counters,
+}
+
+/// The kinds of warning an instance rate-limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Warning {
+    Rejected,
+    Advert,
+    Vip,
+    Kernel,
+    Restored,
+    Conflict,
 }
 
 impl<O: Outputs> Instance<O> {
@@ -175,9 +186,7 @@ impl<O: Outputs> Instance<O> {
             ip_id: 0,
             last_advert: Timestamp::default(),
             vips_missing: false,
-            rejects: LogLimit::default(),
-            errors: LogLimit::default(),
-            conflicts: LogLimit::default(),
+            logs: BTreeMap::new(),
             counters: Counters::default(),
             config,
         }
@@ -214,8 +223,13 @@ impl<O: Outputs> Instance<O> {
             self.unbound = Some(format!("interface {missing} is missing"));
             return Ok(());
         }
-        let src = self.outputs.bind(links).await?;
-        self.bound_to(links, src);
+        match self.outputs.bind(links).await? {
+            Some(src) => self.bound_to(links, src),
+            None => {
+                let iface = &self.config.iface;
+                self.unbound = Some(format!("interface {iface} has no IPv4 address yet"));
+            }
+        }
         Ok(())
     }
 
@@ -271,7 +285,7 @@ impl<O: Outputs> Instance<O> {
                         self.remove_vip(&vip, now).await;
                         warn!(vrid = self.config.vrid, vip = %vip.addr, instance = %self.config.name, "removed a stale VIP left by an earlier run");
                     }
-                    Err(e) => self.output_error("cannot list the addresses", &e, now),
+                    Err(e) => self.output_error(Warning::Vip, "cannot list the addresses", &e, now),
                 }
             }
         }
@@ -346,10 +360,7 @@ impl<O: Outputs> Instance<O> {
         if self.outputs.has_vip(&vip).await.unwrap_or(false) {
             return;
         }
-        warn!(vrid = self.config.vrid, vip = %addr, instance = %self.config.name, "VIP deleted by someone else while master: putting it back");
-        if self.add_vip(&vip, now).await {
-            self.counters.vips_restored += 1;
-        }
+        self.restore(&vip, now).await;
     }
 
     /// The kernel saw ARP for `vip` from `mac` on interface `ifindex` while we were master: split
@@ -365,9 +376,37 @@ impl<O: Outputs> Instance<O> {
             return;
         }
         self.counters.arp_conflicts += 1;
-        if let Some(suppressed) = self.conflicts.due(at) {
+        if let Some(suppressed) = self.due(Warning::Conflict, at) {
             let mac = mac.map(|b| format!("{b:02x}")).join(":");
             warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address");
+        }
+    }
+
+    /// Puts back a VIP someone else deleted while we are master: logged (rate-limited), counted.
+    async fn restore(&mut self, vip: &Vip, now: Timestamp) {
+        if let Some(suppressed) = self.due(Warning::Restored, now) {
+            warn!(vrid = self.config.vrid, vip = %vip.addr, suppressed, instance = %self.config.name, "VIP deleted by someone else while master: putting it back");
+        }
+        if self.add_vip(vip, now).await {
+            self.counters.vips_restored += 1;
+        }
+    }
+
+    /// After the kernel dropped netlink notifications (a resync): a master puts back VIPs that
+    /// went missing meanwhile, an unbound instance tries its interface again.
+    pub async fn resync(&mut self, links: &Links, now: Timestamp) {
+        if self.bound.is_none() {
+            self.rebind(links).await;
+            self.reevaluate(now).await;
+            return;
+        }
+        if self.state() != State::Master {
+            return;
+        }
+        for vip in self.all_vips().into_iter().filter(|v| !v.no_track) {
+            if !self.outputs.has_vip(&vip).await.unwrap_or(true) {
+                self.restore(&vip, now).await;
+            }
         }
     }
 
@@ -509,7 +548,8 @@ impl<O: Outputs> Instance<O> {
         }
         let entry = self.kernel_entry();
         if let Err(e) = self.outputs.set_kernel(&entry) {
-            self.output_error("cannot update the kernel's record of the instance", &e, now);
+            let what = "cannot update the kernel's record of the instance";
+            self.output_error(Warning::Kernel, what, &e, now);
         }
     }
 
@@ -590,7 +630,7 @@ impl<O: Outputs> Instance<O> {
 
     fn reject(&mut self, error: &str, packet: &[u8], at: Timestamp) {
         self.counters.rejected += 1;
-        let Some(suppressed) = self.rejects.due(at) else {
+        let Some(suppressed) = self.due(Warning::Rejected, at) else {
             return;
         };
         let src = packet
@@ -629,7 +669,8 @@ impl<O: Outputs> Instance<O> {
             Ok(Some(peer)) => peer,
             Ok(None) => return false,
             Err(e) => {
-                self.output_error("cannot read the kernel's record of the peers", &e, now);
+                let what = "cannot read the kernel's record of the peers";
+                self.output_error(Warning::Kernel, what, &e, now);
                 return false;
             }
         };
@@ -737,7 +778,7 @@ impl<O: Outputs> Instance<O> {
             Ok(()) => true,
             Err(e) => {
                 let what = format!("cannot add VIP {} (tried again at each advert)", vip.addr);
-                self.output_error(&what, &e, now);
+                self.output_error(Warning::Vip, &what, &e, now);
                 false
             }
         }
@@ -745,16 +786,22 @@ impl<O: Outputs> Instance<O> {
 
     async fn remove_vip(&mut self, vip: &Vip, now: Timestamp) {
         if let Err(e) = self.outputs.remove_vip(vip).await {
-            self.output_error(&format!("cannot remove VIP {}", vip.addr), &e, now);
+            let what = format!("cannot remove VIP {}", vip.addr);
+            self.output_error(Warning::Vip, &what, &e, now);
         }
     }
 
     /// A recoverable error: counted, logged (rate-limited), and the instance carries on.
-    fn output_error(&mut self, what: &str, error: &O::Error, now: Timestamp) {
+    fn output_error(&mut self, kind: Warning, what: &str, error: &O::Error, now: Timestamp) {
         self.counters.output_errors += 1;
-        if let Some(suppressed) = self.errors.due(now) {
+        if let Some(suppressed) = self.due(kind, now) {
             warn!(vrid = self.config.vrid, instance = %self.config.name, suppressed, "{what}: {error}");
         }
+    }
+
+    /// `Some(held back since the last line)` when a warning of `kind` is due.
+    fn due(&mut self, kind: Warning, now: Timestamp) -> Option<u64> {
+        self.logs.entry(kind).or_default().due(now)
     }
 
     /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
@@ -804,7 +851,10 @@ impl<O: Outputs> Instance<O> {
             // A lost advert is covered by the next one: log and go on.
             match self.outputs.send_advert(&buf[..len]).await {
                 Ok(()) => self.counters.adverts_sent += 1,
-                Err(e) => self.output_error(&format!("cannot send advert to {dst}"), &e, now),
+                Err(e) => {
+                    let what = format!("cannot send advert to {dst}");
+                    self.output_error(Warning::Advert, &what, &e, now);
+                }
             }
         }
     }

@@ -453,3 +453,35 @@ async fn arp_conflicts_are_logged_and_counted_while_master() {
         logs.text()
     );
 }
+
+/// An interface without an IPv4 address yet (networkd still at it) is no error: the instance
+/// waits in FAULT and binds when an address appears.
+#[tokio::test]
+async fn interface_without_an_address_waits_in_fault() {
+    let logs = Logs::capture();
+    let config = config("", "");
+    let fake = Fake::default();
+    fake.world().no_address = true;
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    i.bind(&links(7, true)).await.unwrap();
+    i.init_tracks(&links(7, true), |_| None);
+    i.start(at(0)).await;
+    assert_eq!(i.state(), State::Fault);
+    assert_eq!(
+        logs.count("fault (interface eth0 has no IPv4 address yet)"),
+        1
+    );
+    fake.world().no_address = false;
+    i.address_changed(7, US, true, &links(7, true), at(1)).await;
+    assert_eq!((i.state(), i.ifindex()), (State::Backup, Some(7)));
+}
+
+/// After lost netlink notifications, a master puts back the VIPs that went missing meanwhile.
+#[tokio::test]
+async fn resync_puts_back_vips_lost_with_the_notifications() {
+    let (mut i, fake, t) = master(config("", "")).await;
+    fake.world().addrs.remove(&VIP);
+    i.resync(&links(7, true), t + MS).await;
+    assert_eq!(fake.take(), [Out::AddVip(VIP)]);
+    assert_eq!(i.counters.vips_restored, 1);
+}

@@ -205,6 +205,24 @@ fn reconfigure_keeps_an_unchanged_group_and_its_memory() {
     );
 }
 
+/// A member stopped by a reload and started again under its name starts afresh: held again if
+/// another member is still in FAULT.
+#[test]
+fn a_restarted_member_is_held_again() {
+    let mut pair = Pair::new();
+    let now = pair.now + SEC;
+    pair.now = now;
+    pair.router("B").set_fault(true, false, now);
+    pair.settle();
+    assert!(pair.router("A").held);
+    pair.groups.forget("A");
+    pair.routers[0] = Router::new("A", 51);
+    pair.routers[0].machine.handle(Event::Startup, now);
+    pair.settle();
+    assert!(pair.router("A").held, "the new A is held like the old one");
+    assert_eq!(pair.states(), [State::Fault; 2]);
+}
+
 #[test]
 fn members_that_do_not_run_are_skipped() {
     let group = SyncGroup {

@@ -53,6 +53,8 @@ pub struct World {
     pub peer_panics: bool,
     /// Binding instances whose name is a key fails with the value.
     pub bind_errors: BTreeMap<String, String>,
+    /// The interface has no IPv4 address yet: binding waits.
+    pub no_address: bool,
 }
 
 impl World {
@@ -104,12 +106,15 @@ impl Fake {
 impl Outputs for Fake {
     type Error = String;
 
-    async fn bind(&mut self, links: &Links) -> Result<Ipv4Addr, String> {
+    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, String> {
         if let Some(e) = self.world.borrow().bind_errors.get(&self.name).cloned() {
             return Err(e);
         }
+        if self.world.borrow().no_address {
+            return Ok(None);
+        }
         self.push(Out::Bind(links.get("eth0").unwrap().index));
-        Ok(US)
+        Ok(Some(US))
     }
 
     fn unbind(&mut self) {
