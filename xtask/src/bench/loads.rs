@@ -215,6 +215,23 @@ pub struct LoadStats {
     pub cpu_busy_pct: f64,
 }
 
+impl LoadStats {
+    /// Each figure's mean over `all`.
+    pub fn mean<'a>(all: impl Iterator<Item = &'a LoadStats>) -> LoadStats {
+        let all: Vec<&LoadStats> = all.collect();
+        let n = all.len().max(1) as f64;
+        let mean = |f: fn(&LoadStats) -> f64| all.iter().map(|x| f(x)).sum::<f64>() / n;
+        LoadStats {
+            secs: mean(|x| x.secs),
+            sent_kpps: mean(|x| x.sent_kpps),
+            to_backup_kpps: mean(|x| x.to_backup_kpps),
+            drops_per_s: mean(|x| x.drops_per_s),
+            backlog_drops_per_s: mean(|x| x.backlog_drops_per_s),
+            cpu_busy_pct: mean(|x| x.cpu_busy_pct),
+        }
+    }
+}
+
 /// A load running; [`Running::stop`] ends it and says what it achieved.
 pub struct Running<'t> {
     topo: &'t Topology,

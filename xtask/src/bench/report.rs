@@ -28,6 +28,8 @@ pub struct FailoverRun {
 pub struct SpuriousRun {
     pub imp: Impl,
     pub load: Load,
+    /// Which of the repeated windows (0-based).
+    pub window: usize,
     pub secs: f64,
     /// The backup's wrong MASTER transitions.
     pub count: usize,
@@ -170,6 +172,7 @@ mod tests {
             r.spurious.push(SpuriousRun {
                 imp,
                 load: Load::VrrpMax,
+                window: 0,
                 secs: 30.0,
                 count: if imp == Impl::Ours { 0 } else { 200 },
                 load_stats: LoadStats::default(),

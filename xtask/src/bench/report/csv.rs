@@ -36,16 +36,17 @@ pub fn failover_csv(r: &Results) -> String {
 }
 
 pub fn spurious_csv(r: &Results) -> String {
-    let mut s = "implementation,load,secs,transitions,per_minute,sent_kpps,to_backup_kpps,\
-                 drops_per_s,backlog_drops_per_s,cpu_busy_pct\n"
+    let mut s = "implementation,load,window,secs,transitions,per_minute,sent_kpps,\
+                 to_backup_kpps,drops_per_s,backlog_drops_per_s,cpu_busy_pct\n"
         .to_string();
     for x in &r.spurious {
         let l = &x.load_stats;
         let _ = writeln!(
             s,
-            "{},{},{:.1},{},{:.2},{:.1},{:.1},{:.0},{:.0},{:.1}",
+            "{},{},{},{:.1},{},{:.2},{:.1},{:.1},{:.0},{:.0},{:.1}",
             x.imp.short(),
             x.load.name(),
+            x.window + 1,
             x.secs,
             x.count,
             x.per_minute(),
