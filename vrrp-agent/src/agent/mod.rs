@@ -219,14 +219,11 @@ impl<H: Host> Agent<H> {
             // timer that would declare its sender dead.
             tokio::select! {
                 biased;
-                input = rx.recv() => match input.context("every input task ended")? {
-                    Input::Signal(Signal::Stop(name)) => {
-                        info!("{name}: handing over");
-                        return Ok(());
+                input = rx.recv() => {
+                    if let Some(end) = self.take(input.context("every input task ended")?).await {
+                        return end;
                     }
-                    Input::Failed(e) => return Err(e),
-                    input => self.handle(input).await,
-                },
+                }
                 (name, up) = self.checks.changed() => {
                     let now = clock::now();
                     for i in &mut self.instances {
@@ -235,6 +232,20 @@ impl<H: Host> Agent<H> {
                 }
                 woke = sleep => {
                     woke.context("election timer")?;
+                    let now = clock::now();
+                    // keepalived's order: what has arrived is handled before a timer declares
+                    // its sender dead. The XDP path reads the kernel's record for that; on the
+                    // raw-socket path adverts may still sit in a socket: let the readers move
+                    // them (tokio polls the I/O driver before a yielded task runs again), then
+                    // handle everything that came.
+                    if self.instances.iter().any(|i| i.master_down_due_unrecorded(now)) {
+                        tokio::task::yield_now().await;
+                        while let Ok(input) = rx.try_recv() {
+                            if let Some(end) = self.take(input).await {
+                                return end;
+                            }
+                        }
+                    }
                     let now = clock::now();
                     for i in &mut self.instances {
                         i.on_timers(now).await;
@@ -251,6 +262,21 @@ impl<H: Host> Agent<H> {
             }
             self.start_ready().await;
             self.sync_groups().await;
+        }
+    }
+
+    /// Handles one input; `Some(result)` when it ends the loop (a stop signal, a fatal error).
+    async fn take(&mut self, input: Input) -> Option<Result<()>> {
+        match input {
+            Input::Signal(Signal::Stop(name)) => {
+                info!("{name}: handing over");
+                Some(Ok(()))
+            }
+            Input::Failed(e) => Some(Err(e)),
+            input => {
+                self.handle(input).await;
+                None
+            }
         }
     }
 
@@ -606,7 +632,7 @@ const SUCCESSOR_WAIT_MAX: Duration = Duration::from_secs(2);
 /// intervals (the longest Skew_Time plus an advert), and never more than [`SUCCESSOR_WAIT_MAX`].
 /// On the raw-socket path there is no kernel record to read and nothing to wait for.
 async fn await_successors<O: Outputs>(mut waiting: Vec<&Instance<O>>, goodbye: Timestamp) {
-    waiting.retain(|i| matches!(i.kernel_record(), Ok(Some(_))));
+    waiting.retain(|i| i.records_adverts());
     let wait = |i: &&Instance<O>| (2 * i.config.advert_interval).min(SUCCESSOR_WAIT_MAX);
     let Some(bound) = waiting.iter().map(wait).max() else {
         return;

@@ -398,6 +398,10 @@ impl Outputs for Wire {
         }
     }
 
+    fn records_adverts(&self) -> bool {
+        self.bound.as_ref().is_some_and(|b| b.xdp)
+    }
+
     fn notify(&mut self, to: State, priority: u8) {
         self.notifier.instance(&self.name, to, priority);
     }

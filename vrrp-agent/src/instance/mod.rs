@@ -58,6 +58,9 @@ pub trait Outputs {
     fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), Self::Error>;
     /// The last valid advert the kernel recorded (`None` on the raw-socket path).
     fn peer(&self) -> Result<Option<PeerRecord>, Self::Error>;
+    /// Whether the kernel records the instance's adverts as they arrive (the XDP path), so
+    /// [`Outputs::peer`] can tell of one the agent has not handled yet.
+    fn records_adverts(&self) -> bool;
     /// Runs the notify scripts for entering `to` (INIT: the instance stopped).
     fn notify(&mut self, to: State, priority: u8);
 }
@@ -690,9 +693,19 @@ impl<O: Outputs> Instance<O> {
         peers.is_empty() || peers.contains(&src)
     }
 
-    /// What the kernel recorded of the peers' adverts (`Ok(None)` on the raw-socket path).
-    pub fn kernel_record(&self) -> Result<Option<PeerRecord>, O::Error> {
-        self.outputs.peer()
+    /// Whether the kernel records this instance's adverts (the XDP path).
+    pub fn records_adverts(&self) -> bool {
+        self.outputs.records_adverts()
+    }
+
+    /// Whether its Master_Down_Timer is due at `now` and only the agent knows of the adverts
+    /// (the raw-socket path): adverts waiting in the socket must be handled first.
+    pub fn master_down_due_unrecorded(&self, now: Timestamp) -> bool {
+        let due = self
+            .machine
+            .deadline(Timer::MasterDown)
+            .is_some_and(|at| at <= now);
+        due && !self.records_adverts()
     }
 
     /// After our goodbye at `since`: the router the kernel heard advertise since then with a
@@ -722,6 +735,11 @@ impl<O: Outputs> Instance<O> {
             Action::Transition { from, to } => {
                 let cause = match (reason, &self.fault) {
                     (Reason::Fault, Some(cause)) => format!(" ({cause})"),
+                    // How long the master was silent: the margin a busy link left, or not.
+                    (Reason::MasterDownTimerExpired, _) if self.last_advert.0 > 0 => {
+                        let silent = Duration::from_nanos(now.0.saturating_sub(self.last_advert.0));
+                        format!(" (last advert heard {silent:.1?} before)")
+                    }
                     _ => String::new(),
                 };
                 info!(

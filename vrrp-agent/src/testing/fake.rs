@@ -176,6 +176,10 @@ impl Outputs for Fake {
         }
     }
 
+    fn records_adverts(&self) -> bool {
+        self.world.borrow().peer.is_some()
+    }
+
     fn notify(&mut self, to: State, priority: u8) {
         self.push(Out::Notify(to, priority));
     }
