@@ -15,9 +15,13 @@ use super::{register, SocketError};
 /// Sends adverts built by `vrrp_common::encode_ipv4`. IPPROTO_RAW implies IP_HDRINCL, so the
 /// packet goes out as built (TOS 0xc0, TTL 255, our IP id), like keepalived's; the kernel only
 /// fills in the IP checksum and total length (and an IP id of 0). Such a socket never receives.
+///
+/// Not registered with the reactor: a raw send does not block but for a full transmit queue,
+/// where the next advert covers a lost one; registered for writability, every send would wake
+/// the loop once more when the socket's send space came back (one wake-up per advert).
 #[derive(Debug)]
 pub struct AdvertSender {
-    fd: AsyncFd<Socket>,
+    socket: Socket,
     ifname: String,
     ifindex: u32,
 }
@@ -41,10 +45,8 @@ impl AdvertSender {
         socket
             .set_nonblocking(true)
             .map_err(error("cannot make the advert socket non-blocking"))?;
-        let fd = register(socket, Interest::WRITABLE)
-            .map_err(error("cannot register the advert socket"))?;
         Ok(Self {
-            fd,
+            socket,
             ifname: ifname.to_owned(),
             ifindex,
         })
@@ -53,7 +55,7 @@ impl AdvertSender {
     /// Joins 224.0.0.18 on the interface without receiving anything here: when the XDP program
     /// reads adverts, the NIC's multicast filter must still let the group in.
     pub fn join_vrrp_group(&self) -> Result<(), SocketError> {
-        join_vrrp_group(self.fd.get_ref(), self.ifindex)
+        join_vrrp_group(&self.socket, self.ifindex)
             .map_err(|err| SocketError::new("cannot join 224.0.0.18", &self.ifname, err))
     }
 
@@ -64,11 +66,7 @@ impl AdvertSender {
             .map(Ipv4Hdr::dst)
             .ok_or_else(|| error(io::Error::from(io::ErrorKind::InvalidInput)))?;
         let to = SockAddr::from(SocketAddrV4::new(dst, 0));
-        self.fd
-            .async_io(Interest::WRITABLE, |socket| socket.send_to(packet, &to))
-            .await
-            .map(drop)
-            .map_err(error)
+        self.socket.send_to(packet, &to).map(drop).map_err(error)
     }
 }
 

@@ -63,7 +63,7 @@ fn hint(err: &io::Error, capability: &str) -> String {
         Some(libc::EPERM | libc::EACCES) => format!(": run as root or give the agent {capability}"),
         Some(libc::ENODEV) => ": the interface is gone; check `ip link`".to_owned(),
         Some(libc::ENETDOWN) => ": the interface is down; bring it up".to_owned(),
-        Some(libc::ENOBUFS) => ": the interface's transmit queue is full".to_owned(),
+        Some(libc::ENOBUFS | libc::EAGAIN) => ": the interface's transmit queue is full".to_owned(),
         _ => String::new(),
     }
 }
