@@ -230,39 +230,46 @@ impl<H: Host> Agent<H> {
                         i.check_changed(&name, up, now).await;
                     }
                 }
-                woke = sleep => {
-                    woke.context("election timer")?;
-                    let now = clock::now();
-                    // keepalived's order: what has arrived is handled before a timer declares
-                    // its sender dead. The XDP path reads the kernel's record for that; on the
-                    // raw-socket path adverts may still sit in a socket: let the readers move
-                    // them (tokio polls the I/O driver before a yielded task runs again), then
-                    // handle everything that came.
-                    if self.instances.iter().any(|i| i.master_down_due_unrecorded(now)) {
-                        tokio::task::yield_now().await;
-                        while let Ok(input) = rx.try_recv() {
-                            if let Some(end) = self.take(input).await {
-                                return end;
-                            }
-                        }
-                    }
-                    let now = clock::now();
-                    for i in &mut self.instances {
-                        i.on_timers(now).await;
-                    }
-                }
+                woke = sleep => woke.context("election timer")?,
             }
-            // A flood of inputs on the raw-socket path must not starve the timers: whatever is
-            // due runs now, not only when the select picks the alarm.
-            let now = clock::now();
-            if deadline.is_some_and(|at| at <= now) {
-                for i in &mut self.instances {
-                    i.on_timers(now).await;
+            // Due timers fire here, whichever branch woke the loop: after the alarm, and also
+            // while a flood of inputs keeps the select from picking it.
+            if deadline.is_some_and(|at| at <= clock::now()) {
+                if let Some(end) = self.fire_timers(rx).await {
+                    return end;
                 }
             }
             self.start_ready().await;
             self.sync_groups().await;
         }
+    }
+
+    /// Fires the due timers. keepalived's order: what has arrived is handled before a timer
+    /// declares its sender dead. The XDP path reads the kernel's record for that; on the
+    /// raw-socket path an advert may still sit in a socket: the readers get to move it (tokio
+    /// polls the I/O driver before a yielded task runs again), and what is queued then is
+    /// handled first, no more than that (a flood keeps refilling the queue).
+    async fn fire_timers(&mut self, rx: &mut mpsc::Receiver<Input>) -> Option<Result<()>> {
+        if self
+            .instances
+            .iter()
+            .any(|i| i.master_down_due_unrecorded(clock::now()))
+        {
+            tokio::task::yield_now().await;
+            for _ in 0..rx.len() {
+                let Ok(input) = rx.try_recv() else {
+                    break;
+                };
+                if let Some(end) = self.take(input).await {
+                    return Some(end);
+                }
+            }
+        }
+        let now = clock::now();
+        for i in &mut self.instances {
+            i.on_timers(now).await;
+        }
+        None
     }
 
     /// Handles one input; `Some(result)` when it ends the loop (a stop signal, a fatal error).
