@@ -59,6 +59,15 @@ fn ethernet(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
     f
 }
 
+/// `frame` with an 802.1Q tag for `vid` after its source MAC.
+pub fn vlan_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend(0x8100u16.to_be_bytes());
+    f.extend(vid.to_be_bytes());
+    f.extend(&frame[12..]);
+    f
+}
+
 /// trafgen's configuration for `frames`, each pinned to `cpu` if given.
 pub fn trafgen_config(frames: &[Vec<u8>], cpu: Option<usize>) -> String {
     let mut s = String::new();

@@ -19,8 +19,9 @@ pub const POLL: Duration = Duration::from_millis(50);
 pub const SETTLE: Duration = Duration::from_secs(10);
 
 pub const XDP_NATIVE_LOG: &str = "receive path: XDP in native (driver) mode iface=eth0";
+pub const XDP_SKB_LOG: &str = "receive path: XDP in SKB (generic) mode iface=eth0";
 /// The default (`--xdp auto`) on the lab's veth interfaces.
-pub const XDP_AUTO_VETH_LOG: &str = "receive path: XDP in SKB (generic) mode (veth) iface=eth0";
+pub const AUTO_VETH_LOG: &str = "receive path: TC ingress (veth) iface=eth0";
 pub const RAW_SOCKET_LOG: &str = "receive path: raw socket (--xdp off) iface=eth0";
 
 /// The `vrrp-agent` binary under test: `$VRRP_AGENT_BIN` if set, else `vrrp-agent` in the
@@ -397,6 +398,37 @@ impl Lab {
         );
     }
 
+    /// trafgen in host `role` sends `frames` (in turn) out of its eth0, `count` in all, `gap`
+    /// apart; it ends by itself (and within `count` gaps and 5 s at the latest).
+    pub fn send_frames(&self, role: &str, frames: &[Vec<u8>], gap: Duration, count: u32) -> Proc {
+        let cfg = self.topo.workdir().join(format!("{role}-frames.cfg"));
+        std::fs::write(&cfg, crate::frames::trafgen_config(frames, None)).unwrap();
+        let bound = (gap * count + 5 * SEC).as_secs().to_string();
+        let gap = format!("{}us", gap.as_micros());
+        let count = count.to_string();
+        self.topo.ns(role).spawn(
+            "timeout",
+            [
+                &bound,
+                "trafgen",
+                "--dev",
+                IFACE,
+                "--conf",
+                cfg.to_str().unwrap(),
+                "--gap",
+                &gap,
+                "--num",
+                &count,
+                "--cpus",
+                "1",
+                // Leave this host's socket memory sysctls and IRQ affinities alone.
+                "--no-sock-mem",
+                "--notouch-irq",
+                "--no-cpu-stats",
+            ],
+        )
+    }
+
     /// The XDP program in `role`'s eth0, asserted to be the agent's, in `mode` ("driver",
     /// "skb").
     #[track_caller]
@@ -411,6 +443,26 @@ impl Lab {
                 "{role} {IFACE}: want the vrrp XDP program in {mode} mode, ip link shows {xdp:?}"
             ),
         );
+    }
+
+    /// The agent in `role` holds a TCX ingress link on its eth0 (the `--xdp tc` path, and
+    /// `auto`'s on veth), and no XDP program is attached there.
+    #[track_caller]
+    pub fn assert_tc(&mut self, role: &str) {
+        let ifindex = self.topo.ns(role).ifindex(IFACE);
+        let links = crate::processes::bpf_links(self.agent(role).pid());
+        let ok = links.iter().any(|l| {
+            l.link_type == "tcx"
+                && l.ifindex == ifindex
+                && l.attach_type
+                    .as_deref()
+                    .is_some_and(|a| a.contains("ingress"))
+        });
+        self.check(
+            ok,
+            &format!("{role} {IFACE} (ifindex {ifindex:?}): want a TCX ingress link, the agent holds {links:?}"),
+        );
+        self.assert_no_xdp(role);
     }
 
     #[track_caller]

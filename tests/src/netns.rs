@@ -210,6 +210,11 @@ impl Netns {
         Some(v.get_mut(0)?.take())
     }
 
+    /// The interface index of `iface`, None if it doesn't exist.
+    pub fn ifindex(&self, iface: &str) -> Option<u64> {
+        self.link_json(iface)?["ifindex"].as_u64()
+    }
+
     /// MAC address of `iface` ("aa:bb:cc:dd:ee:ff"), None if it doesn't exist.
     pub fn mac(&self, iface: &str) -> Option<String> {
         self.link_json(iface)?["address"]

@@ -26,6 +26,48 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// A BPF link a process holds open, from `/proc/<pid>/fdinfo` (ip link does not show TCX
+/// attachments, and this machine's bpftool predates them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfLink {
+    /// The kernel's link type: "xdp", "tcx", ...
+    pub link_type: String,
+    /// The interface it is attached to, when it has one.
+    pub ifindex: Option<u64>,
+    /// E.g. "46 (ingress)" for a TCX ingress link.
+    pub attach_type: Option<String>,
+}
+
+/// The BPF links process `pid` holds.
+pub fn bpf_links(pid: u32) -> Vec<BpfLink> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().contains("bpf_link"))
+        })
+        .filter_map(|fd| {
+            let info = std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .ok()?;
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(":\t"))
+                    .map(str::to_owned)
+            };
+            Some(BpfLink {
+                link_type: field("link_type")?,
+                ifindex: field("ifindex").and_then(|i| i.parse().ok()),
+                attach_type: field("attach_type"),
+            })
+        })
+        .collect()
+}
+
 /// True when `pid` (our child) has exited or is not our child any more; does not reap it.
 pub(crate) fn exited_nowait(pid: u32) -> bool {
     // SAFETY: plain syscall on a zeroed, properly sized siginfo_t.

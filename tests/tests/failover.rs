@@ -10,17 +10,25 @@
 use std::time::{Duration, Instant};
 
 use vrrp_lab::lab::{
-    Lab, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP, XDP_AUTO_VETH_LOG, XDP_NATIVE_LOG,
+    Lab, AUTO_VETH_LOG, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP, XDP_NATIVE_LOG,
+    XDP_SKB_LOG,
 };
 use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
+/// Where each `--xdp` value hooks the kernel program in on veth.
+enum Hook {
+    Tc,
+    Xdp(&'static str),
+    RawSocket,
+}
+
 /// Case 1 and 8: the initial election through the receive path of `--xdp <xdp>`.
 fn initial_election(name: &str, xdp: &str) {
-    // The kernel's name of the XDP mode each path attaches in on veth.
-    let (receive_path_log, mode) = match xdp {
-        "auto" => (XDP_AUTO_VETH_LOG, Some("skb")),
-        "native" => (XDP_NATIVE_LOG, Some("driver")),
-        _ => (RAW_SOCKET_LOG, None),
+    let (receive_path_log, hook) = match xdp {
+        "auto" => (AUTO_VETH_LOG, Hook::Tc),
+        "native" => (XDP_NATIVE_LOG, Hook::Xdp("driver")),
+        "skb" => (XDP_SKB_LOG, Hook::Xdp("skb")),
+        _ => (RAW_SOCKET_LOG, Hook::RawSocket),
     };
     let extra = ["--xdp", xdp];
     let mut lab = Lab::new(name);
@@ -34,12 +42,13 @@ fn initial_election(name: &str, xdp: &str) {
     lab.assert_stable(&["r1"], 3 * SEC);
     lab.assert_state("r2", "BACKUP");
     for r in ROUTERS {
-        match mode {
-            Some(mode) => lab.assert_xdp(r, mode),
-            None => lab.assert_no_xdp(r),
+        match hook {
+            Hook::Tc => lab.assert_tc(r),
+            Hook::Xdp(mode) => lab.assert_xdp(r, mode),
+            Hook::RawSocket => lab.assert_no_xdp(r),
         }
     }
-    if mode.is_some() {
+    if !matches!(hook, Hook::RawSocket) {
         // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
         let mark = lab.log_len("r2");
         lab.agent("r2").signal(libc::SIGUSR1).unwrap();
@@ -63,12 +72,20 @@ fn initial_election(name: &str, xdp: &str) {
     }
 }
 
-/// Case 1: The higher priority wins; XDP carries r1's adverts to r2's agent. By default
-/// (`--xdp auto`) in SKB mode on veth, where driver mode's ring drops adverts under a flood.
+/// Case 1: The higher priority wins; the kernel program carries r1's adverts to r2's agent. By
+/// default (`--xdp auto`) from TC ingress on veth, where driver-mode XDP's ring drops adverts
+/// under a flood and generic XDP copies every frame.
 #[test]
 fn initial_election_xdp_auto() {
     skip_unless_root!();
     initial_election("fo_init_auto", "auto");
+}
+
+/// Case 1c: The same with `--xdp skb`: generic XDP, auto's fallback on veth.
+#[test]
+fn initial_election_xdp_skb() {
+    skip_unless_root!();
+    initial_election("fo_init_skb", "skb");
 }
 
 /// Case 1b: The same with `--xdp native`: driver mode on veth too.
@@ -306,12 +323,13 @@ fn v2_matching_password_elects_one() {
 }
 
 /// Case 6: kill -9 of the master: the XDP program goes with the agent (aya attaches through a
-/// bpf_link), so r1's own traffic still flows, and r2 takes over the VIP.
+/// bpf_link), so r1's own traffic still flows, and r2 takes over the VIP. With XDP (`--xdp
+/// skb`) because `ip link` shows whether it went; a TC link is a bpf_link as well.
 #[test]
 fn kill9_leaves_traffic_flowing() {
     skip_unless_root!();
     let mut lab = Lab::new("fo_kill9");
-    lab.elect_r1(&[], SETTLE);
+    lab.elect_r1(&["--xdp", "skb"], SETTLE);
     lab.assert_xdp("r1", "skb");
     lab.crash_r1();
     let detached = wait_until(5 * SEC, POLL, || lab.topo.ns("r1").xdp(IFACE).is_none());

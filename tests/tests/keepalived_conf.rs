@@ -506,7 +506,7 @@ fn two_interfaces_and_no_accept() {
         lab.wait_log(
             "r1",
             0,
-            &format!("receive path: XDP in SKB (generic) mode (veth) iface={iface}"),
+            &format!("receive path: TC ingress (veth) iface={iface}"),
             SEC,
         );
     }

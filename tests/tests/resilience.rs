@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use vrrp_lab::frames::{advert_frame, parse_mac, trafgen_config};
-use vrrp_lab::lab::{Lab, IFACE, SEC, SETTLE, VIP, VIP_CIDR, XDP_AUTO_VETH_LOG};
+use vrrp_lab::frames::{advert_frame, parse_mac};
+use vrrp_lab::lab::{Lab, AUTO_VETH_LOG, IFACE, SEC, SETTLE, VIP, VIP_CIDR};
 use vrrp_lab::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR};
 
 /// The running configuration: VI_1 on eth0, and `more` after it.
@@ -189,10 +189,10 @@ fn interface_deleted_and_recreated_makes_it_master_again() {
     lab.wait_holders(&["r2"], SETTLE);
     lab.topo.recreate_link("r1", &format!("{R1_ADDR}/24"));
     lab.wait_log("r1", mark, "bound to interface index", SETTLE);
-    lab.wait_log("r1", mark, XDP_AUTO_VETH_LOG, SETTLE);
+    lab.wait_log("r1", mark, AUTO_VETH_LOG, SETTLE);
     lab.wait_holders(&["r1"], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
-    lab.assert_xdp("r1", "skb");
+    lab.assert_tc("r1");
 }
 
 /// Findings 4 and 5: `check-config -f FILE` (documented) failed with clap's "required
@@ -357,31 +357,10 @@ fn slow_priority_zero_spoof_does_not_take_the_vip_away() {
     let r1: Ipv4Addr = R1_ADDR.parse().unwrap();
     let vip: Ipv4Addr = VIP.parse().unwrap();
     let frame = advert_frame((spoofer_mac, r1), 51, 0, 10, &[vip]);
-    let cfg = lab.topo.workdir().join("spoof.cfg");
-    std::fs::write(&cfg, trafgen_config(&[frame], None)).unwrap();
     let ping = ping_vip(&lab, 7);
     std::thread::sleep(SEC);
     let mark = lab.log_len("r2");
-    let spoof = lab.topo.ns("spoof").spawn(
-        "timeout",
-        [
-            "8",
-            "trafgen",
-            "--dev",
-            "eth0",
-            "--conf",
-            cfg.to_str().unwrap(),
-            "--gap",
-            "97ms",
-            "--num",
-            "52",
-            "--cpus",
-            "1",
-            "--no-sock-mem",
-            "--notouch-irq",
-            "--no-cpu-stats",
-        ],
-    );
+    let spoof = lab.send_frames("spoof", &[frame], Duration::from_millis(97), 52);
     let gap = longest_gap(ping);
     let sent = spoof.log();
     // Else the spoof did nothing and the test proves nothing.

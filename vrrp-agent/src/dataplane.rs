@@ -6,14 +6,18 @@ use std::net::Ipv4Addr;
 
 use aya::{
     maps::{HashMap, MapData, RingBuf},
-    programs::{xdp::XdpLinkId, Xdp, XdpMode},
+    programs::{
+        tc::{SchedClassifierLinkId, TcAttachOptions},
+        xdp::XdpLinkId,
+        LinkOrder, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use vrrp_common::maps::{
     ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, MAP_EVENTS, MAP_INSTANCES,
-    MAP_PEERS, MAP_VIPS, PROGRAM_NAME,
+    MAP_PEERS, MAP_VIPS, PROGRAM_NAME, PROGRAM_TC,
 };
 
 #[cfg(not(vrrp_no_ebpf))]
@@ -35,6 +39,8 @@ pub enum DataplaneError {
     Load(#[source] aya::EbpfError),
     #[error("XDP program: {0}")]
     Program(#[from] aya::programs::ProgramError),
+    #[error("cannot attach at TC ingress (needs Linux 6.6 or later for tcx links): {0}")]
+    Tc(#[source] aya::programs::ProgramError),
     #[error("BPF map {name}: {source}")]
     Map {
         name: &'static str,
@@ -47,20 +53,32 @@ pub enum DataplaneError {
     Poll(#[source] std::io::Error),
 }
 
-/// Where the XDP program runs on an interface.
+/// Where the program runs on an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attached {
+    /// XDP in the driver.
     Driver,
+    /// Generic XDP.
     Skb,
+    /// TC ingress.
+    Tc,
 }
 
 impl std::fmt::Display for Attached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Driver => "native (driver) mode",
-            Self::Skb => "SKB (generic) mode",
+            Self::Driver => "XDP in native (driver) mode",
+            Self::Skb => "XDP in SKB (generic) mode",
+            Self::Tc => "TC ingress",
         })
     }
+}
+
+/// An attachment, to detach it again.
+#[derive(Debug)]
+pub enum Link {
+    Xdp(XdpLinkId),
+    Tc(SchedClassifierLinkId),
 }
 
 /// The loaded program and its maps. The program detaches when this is dropped or the process
@@ -103,36 +121,65 @@ impl Dataplane {
         })
     }
 
-    /// Attaches to `ifindex` in driver mode, falling back to SKB mode (`skb_only` skips the
+    /// Attaches XDP to `ifindex` in driver mode, falling back to SKB mode (`skb_only` skips the
     /// driver). The error of the last attempt is returned when neither works; the caller then
     /// uses the raw-socket path.
-    pub fn attach(
+    pub fn attach_xdp(
         &mut self,
         ifindex: u32,
         skb_only: bool,
-    ) -> Result<(Attached, XdpLinkId), DataplaneError> {
-        let program = self.program()?;
+    ) -> Result<(Attached, Link), DataplaneError> {
+        let program = self.xdp()?;
         if !skb_only {
             match program.attach_to_if_index(ifindex, XdpMode::Driver) {
-                Ok(id) => return Ok((Attached::Driver, id)),
+                Ok(id) => return Ok((Attached::Driver, Link::Xdp(id))),
                 Err(e) => tracing::debug!(ifindex, error = %e, "XDP driver mode unavailable"),
             }
         }
         let id = program.attach_to_if_index(ifindex, XdpMode::Skb)?;
-        Ok((Attached::Skb, id))
+        Ok((Attached::Skb, Link::Xdp(id)))
+    }
+
+    /// Attaches at TC ingress of `ifname` (in this thread's network namespace) through a tcx
+    /// link (Linux 6.6+), so it goes away with the process as XDP does. Older kernels only have
+    /// clsact filters, which a killed process would leave behind: not used.
+    pub fn attach_tc(&mut self, ifname: &str) -> Result<(Attached, Link), DataplaneError> {
+        let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
+        let id = self
+            .tc()?
+            .attach_with_options(ifname, TcAttachType::Ingress, tcx)
+            .map_err(DataplaneError::Tc)?;
+        Ok((Attached::Tc, Link::Tc(id)))
     }
 
     /// Detaches from an interface (a gone interface's link is already detached by the kernel).
-    pub fn detach(&mut self, id: XdpLinkId) -> Result<(), DataplaneError> {
-        Ok(self.program()?.detach(id)?)
+    pub fn detach(&mut self, link: Link) -> Result<(), DataplaneError> {
+        match link {
+            Link::Xdp(id) => self.xdp()?.detach(id)?,
+            Link::Tc(id) => self.tc()?.detach(id)?,
+        }
+        Ok(())
     }
 
-    fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
+    fn xdp(&mut self) -> Result<&mut Xdp, DataplaneError> {
         Ok(self
             .ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
             .try_into()?)
+    }
+
+    /// The TC program, loaded into the kernel on first use (most hosts never need it).
+    fn tc(&mut self) -> Result<&mut SchedClassifier, DataplaneError> {
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(PROGRAM_TC)
+            .ok_or(DataplaneError::Missing(PROGRAM_TC))?
+            .try_into()?;
+        if program.fd().is_err() {
+            program.load()?;
+        }
+        Ok(program)
     }
 
     /// Starts recording adverts for `key`, or updates what the kernel knows of the instance

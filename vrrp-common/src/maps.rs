@@ -11,6 +11,8 @@ pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_VIPS: &str = "VIPS";
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const PROGRAM_NAME: &str = "vrrp";
+/// The same program at TC ingress.
+pub const PROGRAM_TC: &str = "vrrp_tc";
 
 /// Instances one XDP program serves (all interfaces, all VRIDs).
 pub const MAX_INSTANCES: u32 = 1024;

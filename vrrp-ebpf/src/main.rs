@@ -1,28 +1,30 @@
-//! XDP program: picks the adverts of the agent's VRRP instances and ARP for its VIPs out of the
-//! traffic, runs the RFC receive checks with the shared decoder, records arrival times in maps and
-//! wakes the agent through a ring buffer only when the election must act now. It never drops or
-//! alters a frame: every path ends in XDP_PASS.
+//! The kernel fast path: picks the adverts of the agent's VRRP instances and ARP for its VIPs out
+//! of the traffic, runs the RFC receive checks with the shared decoder, records arrival times in
+//! maps and wakes the agent through a ring buffer only when the election must act now. It never
+//! drops or alters a frame.
+//!
+//! One program, two hooks: XDP (`vrrp`, in the driver or generic) and TC ingress (`vrrp_tc`), for
+//! interfaces where generic XDP would copy every frame to give itself headroom (veth). A frame
+//! with an 802.1Q/802.1ad tag belongs to a VLAN, not to the instances of this interface, as for
+//! the raw socket and keepalived: it is passed untouched.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::{bpf_ktime_get_ns, bpf_xdp_load_bytes},
-    macros::{map, xdp},
+    bindings::{xdp_action, TC_ACT_UNSPEC},
+    helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_load_bytes},
+    macros::{classifier, map, xdp},
     maps::{HashMap, PerCpuArray, RingBuf},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
     advert::decode_ipv4_fields,
     maps::{
         ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, EVENT_ADVERT,
         EVENT_ARP_CONFLICT, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_VIPS, MAX_INSTANCES,
-        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
+        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
     },
-    wire::{
-        ArpIpv4, EthHdr, Ipv4Hdr, VlanHdr, VrrpHdr, ETH_HDR_LEN, ETH_P_8021AD, ETH_P_8021Q,
-        ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP, VLAN_HDR_LEN,
-    },
+    wire::{ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP},
 };
 
 // Each map is named after its static and the program after its function (aya's macros take only
@@ -30,6 +32,7 @@ use vrrp_common::{
 // drifting apart.
 const _: () = assert!(
     same(PROGRAM_NAME, "vrrp")
+        && same(PROGRAM_TC, "vrrp_tc")
         && same(MAP_INSTANCES, "INSTANCES")
         && same(MAP_PEERS, "PEERS")
         && same(MAP_VIPS, "VIPS")
@@ -77,9 +80,101 @@ pub fn vrrp(ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
-/// A `T` header at `offset`, bounds-checked against the packet end (the verifier needs this form).
+#[classifier]
+pub fn vrrp_tc(ctx: TcContext) -> i32 {
+    let _ = frame(&ctx);
+    // "Not mine to decide": the next program, or the stack, takes the frame as it is.
+    TC_ACT_UNSPEC
+}
+
+/// What each hook gives the program: the frame's bytes from the Ethernet header on, and where it
+/// arrived.
+trait Frame {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+    fn ifindex(&self) -> u32;
+    /// The whole frame's length (at TC also what lies beyond the linear head).
+    fn len(&self) -> usize;
+    /// Copies `len` bytes from `offset` to `dst`; false if the frame has fewer.
+    fn copy(&self, offset: usize, dst: *mut u8, len: usize) -> bool;
+    /// A VLAN tag the kernel took out of the bytes before the hook (TC).
+    fn tag_taken(&self) -> bool;
+}
+
+impl Frame for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ingress_ifindex() as u32
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.data_end() - self.data()
+    }
+
+    #[inline(always)]
+    fn copy(&self, offset: usize, dst: *mut u8, len: usize) -> bool {
+        // SAFETY: the caller's `dst` holds `len` bytes; the helper checks the frame's bounds.
+        unsafe { bpf_xdp_load_bytes(self.ctx, offset as u32, dst.cast(), len as u32) == 0 }
+    }
+
+    #[inline(always)]
+    fn tag_taken(&self) -> bool {
+        false
+    }
+}
+
+impl Frame for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // At ingress the device the frame is on is the one it came in by.
+        // SAFETY: a plain field of the program's context.
+        unsafe { (*self.skb.skb).ifindex }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.skb.len() as usize
+    }
+
+    #[inline(always)]
+    fn copy(&self, offset: usize, dst: *mut u8, len: usize) -> bool {
+        let skb = self.skb.skb.cast();
+        // SAFETY: the caller's `dst` holds `len` bytes; the helper checks the frame's bounds.
+        unsafe { bpf_skb_load_bytes(skb, offset as u32, dst.cast(), len as u32) == 0 }
+    }
+
+    #[inline(always)]
+    fn tag_taken(&self) -> bool {
+        // SAFETY: a plain field of the program's context.
+        unsafe { (*self.skb.skb).vlan_present != 0 }
+    }
+}
+
+/// A `T` header at `offset`, bounds-checked against the frame's end (the form the verifier needs;
+/// at TC the linear head, where every header of a small frame is).
 #[inline(always)]
-fn header<T>(ctx: &XdpContext, offset: usize) -> Option<&T> {
+fn header<T>(ctx: &impl Frame, offset: usize) -> Option<&T> {
     let start = ctx.data() + offset;
     if start + core::mem::size_of::<T>() > ctx.data_end() {
         return None;
@@ -89,28 +184,21 @@ fn header<T>(ctx: &XdpContext, offset: usize) -> Option<&T> {
 }
 
 #[inline(always)]
-fn frame(ctx: &XdpContext) -> Option<()> {
-    let eth: &EthHdr = header(ctx, 0)?;
-    let mut ethertype = eth.ethertype();
-    let mut offset = ETH_HDR_LEN;
-    // Up to two tags: 802.1Q, or 802.1ad outer + 802.1Q inner.
-    for _ in 0..2 {
-        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
-            break;
-        }
-        let tag: &VlanHdr = header(ctx, offset)?;
-        ethertype = tag.ethertype();
-        offset += VLAN_HDR_LEN;
+fn frame(ctx: &impl Frame) -> Option<()> {
+    if ctx.tag_taken() {
+        return None;
     }
-    match ethertype {
-        ETH_P_IP => advert(ctx, offset),
-        ETH_P_ARP => arp(ctx, offset),
+    let eth: &EthHdr = header(ctx, 0)?;
+    // A tag still in the bytes (XDP, or the inner one of QinQ at TC): not ours either.
+    match eth.ethertype() {
+        ETH_P_IP => advert(ctx, ETH_HDR_LEN),
+        ETH_P_ARP => arp(ctx, ETH_HDR_LEN),
         _ => None,
     }
 }
 
 #[inline(always)]
-fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
+fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
     let ip: &Ipv4Hdr = header(ctx, offset)?;
     if ip.proto != IPPROTO_VRRP {
         return None;
@@ -121,13 +209,13 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
     }
     let total = ip.total_len() as usize;
     let vrrp: &VrrpHdr = header(ctx, offset + ihl)?;
-    let key = InstanceKey::new(ctx.ingress_ifindex() as u32, vrrp.vrid);
+    let key = InstanceKey::new(ctx.ifindex(), vrrp.vrid);
     // Foreign VRIDs stop here, one hash lookup: a flood of them costs the agent nothing.
     // SAFETY: the value is only read during this run; the agent replaces entries whole.
     let config = unsafe { INSTANCES.get(key) }?;
     let record = PEERS.get_ptr_mut(key)?;
     let event = SCRATCH.get_ptr_mut(0)?;
-    let available = ctx.data_end() - ctx.data() - offset;
+    let available = ctx.len().saturating_sub(offset);
     let len = total.min(available).min(MAX_PACKET_V4);
     if len < 20 {
         return None;
@@ -177,7 +265,7 @@ fn advert(ctx: &XdpContext, offset: usize) -> Option<()> {
 }
 
 #[inline(always)]
-fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
+fn arp(ctx: &impl Frame, offset: usize) -> Option<()> {
     let arp: &ArpIpv4 = header(ctx, offset)?;
     if !arp.is_ether_ipv4() {
         return None;
@@ -205,27 +293,19 @@ fn arp(ctx: &XdpContext, offset: usize) -> Option<()> {
     let len = core::mem::size_of::<ArpIpv4>();
     load(ctx, offset, event, len)?;
     event.t_ns = now;
-    event.ifindex = ctx.ingress_ifindex() as u32;
+    event.ifindex = ctx.ifindex();
     event.len = len as u16;
     event.kind = EVENT_ARP_CONFLICT;
     let _ = EVENTS.output::<RingEvent>(&*event, 0);
     Some(())
 }
 
-/// Copies `len` bytes of the packet from `offset` into the event (the caller bounds `len` by
-/// the packet and by the event).
+/// Copies `len` bytes of the frame from `offset` into the event (the caller bounds `len` by the
+/// frame and by the event).
 #[inline(always)]
-fn load(ctx: &XdpContext, offset: usize, event: &mut RingEvent, len: usize) -> Option<()> {
-    // SAFETY: the destination holds at least `len` bytes; the helper checks the packet's bounds.
-    let copied = unsafe {
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            offset as u32,
-            event.packet.as_mut_ptr().cast(),
-            len as u32,
-        )
-    };
-    (copied == 0).then_some(())
+fn load(ctx: &impl Frame, offset: usize, event: &mut RingEvent, len: usize) -> Option<()> {
+    ctx.copy(offset, event.packet.as_mut_ptr(), len)
+        .then_some(())
 }
 
 #[cfg(target_arch = "bpf")]

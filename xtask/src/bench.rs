@@ -131,9 +131,9 @@ pub struct Opts {
     /// hits every one: rare events need repeated, long windows [default: 3, --quick: 1]
     #[arg(long)]
     spurious_windows: Option<usize>,
-    /// vrrp-agent's receive path (its --xdp): auto, native, skb or off [default: the agent's,
+    /// vrrp-agent's receive path (its --xdp): auto, native, skb, tc or off [default: the agent's,
     /// auto]
-    #[arg(long, value_parser = ["auto", "native", "skb", "off"])]
+    #[arg(long, value_parser = ["auto", "native", "skb", "tc", "off"])]
     xdp: Option<String>,
     /// Seconds of idle master and backup per implementation and interval for CPU and RSS; 0
     /// skips [default: 20, --quick: 5]

@@ -12,7 +12,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use aya::programs::xdp::XdpLinkId;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use vrrp_common::{
@@ -23,7 +22,7 @@ use vrrp_common::{
 use super::{Host, Input, Inputs, Signal};
 use crate::{
     config::{Global, Vip, VrrpInstance, XdpMode},
-    dataplane::{Dataplane, DataplaneError},
+    dataplane::{self, Dataplane, DataplaneError},
     election::{State, Timestamp},
     instance::Outputs,
     net::{
@@ -62,11 +61,10 @@ struct Path {
 }
 
 enum How {
-    Xdp(XdpLinkId),
+    /// The kernel program (XDP or TC).
+    Kernel(dataplane::Link),
     /// The raw socket's reader task, stopped on drop.
-    Socket {
-        _reader: Stop,
-    },
+    Socket { _reader: Stop },
 }
 
 impl System {
@@ -430,15 +428,15 @@ impl Shared {
         let mut receive = self.receive.borrow_mut();
         if let Some(path) = receive.paths.get_mut(&link.index) {
             path.users += 1;
-            return Ok(matches!(path.how, How::Xdp(_)));
+            return Ok(matches!(path.how, How::Kernel(_)));
         }
         let how = match receive.attach(name, link, &self.tx) {
-            Some(id) => How::Xdp(id),
+            Some(link) => How::Kernel(link),
             None => How::Socket {
                 _reader: spawn_socket(name, link.index, &self.tx)?,
             },
         };
-        let xdp = matches!(how, How::Xdp(_));
+        let xdp = matches!(how, How::Kernel(_));
         receive.paths.insert(link.index, Path { users: 1, how });
         Ok(xdp)
     }
@@ -454,21 +452,22 @@ impl Shared {
             return;
         }
         if let Some(Path {
-            how: How::Xdp(id), ..
+            how: How::Kernel(link),
+            ..
         }) = receive.paths.remove(&index)
         {
             // A deleted interface took the program with it.
             if let Some(dp) = receive.dp.as_mut() {
-                let _ = dp.detach(id);
+                let _ = dp.detach(link);
             }
         }
     }
 }
 
 impl Receive {
-    /// Attaches the XDP program to `link` as the mode says (loading it the first time); `None`
-    /// when the raw-socket path is to be used, with the reason logged.
-    fn attach(&mut self, name: &str, link: &Link, tx: &Inputs) -> Option<XdpLinkId> {
+    /// Attaches the kernel program to `link` as the mode says (loading it the first time);
+    /// `None` when the raw-socket path is to be used, with the reason logged.
+    fn attach(&mut self, name: &str, link: &Link, tx: &Inputs) -> Option<dataplane::Link> {
         if self.mode == XdpMode::Off {
             info!(iface = %name, "receive path: raw socket (--xdp off)");
             return None;
@@ -492,11 +491,22 @@ impl Receive {
         }
         let dp = self.dp.as_mut()?;
         let auto_veth = self.mode == XdpMode::Auto && link.veth;
-        match dp.attach(link.index, self.mode == XdpMode::Skb || auto_veth) {
-            Ok((attached, id)) => {
+        // On veth, generic XDP copies nearly every frame to give itself headroom (measured: 7 %
+        // more per frame than no program, TC 2 %); TC ingress reads the frame as it is. Where
+        // TC cannot attach (tcx needs Linux 6.6), generic XDP still does.
+        let attached = match self.mode {
+            XdpMode::Tc => dp.attach_tc(name),
+            _ if auto_veth => dp.attach_tc(name).or_else(|e| {
+                warn!(iface = %name, "TC ingress unavailable ({e}): generic XDP instead");
+                dp.attach_xdp(link.index, true)
+            }),
+            mode => dp.attach_xdp(link.index, mode == XdpMode::Skb),
+        };
+        match attached {
+            Ok((attached, link)) => {
                 let why = if auto_veth { " (veth)" } else { "" };
-                info!(iface = %name, "receive path: XDP in {attached}{why}");
-                Some(id)
+                info!(iface = %name, "receive path: {attached}{why}");
+                Some(link)
             }
             Err(e) => {
                 warn!(iface = %name, "receive path: raw socket, XDP unavailable: {e}");

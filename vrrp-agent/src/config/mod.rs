@@ -247,14 +247,16 @@ pub struct SyncGroup {
 /// How the XDP program is attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum XdpMode {
-    /// Driver mode, except on veth: SKB mode there (veth's driver mode queues frames in a
-    /// 256-frame ring ahead of the program, which a flood overflows, adverts included). Falls
-    /// back like `native`.
+    /// Driver mode, except on veth: TC ingress there (generic XDP copies nearly every veth frame
+    /// to give itself headroom, and veth's driver mode queues frames in a 256-frame ring ahead of
+    /// the program, which a flood overflows, adverts included). Falls back like `native`.
     Auto,
     /// Driver mode, falling back to SKB mode, then to the raw-socket receive path.
     Native,
     /// Generic (SKB) mode, falling back to the raw-socket receive path.
     Skb,
+    /// The same program at TC ingress (tcx, Linux 6.6+), falling back to the raw-socket path.
+    Tc,
     /// No XDP: adverts are read from a raw socket, as keepalived does.
     Off,
 }

@@ -531,6 +531,7 @@ fn agent_extension_block() {
     for (xdp, mode) in [
         ("auto", XdpMode::Auto),
         ("native", XdpMode::Native),
+        ("tc", XdpMode::Tc),
         ("off", XdpMode::Off),
     ] {
         let text = format!("vrrp_agent {{ xdp {xdp} }}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
@@ -1356,7 +1357,7 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "vrrp_agent {\nxdp fast\n}",
-            "keepalived.conf:2: xdp fast: write auto, native, skb or off",
+            "keepalived.conf:2: xdp fast: write auto, native, skb, tc or off",
         ),
         (
             "global_defs {\nv3_checksum_as_v2\n}\nvrrp_agent {\nchecksum pseudo\n}",

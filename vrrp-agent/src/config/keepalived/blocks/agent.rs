@@ -25,8 +25,9 @@ fn xdp_mode(v: &str) -> Result<XdpMode, String> {
         "auto" => Ok(XdpMode::Auto),
         "native" => Ok(XdpMode::Native),
         "skb" => Ok(XdpMode::Skb),
+        "tc" => Ok(XdpMode::Tc),
         "off" => Ok(XdpMode::Off),
-        _ => Err("write auto, native, skb or off".into()),
+        _ => Err("write auto, native, skb, tc or off".into()),
     }
 }
 
