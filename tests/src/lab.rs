@@ -270,6 +270,16 @@ impl Lab {
         );
     }
 
+    /// The agent in `role` logs its status (SIGUSR1); waits for a line containing `needle`
+    /// and returns the log from the signal on.
+    #[track_caller]
+    pub fn status(&mut self, role: &str, needle: &str) -> String {
+        let mark = self.log_len(role);
+        self.agent(role).signal(libc::SIGUSR1).unwrap();
+        self.wait_log(role, mark, needle, SETTLE);
+        self.log_since(role, mark)
+    }
+
     /// Routers holding the VIP on eth0 (`ip addr`).
     pub fn holders(&self) -> Vec<&'static str> {
         self.holders_of(VIP)
@@ -399,34 +409,33 @@ impl Lab {
     }
 
     /// trafgen in host `role` sends `frames` (in turn) out of its eth0, `count` in all, `gap`
-    /// apart; it ends by itself (and within `count` gaps and 5 s at the latest).
+    /// apart (zero: as fast as it can); it ends by itself, within `count` gaps and 5 s at the
+    /// latest.
     pub fn send_frames(&self, role: &str, frames: &[Vec<u8>], gap: Duration, count: u32) -> Proc {
         let cfg = self.topo.workdir().join(format!("{role}-frames.cfg"));
         std::fs::write(&cfg, crate::frames::trafgen_config(frames, None)).unwrap();
         let bound = (gap * count + 5 * SEC).as_secs().to_string();
-        let gap = format!("{}us", gap.as_micros());
         let count = count.to_string();
-        self.topo.ns(role).spawn(
-            "timeout",
-            [
-                &bound,
-                "trafgen",
-                "--dev",
-                IFACE,
-                "--conf",
-                cfg.to_str().unwrap(),
-                "--gap",
-                &gap,
-                "--num",
-                &count,
-                "--cpus",
-                "1",
-                // Leave this host's socket memory sysctls and IRQ affinities alone.
-                "--no-sock-mem",
-                "--notouch-irq",
-                "--no-cpu-stats",
-            ],
-        )
+        let mut args = vec![
+            bound,
+            "trafgen".into(),
+            "--dev".into(),
+            IFACE.into(),
+            "--conf".into(),
+            cfg.to_str().unwrap().into(),
+            "--num".into(),
+            count,
+            "--cpus".into(),
+            "1".into(),
+            // Leave this host's socket memory sysctls and IRQ affinities alone.
+            "--no-sock-mem".into(),
+            "--notouch-irq".into(),
+            "--no-cpu-stats".into(),
+        ];
+        if !gap.is_zero() {
+            args.extend(["--gap".into(), format!("{}us", gap.as_micros())]);
+        }
+        self.topo.ns(role).spawn("timeout", &args)
     }
 
     /// The XDP program in `role`'s eth0, asserted to be the agent's, in `mode` ("driver",

@@ -50,16 +50,8 @@ fn initial_election(name: &str, xdp: &str) {
     }
     if !matches!(hook, Hook::RawSocket) {
         // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
-        let mark = lab.log_len("r2");
-        lab.agent("r2").signal(libc::SIGUSR1).unwrap();
-        lab.wait_log(
-            "r2",
-            mark,
-            "last from 198.51.100.1 prio 200, interval 10 cs",
-            SETTLE,
-        );
-        let log = lab.log("r2");
-        let seen: u64 = log[mark..]
+        let log = lab.status("r2", "last from 198.51.100.1 prio 200, interval 10 cs");
+        let seen: u64 = log
             .split("kernel saw ")
             .nth(1)
             .and_then(|s| s.split_whitespace().next()?.parse().ok())

@@ -15,9 +15,12 @@ use aya::{
 };
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
-use vrrp_common::maps::{
-    ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, MAP_EVENTS, MAP_INSTANCES,
-    MAP_PEERS, MAP_VIPS, PROGRAM_NAME, PROGRAM_TC,
+use vrrp_common::{
+    liveness::{BestProber, Session},
+    maps::{
+        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, MAP_EVENTS, MAP_INSTANCES,
+        MAP_LIVENESS, MAP_PEERS, MAP_PROBERS, MAP_VIPS, PROGRAM_NAME, PROGRAM_TC,
+    },
 };
 
 #[cfg(not(vrrp_no_ebpf))]
@@ -88,6 +91,8 @@ pub struct Dataplane {
     instances: HashMap<MapData, InstanceKey, InstanceEntry>,
     peers: HashMap<MapData, InstanceKey, PeerRecord>,
     vips: HashMap<MapData, [u8; 4], ArpRecord>,
+    sessions: HashMap<MapData, InstanceKey, Session>,
+    probers: HashMap<MapData, InstanceKey, BestProber>,
 }
 
 fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneError {
@@ -108,6 +113,8 @@ impl Dataplane {
         let instances = HashMap::try_from(take(MAP_INSTANCES)?).map_err(map_err(MAP_INSTANCES))?;
         let peers = HashMap::try_from(take(MAP_PEERS)?).map_err(map_err(MAP_PEERS))?;
         let vips = HashMap::try_from(take(MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
+        let sessions = HashMap::try_from(take(MAP_LIVENESS)?).map_err(map_err(MAP_LIVENESS))?;
+        let probers = HashMap::try_from(take(MAP_PROBERS)?).map_err(map_err(MAP_PROBERS))?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
@@ -118,6 +125,8 @@ impl Dataplane {
             instances,
             peers,
             vips,
+            sessions,
+            probers,
         })
     }
 
@@ -202,7 +211,38 @@ impl Dataplane {
     /// Stops watching `key` (the instance stopped, or its interface went away).
     pub fn remove_instance(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
         self.instances.remove(key).map_err(map_err(MAP_INSTANCES))?;
+        // Present only while the liveness channel ran.
+        let _ = self.sessions.remove(key);
+        let _ = self.probers.remove(key);
         self.peers.remove(key).map_err(map_err(MAP_PEERS))
+    }
+
+    /// Starts a liveness session with master `peer` for `key`: the kernel restarts its silence
+    /// timer for `detect_ns` with each reflected probe (a session replaced starts afresh).
+    pub fn start_session(
+        &mut self,
+        key: InstanceKey,
+        peer: Ipv4Addr,
+        detect_ns: u64,
+    ) -> Result<(), DataplaneError> {
+        let session = Session {
+            peer: peer.octets(),
+            detect_ns,
+            ..Session::default()
+        };
+        self.sessions
+            .insert(key, session, 0)
+            .map_err(map_err(MAP_LIVENESS))
+    }
+
+    /// Ends it (its timer with it); none running is no error.
+    pub fn stop_session(&mut self, key: &InstanceKey) {
+        let _ = self.sessions.remove(key);
+    }
+
+    /// The kernel's record of the session, if one runs.
+    pub fn session(&self, key: &InstanceKey) -> Option<Session> {
+        self.sessions.get(key, 0).ok()
     }
 
     /// The last valid advert the kernel saw for `key` (all zero before the first).

@@ -152,6 +152,11 @@ pub enum Event {
     /// this one follows.
     SyncMaster,
     SyncBackup,
+    /// The liveness channel lost the master `src`, and we are the backup first in line to take
+    /// over: Master_Down, early.
+    MasterGone {
+        src: Ipv4Addr,
+    },
 }
 
 /// What the driver must do, in the order given.
@@ -223,6 +228,9 @@ pub enum Reason {
         to: u8,
     },
     SyncGroup,
+    MasterGone {
+        src: Ipv4Addr,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -265,6 +273,9 @@ impl fmt::Display for Reason {
                 write!(f, "priority changed from {from} to {to}")
             }
             Reason::SyncGroup => write!(f, "sync group member changed state"),
+            Reason::MasterGone { src } => {
+                write!(f, "master {src} gone (liveness channel silent)")
+            }
         }
     }
 }
@@ -305,6 +316,8 @@ pub struct Machine {
     preempt_until: Option<Timestamp>,
     /// The last lower-priority gratuitous ARP burst ([`LOWER_PRIO_GARP_MIN_GAP`]).
     lower_prio_garp: Option<Timestamp>,
+    /// In Backup: the master whose adverts it last accepted.
+    master: Option<Ipv4Addr>,
 }
 
 impl Machine {
@@ -316,6 +329,7 @@ impl Machine {
             timers: [None; Timer::ALL.len()],
             preempt_until: None,
             lower_prio_garp: None,
+            master: None,
             params,
         }
     }
@@ -338,6 +352,11 @@ impl Machine {
 
     pub fn priority(&self) -> u8 {
         self.priority
+    }
+
+    /// In Backup: the master it follows (whose adverts it last accepted), if any yet.
+    pub fn followed(&self) -> Option<Ipv4Addr> {
+        self.master
     }
 
     /// RFC 9568 §6.1 Active_Adver_Interval: the master's interval as last adopted (v3), else ours.
@@ -425,10 +444,18 @@ impl Machine {
                 self.become_master(&mut fx, now);
                 fx.actions
             }
+            // Only for the master we follow: a stale report about an earlier one is no news, and
+            // the priorities that decide who follows whom were compared when its adverts came.
+            Event::MasterGone { src } if self.master == Some(src) => {
+                let mut fx = Effects::new(Reason::MasterGone { src });
+                self.become_master(&mut fx, now);
+                fx.actions
+            }
             // The master is shutting down: take over after Skew_Time only.
             Event::Advert {
                 src, priority: 0, ..
             } => {
+                self.master = Some(src);
                 let mut fx = Effects::new(Reason::PriorityZeroAdvert { src });
                 self.arm(&mut fx, Timer::MasterDown, now + self.skew_time());
                 fx.actions
@@ -449,6 +476,7 @@ impl Machine {
                     return Vec::new();
                 };
                 let mut fx = Effects::new(reason);
+                self.master = Some(src);
                 self.adopt_interval(interval);
                 self.arm(
                     &mut fx,
@@ -525,6 +553,7 @@ impl Machine {
                     let mut fx = Effects::new(reason);
                     self.adopt_interval(interval);
                     self.resign(&mut fx, now);
+                    self.master = Some(src);
                     fx.actions
                 } else {
                     // RFC 9568 §6.4.3 (new since RFC 5798): discard it and assert ourselves at once.
@@ -646,6 +675,7 @@ impl Machine {
     fn transition(&mut self, fx: &mut Effects, to: State) {
         if self.state == State::Backup {
             self.preempt_until = None;
+            self.master = None;
         }
         fx.push(Action::Transition {
             from: self.state,

@@ -10,6 +10,7 @@ pub mod advert;
 pub mod arp;
 pub mod checksum;
 pub mod error;
+pub mod liveness;
 pub mod maps;
 pub mod wire;
 

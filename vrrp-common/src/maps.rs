@@ -10,6 +10,9 @@ pub const MAP_INSTANCES: &str = "INSTANCES";
 pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_VIPS: &str = "VIPS";
 pub const MAP_EVENTS: &str = "EVENTS";
+/// The liveness channel: a backup's sessions with its master, the master's best prober.
+pub const MAP_LIVENESS: &str = "LIVENESS";
+pub const MAP_PROBERS: &str = "PROBERS";
 pub const PROGRAM_NAME: &str = "vrrp";
 /// The same program at TC ingress.
 pub const PROGRAM_TC: &str = "vrrp_tc";
@@ -73,7 +76,9 @@ pub struct InstanceEntry {
     pub role: u8,
     /// 0 none, 1 simple password.
     pub auth_type: u8,
-    pub _pad: [u8; 2],
+    /// 1: the liveness channel is on: while master, reflect probes (crate::liveness).
+    pub liveness: u8,
+    pub _pad: u8,
 }
 
 /// Written by XDP, read by the agent: the last valid advert of the instance, so the agent can check,
@@ -114,9 +119,11 @@ pub struct ArpRecord {
     pub _pad: [u8; 4],
 }
 
-/// [`RingEvent::kind`]: an advert (the IPv4 packet), or an ARP conflict (the ARP payload).
+/// [`RingEvent::kind`]: an advert (the IPv4 packet), an ARP conflict (the ARP payload), or the
+/// liveness channel coming up or going silent (a [`crate::liveness::LivenessChange`]).
 pub const EVENT_ADVERT: u8 = 0;
 pub const EVENT_ARP_CONFLICT: u8 = 1;
+pub const EVENT_LIVENESS: u8 = 2;
 
 /// Ring-buffer event: an advert the election must see now (priority 0, a new source or priority,
 /// anything while we are master) or a rejected one (at most one a second per instance, for the
@@ -143,7 +150,7 @@ impl RingEvent {
 
 #[cfg(feature = "user")]
 mod user {
-    // The four map types are repr(C) with explicit padding and only integer fields (bytemuck
+    // The map types are repr(C) with explicit padding and only integer fields (bytemuck
     // Pod), so every bit pattern is a valid value and none has padding bytes.
     // SAFETY: as above.
     unsafe impl aya::Pod for super::InstanceKey {}
@@ -153,6 +160,10 @@ mod user {
     unsafe impl aya::Pod for super::PeerRecord {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ArpRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for crate::liveness::Session {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for crate::liveness::BestProber {}
 }
 
 impl InstanceEntry {

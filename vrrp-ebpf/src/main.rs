@@ -1,7 +1,9 @@
 //! The kernel fast path: picks the adverts of the agent's VRRP instances and ARP for its VIPs out
 //! of the traffic, runs the RFC receive checks with the shared decoder, records arrival times in
 //! maps and wakes the agent through a ring buffer only when the election must act now. It never
-//! drops or alters a frame.
+//! drops or alters a frame, but for the liveness channel's own probes (`vrrp_common::liveness`):
+//! as master it reflects them to their sender, as backup it consumes the reflections and restarts
+//! a kernel timer with each; when that timer fires, the master is gone and the agent is told.
 //!
 //! One program, two hooks: XDP (`vrrp`, in the driver or generic) and TC ingress (`vrrp_tc`), for
 //! interfaces where generic XDP would copy every frame to give itself headroom (veth). A frame
@@ -10,21 +12,34 @@
 #![no_std]
 #![no_main]
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
-    bindings::{xdp_action, TC_ACT_UNSPEC},
-    helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_load_bytes},
-    macros::{classifier, map, xdp},
+    bindings::{xdp_action, TC_ACT_SHOT, TC_ACT_UNSPEC},
+    btf_maps,
+    helpers::{
+        bpf_ktime_get_ns, bpf_redirect, bpf_skb_load_bytes, bpf_timer_init, bpf_timer_set_callback,
+        bpf_timer_start, bpf_xdp_load_bytes,
+    },
+    macros::{btf_map, classifier, map, xdp},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
     advert::decode_ipv4_fields,
+    liveness::{
+        BestProber, LivenessChange, Probe, Session, UdpHdr, FLAG_FIRST_IN_LINE, FLAG_REFLECTED,
+        IPPROTO_UDP, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
+    },
     maps::{
         ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, EVENT_ADVERT,
-        EVENT_ARP_CONFLICT, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_VIPS, MAX_INSTANCES,
-        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
+        EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAP_EVENTS, MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS,
+        MAP_PROBERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
     },
-    wire::{ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP},
+    wire::{
+        ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP,
+        IPV4_HDR_LEN, VRRP_TTL,
+    },
 };
 
 // Each map is named after its static and the program after its function (aya's macros take only
@@ -37,6 +52,8 @@ const _: () = assert!(
         && same(MAP_PEERS, "PEERS")
         && same(MAP_VIPS, "VIPS")
         && same(MAP_EVENTS, "EVENTS")
+        && same(MAP_LIVENESS, "LIVENESS")
+        && same(MAP_PROBERS, "PROBERS")
 );
 
 const fn same(a: &str, b: &str) -> bool {
@@ -66,6 +83,16 @@ static VIPS: HashMap<[u8; 4], ArpRecord> = HashMap::with_max_entries(MAX_VIPS, 0
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
+/// The backup's probing of its master, one per instance. A BTF map: the kernel must find the
+/// `bpf_timer` in its value.
+#[btf_map]
+static LIVENESS: btf_maps::HashMap<InstanceKey, Session, { MAX_INSTANCES as usize }> =
+    btf_maps::HashMap::new();
+
+/// The master's best prober per instance: who is first in line.
+#[map]
+static PROBERS: HashMap<InstanceKey, BestProber> = HashMap::with_max_entries(MAX_INSTANCES, 0);
+
 /// Per-CPU room for one packet: too big for the 512-byte BPF stack.
 #[map]
 static SCRATCH: PerCpuArray<RingEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -74,17 +101,42 @@ static SCRATCH: PerCpuArray<RingEvent> = PerCpuArray::with_max_entries(1, 0);
 /// enough for the log and the counters.
 const REPORT_NS: u64 = 1_000_000_000;
 
+/// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+const CLOCK_MONOTONIC: u64 = 1;
+
+/// What becomes of a frame.
+enum Verdict {
+    /// Every frame but the liveness channel's: on its way, untouched.
+    Pass,
+    /// A reflected probe for us, consumed; or a probe for an instance we are not master of.
+    Drop,
+    /// A probe for an instance we are master of, turned around in place: out where it came in.
+    Reflect,
+}
+
 #[xdp]
 pub fn vrrp(ctx: XdpContext) -> u32 {
-    let _ = frame(&ctx);
-    xdp_action::XDP_PASS
+    match frame(&ctx) {
+        Verdict::Pass => xdp_action::XDP_PASS,
+        Verdict::Drop => xdp_action::XDP_DROP,
+        Verdict::Reflect => xdp_action::XDP_TX,
+    }
 }
 
 #[classifier]
 pub fn vrrp_tc(ctx: TcContext) -> i32 {
-    let _ = frame(&ctx);
-    // "Not mine to decide": the next program, or the stack, takes the frame as it is.
-    TC_ACT_UNSPEC
+    match frame(&ctx) {
+        // "Not mine to decide": the next program, or the stack, takes the frame as it is.
+        Verdict::Pass => TC_ACT_UNSPEC,
+        Verdict::Drop => TC_ACT_SHOT,
+        Verdict::Reflect => {
+            // An arrival time is no departure time (a pacing qdisc would hold the frame).
+            // SAFETY: a plain, writable field of the program's context.
+            unsafe { (*ctx.skb.skb).tstamp = 0 };
+            // SAFETY: a helper taking plain integers; out of the interface it came in by.
+            unsafe { bpf_redirect(Frame::ifindex(&ctx), 0) as i32 }
+        }
+    }
 }
 
 /// What each hook gives the program: the frame's bytes from the Ethernet header on, and where it
@@ -175,26 +227,183 @@ impl Frame for TcContext {
 /// at TC the linear head, where every header of a small frame is).
 #[inline(always)]
 fn header<T>(ctx: &impl Frame, offset: usize) -> Option<&T> {
+    header_mut(ctx, offset).map(|h| &*h)
+}
+
+/// The same, to change in place (only a probe being reflected is changed).
+#[inline(always)]
+#[allow(clippy::mut_from_ref)] // the frame's bytes, not the context's
+fn header_mut<T>(ctx: &impl Frame, offset: usize) -> Option<&mut T> {
     let start = ctx.data() + offset;
     if start + core::mem::size_of::<T>() > ctx.data_end() {
         return None;
     }
-    // SAFETY: in bounds (checked above) and every header type has alignment 1.
-    Some(unsafe { &*(start as *const T) })
+    // SAFETY: in bounds (checked above), every header type has alignment 1, and one program run
+    // holds one reference to a header at a time.
+    Some(unsafe { &mut *(start as *mut T) })
 }
 
 #[inline(always)]
-fn frame(ctx: &impl Frame) -> Option<()> {
+fn frame(ctx: &impl Frame) -> Verdict {
     if ctx.tag_taken() {
-        return None;
+        return Verdict::Pass;
     }
-    let eth: &EthHdr = header(ctx, 0)?;
+    let Some(eth) = header::<EthHdr>(ctx, 0) else {
+        return Verdict::Pass;
+    };
     // A tag still in the bytes (XDP, or the inner one of QinQ at TC): not ours either.
     match eth.ethertype() {
-        ETH_P_IP => advert(ctx, ETH_HDR_LEN),
-        ETH_P_ARP => arp(ctx, ETH_HDR_LEN),
-        _ => None,
+        ETH_P_IP => {
+            let Some(ip) = header::<Ipv4Hdr>(ctx, ETH_HDR_LEN) else {
+                return Verdict::Pass;
+            };
+            match ip.proto {
+                IPPROTO_VRRP => {
+                    let _ = advert(ctx, ETH_HDR_LEN);
+                    Verdict::Pass
+                }
+                IPPROTO_UDP => probe(ctx).unwrap_or(Verdict::Pass),
+                _ => Verdict::Pass,
+            }
+        }
+        ETH_P_ARP => {
+            let _ = arp(ctx, ETH_HDR_LEN);
+            Verdict::Pass
+        }
+        _ => Verdict::Pass,
     }
+}
+
+/// A liveness probe (`None`: not one for our instances, passed on).
+#[inline(always)]
+fn probe(ctx: &impl Frame) -> Option<Verdict> {
+    let ip: &Ipv4Hdr = header(ctx, ETH_HDR_LEN)?;
+    // TTL 255: sent on this link (as VRRP's own rule), never routed here from afar.
+    if ip.header_len() != IPV4_HDR_LEN || ip.is_fragment() || ip.ttl != VRRP_TTL {
+        return None;
+    }
+    let udp: &UdpHdr = header(ctx, ETH_HDR_LEN + IPV4_HDR_LEN)?;
+    let at = ETH_HDR_LEN + IPV4_HDR_LEN + UDP_HDR_LEN;
+    let probe: &Probe = header(ctx, at)?;
+    if !udp.is_liveness() || !probe.is_valid() {
+        return None;
+    }
+    let key = InstanceKey::new(ctx.ifindex(), probe.vrid);
+    // SAFETY: the value is only read during this run; the agent replaces entries whole.
+    let config = unsafe { INSTANCES.get(key) }?;
+    if config.liveness == 0 || ip.dst != config.local_addr {
+        return None;
+    }
+    // SAFETY: a helper without arguments or memory effects.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if probe.reflected() {
+        reflection(key, ip.src, probe, now);
+        return Some(Verdict::Drop);
+    }
+    if !config.is_master() {
+        // Its sender still takes us for the master: silence tells it otherwise.
+        return Some(Verdict::Drop);
+    }
+    let first = match PROBERS.get_ptr_mut(key) {
+        // SAFETY: a map value pointer, valid for this program run.
+        Some(best) => unsafe { &mut *best }.probe(ip.src, probe.priority, now),
+        None => {
+            let mut best = BestProber::default();
+            let first = best.probe(ip.src, probe.priority, now);
+            let _ = PROBERS.insert(key, best, 0);
+            first
+        }
+    };
+    reflect(ctx, first)?;
+    Some(Verdict::Reflect)
+}
+
+/// Turns a probe around in place: Ethernet and IP addresses swapped (the IP checksum stays
+/// right), the UDP checksum cleared (optional over IPv4), the flags set.
+#[inline(always)]
+fn reflect(ctx: &impl Frame, first: bool) -> Option<()> {
+    let eth: &mut EthHdr = header_mut(ctx, 0)?;
+    core::mem::swap(&mut eth.dst, &mut eth.src);
+    let ip: &mut Ipv4Hdr = header_mut(ctx, ETH_HDR_LEN)?;
+    core::mem::swap(&mut ip.dst, &mut ip.src);
+    let udp: &mut UdpHdr = header_mut(ctx, ETH_HDR_LEN + IPV4_HDR_LEN)?;
+    udp.checksum = [0; 2];
+    let probe: &mut Probe = header_mut(ctx, ETH_HDR_LEN + IPV4_HDR_LEN + UDP_HDR_LEN)?;
+    probe.flags = FLAG_REFLECTED | if first { FLAG_FIRST_IN_LINE } else { 0 };
+    Some(())
+}
+
+/// A reflected probe from `src` back for us: the session records it and its silence timer
+/// starts again; the first one after none or after a silence tells the agent the channel is up.
+#[inline(always)]
+fn reflection(key: InstanceKey, src: [u8; 4], probe: &Probe, now: u64) -> Option<()> {
+    let session = LIVENESS.get_ptr_mut(key)?;
+    // SAFETY: a map value pointer, valid for this program run.
+    let session = unsafe { &mut *session };
+    if session.peer != src || session.detect_ns == 0 {
+        return None;
+    }
+    let first = probe.flags & FLAG_FIRST_IN_LINE != 0;
+    let (up, arm) = session.reflected(probe.seq(), probe.sent_ns(), first, now);
+    if up {
+        change(&key, session, true);
+    }
+    if !arm {
+        return Some(());
+    }
+    let timer = (&mut session.timer as *mut vrrp_common::liveness::bpf_timer).cast();
+    if session.timer_ready == 0 {
+        let map = core::ptr::addr_of!(LIVENESS).cast_mut().cast::<c_void>();
+        // SAFETY: `timer` lies in a value of `map`, as the helpers require; `on_silence` has the
+        // callback's signature.
+        unsafe {
+            bpf_timer_init(timer, map, CLOCK_MONOTONIC);
+            bpf_timer_set_callback(timer, on_silence as *mut c_void);
+        }
+        session.timer_ready = 1;
+    }
+    // SAFETY: an initialised timer in a map value.
+    unsafe { bpf_timer_start(timer, session.detect_ns, 0) };
+    Some(())
+}
+
+/// The session's timer fired: no reflection for `detect_ns`. Marks it silent and tells the agent.
+extern "C" fn on_silence(_map: *mut c_void, key: *mut InstanceKey, session: *mut Session) -> i32 {
+    // SAFETY: the kernel passes the key and value of the element the timer lives in.
+    let (key, session) = unsafe { (&*key, &mut *session) };
+    if session.state == SESSION_UP {
+        session.state = SESSION_DOWN;
+        change(key, session, false);
+    }
+    0
+}
+
+/// Tells the agent the session came up or fell silent.
+#[inline(always)]
+fn change(key: &InstanceKey, session: &Session, up: bool) {
+    let Some(mut entry) = EVENTS.reserve::<RingEvent>(0) else {
+        // A full ring: the agent learns of a silence from VRRP's own timer.
+        return;
+    };
+    let change = LivenessChange {
+        peer: session.peer,
+        vrid: key.vrid,
+        first: session.first,
+        up: up.into(),
+        _pad: 0,
+        last_ns: session.last_ns,
+    };
+    // SAFETY: a ring buffer slot reserved for one event; only the fields the agent reads, and
+    // `len` bytes of `packet`, are written.
+    unsafe {
+        let event = entry.as_mut_ptr();
+        (*event).t_ns = bpf_ktime_get_ns();
+        (*event).ifindex = key.ifindex;
+        (*event).kind = EVENT_LIVENESS;
+        (*event).len = core::mem::size_of::<LivenessChange>() as u16;
+        core::ptr::write_unaligned((*event).packet.as_mut_ptr().cast(), change);
+    }
+    entry.submit(0);
 }
 
 #[inline(always)]

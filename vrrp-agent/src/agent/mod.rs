@@ -65,6 +65,12 @@ pub enum Input {
         vip: Ipv4Addr,
         mac: [u8; 6],
     },
+    /// The liveness channel with master `change.peer` came up, or fell silent.
+    Liveness {
+        ifindex: u32,
+        at: Timestamp,
+        change: vrrp_common::liveness::LivenessChange,
+    },
     /// An interface or address changed; or the whole table again (notifications were lost).
     Change(Change),
     Resync(Links),
@@ -308,6 +314,18 @@ impl<H: Host> Agent<H> {
             } => {
                 for i in self.instances.iter_mut().filter(|i| i.ifindex().is_some()) {
                     i.arp_conflict(ifindex, vip, mac, at);
+                }
+            }
+            Input::Liveness {
+                ifindex,
+                at,
+                change,
+            } => {
+                let ours = |i: &&mut Instance<H::Outputs>| {
+                    i.ifindex() == Some(ifindex) && i.config.vrid == change.vrid
+                };
+                if let Some(i) = self.instances.iter_mut().find(ours) {
+                    i.liveness_changed(change, at).await;
                 }
             }
             Input::Change(Change::Link { name, link }) => {

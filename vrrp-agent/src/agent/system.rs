@@ -15,7 +15,10 @@ use anyhow::{Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use vrrp_common::{
-    maps::{InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, MAX_PACKET_V4},
+    liveness::{LivenessChange, Session},
+    maps::{
+        InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAX_PACKET_V4,
+    },
     wire::ArpIpv4,
 };
 
@@ -24,8 +27,9 @@ use crate::{
     config::{Global, Vip, VrrpInstance, XdpMode},
     dataplane::{self, Dataplane, DataplaneError},
     election::{State, Timestamp},
-    instance::Outputs,
+    instance::{Follow, Outputs},
     net::{
+        liveness::{Prober, Target},
         primary_ipv4, AdvertReceiver, AdvertSender, Firewall, GarpSender, Link, Links, Netlink,
         SocketError, VipError, Vips, Watch, Watched,
     },
@@ -122,6 +126,7 @@ impl Host for System {
                 .collect(),
             name: config.name.clone(),
             notifier: Notifier::resolve(&owner, &config.notify, global),
+            rt_priority: global.rt_priority,
             bound: None,
         }
     }
@@ -191,11 +196,15 @@ pub struct Wire {
     /// Every VIP, excluded ones too.
     vips: Vec<Vip>,
     notifier: Notifier,
+    /// For the liveness thread: the agent's SCHED_RR priority.
+    rt_priority: u8,
     bound: Option<Bound>,
 }
 
 struct Bound {
     key: InstanceKey,
+    /// Our advert source.
+    src: Ipv4Addr,
     sender: AdvertSender,
     /// `devices[0]` is the instance's interface, then the other `dev`s of its VIPs.
     devices: Vec<Device>,
@@ -205,6 +214,8 @@ struct Bound {
     written: bool,
     /// A paced gratuitous ARP burst still going; stopped when the VIPs go or another starts.
     burst: Option<Stop>,
+    /// The liveness channel's sender, and the master it probes.
+    prober: Option<(Ipv4Addr, Prober)>,
 }
 
 /// An interface the instance puts VIPs on.
@@ -283,11 +294,13 @@ impl Outputs for Wire {
         }
         self.bound = Some(Bound {
             key: InstanceKey::new(link.index, self.vrid),
+            src,
             sender,
             devices,
             xdp,
             written: false,
             burst: None,
+            prober: None,
         });
         Ok(Some(src))
     }
@@ -402,6 +415,57 @@ impl Outputs for Wire {
 
     fn notify(&mut self, to: State, priority: u8) {
         self.notifier.instance(&self.name, to, priority);
+    }
+
+    /// A new master gets a fresh kernel session (its timer armed by the first reflection) and a
+    /// sender thread; the same master only our new priority.
+    fn probe(&mut self, follow: Option<Follow>) -> Result<(), WireError> {
+        let shared = self.shared.clone();
+        let Some(bound) = &mut self.bound else {
+            return Ok(());
+        };
+        let key = bound.key;
+        let Some(f) = follow else {
+            if bound.prober.take().is_some() {
+                shared.with_dp(|dp| {
+                    dp.stop_session(&key);
+                    Ok(())
+                })?;
+            }
+            return Ok(());
+        };
+        if let Some((master, prober)) = &bound.prober {
+            if *master == f.master {
+                prober.set_priority(f.priority);
+                prober.set_fast(f.established);
+                return Ok(());
+            }
+        }
+        bound.prober = None;
+        let detect = f.liveness.detect().as_nanos() as u64;
+        shared.with_dp(|dp| dp.start_session(key, f.master, detect))?;
+        let prober = Prober::start(Target {
+            ifname: self.iface.clone(),
+            ifindex: key.ifindex,
+            src: bound.src,
+            master: f.master,
+            vrid: self.vrid,
+            priority: f.priority,
+            interval: f.liveness.interval,
+            rt_priority: self.rt_priority,
+        })?;
+        bound.prober = Some((f.master, prober));
+        Ok(())
+    }
+
+    fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize {
+        let prober = self.bound.as_ref().and_then(|b| b.prober.as_ref());
+        prober.map_or(0, |(_, p)| p.sent_between(after.0, until.0))
+    }
+
+    fn session(&self) -> Option<Session> {
+        let bound = self.bound.as_ref().filter(|b| b.xdp)?;
+        self.shared.with_dp(|dp| Ok(dp.session(&bound.key))).ok()?
     }
 }
 
@@ -531,6 +595,18 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
             for ev in batch.drain(..) {
                 let at = Timestamp(ev.t_ns);
                 let input = match ev.kind {
+                    EVENT_LIVENESS => {
+                        let Ok(change) =
+                            bytemuck::try_pod_read_unaligned::<LivenessChange>(ev.packet())
+                        else {
+                            continue;
+                        };
+                        Input::Liveness {
+                            ifindex: ev.ifindex,
+                            at,
+                            change,
+                        }
+                    }
                     EVENT_ARP_CONFLICT => {
                         let Ok(arp) = bytemuck::try_pod_read_unaligned::<ArpIpv4>(ev.packet())
                         else {

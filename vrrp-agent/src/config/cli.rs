@@ -5,8 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use vrrp_common::{ChecksumForm, Version};
 
 use super::{
-    checksum_form, password, Config, ConfigError, Garp, Global, Notify, Vip, VrrpInstance, XdpMode,
-    DEFAULT_RT_PRIORITY,
+    checksum_form, password, Config, ConfigError, Garp, Global, Liveness, Notify, Vip,
+    VrrpInstance, XdpMode, DEFAULT_RT_PRIORITY,
 };
 
 /// `vrrp-agent` command line: a keepalived.conf (`-f`), or one instance described by flags with
@@ -84,6 +84,14 @@ pub struct InstanceArgs {
     /// Send the gratuitous ARPs again this long after becoming master; 0 to not repeat.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub garp_delay: Duration,
+    /// Liveness channel between vrrp-agents: as backup, probe the master this often (e.g.
+    /// 500us) and take over once it is silent for --liveness-multiplier intervals; as master,
+    /// reflect the probes. Off when not given.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub liveness_interval: Option<Duration>,
+    /// Probes lost in a row that mean the master is gone.
+    #[arg(long, value_name = "N", default_value_t = Liveness::DEFAULT_MULTIPLIER, requires = "liveness_interval")]
+    pub liveness_multiplier: u8,
     /// XDP attach mode for the kernel fast path [default: auto, or the file's `vrrp_agent`
     /// block]; overrides the file when given.
     #[arg(long, value_enum, global = true)]
@@ -140,12 +148,15 @@ fn parse_version(s: &str) -> Result<Version, String> {
     }
 }
 
-/// `10ms`, `100ms`, `1s`, `1.5s`, or bare seconds like keepalived's `advert_int 1`.
+/// `200us`, `10ms`, `100ms`, `1s`, `1.5s`, or bare seconds like keepalived's `advert_int 1`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s}: write a duration like 10ms, 100ms, 1s or 1.5s");
-    let (num, unit) = match s.strip_suffix("ms") {
-        Some(n) => (n, 1e-3),
-        None => (s.strip_suffix('s').unwrap_or(s), 1.0),
+    let (num, unit) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1.0)
     };
     let value: f64 = num.trim().parse().map_err(|_| bad())?;
     if !value.is_finite() || value < 0.0 {
@@ -185,6 +196,10 @@ impl InstanceArgs {
             src_ip: None,
             unicast_peers: Vec::new(),
             notify: Notify::default(),
+            liveness: self.liveness_interval.map(|interval| Liveness {
+                interval,
+                multiplier: self.liveness_multiplier,
+            }),
         };
         instance.validate()?;
         Ok(Config {
@@ -302,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn liveness_channel_off_unless_an_interval_is_given() {
+        assert_eq!(parse(BASE).unwrap().liveness, None);
+        let i = parse(&format!(
+            "{BASE} --advert-int 10ms --liveness-interval 200us"
+        ))
+        .unwrap();
+        let want = Liveness {
+            interval: Duration::from_micros(200),
+            multiplier: 4,
+        };
+        assert_eq!(i.liveness, Some(want));
+        assert_eq!(want.detect(), Duration::from_micros(800));
+        let i = parse(&format!(
+            "{BASE} --liveness-interval 1ms --liveness-multiplier 5"
+        ))
+        .unwrap();
+        assert_eq!(i.liveness.unwrap().multiplier, 5);
+    }
+
+    #[test]
     fn long_password_is_cut_to_eight_bytes_like_keepalived() {
         let i = parse(&format!("{BASE} --version 2 --auth-pass 0123456789")).unwrap();
         assert_eq!(i.auth_pass, Some(*b"01234567"));
@@ -376,6 +411,24 @@ mod tests {
                 "1 to 32",
             ),
             (&format!("{BASE} --xdp maybe"), "native"),
+            (
+                &format!("{BASE} --advert-int 10ms --liveness-interval 50us"),
+                "100us to 1s",
+            ),
+            (
+                &format!(
+                    "{BASE} --advert-int 10ms --liveness-interval 200us --liveness-multiplier 1"
+                ),
+                "2 to 255",
+            ),
+            (
+                &format!("{BASE} --advert-int 10ms --liveness-interval 10ms"),
+                "not faster than VRRP's own",
+            ),
+            (
+                &format!("{BASE} --liveness-multiplier 5"),
+                "--liveness-interval",
+            ),
             (&format!("{BASE} --rt-priority 100"), "0..=99"),
         ];
         for (args, want) in cases {

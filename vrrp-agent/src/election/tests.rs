@@ -1026,3 +1026,68 @@ fn garp_refresh_repeats_while_master() {
     assert_eq!(m.state(), State::Backup);
     assert_eq!(m.deadline(Timer::GarpRefresh), None);
 }
+
+/// Liveness channel: the master this backup follows gone means Master_Down now, with all a new
+/// master does; the master it follows is the one whose adverts it accepted last.
+#[test]
+fn master_gone_from_the_liveness_channel_is_master_down_early() {
+    let mut m = backup(params(100));
+    assert_eq!(m.followed(), None);
+    m.handle(advert(PEER_HIGH, 200), at_ms(100));
+    assert_eq!(m.followed(), Some(PEER_HIGH));
+    let out = m.handle(Event::MasterGone { src: PEER_HIGH }, at_ms(101));
+    assert!(out
+        .iter()
+        .all(|(_, r)| *r == Reason::MasterGone { src: PEER_HIGH }));
+    assert!(actions(out).contains(&Action::SendGarp(Burst::Master)));
+    assert_eq!(m.state(), State::Master);
+    assert_eq!(m.followed(), None);
+}
+
+/// A report about a router this backup does not follow (an earlier master, none heard yet) is
+/// stale news; outside Backup there is no master to lose.
+#[test]
+fn master_gone_about_another_router_or_outside_backup_is_ignored() {
+    let mut m = backup(params(100));
+    assert!(m
+        .handle(Event::MasterGone { src: PEER_HIGH }, at_ms(1))
+        .is_empty());
+    m.handle(advert(PEER_HIGH, 200), at_ms(100));
+    m.handle(advert(PEER_LOW, 250), at_ms(200));
+    assert!(m
+        .handle(Event::MasterGone { src: PEER_HIGH }, at_ms(201))
+        .is_empty());
+    assert_eq!((m.state(), m.followed()), (State::Backup, Some(PEER_LOW)));
+    let (mut master, t) = master(params(100));
+    assert!(master
+        .handle(Event::MasterGone { src: PEER_HIGH }, t)
+        .is_empty());
+    assert_eq!(master.state(), State::Master);
+}
+
+/// A lower-priority advert a preempting backup discards does not make its sender the master it
+/// follows; one accepted in the preempt delay does.
+#[test]
+fn the_master_followed_is_the_one_whose_adverts_count() {
+    let mut m = backup(params(150));
+    m.handle(advert(PEER_LOW, 100), at_ms(100));
+    assert_eq!(m.followed(), None);
+    let mut m = backup(Params {
+        preempt_delay: 10 * SEC,
+        ..params(150)
+    });
+    m.handle(advert(PEER_LOW, 100), at_ms(100));
+    assert_eq!(m.followed(), Some(PEER_LOW));
+    m.handle(advert(PEER_HIGH, 0), at_ms(200));
+    assert_eq!(m.followed(), Some(PEER_HIGH));
+}
+
+/// A master that yields to a higher-priority advert follows its sender from then on (the
+/// liveness channel probes it), as a backup that accepted the advert would.
+#[test]
+fn master_yielding_follows_the_router_it_yielded_to() {
+    let (mut m, t) = master(params(100));
+    assert_eq!(m.followed(), None);
+    m.handle(advert(PEER_HIGH, 200), t);
+    assert_eq!((m.state(), m.followed()), (State::Backup, Some(PEER_HIGH)));
+}

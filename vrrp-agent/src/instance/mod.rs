@@ -2,8 +2,9 @@
 //! outputs. The election decides; this module carries out its actions (adverts, VIPs, gratuitous
 //! ARP, the kernel's view of our role, notify scripts), binds the instance to its interface by
 //! name (and again when the interface is re-created), turns tracked interfaces, checks and the
-//! sync group into priority changes or FAULT, puts back VIPs deleted behind a master's back, and
-//! logs one line per transition with its reason.
+//! sync group into priority changes or FAULT, puts back VIPs deleted behind a master's back,
+//! probes the master it follows as backup when the liveness channel is on, and logs one line
+//! per transition with its reason.
 //!
 //! Every error of an output is recoverable here: it is logged (at most once per
 //! [`LOG_EVERY`] for each kind: adverts, VIPs, the kernel), counted, and the instance carries
@@ -13,15 +14,16 @@ use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 use tracing::{info, warn};
 use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, Expect},
+    liveness::{LivenessChange, Session},
     maps::{InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
     DecodeError,
 };
 
 use crate::{
-    config::{Check, Vip, VrrpInstance},
+    config::{Check, Liveness, Vip, VrrpInstance},
     election::{Action, Burst, Event, Machine, Params, Reason, State, Timer, Timestamp},
-    net::{Link, Links},
+    net::{liveness::SENT_KEPT, Link, Links},
     track::effective_priority,
 };
 
@@ -63,6 +65,29 @@ pub trait Outputs {
     fn records_adverts(&self) -> bool;
     /// Runs the notify scripts for entering `to` (INIT: the instance stopped).
     fn notify(&mut self, to: State, priority: u8);
+    /// Probes the master the backup follows (the liveness channel), or stops (`None`). Only
+    /// asked for where the kernel records adverts ([`Outputs::records_adverts`]).
+    fn probe(&mut self, follow: Option<Follow>) -> Result<(), Self::Error>;
+    /// The kernel's record of the liveness session, while one runs.
+    fn session(&self) -> Option<Session>;
+    /// How many probes went out after `after`, no later than `until` (see
+    /// [`crate::net::liveness::Prober::sent_between`]).
+    fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize;
+}
+
+/// A channel that lost or held up a probe this recently is not trusted to tell loss from death.
+const TROUBLE_HOLD: Duration = Duration::from_secs(1);
+
+/// The master a backup probes, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Follow {
+    pub master: Ipv4Addr,
+    /// Ours: the reflector ranks the backups by it.
+    pub priority: u8,
+    pub liveness: Liveness,
+    /// The master reflects: probe every interval. Until then it may not speak the channel
+    /// (keepalived, an agent without it): probe slowly, to find out.
+    pub established: bool,
 }
 
 /// What an instance tracks: interfaces (its own unless `dont_track_primary`, `track_interface`)
@@ -103,6 +128,9 @@ pub struct Counters {
     /// ARP from another MAC for one of our VIPs while we were master (XDP path): another router
     /// master too, or a host using the address.
     pub arp_conflicts: u64,
+    /// Silences of the liveness channel not taken for the master's death: our own probes late,
+    /// a channel that lost probes lately, or the master's adverts still arriving.
+    pub liveness_distrusted: u64,
 }
 
 /// At most one log line per [`LOG_EVERY`]; counts the ones it holds back.
@@ -146,6 +174,12 @@ pub struct Instance<O> {
     /// One limit per kind of warning, so one kind never hides another.
     logs: BTreeMap<Warning, LogLimit>,
     pub counters: Counters,
+    /// The master it probes, and with which priority of ours.
+    probing: Option<Follow>,
+    /// That master reflected our probes (the kernel said the channel came up).
+    established: bool,
+    /// The last reflection before the liveness channel fell silent, for the transition line.
+    silent_since: Option<Timestamp>,
 }
 
 /// The kinds of warning an instance rate-limits.
@@ -157,6 +191,8 @@ enum Warning {
     Kernel,
     Restored,
     Conflict,
+    Liveness,
+    LivenessUp,
 }
 
 impl<O: Outputs> Instance<O> {
@@ -191,6 +227,9 @@ impl<O: Outputs> Instance<O> {
             vips_missing: false,
             logs: BTreeMap::new(),
             counters: Counters::default(),
+            probing: None,
+            established: false,
+            silent_since: None,
             config,
         }
     }
@@ -252,6 +291,9 @@ impl<O: Outputs> Instance<O> {
         self.bound = Some(indexes);
         self.unbound = None;
         self.machine.set_primary_addr(src);
+        if self.config.liveness.is_some() && !self.outputs.records_adverts() {
+            warn!(instance = %self.config.name, "liveness channel off: it needs the kernel receive path, and the raw socket is in use (--xdp off, or the program could not be attached); VRRP timing only");
+        }
     }
 
     /// Sets the tracked objects' states: interfaces from `links` (a missing one is down), checks
@@ -444,6 +486,8 @@ impl<O: Outputs> Instance<O> {
     pub fn unbind(&mut self) {
         if self.bound.take().is_some() {
             self.outputs.unbind();
+            self.probing = None;
+            self.established = false;
         }
     }
 
@@ -541,7 +585,8 @@ impl<O: Outputs> Instance<O> {
                 State::Initialize | State::Fault => Role::Idle,
             } as u8,
             auth_type,
-            _pad: [0; 2],
+            liveness: self.config.liveness.is_some().into(),
+            _pad: 0,
         }
     }
 
@@ -576,7 +621,7 @@ impl<O: Outputs> Instance<O> {
         let (name, state, priority) = (&self.config.name, self.state(), self.machine.priority());
         let interval = self.machine.master_adver_interval();
         let c = &self.counters;
-        let counts = format!(
+        let mut counts = format!(
             "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}, \
              ARP conflicts {}",
             c.adverts_sent,
@@ -586,6 +631,14 @@ impl<O: Outputs> Instance<O> {
             c.vips_restored,
             c.arp_conflicts
         );
+        if let (Some(follow), Some(s)) = (self.probing, self.outputs.session()) {
+            let gap = Duration::from_nanos(s.max_gap_ns);
+            counts += &format!(
+                "; liveness: probing {} every {:?}, {} reflections, {} lost, longest gap {gap:?}, \
+                 {} silences not trusted",
+                follow.master, follow.liveness.interval, s.count, s.lost, c.liveness_distrusted
+            );
+        }
         let cause = self.fault.as_deref().unwrap_or("-");
         match self.outputs.peer() {
             Ok(Some(peer)) => {
@@ -728,6 +781,101 @@ impl<O: Outputs> Instance<O> {
         for (action, reason) in self.machine.handle(event, now) {
             self.act(action, reason, now).await;
         }
+        self.probe_master(now);
+    }
+
+    /// The liveness channel: as backup, probe the master it follows (with our priority now);
+    /// else nothing. Only where the kernel program runs, which reflects and times the probes.
+    fn probe_master(&mut self, now: Timestamp) {
+        let target = match (self.config.liveness, self.machine.followed()) {
+            (Some(liveness), Some(master))
+                if self.state() == State::Backup && self.outputs.records_adverts() =>
+            {
+                Some((liveness, master))
+            }
+            _ => None,
+        };
+        if target.map(|(_, m)| m) != self.probing.map(|f| f.master) {
+            self.established = false;
+        }
+        let want = target.map(|(liveness, master)| Follow {
+            master,
+            priority: self.machine.priority(),
+            liveness,
+            established: self.established,
+        });
+        if want == self.probing {
+            return;
+        }
+        match self.outputs.probe(want) {
+            Ok(()) => self.probing = want,
+            Err(e) => {
+                let what = "cannot probe the master (liveness channel; VRRP timing still holds)";
+                self.output_error(Warning::Liveness, what, &e, now);
+            }
+        }
+    }
+
+    /// The kernel says the liveness channel with the master we probe came up (it reflects:
+    /// probe every interval now) or fell silent.
+    pub async fn liveness_changed(&mut self, change: LivenessChange, at: Timestamp) {
+        let master = Ipv4Addr::from(change.peer);
+        let Some(follow) = self.probing.filter(|f| f.master == master) else {
+            return;
+        };
+        if change.up == 0 {
+            return self.master_silent(change, follow.liveness, at).await;
+        }
+        if !self.established {
+            if let Some(suppressed) = self.due(Warning::LivenessUp, at) {
+                let l = follow.liveness;
+                info!(vrid = self.config.vrid, %master, suppressed, instance = %self.config.name, "liveness channel up: probing every {:?}, taking over after {:?} of silence", l.interval, l.detect());
+            }
+        }
+        self.established = true;
+        self.probe_master(at);
+    }
+
+    /// No reflection from `down.peer` for the detection time. Only the backup first in line
+    /// takes over early (the others keep VRRP's timing, so two never both do), and not while the
+    /// master's adverts still arrive: one later than a probe interval after the last reflection
+    /// was sent after the master stopped reflecting, so it lives and the channel lost probes.
+    async fn master_silent(&mut self, down: LivenessChange, liveness: Liveness, at: Timestamp) {
+        let master = Ipv4Addr::from(down.peer);
+        if down.first == 0 || self.machine.followed() != Some(master) {
+            return;
+        }
+        let last = Timestamp(down.last_ns);
+        let session = self.outputs.session().unwrap_or_default();
+        if session.last_ns > last.0 {
+            // A reflection came after the silence was reported.
+            return;
+        }
+        self.unheard_advert(at).await;
+        // The probes that had half an interval to come back: multiplier - 1 when the master
+        // died right after the last reflection.
+        let answerable = Timestamp(at.0.saturating_sub(liveness.interval.as_nanos() as u64 / 2));
+        let sent = self.outputs.probes_sent(last, answerable);
+        let distrust = if sent < usize::from(liveness.multiplier - 1).min(SENT_KEPT) {
+            Some("this host did not send its probes on time (a stalled CPU)")
+        } else if session.troubled_ns > 0
+            && last.0 < session.troubled_ns + TROUBLE_HOLD.as_nanos() as u64
+        {
+            Some("the channel lost or held up probes in the last second (a flood or a busy CPU on the way)")
+        } else if self.last_advert > last + liveness.interval {
+            Some("the master's adverts still arrive (probes lost on the way)")
+        } else {
+            None
+        };
+        if let Some(why) = distrust {
+            self.counters.liveness_distrusted += 1;
+            if let Some(suppressed) = self.due(Warning::Liveness, at) {
+                warn!(vrid = self.config.vrid, %master, suppressed, instance = %self.config.name, "liveness channel silent, not trusted: {why}; VRRP timing decides");
+            }
+            return;
+        }
+        self.silent_since = Some(last);
+        self.handle(Event::MasterGone { src: master }, at).await;
     }
 
     async fn act(&mut self, action: Action, reason: Reason, now: Timestamp) {
@@ -739,6 +887,11 @@ impl<O: Outputs> Instance<O> {
                     (Reason::MasterDownTimerExpired, _) if self.last_advert.0 > 0 => {
                         let silent = Duration::from_nanos(now.0.saturating_sub(self.last_advert.0));
                         format!(" (last advert heard {silent:.1?} before)")
+                    }
+                    (Reason::MasterGone { .. }, _) => {
+                        let since = self.silent_since.take().unwrap_or(now);
+                        let silent = Duration::from_nanos(now.0.saturating_sub(since.0));
+                        format!(" (last reflection {silent:.1?} before)")
                     }
                     _ => String::new(),
                 };

@@ -485,3 +485,191 @@ async fn resync_puts_back_vips_lost_with_the_notifications() {
     assert_eq!(fake.take(), [Out::AddVip(VIP)]);
     assert_eq!(i.counters.vips_restored, 1);
 }
+
+/// The kernel path, with PEER's adverts recorded (`peer` set), and the liveness channel on:
+/// backup of PEER, which reflected our probes.
+async fn probing_backup() -> (Instance<Fake>, Fake) {
+    let fake = Fake::default();
+    fake.world().peer = Some(PeerRecord::default());
+    let config = config("", "liveness_interval 200us");
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    i.bind(&links(7, true)).await.unwrap();
+    i.init_tracks(&links(7, true), |_| Some(true));
+    i.start(at(0)).await;
+    i.on_packet(&advert(200), at(10)).await;
+    i.liveness_changed(change(true, true, 10), at(10)).await;
+    (i, fake)
+}
+
+fn change(up: bool, first: bool, last_ms: u64) -> LivenessChange {
+    LivenessChange {
+        peer: PEER.octets(),
+        vrid: 51,
+        first: first.into(),
+        up: up.into(),
+        _pad: 0,
+        last_ns: at(last_ms).0,
+    }
+}
+
+fn probes(out: &[Out]) -> Vec<&Out> {
+    out.iter().filter(|o| matches!(o, Out::Probe(_))).collect()
+}
+
+/// As backup the instance probes the master whose adverts it accepts, with its priority:
+/// slowly until the master reflects (it may not speak the channel), then every interval, and
+/// says so once. As master, or without a master yet, it probes nobody. The kernel entry says
+/// liveness is on, so the kernel reflects probes while we are master.
+#[tokio::test]
+async fn backup_probes_the_master_it_follows() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    let out = fake.take();
+    assert_eq!(
+        probes(&out),
+        [
+            &Out::Probe(Some((PEER, 100, false))),
+            &Out::Probe(Some((PEER, 100, true)))
+        ]
+    );
+    assert_eq!(
+        logs.count("liveness channel up: probing every 200µs, taking over after 800µs of silence"),
+        1,
+        "{}",
+        logs.text()
+    );
+    // The same master again: nothing new to do.
+    i.on_packet(&advert(200), at(110)).await;
+    assert!(probes(&fake.take()).is_empty());
+    // Master now: probing stops.
+    probes_sent_after(&fake, 110);
+    i.liveness_changed(change(false, true, 110), at(111)).await;
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(probes(&fake.take()), [&Out::Probe(None)]);
+    assert_eq!(i.kernel_entry().liveness, 1);
+}
+
+/// Silence on the channel from the master we follow, first in line, with no advert since the
+/// last reflection: master now, the transition line says how long the channel was silent.
+#[tokio::test]
+async fn silent_master_means_master_down_now() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    fake.take();
+    probes_sent_after(&fake, 11);
+    i.liveness_changed(change(false, true, 11), at(12)).await;
+    assert_eq!(i.state(), State::Master);
+    assert!(fake.take().contains(&Out::AddVip(VIP)));
+    let line = "BACKUP -> MASTER: master 198.51.100.2 gone (liveness channel silent) (last \
+                reflection 1.0ms before)";
+    assert_eq!(logs.count(line), 1, "{}", logs.text());
+}
+
+/// The prober sent its probes every 200 µs from `ms` on.
+fn probes_sent_after(fake: &Fake, ms: u64) {
+    fake.world().probes_sent = (1..=5).map(|k| Timestamp(at(ms).0 + k * 200_000)).collect();
+}
+
+/// A silence that is no proof of the master's death: the backup stays backup, VRRP's timing
+/// decides, and the reason is logged and counted.
+async fn assert_no_proof(i: &mut Instance<Fake>, logs: &Logs, why: &str) {
+    i.liveness_changed(change(false, true, 11), at(12)).await;
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.counters.liveness_distrusted, 1);
+    let line = format!("liveness channel silent, not trusted: {why}; VRRP timing decides");
+    assert_eq!(logs.count(&line), 1, "{}", logs.text());
+}
+
+/// Not first in line (another backup has a higher priority), or about a master we no longer
+/// follow: not ours to act on.
+#[tokio::test]
+async fn silence_of_a_master_not_ours_to_judge_is_ignored() {
+    let (mut i, fake) = probing_backup().await;
+    probes_sent_after(&fake, 11);
+    i.liveness_changed(change(false, false, 11), at(12)).await;
+    assert_eq!(i.state(), State::Backup);
+    let mut other = change(false, true, 11);
+    other.peer = [198, 51, 100, 9];
+    i.liveness_changed(other, at(12)).await;
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.counters.liveness_distrusted, 0);
+}
+
+/// The kernel recorded a reflection after the silence it reported: the channel is back.
+#[tokio::test]
+async fn a_reflection_after_the_reported_silence_cancels_it() {
+    let (mut i, fake) = probing_backup().await;
+    probes_sent_after(&fake, 11);
+    fake.world().session = Some(Session {
+        last_ns: at(12).0,
+        ..Session::default()
+    });
+    i.liveness_changed(change(false, true, 11), at(12)).await;
+    assert_eq!(i.state(), State::Backup);
+}
+
+/// Our own probes did not go out (this host stalled: a vCPU descheduled, a frozen thread): the
+/// silence says nothing about the master.
+#[tokio::test]
+async fn silence_after_our_own_probes_were_late_is_no_proof() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    fake.world().probes_sent = vec![Timestamp(at(11).0 + 200_000)];
+    let why = "this host did not send its probes on time (a stalled CPU)";
+    assert_no_proof(&mut i, &logs, why).await;
+}
+
+/// A channel that lost or held up probes in the last second cannot tell loss from death.
+#[tokio::test]
+async fn silence_on_a_channel_in_trouble_lately_is_no_proof() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    probes_sent_after(&fake, 11);
+    fake.world().session = Some(Session {
+        last_ns: at(11).0,
+        troubled_ns: at(10).0,
+        ..Session::default()
+    });
+    let why = "the channel lost or held up probes in the last second (a flood or a busy CPU on \
+               the way)";
+    assert_no_proof(&mut i, &logs, why).await;
+}
+
+/// The master's adverts arriving after the last reflection: the channel lost probes, the master
+/// lives.
+#[tokio::test]
+async fn silence_while_adverts_arrive_is_no_proof() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    probes_sent_after(&fake, 11);
+    // The kernel recorded an advert at 11.5 ms; the last reflection was at 11 ms.
+    fake.world().peer = Some(PeerRecord {
+        t_ns: at(11).0 + 500_000,
+        count: 2,
+        src: PEER.octets(),
+        priority: 200,
+        interval_cs: 10,
+        ..PeerRecord::default()
+    });
+    let why = "the master's adverts still arrive (probes lost on the way)";
+    assert_no_proof(&mut i, &logs, why).await;
+}
+
+/// On the raw-socket path there is no kernel program to reflect or time probes: no probing,
+/// and the log says so.
+#[tokio::test]
+async fn no_probes_without_the_kernel_path() {
+    let logs = Logs::capture();
+    let fake = Fake::default();
+    let config = config("", "liveness_interval 200us");
+    let mut i = Instance::new(config.instances[0].clone(), &config.checks, fake.clone());
+    i.bind(&links(7, true)).await.unwrap();
+    i.init_tracks(&links(7, true), |_| Some(true));
+    i.start(at(0)).await;
+    i.on_packet(&advert(200), at(10)).await;
+    assert!(probes(&fake.take()).is_empty());
+    assert_eq!(
+        logs.count("liveness channel off: it needs the kernel receive path"),
+        1
+    );
+}

@@ -10,6 +10,7 @@ pub mod advert;
 pub mod firewall;
 pub mod garp;
 pub mod link;
+pub mod liveness;
 pub mod netlink;
 pub mod vip;
 

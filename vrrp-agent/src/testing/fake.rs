@@ -9,6 +9,7 @@ use std::{
 
 use vrrp_common::{
     advert::decode_ipv4,
+    liveness::Session,
     maps::{InstanceEntry, PeerRecord},
 };
 
@@ -16,7 +17,7 @@ use crate::{
     clock,
     config::Vip,
     election::{State, Timestamp},
-    instance::Outputs,
+    instance::{Follow, Outputs},
     net::Links,
 };
 
@@ -28,12 +29,23 @@ pub const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub enum Out {
     Bind(u32),
     Unbind,
-    Advert { priority: u8, dst: Ipv4Addr },
+    Advert {
+        priority: u8,
+        dst: Ipv4Addr,
+    },
     AddVip(Ipv4Addr),
     RemoveVip(Ipv4Addr),
-    Garp { count: u8 },
-    Kernel { role: u8, priority: u8 },
+    Garp {
+        count: u8,
+    },
+    Kernel {
+        role: u8,
+        priority: u8,
+    },
     Notify(State, u8),
+    /// The liveness channel: probing this master with this priority of ours, at full rate
+    /// (established) or slowly; or stopped.
+    Probe(Option<(Ipv4Addr, u8, bool)>),
 }
 
 /// The fakes' state, shared by every instance of a test and with the test itself.
@@ -55,6 +67,10 @@ pub struct World {
     pub bind_errors: BTreeMap<String, String>,
     /// The interface has no IPv4 address yet: binding waits.
     pub no_address: bool,
+    /// The kernel's liveness session.
+    pub session: Option<Session>,
+    /// When the prober sent its probes.
+    pub probes_sent: Vec<Timestamp>,
 }
 
 impl World {
@@ -182,5 +198,26 @@ impl Outputs for Fake {
 
     fn notify(&mut self, to: State, priority: u8) {
         self.push(Out::Notify(to, priority));
+    }
+
+    fn probe(&mut self, follow: Option<Follow>) -> Result<(), String> {
+        self.push(Out::Probe(
+            follow.map(|f| (f.master, f.priority, f.established)),
+        ));
+        Ok(())
+    }
+
+    fn session(&self) -> Option<Session> {
+        self.world.borrow().session
+    }
+
+    /// Every probe counted from `World::probes_sent` (`after`, `until`) went out in the window.
+    fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize {
+        self.world
+            .borrow()
+            .probes_sent
+            .iter()
+            .filter(|&&t| t > after && t <= until)
+            .count()
     }
 }

@@ -15,7 +15,7 @@ mod script;
 mod sync_group;
 mod values;
 
-use agent::vrrp_agent;
+use agent::{vrrp_agent, LivenessDraft};
 use engine::{walk, Ignore, Many, Refuse, Table};
 use global::global_defs;
 use instance::{vrrp_instance, InstanceDraft};
@@ -100,6 +100,8 @@ struct Draft {
     lower_prio_delay: Option<Option<Duration>>,
     /// `v3_checksum_as_v2` in global_defs, or `checksum` in vrrp_agent.
     checksum: Option<(ChecksumForm, Loc)>,
+    /// `liveness_interval` / `liveness_multiplier` in vrrp_agent: every instance's default.
+    liveness: LivenessDraft,
     checks: Vec<(Check, Loc)>,
     /// vrrp_scripts and checks refused: tracking them is no further error.
     broken: Vec<String>,

@@ -10,7 +10,8 @@ use vrrp_common::{ChecksumForm, Version};
 
 use super::{load, parse_str, Diagnostic, Loaded, Place};
 use crate::config::{
-    Check, Config, Garp, Notify, Probe, ScriptUser, SyncGroup, Tracked, Vip, VrrpInstance, XdpMode,
+    Check, Config, Garp, Liveness, Notify, Probe, ScriptUser, SyncGroup, Tracked, Vip,
+    VrrpInstance, XdpMode,
 };
 
 fn parse(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
@@ -88,6 +89,7 @@ fn instance_defaults_are_keepalived_defaults() {
             src_ip: None,
             unicast_peers: vec![],
             notify: Notify::default(),
+            liveness: None,
         }
     );
 }
@@ -536,6 +538,61 @@ fn agent_extension_block() {
     ] {
         let text = format!("vrrp_agent {{ xdp {xdp} }}\nvrrp_instance VI_1 {{\n{BASE}\n}}\n");
         assert_eq!(ok(&text).config.global.xdp, mode);
+    }
+}
+
+/// The liveness channel: vrrp_agent sets every instance's default, an instance its own;
+/// a multiplier alone leaves it off with a warning.
+#[test]
+fn liveness_channel_from_vrrp_agent_or_the_instance() {
+    let fast = "version 3\nadvert_int 0.01";
+    let both = |interval: u64, multiplier: u8| {
+        Some(Liveness {
+            interval: Duration::from_micros(interval),
+            multiplier,
+        })
+    };
+    let agent = "vrrp_agent {\nliveness_interval 200us\n}";
+    assert_eq!(instance_in(agent, fast).liveness, both(200, 4));
+    let agent = "vrrp_agent {\nliveness_interval 1ms\nliveness_multiplier 6\n}";
+    assert_eq!(instance_in(agent, fast).liveness, both(1000, 6));
+    let own = format!("{fast}\nliveness_interval 300us\nliveness_multiplier 5");
+    assert_eq!(instance_in(agent, &own).liveness, both(300, 5));
+    assert_eq!(instance_in("", fast).liveness, None);
+    let loaded = ok(&format!(
+        "vrrp_instance VI_1 {{\n{BASE}\nliveness_multiplier 5\n}}\n"
+    ));
+    assert_eq!(loaded.config.instances[0].liveness, None);
+    assert!(loaded.warnings[0]
+        .message
+        .contains("without liveness_interval"));
+}
+
+#[test]
+fn liveness_errors_point_at_the_line() {
+    let cases = [
+        (
+            "liveness_interval 50us",
+            "keepalived.conf:9: vrrp_instance VI_1: liveness interval 50µs: write 100us to 1s",
+        ),
+        (
+            "liveness_interval 1ms\nliveness_multiplier 1",
+            "keepalived.conf:10: vrrp_instance VI_1: liveness multiplier 1",
+        ),
+        ("liveness_interval 1s", "not faster than VRRP's own"),
+        (
+            "liveness_interval soon",
+            "liveness_interval soon: soon: write a duration",
+        ),
+    ];
+    for (extra, want) in cases {
+        let text =
+            format!("vrrp_instance VI_1 {{\n{BASE}\nversion 3\nadvert_int 0.01\n{extra}\n}}\n");
+        let got = errors(&text);
+        assert!(
+            got.iter().any(|e| e.contains(want)),
+            "want {want:?} in {got:?}"
+        );
     }
 }
 

@@ -1,11 +1,35 @@
-//! `vrrp_agent`, our extension: XDP mode, VRRPv3 checksum, in-process checks.
+//! `vrrp_agent`, our extension: XDP mode, VRRPv3 checksum, in-process checks, the liveness
+//! channel's defaults.
+use std::time::Duration;
+
 use super::{
     engine::{block, set, value, walk, Many, One, Table},
     global::set_checksum,
     script::check,
-    Diags, Draft, Stmt,
+    values::uint,
+    Diags, Draft, Loc, Stmt,
 };
-use crate::config::{checksum_form, XdpMode};
+use crate::config::{checksum_form, cli::parse_duration, XdpMode};
+
+/// `liveness_interval` and `liveness_multiplier` as written, in vrrp_agent or an instance.
+#[derive(Clone, Default)]
+pub(super) struct LivenessDraft {
+    pub(super) interval: Option<(Duration, Loc)>,
+    pub(super) multiplier: Option<(u8, Loc)>,
+}
+
+/// The keywords both blocks share.
+pub(super) fn liveness_interval(d: &mut Diags, l: &mut LivenessDraft, s: &Stmt) {
+    if let Some(t) = value(d, s, parse_duration) {
+        l.interval = Some((t, s.loc.clone()));
+    }
+}
+
+pub(super) fn liveness_multiplier(d: &mut Diags, l: &mut LivenessDraft, s: &Stmt) {
+    if let Some(n) = value(d, s, |v| uint(v, 0, 255)) {
+        l.multiplier = Some((n as u8, s.loc.clone()));
+    }
+}
 
 pub(super) fn vrrp_agent(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
     if let Some(items) = block(d, s) {
@@ -18,6 +42,8 @@ pub(super) const AGENT: &Table<Draft> = &[
     ("xdp", One(|d, g, s| set(&mut g.global.xdp, value(d, s, xdp_mode)))),
     ("checksum", One(checksum)),
     ("check", Many(check)),
+    ("liveness_interval", One(|d, g, s| liveness_interval(d, &mut g.liveness, s))),
+    ("liveness_multiplier", One(|d, g, s| liveness_multiplier(d, &mut g.liveness, s))),
 ];
 
 fn xdp_mode(v: &str) -> Result<XdpMode, String> {

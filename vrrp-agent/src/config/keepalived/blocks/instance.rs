@@ -7,6 +7,7 @@ use std::{
 use vrrp_common::{ChecksumForm, Version};
 
 use super::{
+    agent::{liveness_interval, liveness_multiplier, LivenessDraft},
     engine::{
         block, did_you_mean, entries, ignore_rest, lenient, lenient_at, lenient_number,
         lenient_seconds, named, none, one, parse_at, set, value, walk, First, Ignore, Many, One,
@@ -54,6 +55,8 @@ pub(super) struct InstanceDraft {
     pub(super) src_ip: Option<(Ipv4Addr, Loc)>,
     pub(super) peers: Vec<(Ipv4Addr, Loc)>,
     pub(super) notify: Notify,
+    /// Extension: overrides vrrp_agent's.
+    pub(super) liveness: LivenessDraft,
 }
 
 /// `track_script` and `track_interface` entries, of an instance or a sync group.
@@ -111,6 +114,7 @@ pub(super) fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         src_ip: None,
         peers: Vec::new(),
         notify: Notify::default(),
+        liveness: LivenessDraft::default(),
     };
     walk(
         d,
@@ -155,6 +159,8 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("notify_backup", First(|d, i, s| i.notify.backup = notify(d, s))),
     ("notify_fault", First(|d, i, s| i.notify.fault = notify(d, s))),
     ("notify_stop", First(|d, i, s| i.notify.stop = notify(d, s))),
+    ("liveness_interval", One(|d, i, s| liveness_interval(d, &mut i.liveness, s))),
+    ("liveness_multiplier", One(|d, i, s| liveness_multiplier(d, &mut i.liveness, s))),
     ("garp_master_delay", One(|d, i, s| set(&mut i.garp_delay, garp_delay(d, s).map(Some)))),
     ("garp_master_repeat", One(|d, i, s| set(&mut i.garp_count, garp_repeat(d, s).map(Some)))),
     ("garp_master_refresh", One(|d, i, s| set(&mut i.garp_refresh, garp_delay(d, s).map(Some)))),

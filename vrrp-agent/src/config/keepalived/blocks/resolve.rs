@@ -14,7 +14,7 @@ use super::{
 };
 use crate::config::{
     keepalived::{Diags, Loc, Place, Places},
-    password, Check, Config, ConfigError, Garp, Probe, SyncGroup, VrrpInstance,
+    password, Check, Config, ConfigError, Garp, Liveness, Probe, SyncGroup, VrrpInstance,
 };
 
 impl Draft {
@@ -297,12 +297,33 @@ impl Draft {
             src_ip: i.src_ip.as_ref().map(|(ip, _)| *ip),
             unicast_peers: i.peers.iter().map(|(p, _)| *p).collect(),
             notify: i.notify.clone(),
+            liveness: self.liveness(d, i),
         };
         if let Err(e) = instance.validate() {
             d.error(locate(&e, i), format!("vrrp_instance {name}: {e}"));
             return None;
         }
         Some(instance)
+    }
+
+    /// The instance's liveness channel: its own interval and multiplier, else vrrp_agent's; a
+    /// multiplier alone leaves the channel off, with a warning.
+    fn liveness(&self, d: &mut Diags, i: &InstanceDraft) -> Option<Liveness> {
+        let (own, all) = (&i.liveness, &self.liveness);
+        let multiplier = own.multiplier.as_ref().or(all.multiplier.as_ref());
+        let Some((interval, _)) = own.interval.as_ref().or(all.interval.as_ref()) else {
+            if let Some((_, loc)) = multiplier {
+                d.warn(
+                    loc,
+                    "liveness_multiplier without liveness_interval: the liveness channel stays                      off; add liveness_interval",
+                );
+            }
+            return None;
+        };
+        Some(Liveness {
+            interval: *interval,
+            multiplier: multiplier.map_or(Liveness::DEFAULT_MULTIPLIER, |(n, _)| *n),
+        })
     }
 
     /// keepalived's authentication: PASS with a password, on VRRPv2; anything less is dropped
@@ -552,6 +573,17 @@ fn sendable_interval(d: &mut Diags, version: Version, t: Duration, loc: &Loc) ->
 
 /// Where to point at for an error of [`VrrpInstance::validate`].
 fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
+    if let ConfigError::LivenessInterval(_)
+    | ConfigError::LivenessMultiplier(_)
+    | ConfigError::LivenessSlow { .. } = e
+    {
+        let l = &i.liveness;
+        let loc = match e {
+            ConfigError::LivenessMultiplier(_) => l.multiplier.as_ref().map(|(_, loc)| loc),
+            _ => l.interval.as_ref().map(|(_, loc)| loc),
+        };
+        return loc.unwrap_or(&i.loc);
+    }
     let addr = match e {
         ConfigError::DuplicateVip(addr)
         | ConfigError::LabelPrefix { addr, .. }
