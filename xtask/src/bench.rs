@@ -50,8 +50,10 @@ const FILTER_ADVERTS: &str = "ip proto 112 and ip[21] = 51";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum Impl {
-    /// vrrp-agent (this repository), XDP receive path.
+    /// vrrp-agent (this repository), its default receive path.
     Ours,
+    /// vrrp-agent with the liveness channel on (--liveness-interval).
+    Liveness,
     /// keepalived (Debian's), raw socket.
     Keepalived,
 }
@@ -60,19 +62,19 @@ impl Impl {
     pub fn short(self) -> &'static str {
         match self {
             Impl::Ours => "vrrp-agent",
+            Impl::Liveness => "vrrp-agent+liveness",
             Impl::Keepalived => "keepalived",
         }
     }
+
+    /// vrrp-agent, with or without the liveness channel.
+    pub fn is_agent(self) -> bool {
+        self != Impl::Keepalived
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Which {
-    Ours,
-    Keepalived,
-    Both,
-}
-
-/// In the order one cycle runs them: the cut leaves r2 master, so failback can follow it.
+/// In the order one cycle runs them: the cut leaves r2 master, so failback can follow it; after
+/// SIGTERM the master is started again for the kill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum Trigger {
     /// The master's cable is pulled (its bridge port goes down).
@@ -81,6 +83,8 @@ pub enum Trigger {
     Failback,
     /// The master gets SIGTERM: it resigns with a priority-0 advert.
     Term,
+    /// The master's VRRP process is killed (kill -9): no goodbye, its host and link live on.
+    Kill,
 }
 
 impl Trigger {
@@ -89,6 +93,7 @@ impl Trigger {
             Trigger::Cut => "link cut",
             Trigger::Failback => "failback",
             Trigger::Term => "SIGTERM",
+            Trigger::Kill => "kill -9",
         }
     }
 
@@ -97,6 +102,7 @@ impl Trigger {
             Trigger::Cut => "master link cut",
             Trigger::Failback => "master link back (failback)",
             Trigger::Term => "master SIGTERM (priority 0)",
+            Trigger::Kill => "master process killed (kill -9)",
         }
     }
 }
@@ -110,9 +116,15 @@ pub struct Opts {
     /// The smallest matrix, a smoke run of a few minutes: 10 ms adverts, loads none and vrrp-max.
     #[arg(long)]
     quick: bool,
-    /// Which implementations to measure.
-    #[arg(long = "impl", value_enum, default_value = "both")]
-    implementation: Which,
+    /// Which implementations to measure [default: all three]
+    #[arg(long = "impl", value_enum, value_delimiter = ',')]
+    implementation: Vec<Impl>,
+    /// The liveness channel's probe interval for vrrp-agent+liveness (its liveness_interval)
+    #[arg(long, default_value = "500us")]
+    liveness_interval: String,
+    /// Silent intervals before vrrp-agent+liveness takes over (its liveness_multiplier)
+    #[arg(long, default_value_t = 4)]
+    liveness_multiplier: u8,
     /// Advert intervals, e.g. 10ms,100ms,1s [default: all three; 1 s only without load unless
     /// --load is given]
     #[arg(long, value_delimiter = ',')]
@@ -155,15 +167,13 @@ struct Plan {
     idle_secs: u64,
     /// Extra arguments for vrrp-agent.
     agent_args: Vec<String>,
+    /// vrrp-agent+liveness's `vrrp_agent` settings.
+    liveness: String,
 }
 
 impl Plan {
     fn new(o: &Opts) -> Result<Plan> {
-        let impls = match o.implementation {
-            Which::Ours => vec![Impl::Ours],
-            Which::Keepalived => vec![Impl::Keepalived],
-            Which::Both => vec![Impl::Ours, Impl::Keepalived],
-        };
+        let impls = chosen(&o.implementation, Impl::value_variants().to_vec());
         let ms = |ms| Interval { ms };
         let intervals = chosen(
             &o.interval,
@@ -218,25 +228,58 @@ impl Plan {
                 .iter()
                 .flat_map(|m| ["--xdp".to_string(), m.clone()])
                 .collect(),
+            liveness: format!(
+                "liveness_interval {}\n    liveness_multiplier {}",
+                o.liveness_interval, o.liveness_multiplier
+            ),
         })
     }
 
+    /// Whether `imp` runs at `iv`: the liveness channel's detection does not depend on the advert
+    /// interval, so it runs at the fastest chosen one only, beside VRRP's best.
+    fn runs_at(&self, imp: Impl, iv: Interval) -> bool {
+        let mut chosen = self
+            .cases
+            .iter()
+            .map(|&(i, _)| i)
+            .chain(self.idle.iter().copied());
+        imp != Impl::Liveness || chosen.all(|i| i >= iv)
+    }
+
     fn steps(&self) -> usize {
-        let spurious = self.spurious.len() * self.spurious_windows;
-        self.impls.len() * (self.idle.len() + self.cases.len() * self.runs + spurious)
+        let spurious = self.spurious.len() * self.spurious_windows * self.impls.len();
+        let at = |iv| {
+            self.impls
+                .iter()
+                .filter(|&&imp| self.runs_at(imp, iv))
+                .count()
+        };
+        let idle: usize = self.idle.iter().map(|&iv| at(iv)).sum();
+        let cycles: usize = self.cases.iter().map(|&(iv, _)| at(iv) * self.runs).sum();
+        idle + cycles + spurious
     }
 
     /// A rough duration, to say up front how long to wait.
     fn minutes(&self) -> f64 {
+        let at = |iv| {
+            self.impls
+                .iter()
+                .filter(|&&imp| self.runs_at(imp, iv))
+                .count() as f64
+        };
         let cycle: f64 = self
             .cases
             .iter()
-            .map(|&(iv, _)| 8.0 + 7.0 * iv.ms_f64() / 1000.0)
+            .map(|&(iv, _)| at(iv) * (11.0 + 9.0 * iv.ms_f64() / 1000.0))
             .sum();
-        let idle: f64 = self.idle.iter().map(|_| self.idle_secs as f64 + 4.0).sum();
-        let spurious = (self.spurious.len() * self.spurious_windows) as f64
+        let idle: f64 = self
+            .idle
+            .iter()
+            .map(|&iv| at(iv) * (self.idle_secs as f64 + 4.0))
+            .sum();
+        let spurious = (self.spurious.len() * self.spurious_windows * self.impls.len()) as f64
             * (self.spurious_secs as f64 + 5.0);
-        self.impls.len() as f64 * (cycle * self.runs as f64 + idle + spurious) / 60.0
+        (cycle * self.runs as f64 + idle + spurious) / 60.0
     }
 
     fn describe(&self) -> String {
@@ -254,11 +297,17 @@ impl Plan {
             list(
                 self.impls
                     .iter()
-                    .map(|&i| match i {
-                        Impl::Ours if !self.agent_args.is_empty() => {
-                            format!("vrrp-agent {}", self.agent_args.join(" "))
+                    .map(|&i| {
+                        let args = self.agent_args.join(" ");
+                        match i {
+                            Impl::Liveness => format!(
+                                "{} {args} ({})",
+                                i.short(),
+                                self.liveness.replace("\n   ", ",")
+                            ),
+                            Impl::Ours if !args.is_empty() => format!("{} {args}", i.short()),
+                            _ => i.short().into(),
                         }
-                        _ => i.short().into(),
                     })
                     .collect()
             ),
@@ -322,7 +371,7 @@ pub fn run(opts: Opts) -> Result<()> {
     let started = Instant::now();
     let mut results = Results::default();
     // The topology (and every process in it) is gone before the report is written.
-    let outcome = Bench::new(&bin, &plan.agent_args).and_then(|mut b| b.run(&plan, &mut results));
+    let outcome = Bench::new(&bin, &plan).and_then(|mut b| b.run(&plan, &mut results));
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let header = report::Header {
         machine: machine(),
@@ -448,6 +497,7 @@ struct Bench {
     topo: Topology,
     bin: PathBuf,
     agent_args: Vec<String>,
+    liveness: String,
     macs: [[u8; 6]; 2],
     rng: Rng,
     step: usize,
@@ -455,7 +505,7 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(bin: &Path, agent_args: &[String]) -> Result<Bench> {
+    fn new(bin: &Path, plan: &Plan) -> Result<Bench> {
         let mut topo = Topology::new("bench")?;
         for (role, addr) in loads::FLOODERS {
             topo.add_host(role, &format!("{}/24", Ipv4Addr::from(addr)))?;
@@ -479,7 +529,8 @@ impl Bench {
             loads,
             topo,
             bin: bin.to_path_buf(),
-            agent_args: agent_args.to_vec(),
+            agent_args: plan.agent_args.clone(),
+            liveness: plan.liveness.clone(),
             macs,
             rng: Rng(now_ns() as u64 | 1),
             step: 0,
@@ -490,7 +541,7 @@ impl Bench {
     fn run(&mut self, plan: &Plan, results: &mut Results) -> Result<()> {
         let total = plan.steps();
         for &iv in &plan.idle {
-            for &imp in &plan.impls {
+            for &imp in plan.impls.iter().filter(|&&imp| plan.runs_at(imp, iv)) {
                 self.progress(total);
                 let runs = self.idle(imp, iv, plan.idle_secs)?;
                 for r in &runs {
@@ -508,8 +559,8 @@ impl Bench {
         }
         for &(iv, load) in &plan.cases {
             for run in 0..plan.runs {
-                // Both implementations back to back, so a drift of the machine hits both.
-                for &imp in &plan.impls {
+                // The implementations back to back, so a drift of the machine hits all.
+                for &imp in plan.impls.iter().filter(|&&imp| plan.runs_at(imp, iv)) {
                     self.progress(total);
                     let runs = self.cycle(imp, iv, load, run, &plan.triggers)?;
                     results.failover.extend(runs);
@@ -573,11 +624,8 @@ impl Bench {
         self.topo
             .ns("client")
             .run_ok("ip", ["neigh", "flush", "all"]);
-        let start = |role, prio| {
-            Router::start(imp, &self.topo, &self.bin, &self.agent_args, role, prio, iv)
-        };
-        let r1 = start("r1", MASTER_PRIO)?;
-        let r2 = start("r2", BACKUP_PRIO)?;
+        let r1 = self.start(imp, "r1", MASTER_PRIO, iv)?;
+        let r2 = self.start(imp, "r2", BACKUP_PRIO, iv)?;
         let timeout = Duration::from_secs(10) + 3 * iv.duration();
         if !self.wait_holder("r1", timeout)? {
             bail!(
@@ -589,6 +637,21 @@ impl Bench {
         }
         sleep(Duration::from_millis(500) + 3 * iv.duration())?;
         Ok((r1, r2))
+    }
+
+    fn start(&self, imp: Impl, role: &str, prio: u8, iv: Interval) -> Result<Router> {
+        let liveness = (imp == Impl::Liveness).then_some(self.liveness.as_str());
+        let args = &self.agent_args;
+        Router::start(imp, &self.topo, &self.bin, args, liveness, role, prio, iv)
+    }
+
+    /// Waits until `role` has the VIP, whoever else does; false after `timeout`.
+    fn wait_vip(&self, role: &str, timeout: Duration) -> Result<bool> {
+        let ok = vrrp_lab::wait_until(timeout, Duration::from_millis(50), || {
+            INTERRUPTED.load(Ordering::Relaxed) || self.has_vip(role)
+        });
+        interrupted()?;
+        Ok(ok)
     }
 
     fn capture(&mut self, filter: &str, bound: Duration) -> Result<Capture> {
@@ -610,7 +673,7 @@ impl Bench {
         let (mut r1, r2) = self.elect(imp, iv)?;
         let (hold, post) = (takeover_timeout(iv), post(iv));
         // Every wait below, added up, with room to spare: no load outlives the cycle by much.
-        let bound = WARMUP + 3 * (2 * iv.duration() + hold + 2 * post) + Duration::from_secs(10);
+        let bound = WARMUP + 4 * (2 * iv.duration() + hold + 2 * post) + Duration::from_secs(20);
         let cap = self.capture(FILTER_FAILOVER, bound)?;
         let ping = Pinger::start(
             self.topo.ns("client").name(),
@@ -653,11 +716,39 @@ impl Bench {
                 missed = Some(Trigger::Term);
             }
         }
+        // The new master's account of each trigger: r1's (its first run's) on failback.
+        let mut r1_log = String::new();
+        if missed.is_none() && want.contains(&Trigger::Kill) {
+            if marks.iter().any(|m| m.0 == Trigger::Term) {
+                // r1 resigned: started again, it preempts r2.
+                r1_log = r1.log();
+                r1 = self.start(imp, "r1", MASTER_PRIO, iv)?;
+                if !self.wait_holder("r1", Duration::from_secs(10) + hold)? {
+                    missed = Some(Trigger::Kill);
+                }
+            }
+            sleep(post + 2 * iv.duration())?;
+            running.check()?;
+            if missed.is_none() {
+                let t = trigger(&mut self.rng, iv, || r1.kill9())?;
+                marks.push((Trigger::Kill, t, "r2"));
+                // The killed master keeps its VIP (nothing removes it): r2 holding it counts.
+                if self.wait_vip("r2", hold)? {
+                    sleep(post)?;
+                } else {
+                    missed = Some(Trigger::Kill);
+                }
+            }
+        }
+        if r1_log.is_empty() {
+            r1_log = r1.log();
+        }
         running.check()?;
         let load_stats = running.stop()?;
         drop(ping);
         let frames = cap.finish()?;
-        let logs = format!("--- r1:\n{}\n--- r2:\n{}", r1.log(), r2.log());
+        let r2_log = r2.log();
+        let logs = format!("--- r1:\n{r1_log}\n--- r2:\n{r2_log}");
         drop((r1, r2));
         self.topo.restore_link("r1");
         let mut runs = Vec::new();
@@ -676,7 +767,11 @@ impl Bench {
                 old_ip,
                 precision: trigger != Trigger::Failback,
             };
-            let fig = measure::failover(&frames, at, until, &h, iv);
+            let mut fig = measure::failover(&frames, at, until, &h, iv);
+            if imp.is_agent() {
+                let log = if new == "r1" { &r1_log } else { &r2_log };
+                fig.detect_ms = measure::decision(log, at, until);
+            }
             let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or("—".into(), f);
             print!(
                 " | {} GARP {} reply {}",
@@ -684,6 +779,9 @@ impl Bench {
                 opt(fig.garp_ms, |v| format!("{v:.1}")),
                 opt(fig.reply_ms, |v| format!("{v:.1}")),
             );
+            if let Some(d) = fig.detect_ms {
+                print!(" detect {d:.2}");
+            }
             if let Some(p) = fig.precision_ms {
                 print!(" prec {p:+.2}");
             }
@@ -771,12 +869,21 @@ impl Bench {
             .iter()
             .map(|(_, r)| sched(&r.pids()))
             .collect::<Result<_>>()?;
+        let (ports0, softirq0) = (self.sent(), softirq_jiffies());
         let t0 = Instant::now();
         sleep(Duration::from_secs(secs))?;
         let elapsed = t0.elapsed().as_secs_f64();
+        let (ports1, softirq1) = (self.sent(), softirq_jiffies());
+        // USER_HZ is 100: a jiffy is 1 % of one CPU for a second.
+        let softirq_pct = softirq1?.saturating_sub(softirq0?) as f64 / elapsed;
+        let (ports0, ports1) = (ports0?, ports1?);
         let mut runs = Vec::new();
-        for ((role, r), before) in routers.into_iter().zip(before) {
+        for (i, ((role, r), before)) in routers.into_iter().zip(before).enumerate() {
             let (ns, slices) = since(&before, &sched(&r.pids())?);
+            let (frames, bytes) = (
+                ports1[i].0.saturating_sub(ports0[i].0),
+                ports1[i].1.saturating_sub(ports0[i].1),
+            );
             runs.push(IdleRun {
                 imp,
                 interval: iv,
@@ -784,6 +891,9 @@ impl Bench {
                 cpu_pct: 100.0 * ns as f64 / 1e9 / elapsed,
                 wakeups_per_s: slices as f64 / elapsed,
                 rss_kb: rss_kb(&r.pids())?,
+                sent_pps: frames as f64 / elapsed,
+                sent_kbps: bytes as f64 * 8.0 / 1e3 / elapsed,
+                softirq_pct,
             });
         }
         if !self.has_vip("r1") || self.has_vip("r2") {
@@ -791,6 +901,37 @@ impl Bench {
         }
         Ok(runs)
     }
+}
+
+impl Bench {
+    /// (frames, bytes) r1 and r2 sent so far: their bridge ports' receive counters.
+    fn sent(&self) -> Result<[(u64, u64); 2]> {
+        let files = ["r1", "r2"].map(|r| {
+            [
+                format!("p-{r}/statistics/rx_packets"),
+                format!("p-{r}/statistics/rx_bytes"),
+            ]
+        });
+        let n = loads::port_counters(&self.topo, &files.concat())?;
+        let [p1, b1, p2, b2] = n[..] else {
+            bail!("port counters: {n:?}");
+        };
+        Ok([(p1, b1), (p2, b2)])
+    }
+}
+
+/// The machine's softirq time so far, in jiffies (/proc/stat's 7th CPU column).
+fn softirq_jiffies() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("/proc/stat")?;
+    let v = line
+        .split_whitespace()
+        .nth(7)
+        .context("/proc/stat softirq")?;
+    Ok(v.parse()?)
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -818,13 +959,18 @@ mod tests {
     #[test]
     fn default_matrix_keeps_1s_adverts_to_no_load() {
         let p = plan(&[]);
-        assert_eq!(p.impls, [Impl::Ours, Impl::Keepalived]);
+        assert_eq!(p.impls, [Impl::Ours, Impl::Liveness, Impl::Keepalived]);
         assert_eq!(p.cases.len(), 7 + 7 + 1);
         assert!(p.cases.contains(&(Interval { ms: 1000 }, Load::None)));
         assert!(!p.cases.contains(&(Interval { ms: 1000 }, Load::Cpu)));
         assert_eq!((p.runs, p.spurious.len(), p.idle.len()), (5, 7, 3));
         assert_eq!((p.spurious_secs, p.spurious_windows), (120, 3));
-        assert!(p.minutes() < 130.0, "{}", p.minutes());
+        assert!(p.minutes() < 180.0, "{}", p.minutes());
+        // The liveness channel beside VRRP's fastest interval only.
+        let ms = |ms| Interval { ms };
+        assert!(p.runs_at(Impl::Liveness, ms(10)) && !p.runs_at(Impl::Liveness, ms(100)));
+        assert!(p.runs_at(Impl::Ours, ms(1000)));
+        assert_eq!(p.steps(), 3 * (1 + 7 * 5 + 7 * 3) + 2 * (2 + 8 * 5));
     }
 
     #[test]

@@ -297,21 +297,15 @@ impl Counters {
         let (cpu_busy, cpu_total) = cpu_now()?;
         let softnet = std::fs::read_to_string("/proc/net/softnet_stat")?;
         // The bridge's ports: p-<host> receives what <host> sends and sends what it receives.
-        let files = [
-            "p-f1/statistics/rx_packets",
-            "p-f2/statistics/rx_packets",
-            "p-r2/statistics/tx_packets",
-            "p-r2/statistics/tx_dropped",
-        ]
-        .map(|f| format!("/sys/class/net/{f}"));
-        let out = topo.ns(vrrp_lab::BRIDGE).run("cat", &files);
-        if !out.status.success() {
-            bail!("port counters: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let n: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
+        let n = port_counters(
+            topo,
+            &[
+                "p-f1/statistics/rx_packets",
+                "p-f2/statistics/rx_packets",
+                "p-r2/statistics/tx_packets",
+                "p-r2/statistics/tx_dropped",
+            ],
+        )?;
         let [f1, f2, to_backup, to_backup_dropped] = n[..] else {
             bail!("port counters: {n:?}");
         };
@@ -324,6 +318,21 @@ impl Counters {
             to_backup_dropped,
         })
     }
+}
+
+/// Counters of the bridge's ports, `files` under /sys/class/net, in order.
+pub fn port_counters(topo: &Topology, files: &[impl AsRef<str>]) -> Result<Vec<u64>> {
+    let files = files
+        .iter()
+        .map(|f| format!("/sys/class/net/{}", f.as_ref()));
+    let out = topo.ns(vrrp_lab::BRIDGE).run("cat", files);
+    if !out.status.success() {
+        bail!("port counters: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?)
 }
 
 /// How busy the CPUs are over `window`, in percent: anything else running blurs the figures.

@@ -86,6 +86,8 @@ pub struct Failover {
     pub reply_ms: Option<f64>,
     /// (new master's first advert) − (old master's last advert) − the RFC's wait for it.
     pub precision_ms: Option<f64>,
+    /// → the new master's decision, from its log (vrrp-agent's lines carry microseconds).
+    pub detect_ms: Option<f64>,
 }
 
 /// The figures of the handover triggered at `trigger`, from frames before `until`.
@@ -112,7 +114,38 @@ pub fn failover(
         } else {
             None
         },
+        detect_ms: None,
     }
+}
+
+/// Milliseconds from `trigger` to the first "-> MASTER" line of a vrrp-agent log stamped in
+/// [trigger, until): when the router decided to take over.
+pub fn decision(log: &str, trigger: Nanos, until: Nanos) -> Option<f64> {
+    log.lines()
+        .filter(|l| l.contains("-> MASTER"))
+        .filter_map(|l| utc_ns(l.split_whitespace().next()?))
+        .find(|&t| t >= trigger && t < until)
+        .map(|t| (t - trigger) as f64 / 1e6)
+}
+
+/// "2026-11-29T17:00:21.664414Z" (tracing's UTC time stamps) in ns since the Unix epoch.
+fn utc_ns(stamp: &str) -> Option<Nanos> {
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|x| x.parse::<i64>().ok());
+    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
+    let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + min * 60 + sec;
+    Some(secs * 1_000_000_000 + nanos)
 }
 
 fn precision<'a>(
@@ -244,6 +277,20 @@ mod tests {
         let f = failover(&frames, t0, t0 + 100 * MS, &handover(true), IV);
         assert!((f.precision_ms.unwrap() - (7.0 - 6.09375)).abs() < 1e-6);
         assert_eq!(f.garp_ms, None);
+    }
+
+    #[test]
+    fn the_decision_is_read_from_the_log() {
+        let log =
+            "2026-11-29T17:00:21.500000Z  INFO vrrp_agent::instance: INIT -> BACKUP: startup\n\
+                   2026-11-29T17:00:22.000500Z  INFO vrrp_agent::instance: BACKUP -> MASTER: x\n\
+                   2026-11-29T17:00:25.000000Z  INFO vrrp_agent::instance: BACKUP -> MASTER: y\n";
+        assert_eq!(utc_ns("1970-01-02T00:00:01Z"), Some(86_401_000_000_000));
+        let t = utc_ns("2026-11-29T17:00:22Z").unwrap();
+        assert_eq!(t, 1_795_971_622_000_000_000);
+        assert_eq!(decision(log, t, t + 1_000_000_000), Some(0.5));
+        assert_eq!(decision(log, t + MS, t + 2 * MS), None);
+        assert_eq!(decision(log, t + MS, Nanos::MAX), Some(2_999.0));
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct IdleRun {
     /// Times its threads were scheduled in, per second.
     pub wakeups_per_s: f64,
     pub rss_kb: u64,
+    /// Frames it sent (its bridge port's receive counters), per second and kbit/s.
+    pub sent_pps: f64,
+    pub sent_kbps: f64,
+    /// The machine's softirq time over the window, in % of one CPU (both routers' share).
+    pub softirq_pct: f64,
 }
 
 #[derive(Default)]
@@ -107,6 +112,7 @@ fn rfc_wait(iv: Interval, t: Trigger) -> Option<f64> {
     match t {
         Trigger::Cut => Some(iv.master_down_ms(BACKUP_PRIO)),
         Trigger::Term => Some(iv.skew_ms(BACKUP_PRIO)),
+        Trigger::Kill => Some(iv.master_down_ms(BACKUP_PRIO)),
         Trigger::Failback => None,
     }
 }
@@ -165,6 +171,7 @@ mod tests {
                         garp_ms: (run < 2).then_some(36.5 + run as f64),
                         reply_ms: Some(37.0),
                         precision_ms: Some(0.25),
+                        detect_ms: Some(36.0),
                     },
                     load_stats: LoadStats::default(),
                 });
@@ -185,6 +192,9 @@ mod tests {
                     cpu_pct: if imp == Impl::Ours { 0.5 } else { 1.0 },
                     wakeups_per_s: 100.0,
                     rss_kb: 4096,
+                    sent_pps: 100.0,
+                    sent_kbps: 50.0,
+                    softirq_pct: 0.1,
                 });
             }
         }

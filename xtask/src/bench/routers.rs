@@ -25,24 +25,30 @@ pub enum Router {
 }
 
 impl Router {
+    /// `liveness`: vrrp-agent's liveness settings, added to the file in its `vrrp_agent` block.
+    #[allow(clippy::too_many_arguments)] // each is one fact about this router
     pub fn start(
         imp: Impl,
         topo: &Topology,
         bin: &Path,
         agent_args: &[String],
+        liveness: Option<&str>,
         role: &str,
         prio: u8,
         iv: Interval,
     ) -> Result<Router> {
         // The figures count the adverts of VRID only: say it rather than rely on the default.
-        let conf = keepalived::conf(&InstanceSpec {
+        let mut conf = keepalived::conf(&InstanceSpec {
             vrid: VRID,
             priority: prio,
             interval: iv.duration(),
             ..Default::default()
         });
+        if let Some(settings) = liveness {
+            conf += &format!("vrrp_agent {{\n    {settings}\n}}\n");
+        }
         Ok(match imp {
-            Impl::Ours => {
+            Impl::Ours | Impl::Liveness => {
                 let path = topo.workdir().join(format!("{role}-vrrp-agent.conf"));
                 write(&path, &conf)?;
                 let bin = bin.to_str().context("UTF-8 path")?;
@@ -69,6 +75,14 @@ impl Router {
         match self {
             Router::Ours(p) => p.term(),
             Router::Keepalived(k) => k.term(),
+        }
+    }
+
+    /// SIGKILL: no goodbye, no cleanup (keepalived: its main process and VRRP child).
+    pub fn kill9(&mut self) -> Result<()> {
+        match self {
+            Router::Ours(p) => p.kill9(),
+            Router::Keepalived(k) => k.kill9(),
         }
     }
 

@@ -9,13 +9,14 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn failover_csv(r: &Results) -> String {
     let mut s = "implementation,interval_ms,trigger,load,run,garp_ms,reply_ms,precision_ms,\
-                 load_secs,sent_kpps,to_backup_kpps,drops_per_s,backlog_drops_per_s,cpu_busy_pct\n"
+                 detect_ms,load_secs,sent_kpps,to_backup_kpps,drops_per_s,backlog_drops_per_s,\
+                 cpu_busy_pct\n"
         .to_string();
     for x in &r.failover {
         let l = &x.load_stats;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{:.2},{:.1},{:.1},{:.0},{:.0},{:.1}",
+            "{},{},{},{},{},{},{},{},{},{:.2},{:.1},{:.1},{:.0},{:.0},{:.1}",
             x.imp.short(),
             x.interval.ms,
             x.trigger.name(),
@@ -24,6 +25,7 @@ pub fn failover_csv(r: &Results) -> String {
             opt(x.fig.garp_ms),
             opt(x.fig.reply_ms),
             opt(x.fig.precision_ms),
+            opt(x.fig.detect_ms),
             l.secs,
             l.sent_kpps,
             l.to_backup_kpps,
@@ -61,17 +63,22 @@ pub fn spurious_csv(r: &Results) -> String {
 }
 
 pub fn idle_csv(r: &Results) -> String {
-    let mut s = "implementation,interval_ms,role,cpu_pct,wakeups_per_s,rss_kb\n".to_string();
+    let mut s = "implementation,interval_ms,role,cpu_pct,wakeups_per_s,rss_kb,sent_pps,sent_kbps,\
+                 softirq_pct\n"
+        .to_string();
     for x in &r.idle {
         let _ = writeln!(
             s,
-            "{},{},{},{:.3},{:.1},{}",
+            "{},{},{},{:.3},{:.1},{},{:.1},{:.1},{:.3}",
             x.imp.short(),
             x.interval.ms,
             x.role,
             x.cpu_pct,
             x.wakeups_per_s,
-            x.rss_kb
+            x.rss_kb,
+            x.sent_pps,
+            x.sent_kbps,
+            x.softirq_pct
         );
     }
     s

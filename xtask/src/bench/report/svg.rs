@@ -7,6 +7,7 @@ use crate::bench::{loads::Load, Impl, BACKUP_PRIO};
 fn color(imp: Impl) -> &'static str {
     match imp {
         Impl::Ours => "#1f77b4",
+        Impl::Liveness => "#2ca02c",
         Impl::Keepalived => "#e6550d",
     }
 }
