@@ -60,3 +60,44 @@ fn tagged_advert_is_not_ours_raw_socket() {
     skip_unless_root!();
     tagged_advert_is_not_ours("ho_vlan_raw", "off");
 }
+
+/// r1's SIGUSR1 status line: adverts sent so far.
+fn adverts_sent(lab: &mut Lab) -> u64 {
+    let log = lab.status("r1", "status: sent ");
+    log.split("status: sent ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| lab.fail(&format!("no advert count in r1's status:\n{log}")))
+}
+
+/// Each lower-priority or priority-0 advert asks the master for an advert at once (RFC 9568
+/// §6.4.3); 2,000 spoofed ones in 0.2 s must not make it send 2,000: at most four answers per
+/// advert interval (100 ms), beside its own adverts, and it stays master.
+#[test]
+fn spoofed_low_priority_adverts_get_a_bounded_answer() {
+    skip_unless_root!();
+    let mut lab = Lab::new("ho_answer");
+    lab.elect_r1(&[], SETTLE);
+    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
+    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let src = (mac, "198.51.100.30".parse().unwrap());
+    let frames = [
+        advert_frame(src, 51, 50, 10, &[vip]),
+        advert_frame(src, 51, 0, 10, &[vip]),
+    ];
+    let before = adverts_sent(&mut lab);
+    let started = std::time::Instant::now();
+    let mut storm = lab.send_frames("spoof", &frames, Duration::from_micros(100), 1000);
+    let sent = storm.wait_timeout(10 * SEC);
+    lab.check(sent.is_some_and(|s| s.success()), "trafgen failed");
+    let took = started.elapsed();
+    let answers = adverts_sent(&mut lab) - before;
+    // Its own adverts over the storm and the status round trips, plus four answers per interval.
+    let intervals = took.as_millis() as u64 / 100 + 2;
+    lab.check(
+        answers <= 5 * intervals,
+        &format!("2000 spoofed adverts in {took:?} made r1 send {answers} adverts"),
+    );
+    lab.assert_state("r1", "MASTER");
+}

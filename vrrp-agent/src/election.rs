@@ -33,6 +33,9 @@ const OWNER_PRIORITY: u8 = 255;
 /// adverts arrive (a flood, spoofed or not), at most ten bursts a second go out.
 pub const LOWER_PRIO_GARP_MIN_GAP: Duration = Duration::from_millis(100);
 
+/// Adverts sent in answer to others' ([`Machine::answer`]), at most, per advert interval of ours.
+pub const ANSWERS_PER_INTERVAL: u32 = 4;
+
 /// A point in time: nanoseconds of CLOCK_MONOTONIC, the clock of the kernel's `bpf_ktime_get_ns`,
 /// so XDP arrival stamps can be used as `now`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -316,6 +319,8 @@ pub struct Machine {
     preempt_until: Option<Timestamp>,
     /// The last lower-priority gratuitous ARP burst ([`LOWER_PRIO_GARP_MIN_GAP`]).
     lower_prio_garp: Option<Timestamp>,
+    /// The last advert sent in answer to another's ([`Machine::answer`]).
+    last_answer: Option<Timestamp>,
     /// In Backup: the master whose adverts it last accepted.
     master: Option<Ipv4Addr>,
 }
@@ -329,6 +334,7 @@ impl Machine {
             timers: [None; Timer::ALL.len()],
             preempt_until: None,
             lower_prio_garp: None,
+            last_answer: None,
             master: None,
             params,
         }
@@ -533,7 +539,11 @@ impl Machine {
             }
             Event::Advert {
                 src, priority: 0, ..
-            } => self.advertise(now, Reason::PriorityZeroAdvert { src }),
+            } => {
+                let mut fx = Effects::new(Reason::PriorityZeroAdvert { src });
+                self.answer(&mut fx, now);
+                fx.actions
+            }
             Event::Advert {
                 src,
                 priority,
@@ -558,7 +568,7 @@ impl Machine {
                 } else {
                     // RFC 9568 §6.4.3 (new since RFC 5798): discard it and assert ourselves at once.
                     let mut fx = Effects::new(reason);
-                    self.advertise_into(&mut fx, now);
+                    self.answer(&mut fx, now);
                     self.lower_prio_garp(&mut fx, now);
                     fx.actions
                 }
@@ -605,6 +615,19 @@ impl Machine {
             priority: self.priority,
         });
         self.arm(fx, Timer::Adver, now + self.params.advert_interval);
+    }
+
+    /// RFC 9568 §6.4.3: an advert at once in answer to a priority-0 advert (to hurry the
+    /// backups) or a lower-priority one (to make its sender yield). The first answer does that;
+    /// more within a quarter of our interval add nothing the next would not, so they are left
+    /// out: a flood of such adverts, spoofed by anyone on the segment, cannot make us flood it.
+    fn answer(&mut self, fx: &mut Effects, now: Timestamp) {
+        let gap = self.params.advert_interval / ANSWERS_PER_INTERVAL;
+        if self.last_answer.is_some_and(|last| now < last + gap) {
+            return;
+        }
+        self.last_answer = Some(now);
+        self.advertise_into(fx, now);
     }
 
     /// keepalived `garp_lower_prio_repeat`: another router advertises as master with a lower

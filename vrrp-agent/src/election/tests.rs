@@ -425,6 +425,28 @@ fn master_discards_lower_priority_advert_and_asserts_itself() {
     assert_eq!(m.master_adver_interval(), SEC);
 }
 
+/// RFC 9568 §6.4.3 answers each priority-0 and lower-priority advert with an advert; a flood of
+/// them must not become a flood of ours: at most one answer per quarter advert interval. The
+/// first answer comes at once (the RFC's intent); the others wait for the gap or the Adver_Timer.
+#[test]
+fn master_answers_priority_zero_and_lower_priority_adverts_at_most_four_times_an_interval() {
+    for priority in [0, 50] {
+        let (mut m, t0) = master(params(100));
+        let sent = |out: Output| {
+            actions(out)
+                .iter()
+                .filter(|a| matches!(a, Action::SendAdvert { .. }))
+                .count()
+        };
+        // 1000 adverts in one advert interval (1 s), one a millisecond.
+        let answers: usize = (1..=1000)
+            .map(|ms| sent(m.handle(advert(PEER_HIGH, priority), t0 + Duration::from_millis(ms))))
+            .sum();
+        assert_eq!(answers, 4, "priority {priority}");
+        assert_eq!(m.state(), State::Master);
+    }
+}
+
 fn lower_prio_garp(repeat: Option<Duration>) -> Params {
     Params {
         garp_lower_prio: true,
