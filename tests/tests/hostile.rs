@@ -101,3 +101,44 @@ fn spoofed_low_priority_adverts_get_a_bounded_answer() {
     );
     lab.assert_state("r1", "MASTER");
 }
+
+/// An advert with a bad VRRP checksum is no advert (RFC 9568 §7.1: verify before acting): a
+/// storm of them, priority 255 for our VRID, must not keep r2 from taking over from a dead
+/// master. (The kernel program once recorded them as the master's adverts, and the agent
+/// replayed the record at each Master_Down deadline: no takeover for the whole storm.)
+fn bad_checksum_storm_does_not_hold_off_takeover(name: &str, xdp: &str) {
+    let mut lab = Lab::new(name);
+    lab.elect_r1(&["--xdp", xdp], SETTLE);
+    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
+    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let mut bad = advert_frame((mac, "198.51.100.30".parse().unwrap()), 51, 255, 10, &[vip]);
+    // Ethernet 14 + IPv4 20 + the checksum's offset in the VRRP header, 6.
+    bad[14 + 20 + 6] ^= 0xff;
+    let mut storm = lab.send_frames("spoof", &[bad], Duration::from_millis(50), 80);
+    std::thread::sleep(Duration::from_millis(300));
+    let mark = lab.log_len("r2");
+    lab.agent("r1").kill9().unwrap();
+    // Master_Down is 0.36 s; the storm goes on for about 3.7 s more.
+    lab.wait_log("r2", mark, "BACKUP -> MASTER", 2 * SEC);
+    let sent = storm.wait_timeout(10 * SEC);
+    lab.check(sent.is_some_and(|s| s.success()), "trafgen failed");
+}
+
+#[test]
+fn bad_checksum_storm_does_not_hold_off_takeover_tc() {
+    skip_unless_root!();
+    bad_checksum_storm_does_not_hold_off_takeover("ho_csum_tc", "tc");
+}
+
+#[test]
+fn bad_checksum_storm_does_not_hold_off_takeover_xdp() {
+    skip_unless_root!();
+    bad_checksum_storm_does_not_hold_off_takeover("ho_csum_skb", "skb");
+}
+
+#[test]
+fn bad_checksum_storm_does_not_hold_off_takeover_raw_socket() {
+    skip_unless_root!();
+    bad_checksum_storm_does_not_hold_off_takeover("ho_csum_raw", "off");
+}

@@ -7,7 +7,7 @@
 
 use core::net::Ipv4Addr;
 
-use crate::checksum::Checksum;
+use crate::checksum::{folds_to_valid, sum_prefix, sum_zero_padded, Checksum};
 use crate::error::{DecodeError, EncodeError};
 use crate::wire::{
     header_at, Ipv4Hdr, VrrpHdr, IPPROTO_VRRP, IPV4_HDR_LEN, MAX_VRRP_ADDRS, VRRP_AUTH_AH,
@@ -173,10 +173,36 @@ pub fn decode_ipv4(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
     Ok(advert)
 }
 
+/// The two checksums [`decode_ipv4`] verifies (IPv4 header; VRRP, either v3 form), for the
+/// kernel program, over the packet in `buf[..len]` whose fields [`decode_ipv4_fields`] accepted
+/// with `version`; `buf` holds zeros from `len` to the next multiple of
+/// [`crate::checksum::SUM_STEP`]. A header with options is left to the agent (`None`): a fixed
+/// 20-byte header keeps the verifier's walk short. With [`decode_ipv4_fields`] this is
+/// [`decode_ipv4`]'s verdict.
+pub fn checksums_hold<const N: usize>(buf: &[u8; N], len: usize, version: Version) -> Option<bool> {
+    let ip = header_at::<Ipv4Hdr>(buf, 0)?;
+    if ip.header_len() != IPV4_HDR_LEN || usize::from(ip.total_len()) != len {
+        return None;
+    }
+    let header = sum_prefix::<{ IPV4_HDR_LEN / 2 }, N>(buf);
+    if !folds_to_valid(header) {
+        return Some(false);
+    }
+    // Plain sums: the message's is the packet's less the header's.
+    let message = sum_zero_padded(buf, len) - header;
+    Some(match version {
+        Version::V2 => folds_to_valid(message),
+        Version::V3 => {
+            // Source and destination (header bytes 12..20), protocol, VRRP length.
+            let addrs = sum_prefix::<{ IPV4_HDR_LEN / 2 }, N>(buf) - sum_prefix::<6, N>(buf);
+            let pseudo = addrs + u64::from(IPPROTO_VRRP) + (len - IPV4_HDR_LEN) as u64;
+            folds_to_valid(message + pseudo) || folds_to_valid(message)
+        }
+    })
+}
+
 /// Every receive check of [`decode_ipv4`] but the two checksums (IPv4 header, VRRP), the only ones
-/// that loop over the packet. The XDP program runs this on each advert in the kernel, where the
-/// verifier would walk those loops once per possible packet length; a frame there has passed the
-/// Ethernet FCS, and the agent decodes in full every advert it acts on.
+/// that loop over the packet; the kernel program adds [`checksums_hold`] for those.
 pub fn decode_ipv4_fields(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
     let ip: &Ipv4Hdr = header_at(packet, 0).ok_or(DecodeError::Truncated {
         need: IPV4_HDR_LEN,

@@ -67,6 +67,49 @@ pub fn checksum(parts: &[&[u8]]) -> u16 {
         .finish()
 }
 
+/// Bytes one step of [`sum_zero_padded`] adds, straight-line: the eBPF verifier walks the rest
+/// of the program once for every step after which the loop may end, so steps are few and wide.
+pub const SUM_STEP: usize = 32;
+
+/// The 16-bit words of `buf[..end]` added up, not folded; `buf` holds zeros from `end` to the
+/// next multiple of [`SUM_STEP`] (the caller clears them). Written for the kernel program: a
+/// constant bound, no branch inside a step, the loop ending only between steps (a bound or a
+/// mask per word would make the verifier fork on every word).
+pub fn sum_zero_padded<const N: usize>(buf: &[u8; N], end: usize) -> u64 {
+    let mut sum = 0u64;
+    let mut base = 0;
+    while base + SUM_STEP <= N && base < end {
+        let mut k = 0;
+        while k < SUM_STEP {
+            sum += u64::from(u16::from_be_bytes([buf[base + k], buf[base + k + 1]]));
+            k += 2;
+        }
+        base += SUM_STEP;
+    }
+    sum
+}
+
+/// The first `WORDS` 16-bit words of `buf`, added up: a fixed-length prefix, straight-line.
+pub fn sum_prefix<const WORDS: usize, const N: usize>(buf: &[u8; N]) -> u64 {
+    let mut sum = 0u64;
+    let mut i = 0;
+    while i < WORDS {
+        sum += u64::from(u16::from_be_bytes([buf[2 * i], buf[2 * i + 1]]));
+        i += 1;
+    }
+    sum
+}
+
+/// Whether a sum (over data holding its own checksum) proves the data intact: it folds to
+/// 0xffff, as [`Checksum::finish`] gives 0.
+pub fn folds_to_valid(sum: u64) -> bool {
+    let mut s = (sum & 0xffff_ffff) + (sum >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s == 0xffff
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +139,39 @@ mod tests {
         }
         // Odd length at the end: the last byte is padded with a zero low byte.
         assert_eq!(checksum(&[&[0xab]]), !0xab00);
+    }
+
+    #[test]
+    fn sums_over_zero_padded_buffers_equal_checksum() {
+        let mut data = [0u8; 3 * SUM_STEP];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        for end in [0, 2, 20, 32, 34, 56, 64, 96] {
+            let mut buf = [0u8; 4 * SUM_STEP];
+            buf[..end].copy_from_slice(&data[..end]);
+            let want = Checksum::new().update(&data[..end]).finish();
+            let sum = sum_zero_padded(&buf, end);
+            assert_eq!(Checksum { sum, odd: None }.finish(), want, "..{end}");
+        }
+        let sum = sum_prefix::<10, { 3 * SUM_STEP }>(&data);
+        let want = Checksum::new().update(&data[..20]).finish();
+        assert_eq!(Checksum { sum, odd: None }.finish(), want);
+    }
+
+    #[test]
+    fn folds_to_valid_exactly_when_finish_is_zero() {
+        for sum in [
+            0u64,
+            0xffff,
+            0x1_fffe,
+            0xffff_0000,
+            0x2_0000_fffd,
+            12_345_678_901,
+        ] {
+            let finished = Checksum { sum, odd: None }.finish();
+            assert_eq!(folds_to_valid(sum), finished == 0, "{sum:#x}");
+        }
     }
 
     #[test]

@@ -26,7 +26,8 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
-    advert::decode_ipv4_fields,
+    advert::{checksums_hold, decode_ipv4_fields},
+    checksum::SUM_STEP,
     liveness::{
         BestProber, LivenessChange, Probe, Session, UdpHdr, FLAG_FIRST_IN_LINE, FLAG_REFLECTED,
         IPPROTO_UDP, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
@@ -432,13 +433,25 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
     // SAFETY: `event` is this CPU's scratch slot, `record` a map value, both valid for this run.
     let (event, record) = unsafe { (&mut *event, &mut *record) };
     load(ctx, offset, event, len)?;
+    // `checksums_hold` sums whole steps: the bytes past the packet in its last step are zero.
+    for k in 0..SUM_STEP {
+        if let Some(b) = event.packet.get_mut(len + k) {
+            *b = 0;
+        }
+    }
     // SAFETY: a helper without arguments or memory effects.
     let now = unsafe { bpf_ktime_get_ns() };
     let packet = event.packet.get(..len)?;
-    let report = match decode_ipv4_fields(packet)
-        .and_then(|a| a.check(&config.expect(key.vrid)).map(|()| a))
-    {
-        Ok(a) => {
+    let verdict =
+        decode_ipv4_fields(packet).and_then(|a| a.check(&config.expect(key.vrid)).map(|()| a));
+    let checksums = verdict
+        .as_ref()
+        .map(|a| checksums_hold(&event.packet, len, a.version));
+    let report = match (verdict, checksums) {
+        // IP options: the agent checks the checksums; never recorded as the master's advert.
+        (Ok(_), Ok(None)) => true,
+        // RFC 9568 §7.1: the checksums hold before the advert counts for anything.
+        (Ok(a), Ok(Some(true))) => {
             let src = a.src.octets();
             let urgent = config.is_master()
                 || a.priority == 0
@@ -453,7 +466,7 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
             record.interval_cs = a.interval_cs;
             urgent
         }
-        Err(_) => {
+        _ => {
             record.rejected += 1;
             let due = now.wrapping_sub(record.rejected_t_ns) >= REPORT_NS;
             if due {

@@ -4,6 +4,7 @@
 use std::vec::Vec;
 
 use super::{fix_ip_checksum, fix_vrrp_checksum, good_v2, good_v3};
+use crate::advert::checksums_hold;
 use crate::wire::IPV4_HDR_LEN;
 use crate::{decode_ipv4, decode_ipv4_fields, ChecksumForm, DecodeError};
 
@@ -407,4 +408,33 @@ fn fields_decode_skips_only_the_checksums() {
     let mut ttl = good_v3();
     ttl[8] = 64;
     assert_eq!(decode_ipv4_fields(&ttl), Err(DecodeError::Ttl(64)));
+}
+
+/// One verdict: the kernel program's checks (the fields, then [`checksums_hold`] over its
+/// zero-padded buffer, or the agent's full decode where it leaves the packet to the agent) accept
+/// exactly what [`decode_ipv4`] accepts, for every packet of keepalived's capture and every
+/// single-byte change of its adverts (checksums left as they are, so most changes must be caught
+/// by a checksum alone).
+#[test]
+fn kernel_checks_and_full_decode_agree() {
+    let mut cases = 0;
+    for packet in super::ipv4_packets() {
+        for at in 0..=packet.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut p = packet.clone();
+                if let Some(b) = p.get_mut(at) {
+                    *b ^= flip;
+                }
+                let mut buf = [0u8; 2048];
+                buf[..p.len()].copy_from_slice(&p);
+                let full = decode_ipv4(&p).is_ok();
+                let kernel = decode_ipv4_fields(&p)
+                    .map(|a| a.version)
+                    .is_ok_and(|v| checksums_hold(&buf, p.len(), v).unwrap_or(full));
+                assert_eq!(kernel, full, "byte {at} ^ {flip:#x}");
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 1000, "{cases}");
 }
