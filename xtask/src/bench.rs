@@ -368,37 +368,64 @@ pub fn run(opts: Opts) -> Result<()> {
              beside the bench blurs its figures"
         );
     }
-    let started = Instant::now();
     let mut results = Results::default();
-    // The topology (and every process in it) is gone before the report is written.
-    let outcome = Bench::new(&bin, &plan).and_then(|mut b| b.run(&plan, &mut results));
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    let header = report::Header {
-        machine: machine(),
-        date: date(),
-        command: format!("cargo xtask {command}"),
-        matrix: plan.describe(),
-        minutes: started.elapsed().as_secs_f64() / 60.0,
-        busy_before: busy,
+    let mut saver = Saver {
+        out: out.clone(),
+        started: Instant::now(),
+        header: report::Header {
+            machine: machine(),
+            date: date(),
+            command: format!("cargo xtask {command}"),
+            matrix: plan.describe(),
+            minutes: 0.0,
+            busy_before: busy,
+            steps: (0, plan.steps()),
+        },
     };
-    let md = report::markdown(&header, &results);
-    write(&out.join("results.md"), &md)?;
-    write(&out.join("runs.csv"), &report::failover_csv(&results))?;
-    write(&out.join("spurious.csv"), &report::spurious_csv(&results))?;
-    write(&out.join("idle.csv"), &report::idle_csv(&results))?;
-    let svg = out.join("failover.svg");
-    if results.failover.is_empty() {
-        // Not an earlier run's plot next to this run's tables.
-        let _ = std::fs::remove_file(&svg);
-    } else {
-        write(&svg, &report::svg(&results))?;
-    }
+    let mut save = |results: &Results, done: usize| saver.save(results, done).map(drop);
+    // The topology (and every process in it) is gone before the last report is written.
+    let outcome = Bench::new(&bin, &plan).and_then(|mut b| b.run(&plan, &mut results, &mut save));
+    let md = saver.save(&results, saver.header.steps.0)?;
     println!("\n{md}");
     println!(
         "bench: wrote {}/{{results.md, failover.svg, runs.csv, spurious.csv, idle.csv}}",
         out.display()
     );
     outcome
+}
+
+/// Writes the report of what was measured so far.
+struct Saver {
+    out: PathBuf,
+    started: Instant,
+    header: report::Header,
+}
+
+impl Saver {
+    /// results.md (returned), the CSVs and the plot, from `results` after `done` steps.
+    fn save(&mut self, results: &Results, done: usize) -> Result<String> {
+        self.header.minutes = self.started.elapsed().as_secs_f64() / 60.0;
+        self.header.steps.0 = done;
+        save_report(&self.out, &self.header, results)
+    }
+}
+
+/// results.md (returned), the CSVs and the plot, all from `results`.
+fn save_report(out: &Path, header: &report::Header, results: &Results) -> Result<String> {
+    let md = report::markdown(header, results);
+    write(&out.join("results.md"), &md)?;
+    write(&out.join("runs.csv"), &report::failover_csv(results))?;
+    write(&out.join("spurious.csv"), &report::spurious_csv(results))?;
+    write(&out.join("idle.csv"), &report::idle_csv(results))?;
+    let svg = out.join("failover.svg");
+    if results.failover.is_empty() {
+        // Not an earlier run's plot next to this run's tables.
+        let _ = std::fs::remove_file(&svg);
+    } else {
+        write(&svg, &report::svg(results))?;
+    }
+    Ok(md)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -538,7 +565,14 @@ impl Bench {
         })
     }
 
-    fn run(&mut self, plan: &Plan, results: &mut Results) -> Result<()> {
+    /// Runs the plan into `results`; `save` after every step, so a run killed half way (a
+    /// session's end, an SSH drop) leaves its report of what was measured.
+    fn run(
+        &mut self,
+        plan: &Plan,
+        results: &mut Results,
+        save: &mut dyn FnMut(&Results, usize) -> Result<()>,
+    ) -> Result<()> {
         let total = plan.steps();
         for &iv in &plan.idle {
             for &imp in plan.impls.iter().filter(|&&imp| plan.runs_at(imp, iv)) {
@@ -555,6 +589,7 @@ impl Bench {
                     );
                 }
                 results.idle.extend(runs);
+                save(results, self.step)?;
             }
         }
         for &(iv, load) in &plan.cases {
@@ -564,6 +599,7 @@ impl Bench {
                     self.progress(total);
                     let runs = self.cycle(imp, iv, load, run, &plan.triggers)?;
                     results.failover.extend(runs);
+                    save(results, self.step)?;
                 }
             }
         }
@@ -573,6 +609,7 @@ impl Bench {
                     self.progress(total);
                     let run = self.spurious(imp, load, plan.spurious_secs, window)?;
                     results.spurious.push(run);
+                    save(results, self.step)?;
                 }
             }
         }

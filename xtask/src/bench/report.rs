@@ -73,6 +73,8 @@ pub struct Header {
     pub minutes: f64,
     /// CPU busy (%) just before the bench started: the rest of the machine.
     pub busy_before: f64,
+    /// (steps done, steps planned): a run stopped early says so.
+    pub steps: (usize, usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -69,10 +69,16 @@ pub fn markdown(h: &Header, r: &Results) -> String {
         .chain(r.idle.iter().map(|x| x.imp))
         .any(|i| i == Impl::Ours);
     let _ = writeln!(s, "# Failover benchmark: vrrp-agent and keepalived\n");
+    let (done, planned) = h.steps;
+    let stopped = if done < planned {
+        format!("; **stopped after step {done} of {planned}**")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
         "- Machine: {}\n- Date: {}\n- Command: `{}` ({:.0} min; CPUs {:.0} % busy before the \
-         start)\n- Matrix: {}\n- Topology: \
+         start{stopped})\n- Matrix: {}\n- Topology: \
          bridge namespace, r1 (priority {MASTER_PRIO}, master) and r2 (priority {BACKUP_PRIO}, \
          backup), a client pinging the VIP every 1 ms and capturing adverts, ARP and replies \
          (kernel time stamps); VRRPv3, VRID {VRID}, both implementations run the same \
@@ -656,10 +662,12 @@ mod tests {
             matrix: "m".into(),
             minutes: 1.0,
             busy_before: 3.0,
+            steps: (3, 5),
         };
         let md = markdown(&h, &results());
         for needle in [
             "- Machine: test box",
+            "busy before the start; **stopped after step 3 of 5**)",
             "| Master_Down precision ≤ 1 ms at p99, every load | +0.25 ms (10 ms adverts, link cut, none) | met |",
             "| no spurious failover under any load | 0 in 30 s of 1 loads | met |",
             "| RSS ≤ 10 MB | 4.0 MB (10 ms adverts, backup) | met |",
