@@ -142,3 +142,45 @@ fn bad_checksum_storm_does_not_hold_off_takeover_raw_socket() {
     skip_unless_root!();
     bad_checksum_storm_does_not_hold_off_takeover("ho_csum_raw", "off");
 }
+
+/// The client's neighbour entry for the VIP: the MAC it sends the VIP's traffic to.
+fn client_vip_mac(lab: &Lab) -> Option<String> {
+    let out = lab.topo.ns("client").run_ok("ip", ["neigh", "show", VIP]);
+    let mut words = out.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+/// A host on the segment claims our VIP with one gratuitous ARP (a misconfigured host, or a
+/// poisoning attempt): clients would send the VIP's traffic to it. The master, told by its
+/// kernel program, answers with its own gratuitous ARP, and the client's entry is r1's again.
+#[test]
+fn arp_claiming_our_vip_is_answered() {
+    skip_unless_root!();
+    let mut lab = Lab::new("ho_arp");
+    lab.elect_r1(&[], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    let r1_mac = lab.topo.ns("r1").mac(IFACE).unwrap();
+    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
+    let spoof_mac = lab.topo.ns("spoof").mac(IFACE).unwrap();
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let mut garp = [0u8; 64];
+    let len = vrrp_common::encode_garp(parse_mac(&spoof_mac).unwrap(), vip, &mut garp).unwrap();
+    let mut claim = lab.send_frames(
+        "spoof",
+        &[garp[..len].to_vec()],
+        Duration::from_millis(1),
+        1,
+    );
+    claim.wait_timeout(10 * SEC);
+    let back = vrrp_lab::wait_until(2 * SEC, Duration::from_millis(20), || {
+        client_vip_mac(&lab).as_deref() == Some(r1_mac.as_str())
+    });
+    lab.check(
+        back,
+        &format!(
+            "the client still sends the VIP's traffic to {:?} (r1 is {r1_mac})",
+            client_vip_mac(&lab)
+        ),
+    );
+}

@@ -313,7 +313,7 @@ impl<H: Host> Agent<H> {
                 mac,
             } => {
                 for i in self.instances.iter_mut().filter(|i| i.ifindex().is_some()) {
-                    i.arp_conflict(ifindex, vip, mac, at);
+                    i.arp_conflict(ifindex, vip, mac, at).await;
                 }
             }
             Input::Liveness {

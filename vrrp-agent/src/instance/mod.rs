@@ -409,22 +409,28 @@ impl<O: Outputs> Instance<O> {
     }
 
     /// The kernel saw ARP for `vip` from `mac` on interface `ifindex` while we were master: split
-    /// brain, or an address conflict. Logged (rate-limited) and counted; the election is not
-    /// changed by it (adverts decide), but the lower-priority burst answers a rival master.
-    pub fn arp_conflict(&mut self, ifindex: u32, vip: Ipv4Addr, mac: [u8; 6], at: Timestamp) {
-        let ours = self.config.vips.iter().chain(&self.config.excluded_vips);
+    /// brain, or an address conflict. Logged (rate-limited), counted, and answered with our own
+    /// gratuitous ARP for that VIP, so clients that followed the claim come back (the kernel
+    /// reports a VIP's conflicts at most once a second: so many answers at most). The election
+    /// is not changed by it (adverts decide).
+    pub async fn arp_conflict(&mut self, ifindex: u32, vip: Ipv4Addr, mac: [u8; 6], at: Timestamp) {
         let bound = self
             .bound
             .as_ref()
             .is_some_and(|b| b.values().any(|&i| i == ifindex));
-        if self.state() != State::Master || !bound || !ours.clone().any(|v| v.addr == vip) {
+        let ours = self.all_vips().into_iter().find(|v| v.addr == vip);
+        let (Some(ours), State::Master, true) = (ours, self.state(), bound) else {
             return;
-        }
+        };
         self.counters.arp_conflicts += 1;
         if let Some(suppressed) = self.due(Warning::Conflict, at) {
             let mac = mac.map(|b| format!("{b:02x}")).join(":");
-            warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address");
+            warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address; announcing it again");
         }
+        let pause = self.config.garp.interval;
+        self.outputs
+            .announce(&[ours], self.config.garp.count, pause)
+            .await;
     }
 
     /// Puts back a VIP someone else deleted while we are master: logged (rate-limited), counted.

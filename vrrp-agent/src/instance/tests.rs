@@ -430,22 +430,29 @@ async fn unicast_adverts_go_to_every_peer() {
     assert_eq!(dsts, [PEER, Ipv4Addr::new(198, 51, 100, 3)]);
 }
 
-/// ARP from another MAC for our VIP while master (split-brain evidence, from the kernel): logged
-/// at most every LOG_EVERY and counted; not as backup, not for another address or interface.
+/// ARP from another MAC for our VIP while master (split-brain evidence, or a host claiming the
+/// address, from the kernel): logged at most every LOG_EVERY, counted, and answered with a
+/// gratuitous ARP burst each time (the kernel reports a VIP's conflicts at most once a second);
+/// not as backup, not for another address or interface.
 #[tokio::test]
-async fn arp_conflicts_are_logged_and_counted_while_master() {
+async fn arp_conflicts_are_logged_counted_and_answered_while_master() {
     let logs = Logs::capture();
     let rival = [2, 0, 0, 0, 0, 9];
-    let (mut backup, _fake) = started(config("", "")).await;
-    backup.arp_conflict(7, VIP, rival, at(1));
+    let (mut backup, fake) = started(config("", "")).await;
+    backup.arp_conflict(7, VIP, rival, at(1)).await;
     assert_eq!(backup.counters.arp_conflicts, 0);
+    assert!(fake.take().is_empty());
 
-    let (mut i, _fake, t) = master(config("", "")).await;
-    i.arp_conflict(7, VIP, rival, t + MS);
-    i.arp_conflict(7, VIP, rival, t + 2 * MS);
-    i.arp_conflict(8, VIP, rival, t + 3 * MS);
-    i.arp_conflict(7, PEER, rival, t + 4 * MS);
+    let (mut i, fake, t) = master(config("", "")).await;
+    i.arp_conflict(7, VIP, rival, t + MS).await;
+    i.arp_conflict(7, VIP, rival, t + 2 * MS).await;
+    i.arp_conflict(8, VIP, rival, t + 3 * MS).await;
+    i.arp_conflict(7, PEER, rival, t + 4 * MS).await;
     assert_eq!(i.counters.arp_conflicts, 2);
+    assert_eq!(
+        fake.take(),
+        [Out::Garp { count: 5 }, Out::Garp { count: 5 }]
+    );
     assert_eq!(
         logs.count("VIP claimed by 02:00:00:00:00:09 while we are master"),
         1,
