@@ -133,6 +133,32 @@ pub struct Counters {
     pub liveness_distrusted: u64,
 }
 
+/// Transition lines: every one, until a flap storm: at most [`TRANSITION_LINES`] per
+/// [`LOG_EVERY`]; the ones held back are counted and the next line logged says how many.
+#[derive(Default)]
+struct TransitionLog {
+    window: Option<Timestamp>,
+    lines: u32,
+    suppressed: u64,
+}
+
+pub const TRANSITION_LINES: u32 = 20;
+
+impl TransitionLog {
+    fn due(&mut self, now: Timestamp) -> Option<u64> {
+        if self.window.is_none_or(|t| now >= t + LOG_EVERY) {
+            self.window = Some(now);
+            self.lines = 0;
+        }
+        if self.lines >= TRANSITION_LINES {
+            self.suppressed += 1;
+            return None;
+        }
+        self.lines += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// At most one log line per [`LOG_EVERY`]; counts the ones it holds back.
 #[derive(Debug, Default)]
 struct LogLimit {
@@ -173,6 +199,7 @@ pub struct Instance<O> {
     vips_missing: bool,
     /// One limit per kind of warning, so one kind never hides another.
     logs: BTreeMap<Warning, LogLimit>,
+    transition_log: TransitionLog,
     pub counters: Counters,
     /// The master it probes, and with which priority of ours.
     probing: Option<Follow>,
@@ -226,6 +253,7 @@ impl<O: Outputs> Instance<O> {
             last_advert: Timestamp::default(),
             vips_missing: false,
             logs: BTreeMap::new(),
+            transition_log: TransitionLog::default(),
             counters: Counters::default(),
             probing: None,
             established: false,
@@ -901,12 +929,18 @@ impl<O: Outputs> Instance<O> {
                     }
                     _ => String::new(),
                 };
-                info!(
-                    vrid = self.config.vrid,
-                    iface = %self.config.iface,
-                    instance = %self.config.name,
-                    "{from} -> {to}: {reason}{cause}"
-                );
+                if let Some(held) = self.transition_log.due(now) {
+                    let held = match held {
+                        0 => String::new(),
+                        n => format!(" ({n} transitions before this one not logged)"),
+                    };
+                    info!(
+                        vrid = self.config.vrid,
+                        iface = %self.config.iface,
+                        instance = %self.config.name,
+                        "{from} -> {to}: {reason}{cause}{held}"
+                    );
+                }
                 if to == State::Master {
                     self.counters.became_master += 1;
                 }

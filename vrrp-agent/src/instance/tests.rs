@@ -461,6 +461,31 @@ async fn arp_conflicts_are_logged_counted_and_answered_while_master() {
     );
 }
 
+/// A flap storm (a spoofer alternating priorities, a flapping link) does not flood the log: at
+/// most TRANSITION_LINES transition lines per LOG_EVERY; the next line logged after a held-back
+/// run says how many it held back. Counters and notify still see every transition.
+#[tokio::test]
+async fn transition_lines_are_bounded_under_a_flap_storm() {
+    let logs = Logs::capture();
+    let (mut i, _fake, mut t) = master(config("", "")).await;
+    for _ in 0..20 {
+        t = t + 10 * MS;
+        i.on_packet(&advert(200), t).await;
+        assert_eq!(i.state(), State::Backup);
+        let (_, down) = i.next_deadline().unwrap();
+        t = down;
+        i.on_timers(t).await;
+        assert_eq!(i.state(), State::Master);
+    }
+    let lines = || logs.count("-> BACKUP: ") + logs.count("-> MASTER: ");
+    assert_eq!(lines(), TRANSITION_LINES as usize, "{}", logs.text());
+    assert_eq!(i.counters.became_master, 21);
+    i.on_packet(&advert(200), t + LOG_EVERY).await;
+    let held = "MASTER -> BACKUP: higher priority advert from 198.51.100.2 (prio 200) (22 \
+                transitions before this one not logged)";
+    assert_eq!(logs.count(held), 1, "{}", logs.text());
+}
+
 /// An interface without an IPv4 address yet (networkd still at it) is no error: the instance
 /// waits in FAULT and binds when an address appears.
 #[tokio::test]
