@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use vrrp_lab::lab::{
-    Lab, AUTO_VETH_LOG, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP, XDP_NATIVE_LOG,
-    XDP_SKB_LOG,
+    count_after, Lab, AUTO_VETH_LOG, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP,
+    XDP_NATIVE_LOG, XDP_SKB_LOG,
 };
 use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
 
@@ -51,11 +51,7 @@ fn initial_election(name: &str, xdp: &str) {
     if !matches!(hook, Hook::RawSocket) {
         // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
         let log = lab.status("r2", "last from 198.51.100.1 prio 200, interval 10 cs");
-        let seen: u64 = log
-            .split("kernel saw ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
+        let seen = count_after(&log, "kernel saw ").unwrap_or(0);
         // 3 s of 100 ms adverts went by above.
         lab.check(
             seen >= 20,

@@ -9,8 +9,18 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use vrrp_lab::frames::{advert_frame, parse_mac, vlan_tagged};
-use vrrp_lab::lab::{Lab, IFACE, SEC, SETTLE, VIP};
+use vrrp_lab::lab::{count_after, Lab, IFACE, SEC, SETTLE, VIP};
 use vrrp_lab::skip_unless_root;
+
+/// A host on the segment playing the attacker: its MAC and address, and our VIP.
+fn spoofer(lab: &mut Lab) -> (([u8; 6], Ipv4Addr), Ipv4Addr) {
+    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
+    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
+    (
+        (mac, "198.51.100.30".parse().unwrap()),
+        VIP.parse().unwrap(),
+    )
+}
 
 /// An 802.1Q-tagged advert belongs to that VLAN's interface, not to the untagged one: VLAN
 /// 100's group reusing VRID 51 at priority 255 must not make eth0's master resign (VRIDs are
@@ -23,10 +33,8 @@ use vrrp_lab::skip_unless_root;
 fn tagged_advert_is_not_ours(name: &str, xdp: &str) {
     let mut lab = Lab::new(name);
     lab.elect_r1(&["--xdp", xdp], SETTLE);
-    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
-    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
-    let vip: Ipv4Addr = VIP.parse().unwrap();
-    let advert = advert_frame((mac, "198.51.100.30".parse().unwrap()), 51, 255, 10, &[vip]);
+    let (src, vip) = spoofer(&mut lab);
+    let advert = advert_frame(src, 51, 255, 10, &[vip]);
 
     let mark = lab.log_len("r1");
     let gap = Duration::from_millis(50);
@@ -64,9 +72,7 @@ fn tagged_advert_is_not_ours_raw_socket() {
 /// r1's SIGUSR1 status line: adverts sent so far.
 fn adverts_sent(lab: &mut Lab) -> u64 {
     let log = lab.status("r1", "status: sent ");
-    log.split("status: sent ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+    count_after(&log, "status: sent ")
         .unwrap_or_else(|| lab.fail(&format!("no advert count in r1's status:\n{log}")))
 }
 
@@ -78,10 +84,7 @@ fn spoofed_low_priority_adverts_get_a_bounded_answer() {
     skip_unless_root!();
     let mut lab = Lab::new("ho_answer");
     lab.elect_r1(&[], SETTLE);
-    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
-    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
-    let vip: Ipv4Addr = VIP.parse().unwrap();
-    let src = (mac, "198.51.100.30".parse().unwrap());
+    let (src, vip) = spoofer(&mut lab);
     let frames = [
         advert_frame(src, 51, 50, 10, &[vip]),
         advert_frame(src, 51, 0, 10, &[vip]),
@@ -109,10 +112,8 @@ fn spoofed_low_priority_adverts_get_a_bounded_answer() {
 fn bad_checksum_storm_does_not_hold_off_takeover(name: &str, xdp: &str) {
     let mut lab = Lab::new(name);
     lab.elect_r1(&["--xdp", xdp], SETTLE);
-    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
-    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
-    let vip: Ipv4Addr = VIP.parse().unwrap();
-    let mut bad = advert_frame((mac, "198.51.100.30".parse().unwrap()), 51, 255, 10, &[vip]);
+    let (src, vip) = spoofer(&mut lab);
+    let mut bad = advert_frame(src, 51, 255, 10, &[vip]);
     // Ethernet 14 + IPv4 20 + the checksum's offset in the VRRP header, 6.
     bad[14 + 20 + 6] ^= 0xff;
     let mut storm = lab.send_frames("spoof", &[bad], Duration::from_millis(50), 80);
@@ -161,11 +162,9 @@ fn arp_claiming_our_vip_is_answered() {
     lab.elect_r1(&[], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
     let r1_mac = lab.topo.ns("r1").mac(IFACE).unwrap();
-    lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
-    let spoof_mac = lab.topo.ns("spoof").mac(IFACE).unwrap();
-    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let ((spoof_mac, _), vip) = spoofer(&mut lab);
     let mut garp = [0u8; 64];
-    let len = vrrp_common::encode_garp(parse_mac(&spoof_mac).unwrap(), vip, &mut garp).unwrap();
+    let len = vrrp_common::encode_garp(spoof_mac, vip, &mut garp).unwrap();
     let mut claim = lab.send_frames(
         "spoof",
         &[garp[..len].to_vec()],

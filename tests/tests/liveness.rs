@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use vrrp_lab::frames::{parse_mac, udp_frame};
-use vrrp_lab::lab::{Impl, Lab, IFACE, SEC, SETTLE, VIP_CIDR};
+use vrrp_lab::lab::{count_after, Impl, Lab, IFACE, SEC, SETTLE, VIP_CIDR};
 use vrrp_lab::{skip_unless_root, R2_ADDR};
 
 const LIVENESS: [&str; 2] = ["--liveness-interval", "1ms"];
@@ -32,11 +32,7 @@ fn assert_reflections(lab: &mut Lab) {
     let start = std::time::Instant::now();
     loop {
         let log = lab.status("r2", "liveness: probing 198.51.100.1 every 1ms");
-        let reflections: u64 = log
-            .split("1ms, ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
+        let reflections = count_after(&log, "1ms, ").unwrap_or(0);
         if reflections > 0 {
             return;
         }

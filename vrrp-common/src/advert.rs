@@ -194,7 +194,7 @@ pub fn checksums_hold<const N: usize>(buf: &[u8; N], len: usize, version: Versio
         Version::V2 => folds_to_valid(message),
         Version::V3 => {
             // Source and destination (header bytes 12..20), protocol, VRRP length.
-            let addrs = sum_prefix::<{ IPV4_HDR_LEN / 2 }, N>(buf) - sum_prefix::<6, N>(buf);
+            let addrs = header - sum_prefix::<6, N>(buf);
             let pseudo = addrs + u64::from(IPPROTO_VRRP) + (len - IPV4_HDR_LEN) as u64;
             folds_to_valid(message + pseudo) || folds_to_valid(message)
         }

@@ -403,29 +403,25 @@ struct Saver {
 }
 
 impl Saver {
-    /// results.md (returned), the CSVs and the plot, from `results` after `done` steps.
+    /// results.md (returned), the CSVs and the plot, all from `results` after `done` steps.
     fn save(&mut self, results: &Results, done: usize) -> Result<String> {
         self.header.minutes = self.started.elapsed().as_secs_f64() / 60.0;
         self.header.steps.0 = done;
-        save_report(&self.out, &self.header, results)
+        let out = &self.out;
+        let md = report::markdown(&self.header, results);
+        write(&out.join("results.md"), &md)?;
+        write(&out.join("runs.csv"), &report::failover_csv(results))?;
+        write(&out.join("spurious.csv"), &report::spurious_csv(results))?;
+        write(&out.join("idle.csv"), &report::idle_csv(results))?;
+        let svg = out.join("failover.svg");
+        if results.failover.is_empty() {
+            // Not an earlier run's plot next to this run's tables.
+            let _ = std::fs::remove_file(&svg);
+        } else {
+            write(&svg, &report::svg(results))?;
+        }
+        Ok(md)
     }
-}
-
-/// results.md (returned), the CSVs and the plot, all from `results`.
-fn save_report(out: &Path, header: &report::Header, results: &Results) -> Result<String> {
-    let md = report::markdown(header, results);
-    write(&out.join("results.md"), &md)?;
-    write(&out.join("runs.csv"), &report::failover_csv(results))?;
-    write(&out.join("spurious.csv"), &report::spurious_csv(results))?;
-    write(&out.join("idle.csv"), &report::idle_csv(results))?;
-    let svg = out.join("failover.svg");
-    if results.failover.is_empty() {
-        // Not an earlier run's plot next to this run's tables.
-        let _ = std::fs::remove_file(&svg);
-    } else {
-        write(&svg, &report::svg(results))?;
-    }
-    Ok(md)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

@@ -133,47 +133,30 @@ pub struct Counters {
     pub liveness_distrusted: u64,
 }
 
-/// Transition lines: every one, until a flap storm: at most [`TRANSITION_LINES`] per
-/// [`LOG_EVERY`]; the ones held back are counted and the next line logged says how many.
-#[derive(Default)]
-struct TransitionLog {
+/// Transition lines per [`LOG_EVERY`] before a flap storm's are held back.
+pub const TRANSITION_LINES: u32 = 20;
+
+/// At most `lines` log lines per [`LOG_EVERY`] window (one for warnings, [`TRANSITION_LINES`]
+/// for transitions); counts the ones it holds back.
+#[derive(Debug, Default)]
+struct LogLimit {
     window: Option<Timestamp>,
     lines: u32,
     suppressed: u64,
 }
 
-pub const TRANSITION_LINES: u32 = 20;
-
-impl TransitionLog {
-    fn due(&mut self, now: Timestamp) -> Option<u64> {
+impl LogLimit {
+    /// `Some(held back since the last line)` when one of `budget` lines is due now.
+    fn due(&mut self, now: Timestamp, budget: u32) -> Option<u64> {
         if self.window.is_none_or(|t| now >= t + LOG_EVERY) {
             self.window = Some(now);
             self.lines = 0;
         }
-        if self.lines >= TRANSITION_LINES {
+        if self.lines >= budget {
             self.suppressed += 1;
             return None;
         }
         self.lines += 1;
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-/// At most one log line per [`LOG_EVERY`]; counts the ones it holds back.
-#[derive(Debug, Default)]
-struct LogLimit {
-    last: Option<Timestamp>,
-    suppressed: u64,
-}
-
-impl LogLimit {
-    /// `Some(held back since the last line)` when a line is due now.
-    fn due(&mut self, now: Timestamp) -> Option<u64> {
-        if self.last.is_some_and(|t| now < t + LOG_EVERY) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
     }
 }
@@ -199,7 +182,7 @@ pub struct Instance<O> {
     vips_missing: bool,
     /// One limit per kind of warning, so one kind never hides another.
     logs: BTreeMap<Warning, LogLimit>,
-    transition_log: TransitionLog,
+    transition_log: LogLimit,
     pub counters: Counters,
     /// The master it probes, and with which priority of ours.
     probing: Option<Follow>,
@@ -253,7 +236,7 @@ impl<O: Outputs> Instance<O> {
             last_advert: Timestamp::default(),
             vips_missing: false,
             logs: BTreeMap::new(),
-            transition_log: TransitionLog::default(),
+            transition_log: LogLimit::default(),
             counters: Counters::default(),
             probing: None,
             established: false,
@@ -929,7 +912,7 @@ impl<O: Outputs> Instance<O> {
                     }
                     _ => String::new(),
                 };
-                if let Some(held) = self.transition_log.due(now) {
+                if let Some(held) = self.transition_log.due(now, TRANSITION_LINES) {
                     let held = match held {
                         0 => String::new(),
                         n => format!(" ({n} transitions before this one not logged)"),
@@ -1012,7 +995,7 @@ impl<O: Outputs> Instance<O> {
 
     /// `Some(held back since the last line)` when a warning of `kind` is due.
     fn due(&mut self, kind: Warning, now: Timestamp) -> Option<u64> {
-        self.logs.entry(kind).or_default().due(now)
+        self.logs.entry(kind).or_default().due(now, 1)
     }
 
     /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).

@@ -44,8 +44,6 @@ struct Shared {
     fast: AtomicBool,
     /// Ours, carried in each probe: the reflector ranks the backups by it.
     priority: AtomicU8,
-    /// Probes the kernel refused (a full transmit queue, the interface gone).
-    failed: AtomicU64,
     /// When the last probes went out (the clock of `bpf_ktime_get_ns`), probe `seq` at
     /// `seq % SENT_KEPT`. Written by the thread only.
     sent_at: [AtomicU64; SENT_KEPT],
@@ -90,7 +88,6 @@ impl Prober {
             stop: AtomicBool::new(false),
             fast: AtomicBool::new(false),
             priority: AtomicU8::new(target.priority),
-            failed: AtomicU64::new(0),
             sent_at: std::array::from_fn(|_| AtomicU64::new(0)),
         });
         let theirs = shared.clone();
@@ -113,11 +110,6 @@ impl Prober {
         if self.shared.fast.swap(fast, Ordering::Relaxed) != fast {
             self.thread.unpark();
         }
-    }
-
-    /// Probes the kernel refused to send so far.
-    pub fn failed(&self) -> u64 {
-        self.shared.failed.load(Ordering::Relaxed)
     }
 
     /// How many probes went out after `after` and no later than `until` (nanoseconds of the
@@ -172,8 +164,9 @@ fn run(socket: &Socket, target: &Target, shared: &Shared) {
         let probe = Probe::new(target.vrid, priority, seq, now_ns());
         let mut packet = template;
         packet[PROBE_OFFSET..].copy_from_slice(bytemuck::bytes_of(&probe));
+        // A probe the kernel refused (a full queue, the interface gone) is one not sent: the
+        // agent's silence check counts only those that went out.
         if socket.send_to(&packet, &to).is_err() {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         shared.sent_at[seq as usize % SENT_KEPT].store(now_ns(), Ordering::Relaxed);
