@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 pub use vrrp_common::checksum::checksum;
 use vrrp_common::{
-    wire::{ETH_P_IP, MAX_ADVERT_LEN_V4, VRRP_MULTICAST_MAC_V4, VRRP_MULTICAST_V4},
+    wire::{ETH_P_IP, IPPROTO_VRRP, MAX_ADVERT_LEN_V4, VRRP_MULTICAST_MAC_V4, VRRP_MULTICAST_V4},
     AdvertSpec, Auth, ChecksumForm, Version,
 };
 
@@ -59,13 +59,78 @@ fn ethernet(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
     f
 }
 
-/// `frame` with an 802.1Q tag for `vid` after its source MAC.
-pub fn vlan_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+/// Tag protocol identifiers: 802.1Q, and 802.1ad (the outer tag of QinQ).
+pub const TPID_8021Q: u16 = 0x8100;
+pub const TPID_8021AD: u16 = 0x88a8;
+
+/// `frame` with a VLAN tag (`tpid`, `vid`) after its source MAC.
+pub fn vlan_tagged(frame: &[u8], tpid: u16, vid: u16) -> Vec<u8> {
     let mut f = frame[..12].to_vec();
-    f.extend(0x8100u16.to_be_bytes());
+    f.extend(tpid.to_be_bytes());
     f.extend(vid.to_be_bytes());
     f.extend(&frame[12..]);
     f
+}
+
+/// Where the IPv4 header starts in an untagged frame.
+const IP: usize = 14;
+
+fn ip_header_len(frame: &[u8]) -> usize {
+    usize::from(frame[IP] & 0x0f) * 4
+}
+
+fn ip_total_len(frame: &[u8]) -> usize {
+    usize::from(u16::from_be_bytes([frame[IP + 2], frame[IP + 3]]))
+}
+
+fn set_ip_checksum(frame: &mut [u8]) {
+    let end = IP + ip_header_len(frame);
+    frame[IP + 10..IP + 12].fill(0);
+    let c = checksum(&[&frame[IP..end]]);
+    frame[IP + 10..IP + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Recomputes both checksums of an untagged VRRPv3 advert frame (IPv4 header; VRRP with the
+/// pseudo-header, as keepalived sends it) after a test changed its bytes: the frame then fails
+/// only the check the change was made for.
+pub fn reseal(frame: &mut [u8]) {
+    set_ip_checksum(frame);
+    let (vrrp, end) = (IP + ip_header_len(frame), IP + ip_total_len(frame));
+    frame[vrrp + 6..vrrp + 8].fill(0);
+    let len = ((end - vrrp) as u16).to_be_bytes();
+    let pseudo = [&frame[IP + 12..IP + 20], &[0, IPPROTO_VRRP], &len[..]].concat();
+    let c = checksum(&[&pseudo, &frame[vrrp..end]]);
+    frame[vrrp + 6..vrrp + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+/// An untagged advert frame with an IPv4 Record Route option (one empty slot, then a NOP), the
+/// option a kernel rewrites on delivery.
+pub fn with_record_route(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..IP + 20].to_vec();
+    f.extend([7, 7, 4, 0, 0, 0, 0, 1]);
+    f.extend(&frame[IP + 20..]);
+    f[IP] += 2;
+    let total = (ip_total_len(&f) + 8) as u16;
+    f[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
+    reseal(&mut f);
+    f
+}
+
+/// An untagged advert frame (no IP options) as two IPv4 fragments: the first 8 bytes of the
+/// VRRP message, then the rest.
+pub fn fragmented(frame: &[u8]) -> [Vec<u8>; 2] {
+    let payload = &frame[IP + 20..IP + ip_total_len(frame)];
+    let part = |bytes: &[u8], frag: u16| {
+        let mut f = frame[..IP + 20].to_vec();
+        f.extend(bytes);
+        let total = (20 + bytes.len()) as u16;
+        f[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
+        f[IP + 6..IP + 8].copy_from_slice(&frag.to_be_bytes());
+        set_ip_checksum(&mut f);
+        f
+    };
+    // More Fragments, offset 0; then offset 1 (in 8-byte units), the last.
+    [part(&payload[..8], 0x2000), part(&payload[8..], 1)]
 }
 
 /// trafgen's configuration for `frames`, each pinned to `cpu` if given.
@@ -110,6 +175,33 @@ mod tests {
             0,
             "the IPv4 header checksum is right"
         );
+    }
+
+    #[test]
+    fn resealed_options_and_fragments_stay_well_formed() {
+        let src = (MAC, Ipv4Addr::new(198, 51, 100, 22));
+        let f = advert_frame(src, 1, 100, 1, &[Ipv4Addr::new(203, 0, 113, 1)]);
+        let mut same = f.clone();
+        reseal(&mut same);
+        assert_eq!(same, f, "resealing a sound frame changes nothing");
+
+        let rr = with_record_route(&f);
+        assert_eq!(
+            (rr.len(), rr[14], rr[16..18].to_vec()),
+            (54, 0x47, vec![0, 40])
+        );
+        assert_eq!(checksum(&[&rr[14..42]]), 0);
+        assert_eq!(
+            rr[42..],
+            f[34..],
+            "the VRRP message follows the option unchanged"
+        );
+
+        let [first, last] = fragmented(&f);
+        assert_eq!((first[20], last[20], last[21]), (0x20, 0, 1));
+        assert_eq!([&first[34..], &last[34..]].concat(), f[34..]);
+        assert_eq!(checksum(&[&first[14..34]]), 0);
+        assert_eq!(checksum(&[&last[14..34]]), 0);
     }
 
     #[test]

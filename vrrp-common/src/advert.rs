@@ -92,6 +92,34 @@ impl Iterator for Ipv4Addrs<'_> {
 
 impl ExactSizeIterator for Ipv4Addrs<'_> {}
 
+/// An address list as the kernel program compares it with ours: its length and an
+/// order-independent digest (a sum of mixed addresses, so a list with the same addresses in
+/// another order matches and one with a duplicate instead of ours does not). One address at a
+/// time, for the kernel's `bpf_loop`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrList {
+    pub count: u8,
+    pub digest: u64,
+}
+
+impl AddrList {
+    pub fn of(addrs: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        addrs.into_iter().fold(Self::default(), |mut list, a| {
+            list.add(a.octets());
+            list
+        })
+    }
+
+    pub fn add(&mut self, addr: [u8; 4]) {
+        // splitmix64's finalizer: a bijection, so two addresses never mix to the same value.
+        let mut x = u64::from(u32::from_be_bytes(addr)) ^ 0x9e37_79b9_7f4a_7c15;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.digest = self.digest.wrapping_add(x ^ (x >> 31));
+        self.count = self.count.wrapping_add(1);
+    }
+}
+
 /// An instance's configuration, as far as receiving adverts needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expect {
@@ -108,6 +136,25 @@ pub struct Expect {
 impl<'a> Advert<'a> {
     pub fn addrs(&self) -> Ipv4Addrs<'a> {
         Ipv4Addrs(self.addrs.iter())
+    }
+
+    /// The address list check (RFC 3768 §7.1 / RFC 9568 §7.1 "MAY verify that the IP
+    /// address(es) associated with the VRID are valid"), as keepalived 2.2.7 makes it: as many
+    /// addresses as ours, and each of ours among them (so the same set). A mismatch is a
+    /// misconfigured router, not an attacker (anyone can copy the list): the advert is dropped.
+    /// The kernel program compares [`AddrList`] digests instead, for the same verdict.
+    pub fn check_addrs(&self, ours: &[Ipv4Addr]) -> Result<(), DecodeError> {
+        let want = u8::try_from(ours.len()).unwrap_or(u8::MAX);
+        if self.addrs.len() != ours.len() {
+            return Err(DecodeError::AddressCount {
+                got: self.addrs.len() as u8,
+                want,
+            });
+        }
+        match ours.iter().find(|a| !self.addrs().any(|b| b == **a)) {
+            Some(missing) => Err(DecodeError::AddressMissing(*missing)),
+            None => Ok(()),
+        }
     }
 
     /// RFC 3768 §7.1 / RFC 9568 §7.1 checks that depend on the receiving instance.
@@ -175,22 +222,23 @@ pub fn decode_ipv4(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
 
 /// The two checksums [`decode_ipv4`] verifies (IPv4 header; VRRP, either v3 form), for the
 /// kernel program, over the packet in `buf[..len]` whose fields [`decode_ipv4_fields`] accepted
-/// with `version`; `buf` holds zeros from `len` to the next multiple of
-/// [`crate::checksum::SUM_STEP`]. A header with options is left to the agent (`None`): a fixed
-/// 20-byte header keeps the verifier's walk short. With [`decode_ipv4_fields`] this is
+/// with `version` (so its header has no options); `buf` holds zeros from `len` to the next
+/// multiple of [`crate::checksum::SUM_STEP`]. With [`decode_ipv4_fields`] this is
 /// [`decode_ipv4`]'s verdict.
-pub fn checksums_hold<const N: usize>(buf: &[u8; N], len: usize, version: Version) -> Option<bool> {
-    let ip = header_at::<Ipv4Hdr>(buf, 0)?;
+pub fn checksums_hold<const N: usize>(buf: &[u8; N], len: usize, version: Version) -> bool {
+    let Some(ip) = header_at::<Ipv4Hdr>(buf, 0) else {
+        return false;
+    };
     if ip.header_len() != IPV4_HDR_LEN || usize::from(ip.total_len()) != len {
-        return None;
+        return false;
     }
     let header = sum_prefix::<{ IPV4_HDR_LEN / 2 }, N>(buf);
     if !folds_to_valid(header) {
-        return Some(false);
+        return false;
     }
     // Plain sums: the message's is the packet's less the header's.
     let message = sum_zero_padded(buf, len) - header;
-    Some(match version {
+    match version {
         Version::V2 => folds_to_valid(message),
         Version::V3 => {
             // Source and destination (header bytes 12..20), protocol, VRRP length.
@@ -198,7 +246,7 @@ pub fn checksums_hold<const N: usize>(buf: &[u8; N], len: usize, version: Versio
             let pseudo = addrs + u64::from(IPPROTO_VRRP) + (len - IPV4_HDR_LEN) as u64;
             folds_to_valid(message + pseudo) || folds_to_valid(message)
         }
-    })
+    }
 }
 
 /// Every receive check of [`decode_ipv4`] but the two checksums (IPv4 header, VRRP), the only ones
@@ -214,6 +262,11 @@ pub fn decode_ipv4_fields(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
     let header_len = ip.header_len();
     if header_len < IPV4_HDR_LEN {
         return Err(DecodeError::IpHeaderLength(header_len));
+    }
+    // One rule for both receive paths: the kernel rewrites some options (Record Route) before
+    // a raw socket sees the header, so the XDP program and the socket would see two packets.
+    if header_len > IPV4_HDR_LEN {
+        return Err(DecodeError::IpOptions(header_len));
     }
     let total_len = usize::from(ip.total_len());
     let datagram = packet.get(..total_len).ok_or(DecodeError::Truncated {

@@ -16,6 +16,8 @@ pub enum DecodeError {
     IpHeaderLength(usize),
     #[error("bad IPv4 header checksum")]
     IpChecksum,
+    #[error("IPv4 options (no VRRP sender adds them)")]
+    IpOptions(usize),
     #[error("IPv4 fragment (adverts are never fragmented)")]
     Fragment,
     #[error("IP protocol {0}, expected 112 (VRRP)")]
@@ -63,6 +65,12 @@ pub enum DecodeError {
     PasswordMismatch,
     #[error("advert interval {got_cs} cs, ours {want_cs} cs (VRRPv2 requires equal intervals)")]
     IntervalMismatch { got_cs: u16, want_cs: u16 },
+    #[error("{got} addresses, we have {want} (check virtual_ipaddress on both routers)")]
+    AddressCount { got: u8, want: u8 },
+    #[error("our address {0} is not in the advert (check virtual_ipaddress on both routers)")]
+    AddressMissing(Ipv4Addr),
+    #[error("the advertised addresses are not ours (check virtual_ipaddress on both routers)")]
+    AddressList,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

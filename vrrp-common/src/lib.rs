@@ -18,8 +18,8 @@ pub mod wire;
 mod tests;
 
 pub use advert::{
-    decode_ipv4, decode_ipv4_fields, encode_ipv4, Advert, AdvertSpec, Auth, ChecksumForm, Expect,
-    Ipv4Addrs,
+    decode_ipv4, decode_ipv4_fields, encode_ipv4, AddrList, Advert, AdvertSpec, Auth, ChecksumForm,
+    Expect, Ipv4Addrs,
 };
 pub use arp::encode_garp;
 pub use error::{DecodeError, EncodeError};

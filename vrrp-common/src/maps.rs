@@ -78,7 +78,11 @@ pub struct InstanceEntry {
     pub auth_type: u8,
     /// 1: the liveness channel is on: while master, reflect probes (crate::liveness).
     pub liveness: u8,
-    pub _pad: u8,
+    /// Our address list ([`crate::advert::AddrList`]), which an advert must carry; a count of 0
+    /// leaves the check to the agent (`skip_check_adv_addr`).
+    pub addr_count: u8,
+    pub _pad: [u8; 4],
+    pub addr_digest: u64,
 }
 
 /// Written by XDP, read by the agent: the last valid advert of the instance, so the agent can check,

@@ -18,15 +18,15 @@ use aya_ebpf::{
     bindings::{xdp_action, TC_ACT_SHOT, TC_ACT_UNSPEC},
     btf_maps,
     helpers::{
-        bpf_ktime_get_ns, bpf_redirect, bpf_skb_load_bytes, bpf_timer_init, bpf_timer_set_callback,
-        bpf_timer_start, bpf_xdp_load_bytes,
+        bpf_ktime_get_ns, bpf_loop, bpf_redirect, bpf_skb_load_bytes, bpf_timer_init,
+        bpf_timer_set_callback, bpf_timer_start, bpf_xdp_load_bytes,
     },
     macros::{btf_map, classifier, map, xdp},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
-    advert::{checksums_hold, decode_ipv4_fields},
+    advert::{checksums_hold, decode_ipv4_fields, AddrList},
     checksum::SUM_STEP,
     liveness::{
         BestProber, LivenessChange, Probe, Session, UdpHdr, FLAG_FIRST_IN_LINE, FLAG_REFLECTED,
@@ -39,7 +39,7 @@ use vrrp_common::{
     },
     wire::{
         ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP,
-        IPV4_HDR_LEN, VRRP_TTL,
+        IPV4_HDR_LEN, VRRP_HDR_LEN, VRRP_TTL,
     },
 };
 
@@ -444,14 +444,12 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
     let packet = event.packet.get(..len)?;
     let verdict =
         decode_ipv4_fields(packet).and_then(|a| a.check(&config.expect(key.vrid)).map(|()| a));
-    let checksums = verdict
-        .as_ref()
-        .map(|a| checksums_hold(&event.packet, len, a.version));
-    let report = match (verdict, checksums) {
-        // IP options: the agent checks the checksums; never recorded as the master's advert.
-        (Ok(_), Ok(None)) => true,
-        // RFC 9568 §7.1: the checksums hold before the advert counts for anything.
-        (Ok(a), Ok(Some(true))) => {
+    // RFC 9568 §7.1: the checksums hold before the advert counts for anything.
+    let sound = verdict.as_ref().is_ok_and(|a| {
+        checksums_hold(&event.packet, len, a.version) && addrs_hold(config, a.addrs().len())
+    });
+    let report = match verdict {
+        Ok(a) if sound => {
             let src = a.src.octets();
             let urgent = config.is_master()
                 || a.priority == 0
@@ -484,6 +482,49 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
         let _ = EVENTS.output::<RingEvent>(&*event, 0);
     }
     Some(())
+}
+
+/// The address list check of `vrrp_common::advert::Advert::check_addrs`, on the advert of
+/// `count` addresses in this CPU's scratch event: the digest of its list against ours. A loop
+/// helper, so the verifier walks one address, not every possible count.
+#[inline(always)]
+fn addrs_hold(config: &InstanceEntry, count: usize) -> bool {
+    if config.addr_count == 0 {
+        return true;
+    }
+    if count != usize::from(config.addr_count) {
+        return false;
+    }
+    let mut list = AddrList::default();
+    // SAFETY: the callback has the helper's signature and takes `list` for its context, which
+    // outlives the call.
+    let walked = unsafe {
+        bpf_loop(
+            count as u32,
+            add_addr as *mut c_void,
+            (&raw mut list).cast(),
+            0,
+        )
+    };
+    walked == count as i64 && list.count == config.addr_count && list.digest == config.addr_digest
+}
+
+/// `bpf_loop` step `index` of [`addrs_hold`]: adds the advert's address `index` to the list.
+extern "C" fn add_addr(index: u64, list: *mut c_void) -> i64 {
+    let Some(event) = SCRATCH.get_ptr(0) else {
+        return 1;
+    };
+    let at = IPV4_HDR_LEN + VRRP_HDR_LEN + 4 * (index as usize & 0xff);
+    // SAFETY: this CPU's scratch slot, which the program run that called the loop filled.
+    let Some(addr) = unsafe { &*event }.packet.get(at..at + 4) else {
+        return 1;
+    };
+    let Ok(addr) = <[u8; 4]>::try_from(addr) else {
+        return 1;
+    };
+    // SAFETY: `addrs_hold` passes its AddrList, alive for the loop.
+    unsafe { (*list.cast::<AddrList>()).add(addr) };
+    0
 }
 
 #[inline(always)]

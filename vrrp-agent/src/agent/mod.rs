@@ -52,11 +52,13 @@ use crate::{
 /// Something for the loop to handle.
 #[derive(Debug)]
 pub enum Input {
-    /// An IPv4 packet that may be an advert; `at` is the kernel's arrival time (XDP path).
+    /// An IPv4 packet that may be an advert; `at` is the kernel's arrival time (XDP path);
+    /// `reassembled` from fragments by the kernel (raw socket).
     Packet {
         ifindex: u32,
         at: Option<Timestamp>,
         bytes: Vec<u8>,
+        reassembled: bool,
     },
     /// The kernel saw ARP claiming one of our VIPs from another MAC while we were master.
     ArpConflict {
@@ -296,14 +298,19 @@ impl<H: Host> Agent<H> {
     async fn handle(&mut self, input: Input) {
         let now = clock::now();
         match input {
-            Input::Packet { ifindex, at, bytes } => {
+            Input::Packet {
+                ifindex,
+                at,
+                bytes,
+                reassembled,
+            } => {
                 let at = at.unwrap_or(now);
                 for i in self
                     .instances
                     .iter_mut()
                     .filter(|i| i.ifindex() == Some(ifindex))
                 {
-                    i.on_packet(&bytes, at).await;
+                    i.on_packet(&bytes, reassembled, at).await;
                 }
             }
             Input::ArpConflict {

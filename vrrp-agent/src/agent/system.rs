@@ -623,6 +623,7 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
                         ifindex: ev.ifindex,
                         at: Some(at),
                         bytes: ev.packet().to_vec(),
+                        reassembled: false,
                     },
                 };
                 if tx.send(input).await.is_err() {
@@ -642,10 +643,11 @@ fn spawn_socket(name: &str, index: u32, tx: &Inputs) -> Result<Stop, SocketError
         let mut buf = vec![0u8; MAX_PACKET_V4];
         loop {
             let input = match socket.recv(&mut buf).await {
-                Ok(n) => Input::Packet {
+                Ok((n, reassembled)) => Input::Packet {
                     ifindex: index,
                     at: None,
                     bytes: buf[..n].to_vec(),
+                    reassembled,
                 },
                 Err(e) => Input::Failed(anyhow::Error::new(e).context("raw socket receive")),
             };

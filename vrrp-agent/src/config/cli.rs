@@ -193,6 +193,7 @@ impl InstanceArgs {
             track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_primary: true,
+            skip_check_adv_addr: false,
             src_ip: None,
             unicast_peers: Vec::new(),
             notify: Notify::default(),

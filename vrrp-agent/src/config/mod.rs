@@ -30,7 +30,7 @@ pub struct Global {
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`: refuse scripts that a non-root user could change.
     pub script_security: bool,
-    /// `vrrp_skip_check_adv_addr`: do not compare the advert's addresses with ours.
+    /// `vrrp_skip_check_adv_addr`: every instance's `skip_check_adv_addr`.
     pub skip_check_adv_addr: bool,
     /// Extension: how the XDP program is attached.
     pub xdp: XdpMode,
@@ -86,6 +86,9 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<Tracked>,
     /// `dont_track_primary` unset: the instance's own interface going down means FAULT.
     pub track_primary: bool,
+    /// `skip_check_adv_addr`: as backup, compare the address list only of adverts from a new
+    /// master (keepalived's meaning), not of every advert.
+    pub skip_check_adv_addr: bool,
     /// `mcast_src_ip` / `unicast_src_ip`: advert source instead of the interface's primary address.
     pub src_ip: Option<Ipv4Addr>,
     /// `unicast_peer`: adverts go to (and are only accepted from) these instead of 224.0.0.18.

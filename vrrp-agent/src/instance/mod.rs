@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 
 use tracing::{info, warn};
 use vrrp_common::{
-    advert::{decode_ipv4, encode_ipv4, AdvertSpec, Auth, Expect},
+    advert::{decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, Expect},
     liveness::{LivenessChange, Session},
     maps::{InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
@@ -590,6 +590,7 @@ impl<O: Outputs> Instance<O> {
             Some(pass) => (VRRP_AUTH_PASS, pass),
             None => (VRRP_AUTH_NONE, [0; 8]),
         };
+        let ours = AddrList::of(self.advertised());
         InstanceEntry {
             local_addr: self.machine.params().primary_addr.octets(),
             auth_data,
@@ -603,7 +604,14 @@ impl<O: Outputs> Instance<O> {
             } as u8,
             auth_type,
             liveness: self.config.liveness.is_some().into(),
-            _pad: 0,
+            // With skip_check_adv_addr the agent decides per source (`checks_addrs_from`).
+            addr_count: if self.config.skip_check_adv_addr {
+                0
+            } else {
+                ours.count
+            },
+            _pad: [0; 4],
+            addr_digest: ours.digest,
         }
     }
 
@@ -684,10 +692,24 @@ impl<O: Outputs> Instance<O> {
         }
     }
 
-    /// A received IPv4 packet (from the XDP ring buffer or the raw socket) that may be a VRRP
-    /// advert for this instance: the receive checks, then the election.
-    pub async fn on_packet(&mut self, packet: &[u8], at: Timestamp) {
-        let advert = match decode_ipv4(packet).and_then(|a| a.check(&self.expect()).map(|()| a)) {
+    /// A received IPv4 packet (from the XDP ring buffer or the raw socket, which tells whether
+    /// the kernel `reassembled` it from fragments) that may be a VRRP advert for this instance:
+    /// the receive checks, then the election.
+    pub async fn on_packet(&mut self, packet: &[u8], reassembled: bool, at: Timestamp) {
+        let checked = decode_ipv4(packet)
+            .and_then(|a| a.check(&self.expect()).map(|()| a))
+            .and_then(|a| match reassembled {
+                // The XDP program sees the fragments and drops them: the same verdict.
+                true => Err(DecodeError::Fragment),
+                false => Ok(a),
+            })
+            .and_then(|a| match self.checks_addrs_from(a.src) {
+                true => a
+                    .check_addrs(&self.advertised().collect::<Vec<_>>())
+                    .map(|()| a),
+                false => Ok(a),
+            });
+        let advert = match checked {
             Ok(a) => a,
             // Other groups share the segment: normal, not worth a log line.
             Err(DecodeError::VridMismatch { .. }) => return,
@@ -748,13 +770,28 @@ impl<O: Outputs> Instance<O> {
             }
         };
         let (arrived, src) = (Timestamp(peer.t_ns), Ipv4Addr::from(peer.src));
-        if peer.count == 0 || arrived <= self.last_advert || !self.is_peer(src) {
+        // With skip_check_adv_addr the kernel records adverts with any address list.
+        let unchecked = self.config.skip_check_adv_addr && self.checks_addrs_from(src);
+        if peer.count == 0 || arrived <= self.last_advert || !self.is_peer(src) || unchecked {
             return false;
         }
         self.last_advert = arrived;
         let event = advert_event(src, peer.priority, peer.interval_cs);
         self.handle(event, arrived).await;
         true
+    }
+
+    /// Whether the address list of an advert from `src` is compared with ours: always, but with
+    /// `skip_check_adv_addr` (keepalived's meaning) for a backup's adverts from the master it
+    /// follows, whose list was compared when it became that master.
+    fn checks_addrs_from(&self, src: Ipv4Addr) -> bool {
+        let followed = self.state() == State::Backup && self.machine.followed() == Some(src);
+        !(self.config.skip_check_adv_addr && followed)
+    }
+
+    /// The addresses our adverts list: `virtual_ipaddress`, not `virtual_ipaddress_excluded`.
+    fn advertised(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.config.vips.iter().map(|v| v.addr)
     }
 
     /// Whether adverts from `src` count: any source, or one of the `unicast_peer`s.
@@ -1012,8 +1049,7 @@ impl<O: Outputs> Instance<O> {
     }
 
     async fn send_advert(&mut self, priority: u8, now: Timestamp) {
-        // Only `virtual_ipaddress` is advertised, not `virtual_ipaddress_excluded`.
-        let addrs: Vec<Ipv4Addr> = self.config.vips.iter().map(|v| v.addr).collect();
+        let addrs: Vec<Ipv4Addr> = self.advertised().collect();
         let multicast = [VRRP_MULTICAST_V4];
         let dsts = if self.config.unicast_peers.is_empty() {
             multicast.to_vec()

@@ -66,18 +66,22 @@ async fn master(config: Config) -> (Instance<Fake>, Fake, Timestamp) {
 }
 
 fn advert(priority: u8) -> Vec<u8> {
-    let addrs = [VIP];
+    advert_listing(PEER, priority, &[VIP])
+}
+
+/// An advert from `src` listing `addrs`.
+fn advert_listing(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr]) -> Vec<u8> {
     let spec = AdvertSpec {
         version: vrrp_common::Version::V3,
         vrid: 51,
         priority,
         interval_cs: 10,
         auth: Auth::None,
-        src: PEER,
+        src,
         dst: VRRP_MULTICAST_V4,
         ip_id: 1,
         checksum_form: vrrp_common::ChecksumForm::WithPseudoHeader,
-        addrs: &addrs,
+        addrs,
     };
     let mut buf = [0; MAX_ADVERT_LEN_V4];
     let len = encode_ipv4(&spec, &mut buf).unwrap();
@@ -192,10 +196,10 @@ async fn rejected_adverts_are_logged_at_most_every_ten_seconds() {
     let mut bad = advert(200);
     bad[8] = 64; // TTL
     for n in 0..100 {
-        i.on_packet(&bad, at(1 + n)).await;
+        i.on_packet(&bad, false, at(1 + n)).await;
     }
     assert_eq!(logs.count("ignored advert"), 1, "{}", logs.text());
-    i.on_packet(&bad, at(1) + LOG_EVERY).await;
+    i.on_packet(&bad, false, at(1) + LOG_EVERY).await;
     assert_eq!(logs.count("ignored advert"), 2);
     assert!(logs.text().contains("suppressed=99"), "{}", logs.text());
     assert_eq!(i.counters.rejected, 101);
@@ -208,7 +212,7 @@ async fn rejected_adverts_are_logged_at_most_every_ten_seconds() {
 #[tokio::test]
 async fn kernel_record_is_read_before_declaring_the_master_down() {
     let (mut i, fake) = started(config("", "")).await;
-    i.on_packet(&advert(200), at(10)).await;
+    i.on_packet(&advert(200), false, at(10)).await;
     let (timer, down) = i.next_deadline().unwrap();
     assert_eq!(timer, Timer::MasterDown);
     // The kernel saw another advert 300 ms later; the agent wakes at the old deadline.
@@ -227,6 +231,83 @@ async fn kernel_record_is_read_before_declaring_the_master_down() {
 
     // Nothing newer in the record: the master is down.
     i.on_timers(later).await;
+    assert_eq!(i.state(), State::Master);
+}
+
+const OTHER_VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 101);
+
+/// RFC 3768 §7.1 address list check, as keepalived 2.2.7 makes it: an advert whose list is not
+/// ours (another address, or one more) is dropped, however high its priority; ours is not.
+#[tokio::test]
+async fn address_list_other_than_ours_is_dropped() {
+    let (mut i, _, t) = master(config("", "")).await;
+    for addrs in [&[OTHER_VIP][..], &[VIP, OTHER_VIP]] {
+        i.on_packet(&advert_listing(PEER, 200, addrs), false, t + MS)
+            .await;
+        assert_eq!(i.state(), State::Master, "{addrs:?}");
+    }
+    i.on_packet(&advert(200), false, t + MS).await;
+    assert_eq!(i.state(), State::Backup);
+}
+
+/// `vrrp_skip_check_adv_addr` as keepalived means it: a backup compares the list of a new
+/// master's adverts, not of the one it follows; the kernel then checks no list (count 0), so
+/// its record of another source is not replayed either.
+#[tokio::test]
+async fn skip_check_adv_addr_trusts_only_the_master_followed() {
+    let (mut i, fake) = started(config("global_defs {\nvrrp_skip_check_adv_addr\n}", "")).await;
+    let entry = i.kernel_entry();
+    assert_eq!(
+        (entry.addr_count, entry.addr_digest),
+        (0, AddrList::of([VIP]).digest)
+    );
+    let stranger = Ipv4Addr::new(198, 51, 100, 3);
+    i.on_packet(&advert_listing(stranger, 200, &[OTHER_VIP]), false, at(10))
+        .await;
+    assert_eq!(
+        i.machine.followed(),
+        None,
+        "a new master's list is compared"
+    );
+    i.on_packet(&advert(200), false, at(20)).await;
+    assert_eq!(i.machine.followed(), Some(PEER));
+    i.on_packet(&advert_listing(PEER, 200, &[OTHER_VIP]), false, at(30))
+        .await;
+    let (_, down) = i.next_deadline().unwrap();
+    assert!(
+        down > at(300),
+        "the followed master's advert counted: {down:?}"
+    );
+
+    fake.world().peer = Some(PeerRecord {
+        t_ns: down.0 - 1,
+        count: 9,
+        src: stranger.octets(),
+        priority: 250,
+        interval_cs: 10,
+        ..PeerRecord::default()
+    });
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Master, "an unchecked record is no advert");
+}
+
+/// Without it, the kernel compares every list with ours.
+#[tokio::test]
+async fn kernel_compares_the_address_list() {
+    let (i, _) = started(config("", "")).await;
+    let entry = i.kernel_entry();
+    assert_eq!(
+        (entry.addr_count, entry.addr_digest),
+        (1, AddrList::of([VIP]).digest)
+    );
+}
+
+/// The raw socket reports a datagram the kernel reassembled: dropped, as the XDP program drops
+/// the fragments it sees.
+#[tokio::test]
+async fn reassembled_advert_is_dropped() {
+    let (mut i, _, t) = master(config("", "")).await;
+    i.on_packet(&advert(200), true, t + MS).await;
     assert_eq!(i.state(), State::Master);
 }
 
@@ -378,7 +459,7 @@ async fn interface_that_cannot_be_opened_is_fault_and_retried() {
 #[tokio::test]
 async fn lower_priority_master_gets_an_advert_and_gratuitous_arp() {
     let (mut i, fake, t) = master(config("", "garp_lower_prio_repeat 2")).await;
-    i.on_packet(&advert(50), t + MS).await;
+    i.on_packet(&advert(50), false, t + MS).await;
     assert_eq!(
         fake.take(),
         [
@@ -470,7 +551,7 @@ async fn transition_lines_are_bounded_under_a_flap_storm() {
     let (mut i, _fake, mut t) = master(config("", "")).await;
     for _ in 0..20 {
         t = t + 10 * MS;
-        i.on_packet(&advert(200), t).await;
+        i.on_packet(&advert(200), false, t).await;
         assert_eq!(i.state(), State::Backup);
         let (_, down) = i.next_deadline().unwrap();
         t = down;
@@ -480,7 +561,7 @@ async fn transition_lines_are_bounded_under_a_flap_storm() {
     let lines = || logs.count("-> BACKUP: ") + logs.count("-> MASTER: ");
     assert_eq!(lines(), TRANSITION_LINES as usize, "{}", logs.text());
     assert_eq!(i.counters.became_master, 21);
-    i.on_packet(&advert(200), t + LOG_EVERY).await;
+    i.on_packet(&advert(200), false, t + LOG_EVERY).await;
     let held = "MASTER -> BACKUP: higher priority advert from 198.51.100.2 (prio 200) (22 \
                 transitions before this one not logged)";
     assert_eq!(logs.count(held), 1, "{}", logs.text());
@@ -528,7 +609,7 @@ async fn probing_backup() -> (Instance<Fake>, Fake) {
     i.bind(&links(7, true)).await.unwrap();
     i.init_tracks(&links(7, true), |_| Some(true));
     i.start(at(0)).await;
-    i.on_packet(&advert(200), at(10)).await;
+    i.on_packet(&advert(200), false, at(10)).await;
     i.liveness_changed(change(true, true, 10), at(10)).await;
     (i, fake)
 }
@@ -571,7 +652,7 @@ async fn backup_probes_the_master_it_follows() {
         logs.text()
     );
     // The same master again: nothing new to do.
-    i.on_packet(&advert(200), at(110)).await;
+    i.on_packet(&advert(200), false, at(110)).await;
     assert!(probes(&fake.take()).is_empty());
     // Master now: probing stops.
     probes_sent_after(&fake, 110);
@@ -698,7 +779,7 @@ async fn no_probes_without_the_kernel_path() {
     i.bind(&links(7, true)).await.unwrap();
     i.init_tracks(&links(7, true), |_| Some(true));
     i.start(at(0)).await;
-    i.on_packet(&advert(200), at(10)).await;
+    i.on_packet(&advert(200), false, at(10)).await;
     assert!(probes(&fake.take()).is_empty());
     assert_eq!(
         logs.count("liveness channel off: it needs the kernel receive path"),

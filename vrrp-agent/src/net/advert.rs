@@ -1,11 +1,14 @@
 //! Raw IPv4 sockets that send and receive whole VRRP packets (IP header included).
 
-use std::io::{self, Read};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddrV4;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
 
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use socket2::{
+    Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, Socket, Type,
+};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use vrrp_common::wire::{header_at, Ipv4Hdr, IPPROTO_VRRP, VRRP_MULTICAST_V4};
@@ -89,6 +92,8 @@ impl AdvertReceiver {
         // through the receive checks.
         bind_to_interface(&socket, ifindex).map_err(error("cannot bind a raw socket"))?;
         join_vrrp_group(&socket, ifindex).map_err(error("cannot join 224.0.0.18"))?;
+        set_ip_option(&socket, libc::IP_RECVFRAGSIZE, 1)
+            .map_err(error("cannot ask for reassembly reports (IP_RECVFRAGSIZE)"))?;
         socket
             .set_nonblocking(true)
             .map_err(error("cannot make the advert socket non-blocking"))?;
@@ -98,10 +103,23 @@ impl AdvertReceiver {
     }
 
     /// Waits for the next packet and copies it into `buf`, truncated to its length (size it for
-    /// `vrrp_common::wire::MAX_ADVERT_LEN_V4` plus 40 bytes of IP options).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// `vrrp_common::wire::MAX_ADVERT_LEN_V4` plus 40 bytes of IP options). Returns its length
+    /// and whether the kernel reassembled it from fragments: the header then reads as one
+    /// datagram, and only the IP_RECVFRAGSIZE message (the only one asked for) tells.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         self.fd
-            .async_io(Interest::READABLE, |mut socket| socket.read(buf))
+            .async_io(Interest::READABLE, |socket| {
+                let mut control = [MaybeUninit::<u8>::uninit(); 64];
+                // SAFETY: the kernel writes only initialised bytes into the buffer, and it is
+                // read only up to the length recvmsg returns.
+                let data = unsafe { &mut *(&raw mut *buf as *mut [MaybeUninit<u8>]) };
+                let mut bufs = [MaybeUninitSlice::new(data)];
+                let mut msg = MsgHdrMut::new()
+                    .with_buffers(&mut bufs)
+                    .with_control(&mut control);
+                let n = socket.recvmsg(&mut msg, 0)?;
+                Ok((n, msg.control_len() > 0))
+            })
             .await
     }
 }
@@ -125,14 +143,19 @@ fn set_multicast_if(socket: &Socket, ifindex: u32) -> io::Result<()> {
         imr_address: libc::in_addr { s_addr: 0 },
         imr_ifindex: i32::try_from(ifindex).map_err(|_| io::ErrorKind::InvalidInput)?,
     };
-    // SAFETY: a valid socket, and a pointer to a live ip_mreqn with its exact size.
+    set_ip_option(socket, libc::IP_MULTICAST_IF, mreqn)
+}
+
+/// An IPPROTO_IP option socket2 has no setter for.
+fn set_ip_option<T>(socket: &Socket, option: libc::c_int, value: T) -> io::Result<()> {
+    // SAFETY: a valid socket, and a pointer to a live value with its exact size.
     let ret = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::IPPROTO_IP,
-            libc::IP_MULTICAST_IF,
-            (&raw const mreqn).cast(),
-            size_of::<libc::ip_mreqn>() as libc::socklen_t,
+            option,
+            (&raw const value).cast(),
+            size_of::<T>() as libc::socklen_t,
         )
     };
     if ret == 0 {

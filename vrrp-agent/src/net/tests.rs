@@ -245,10 +245,11 @@ async fn adverts(sender: &AdvertSender, receiver: &AdvertReceiver) {
     sender.send(&packet[..len]).await.expect("send advert");
 
     let mut buf = [0; MAX_ADVERT_LEN_V4 + 40];
-    let got = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf))
+    let (got, reassembled) = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf))
         .await
         .expect("no advert within 2 s")
         .expect("recv");
+    assert!(!reassembled, "one datagram, no fragments");
     assert_eq!(
         &buf[..got],
         &packet[..len],

@@ -5,7 +5,8 @@ use core::net::Ipv4Addr;
 use super::{fix_vrrp_checksum, good_v2, good_v3};
 use crate::wire::IPV4_HDR_LEN;
 use crate::{
-    decode_ipv4, encode_ipv4, AdvertSpec, Auth, ChecksumForm, DecodeError, Expect, Version,
+    decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, ChecksumForm, DecodeError, Expect,
+    Version,
 };
 
 const BACKUP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -169,4 +170,52 @@ fn password_is_zero_padded_and_truncated_to_8_bytes() {
         ..expect_v2()
     };
     assert_eq!(decode_ipv4(&buf[..len]).unwrap().check(&expect), Ok(()));
+}
+
+/// A v3 advert listing `addrs`.
+fn listing(addrs: &[Ipv4Addr], buf: &mut [u8]) -> usize {
+    let spec = AdvertSpec {
+        version: Version::V3,
+        vrid: 51,
+        priority: 100,
+        interval_cs: 100,
+        auth: Auth::None,
+        src: Ipv4Addr::new(192, 0, 2, 1),
+        dst: crate::wire::VRRP_MULTICAST_V4,
+        ip_id: 0,
+        checksum_form: ChecksumForm::WithPseudoHeader,
+        addrs,
+    };
+    encode_ipv4(&spec, buf).unwrap()
+}
+
+const A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 101);
+const C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 102);
+
+/// The address list check, as keepalived makes it, on the agent's side (exact, naming what
+/// differs) and the kernel's (digests), which must agree on every list.
+#[test]
+fn address_list_must_be_ours() {
+    let ours = [A, B];
+    let cases: &[(&[Ipv4Addr], Result<(), DecodeError>)] = &[
+        (&[A, B], Ok(())),
+        (&[B, A], Ok(())),
+        (&[A], Err(DecodeError::AddressCount { got: 1, want: 2 })),
+        (
+            &[A, B, C],
+            Err(DecodeError::AddressCount { got: 3, want: 2 }),
+        ),
+        (&[A, C], Err(DecodeError::AddressMissing(B))),
+        (&[A, A], Err(DecodeError::AddressMissing(B))),
+        (&[B, B], Err(DecodeError::AddressMissing(A))),
+    ];
+    for (addrs, want) in cases {
+        let mut buf = [0; 64];
+        let len = listing(addrs, &mut buf);
+        let advert = decode_ipv4(&buf[..len]).unwrap();
+        assert_eq!(advert.check_addrs(&ours), *want, "{addrs:?}");
+        let kernel = AddrList::of(advert.addrs()) == AddrList::of(ours);
+        assert_eq!(kernel, want.is_ok(), "digest of {addrs:?}");
+    }
 }

@@ -86,6 +86,7 @@ fn instance_defaults_are_keepalived_defaults() {
             track_checks: vec![],
             track_interfaces: vec![],
             track_primary: true,
+            skip_check_adv_addr: false,
             src_ip: None,
             unicast_peers: vec![],
             notify: Notify::default(),
@@ -98,6 +99,7 @@ fn instance_defaults_are_keepalived_defaults() {
 fn instance_keywords_land_in_the_model() {
     let cases: &[Case<VrrpInstance>] = &[
         ("priority 150", |i| assert_eq!(i.priority, 150)),
+        ("skip_check_adv_addr", |i| assert!(i.skip_check_adv_addr)),
         ("priority 255", |i| assert_eq!(i.priority, 255)),
         ("state MASTER", |i| assert_eq!(i.priority, 255)),
         ("state MASTER\npriority 101", |i| {
@@ -311,7 +313,7 @@ fn global_defs_keywords_land_in_the_model() {
         }),
         ("vrrp_gna_interval 0.000001", |_| {}),
         ("vrrp_skip_check_adv_addr", |c| {
-            assert!(c.global.skip_check_adv_addr)
+            assert!(c.global.skip_check_adv_addr && c.instances[0].skip_check_adv_addr)
         }),
         ("vrrp_rt_priority 0", |c| {
             assert_eq!(c.global.rt_priority, 0)

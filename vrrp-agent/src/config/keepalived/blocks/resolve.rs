@@ -294,6 +294,7 @@ impl Draft {
             track_checks: tracks.checks.into_iter().map(|t| t.tracked).collect(),
             track_interfaces: tracks.interfaces.into_iter().map(|t| t.tracked).collect(),
             track_primary: i.track_primary,
+            skip_check_adv_addr: i.skip_check_adv_addr || self.global.skip_check_adv_addr,
             src_ip: i.src_ip.as_ref().map(|(ip, _)| *ip),
             unicast_peers: i.peers.iter().map(|(p, _)| *p).collect(),
             notify: i.notify.clone(),
