@@ -512,7 +512,8 @@ impl Lab {
 /// The number that follows the first `marker` in `log`: a count in an agent's status line.
 pub fn count_after(log: &str, marker: &str) -> Option<u64> {
     let rest = log.split(marker).nth(1)?;
-    rest.split_whitespace().next()?.parse().ok()
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..digits].parse().ok()
 }
 
 /// One `FROM -> TO: reason` line of an agent's log.

@@ -187,6 +187,35 @@ fn arp_claiming_our_vip_is_answered() {
     );
 }
 
+/// One spoofed advert with the longest VRRPv3 interval (40.95 s) and priority 255: both
+/// routers follow it and adopt its interval (RFC 9568 §6.4.2), so once it is silent nobody
+/// took over for three of its intervals (2 minutes without the VIP on either router). Adopted
+/// as max_adopted_interval (default 10 × 100 ms), r1 takes the VIP back in about 3.2 s.
+#[test]
+fn spoofed_long_interval_cannot_leave_the_vip_unowned() {
+    skip_unless_root!();
+    let mut lab = Lab::new("ho_interval");
+    lab.elect_r1(&[], SETTLE);
+    let (src, vip) = spoofer(&mut lab);
+    let mark = lab.log_len("r1");
+    let mut spoof = lab.send_frames(
+        "spoof",
+        &[advert_frame(src, 51, 255, 4095, &[vip])],
+        Duration::from_millis(1),
+        1,
+    );
+    let sent = spoof.wait_timeout(10 * SEC);
+    lab.check(sent.is_some_and(|s| s.success()), "trafgen failed");
+    lab.wait_log("r1", mark, "MASTER -> BACKUP", SETTLE);
+    lab.wait_log("r1", mark, "BACKUP -> MASTER", 6 * SEC);
+    lab.wait_holders(&["r1"], SEC);
+    let log = lab.status("r1", "intervals capped");
+    lab.check(
+        count_after(&log, "intervals capped ") == Some(1),
+        &format!("the capped interval is not counted:\n{log}"),
+    );
+}
+
 /// What master r1 (priority 200) does with a priority-255 advert for its group: resigns, or
 /// drops it and stays master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

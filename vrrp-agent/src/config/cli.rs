@@ -6,7 +6,7 @@ use vrrp_common::{ChecksumForm, Version};
 
 use super::{
     checksum_form, password, Config, ConfigError, Garp, Global, Liveness, Notify, Vip,
-    VrrpInstance, XdpMode, DEFAULT_RT_PRIORITY,
+    VrrpInstance, XdpMode, ADOPTED_INTERVAL_FACTOR, DEFAULT_RT_PRIORITY,
 };
 
 /// `vrrp-agent` command line: a keepalived.conf (`-f`), or one instance described by flags with
@@ -92,6 +92,10 @@ pub struct InstanceArgs {
     /// Probes lost in a row that mean the master is gone.
     #[arg(long, value_name = "N", default_value_t = Liveness::DEFAULT_MULTIPLIER, requires = "liveness_interval")]
     pub liveness_multiplier: u8,
+    /// The longest VRRPv3 master interval a backup adopts; a longer one (a misconfigured or
+    /// spoofed master) is adopted as this [default: 10 × --advert-int].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_adopted_interval: Option<Duration>,
     /// XDP attach mode for the kernel fast path [default: auto, or the file's `vrrp_agent`
     /// block]; overrides the file when given.
     #[arg(long, value_enum, global = true)]
@@ -201,6 +205,9 @@ impl InstanceArgs {
                 interval,
                 multiplier: self.liveness_multiplier,
             }),
+            max_adopted_interval: self
+                .max_adopted_interval
+                .unwrap_or(self.advert_int * ADOPTED_INTERVAL_FACTOR),
         };
         instance.validate()?;
         Ok(Config {
@@ -315,6 +322,16 @@ mod tests {
             let err = parse_argv(argv).unwrap_err();
             assert!(err.contains(want), "{vip}: {err}");
         }
+    }
+
+    #[test]
+    fn max_adopted_interval_defaults_to_ten_intervals() {
+        let i = parse(&format!("{BASE} --advert-int 20ms")).unwrap();
+        assert_eq!(i.max_adopted_interval, Duration::from_millis(200));
+        let i = parse(&format!("{BASE} --max-adopted-interval 3s")).unwrap();
+        assert_eq!(i.max_adopted_interval, Duration::from_secs(3));
+        let err = parse(&format!("{BASE} --max-adopted-interval 10ms")).unwrap_err();
+        assert!(err.contains("below the instance's own"), "{err}");
     }
 
     #[test]

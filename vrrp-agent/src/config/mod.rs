@@ -96,7 +96,16 @@ pub struct VrrpInstance {
     pub notify: Notify,
     /// Extension: probe the master between adverts, to take over within a millisecond.
     pub liveness: Option<Liveness>,
+    /// Extension (`max_adopted_interval` in vrrp_agent): the longest VRRPv3 master interval a
+    /// backup adopts (RFC 9568 §6.4.2); a longer one is adopted as this, logged and counted.
+    pub max_adopted_interval: Duration,
 }
+
+/// Unset, a backup adopts at most ten times its own interval: room for a master being moved to
+/// a slower interval one router at a time, while one spoofed advert with the longest interval
+/// (40.95 s) can no longer leave the VIP unowned for two minutes (3 × 10 × 100 ms + skew at the
+/// default v3 setups here).
+pub const ADOPTED_INTERVAL_FACTOR: u32 = 10;
 
 /// The liveness channel (`--liveness-interval`, `liveness_interval`): as backup, probe the
 /// master every `interval` through its kernel program; silence for `multiplier` intervals means
@@ -337,6 +346,8 @@ pub enum ConfigError {
     LivenessMultiplier(u8),
     #[error("liveness detection ({detect:?}) is not faster than VRRP's own ({vrrp:?}, three adverts): shorten liveness_interval or leave it out")]
     LivenessSlow { detect: Duration, vrrp: Duration },
+    #[error("max_adopted_interval {max:?} is below the instance's own advert interval {own:?}: raise it, or leave it out (default: ten times the instance's interval)")]
+    AdoptedIntervalBelowOwn { max: Duration, own: Duration },
 }
 
 impl VrrpInstance {
@@ -371,6 +382,12 @@ impl VrrpInstance {
         }
         if self.garp.count == 0 {
             return Err(ConfigError::GarpCount);
+        }
+        if self.max_adopted_interval < self.advert_interval {
+            return Err(ConfigError::AdoptedIntervalBelowOwn {
+                max: self.max_adopted_interval,
+                own: self.advert_interval,
+            });
         }
         if let Some(l) = self.liveness {
             if !(Liveness::MIN_INTERVAL..=Liveness::MAX_INTERVAL).contains(&l.interval) {

@@ -17,7 +17,7 @@ use vrrp_common::{
     liveness::{LivenessChange, Session},
     maps::{InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
-    DecodeError,
+    DecodeError, Version,
 };
 
 use crate::{
@@ -131,6 +131,8 @@ pub struct Counters {
     /// Silences of the liveness channel not taken for the master's death: our own probes late,
     /// a channel that lost probes lately, or the master's adverts still arriving.
     pub liveness_distrusted: u64,
+    /// VRRPv3 master intervals above `max_adopted_interval`, adopted as that maximum.
+    pub intervals_capped: u64,
 }
 
 /// Transition lines per [`LOG_EVERY`] before a flap storm's are held back.
@@ -203,6 +205,7 @@ enum Warning {
     Conflict,
     Liveness,
     LivenessUp,
+    Interval,
 }
 
 impl<O: Outputs> Instance<O> {
@@ -648,13 +651,14 @@ impl<O: Outputs> Instance<O> {
         let c = &self.counters;
         let mut counts = format!(
             "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}, \
-             ARP conflicts {}",
+             ARP conflicts {}, intervals capped {}",
             c.adverts_sent,
             c.became_master,
             c.rejected,
             c.output_errors,
             c.vips_restored,
-            c.arp_conflicts
+            c.arp_conflicts,
+            c.intervals_capped
         );
         if let (Some(follow), Some(s)) = (self.probing, self.outputs.session()) {
             let gap = Duration::from_nanos(s.max_gap_ns);
@@ -719,7 +723,7 @@ impl<O: Outputs> Instance<O> {
             return self.reject("source is not a configured unicast_peer", packet, at);
         }
         self.last_advert = self.last_advert.max(at);
-        let event = advert_event(advert.src, advert.priority, advert.interval_cs);
+        let event = self.advert_event(advert.src, advert.priority, advert.interval_cs, at);
         self.handle(event, at).await;
     }
 
@@ -776,9 +780,41 @@ impl<O: Outputs> Instance<O> {
             return false;
         }
         self.last_advert = arrived;
-        let event = advert_event(src, peer.priority, peer.interval_cs);
+        let event = self.advert_event(src, peer.priority, peer.interval_cs, arrived);
         self.handle(event, arrived).await;
         true
+    }
+
+    /// An accepted advert, for the election. A VRRPv3 interval above `max_adopted_interval` (a
+    /// misconfigured or spoofed master: one advert with 40.95 s would leave the VIP unowned for
+    /// two minutes once its sender is silent) is adopted as that maximum, logged and counted.
+    fn advert_event(
+        &mut self,
+        src: Ipv4Addr,
+        priority: u8,
+        interval_cs: u16,
+        at: Timestamp,
+    ) -> Event {
+        let sent = Duration::from_millis(u64::from(interval_cs) * 10);
+        let max = self.config.max_adopted_interval;
+        if sent > max && self.config.version == Version::V3 {
+            self.counters.intervals_capped += 1;
+            if let Some(suppressed) = self.due(Warning::Interval, at) {
+                warn!(
+                    instance = %self.config.name,
+                    %src,
+                    suppressed,
+                    "advert interval {sent:?} above max_adopted_interval {max:?}: adopting \
+                     {max:?}; raise max_adopted_interval in vrrp_agent if this master is meant \
+                     to be that slow"
+                );
+            }
+        }
+        Event::Advert {
+            src,
+            priority,
+            interval: sent.min(max),
+        }
     }
 
     /// Whether the address list of an advert from `src` is compared with ours: always, but with
@@ -1087,14 +1123,6 @@ impl<O: Outputs> Instance<O> {
                 }
             }
         }
-    }
-}
-
-fn advert_event(src: Ipv4Addr, priority: u8, interval_cs: u16) -> Event {
-    Event::Advert {
-        src,
-        priority,
-        interval: Duration::from_millis(u64::from(interval_cs) * 10),
     }
 }
 

@@ -71,11 +71,16 @@ fn advert(priority: u8) -> Vec<u8> {
 
 /// An advert from `src` listing `addrs`.
 fn advert_listing(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr]) -> Vec<u8> {
+    advert_every(src, priority, addrs, 10)
+}
+
+/// An advert from `src` listing `addrs`, with interval `interval_cs`.
+fn advert_every(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr], interval_cs: u16) -> Vec<u8> {
     let spec = AdvertSpec {
         version: vrrp_common::Version::V3,
         vrid: 51,
         priority,
-        interval_cs: 10,
+        interval_cs,
         auth: Auth::None,
         src,
         dst: VRRP_MULTICAST_V4,
@@ -300,6 +305,25 @@ async fn kernel_compares_the_address_list() {
         (entry.addr_count, entry.addr_digest),
         (1, AddrList::of([VIP]).digest)
     );
+}
+
+/// RFC 9568 §6.4.2 has a backup adopt the master's interval; one spoofed advert with the
+/// longest (40.95 s) would leave the VIP unowned for two minutes after its sender fell silent.
+/// Adopted as max_adopted_interval (default ten times ours: 1 s), logged once, counted.
+#[tokio::test]
+async fn adopted_interval_is_capped() {
+    let logs = Logs::capture();
+    let (mut i, _) = started(config("", "")).await;
+    for n in 0..3 {
+        i.on_packet(&advert_every(PEER, 255, &[VIP], 4095), false, at(10 + n))
+            .await;
+    }
+    let (timer, down) = i.next_deadline().unwrap();
+    assert_eq!(timer, Timer::MasterDown);
+    // 3 × 1 s + Skew_Time (256 − 100) / 256 × 1 s, from the last advert.
+    assert_eq!(down, at(12) + Duration::from_nanos(3_609_375_000));
+    assert_eq!(i.counters.intervals_capped, 3);
+    assert_eq!(logs.count("above max_adopted_interval 1s"), 1);
 }
 
 /// The raw socket reports a datagram the kernel reassembled: dropped, as the XDP program drops

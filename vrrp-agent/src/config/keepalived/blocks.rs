@@ -102,6 +102,8 @@ struct Draft {
     checksum: Option<(ChecksumForm, Loc)>,
     /// `liveness_interval` / `liveness_multiplier` in vrrp_agent: every instance's default.
     liveness: LivenessDraft,
+    /// `max_adopted_interval` in vrrp_agent.
+    max_adopted_interval: Option<Duration>,
     checks: Vec<(Check, Loc)>,
     /// vrrp_scripts and checks refused: tracking them is no further error.
     broken: Vec<String>,

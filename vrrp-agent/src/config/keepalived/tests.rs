@@ -91,6 +91,7 @@ fn instance_defaults_are_keepalived_defaults() {
             unicast_peers: vec![],
             notify: Notify::default(),
             liveness: None,
+            max_adopted_interval: Duration::from_secs(10),
         }
     );
 }
@@ -568,6 +569,31 @@ fn liveness_channel_from_vrrp_agent_or_the_instance() {
     assert!(loaded.warnings[0]
         .message
         .contains("without liveness_interval"));
+}
+
+/// max_adopted_interval: ten times the instance's own interval unless vrrp_agent sets it; never
+/// below the instance's own.
+#[test]
+fn max_adopted_interval_from_vrrp_agent() {
+    let fast = "version 3\nadvert_int 0.05";
+    assert_eq!(
+        instance_in("", fast).max_adopted_interval,
+        Duration::from_millis(500)
+    );
+    let agent = "vrrp_agent {\nmax_adopted_interval 2s\n}";
+    assert_eq!(
+        instance_in(agent, fast).max_adopted_interval,
+        Duration::from_secs(2)
+    );
+    let agent = "vrrp_agent {\nmax_adopted_interval 20ms\n}";
+    let got = errors(&format!(
+        "{agent}\nvrrp_instance VI_1 {{\n{BASE}\n{fast}\n}}\n"
+    ));
+    assert!(
+        got.iter()
+            .any(|e| e.contains("max_adopted_interval 20ms is below")),
+        "{got:?}"
+    );
 }
 
 #[test]

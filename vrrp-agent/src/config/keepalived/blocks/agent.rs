@@ -44,6 +44,7 @@ pub(super) const AGENT: &Table<Draft> = &[
     ("check", Many(check)),
     ("liveness_interval", One(|d, g, s| liveness_interval(d, &mut g.liveness, s))),
     ("liveness_multiplier", One(|d, g, s| liveness_multiplier(d, &mut g.liveness, s))),
+    ("max_adopted_interval", One(|d, g, s| set(&mut g.max_adopted_interval, value(d, s, parse_duration).map(Some)))),
 ];
 
 fn xdp_mode(v: &str) -> Result<XdpMode, String> {

@@ -15,6 +15,7 @@ use super::{
 use crate::config::{
     keepalived::{Diags, Loc, Place, Places},
     password, Check, Config, ConfigError, Garp, Liveness, Probe, SyncGroup, VrrpInstance,
+    ADOPTED_INTERVAL_FACTOR,
 };
 
 impl Draft {
@@ -299,6 +300,9 @@ impl Draft {
             unicast_peers: i.peers.iter().map(|(p, _)| *p).collect(),
             notify: i.notify.clone(),
             liveness: self.liveness(d, i),
+            max_adopted_interval: self
+                .max_adopted_interval
+                .unwrap_or(advert * ADOPTED_INTERVAL_FACTOR),
         };
         if let Err(e) = instance.validate() {
             d.error(locate(&e, i), format!("vrrp_instance {name}: {e}"));
