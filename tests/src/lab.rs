@@ -512,7 +512,9 @@ impl Lab {
 /// The number that follows the first `marker` in `log`: a count in an agent's status line.
 pub fn count_after(log: &str, marker: &str) -> Option<u64> {
     let rest = log.split(marker).nth(1)?;
-    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     rest[..digits].parse().ok()
 }
 

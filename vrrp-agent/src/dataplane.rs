@@ -301,3 +301,6 @@ impl Events {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

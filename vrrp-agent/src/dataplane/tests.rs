@@ -1,0 +1,281 @@
+//! The kernel program is transparent: run by the kernel with BPF_PROG_TEST_RUN (root, no
+//! interface) on over 100,000 frames through both hooks, it passes every frame unchanged, and
+//! its maps and ring buffer move only for frames that pass every check the agent applies.
+//!
+//! Frames: the bad-input matrix of the end-to-end tests (every class, one change each, and
+//! sound adverts), each truncated at every length, random byte changes of those, random bytes,
+//! and ARP for our VIP. The verdicts expected come from the agent's own decoder.
+
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use aya::maps::{MapData, RingBuf};
+use aya::programs::{SchedClassifier, TestRun, TestRunOptions, TestRunResult, Xdp};
+use vrrp_common::{
+    maps::{Role, EVENT_ADVERT, EVENT_ARP_CONFLICT, MAP_EVENTS},
+    wire::{header_at, ArpIpv4, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP},
+    AddrList, Auth, Expect, Version,
+};
+use vrrp_lab::frames::{
+    advert_frame, fragmented, reseal, udp_frame, vlan_tagged, with_record_route, TPID_8021AD,
+    TPID_8021Q,
+};
+
+use super::*;
+use crate::testing::is_root;
+
+/// BPF_PROG_TEST_RUN runs a frame as arriving on the loopback device.
+const IFINDEX: u32 = 1;
+const VRID: u8 = 51;
+const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+/// XDP_PASS; TC_ACT_UNSPEC (-1) as the kernel returns it.
+const XDP_PASS: u32 = 2;
+const TC_PASS: u32 = u32::MAX;
+
+/// A small deterministic generator (xorshift64*): the same frames on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// What instance VRID 51 on the loopback device accepts: a v3 backup of priority 100 with our
+/// VIP, as the agent writes it.
+fn expect() -> Expect {
+    Expect {
+        vrid: VRID,
+        version: Version::V3,
+        interval_cs: 10,
+        auth: Auth::None,
+        local_addr: US,
+    }
+}
+
+fn entry() -> InstanceEntry {
+    let ours = AddrList::of([VIP]);
+    InstanceEntry {
+        local_addr: US.octets(),
+        auth_data: [0; 8],
+        interval_cs: 10,
+        version: 3,
+        priority: 100,
+        role: Role::Backup as u8,
+        auth_type: 0,
+        liveness: 0,
+        addr_count: ours.count,
+        _pad: [0; 4],
+        addr_digest: ours.digest,
+    }
+}
+
+/// The agent's verdict on a frame: an untagged advert for our instance that passes every check.
+fn accepted(frame: &[u8]) -> bool {
+    let ip = frame.get(ETH_HDR_LEN..).unwrap_or_default();
+    frame.get(12..14) == Some(&ETH_P_IP.to_be_bytes())
+        && vrrp_common::decode_ipv4(ip)
+            .is_ok_and(|a| a.check(&expect()).is_ok() && a.check_addrs(&[VIP]).is_ok())
+}
+
+/// Untagged ARP whose sender address is our VIP: recorded in VIPS.
+fn arp_for_vip(frame: &[u8]) -> Option<&ArpIpv4> {
+    if frame.get(12..14) != Some(&ETH_P_ARP.to_be_bytes()) {
+        return None;
+    }
+    header_at::<ArpIpv4>(frame, ETH_HDR_LEN).filter(|a| a.is_ether_ipv4() && a.spa == VIP.octets())
+}
+
+/// Every frame of the test: over 100,000.
+fn frames() -> Vec<Vec<u8>> {
+    let src = (PEER_MAC, PEER);
+    let sound = advert_frame(src, VRID, 200, 10, &[VIP]);
+    let changed = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = sound.clone();
+        edit(&mut f);
+        reseal(&mut f);
+        f
+    };
+    let mut garp = [0u8; 64];
+    let len = vrrp_common::encode_garp(PEER_MAC, VIP, &mut garp).unwrap();
+    let mut ours = garp;
+    vrrp_common::encode_garp(OUR_MAC, VIP, &mut ours).unwrap();
+    let [first, last] = fragmented(&sound);
+    let mut bases = vec![
+        sound.clone(),
+        advert_frame(src, VRID, 0, 10, &[VIP]),
+        advert_frame(src, VRID, 150, 20, &[VIP]),
+        advert_frame((PEER_MAC, US), VRID, 200, 10, &[VIP]),
+        advert_frame(src, VRID, 200, 10, &[VIP, PEER]),
+        advert_frame(src, VRID, 200, 10, &[PEER]),
+        advert_frame(src, VRID + 1, 200, 10, &[VIP]),
+        changed(&|f| f[22] = 254),
+        changed(&|f| f[34] = 0x21),
+        changed(&|f| f[34] = 0x32),
+        changed(&|f| f[37] = 0),
+        changed(&|f| f[37] = 2),
+        changed(&|f| f[38..40].fill(0)),
+        with_record_route(&sound),
+        first,
+        last,
+        vlan_tagged(&sound, TPID_8021Q, 100),
+        vlan_tagged(&vlan_tagged(&sound, TPID_8021Q, 100), TPID_8021AD, 200),
+        garp[..len].to_vec(),
+        ours[..len].to_vec(),
+        udp_frame((OUR_MAC, US), src),
+    ];
+    let mut padded = sound.clone();
+    padded.extend([0; 14]);
+    bases.push(padded);
+
+    let mut all = bases.clone();
+    for base in &bases {
+        all.extend((ETH_HDR_LEN..base.len()).map(|n| base[..n].to_vec()));
+    }
+    let mut rng = Rng(0x5eed_f00d_cafe_d00d);
+    for _ in 0..75_000 {
+        let mut f = bases[rng.below(bases.len())].clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(f.len());
+            f[at] = rng.next() as u8;
+        }
+        all.push(f);
+    }
+    for n in 0..25_000 {
+        let mut f: Vec<u8> = (0..ETH_HDR_LEN + rng.below(1500))
+            .map(|_| rng.next() as u8)
+            .collect();
+        // Half of them IPv4 with protocol 112, to get past the first checks.
+        if n % 2 == 0 && f.len() >= ETH_HDR_LEN + 20 {
+            f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+            f[14] = 0x45;
+            f[23] = 112;
+        }
+        all.push(f);
+    }
+    all
+}
+
+/// What the run saw that the frame-by-frame checks cannot judge alone.
+#[derive(Default)]
+struct Seen {
+    accepted: u64,
+    rejected_reports: u64,
+}
+
+/// One hook's run of a frame: its verdict and the bytes it left, or `None` where the kernel's
+/// test harness cannot build the frame for that hook.
+type Hook = dyn Fn(&Dataplane, &[u8], &mut [u8]) -> Option<(u32, usize)>;
+
+/// Runs every frame through `run` (one hook), asserting transparency and the map updates.
+fn run_all(hook: &str, dp: &mut Dataplane, ring: &mut RingBuf<MapData>, run: &Hook) -> Seen {
+    let key = InstanceKey::new(IFINDEX, VRID);
+    let vip_count = |dp: &Dataplane| dp.vips.get(&VIP.octets(), 0).unwrap().count;
+    let mut seen = Seen::default();
+    let mut out = vec![0u8; 4096];
+    let started = Instant::now();
+    for (n, frame) in frames().iter().enumerate() {
+        let (peer, arp) = (dp.peer(&key).unwrap(), vip_count(dp));
+        let Some((verdict, size)) = run(dp, frame, &mut out) else {
+            continue;
+        };
+        let what = || format!("{hook}, frame {n}: {frame:02x?}");
+        assert!(
+            verdict == XDP_PASS || verdict == TC_PASS,
+            "verdict {verdict}: {}",
+            what()
+        );
+        assert_eq!(&out[..size], &frame[..], "bytes changed: {}", what());
+        let good = accepted(frame);
+        let counted = dp.peer(&key).unwrap().count - peer.count;
+        assert_eq!(counted, u64::from(good), "PEERS: {}", what());
+        let arp_seen = vip_count(dp) - arp;
+        assert_eq!(
+            arp_seen,
+            u64::from(arp_for_vip(frame).is_some()),
+            "VIPS: {}",
+            what()
+        );
+        seen.accepted += u64::from(good);
+        while let Some(item) = ring.next() {
+            let event = bytemuck::pod_read_unaligned::<RingEvent>(&item);
+            match event.kind {
+                EVENT_ADVERT if good => {}
+                EVENT_ADVERT => seen.rejected_reports += 1,
+                EVENT_ARP_CONFLICT => assert!(
+                    arp_for_vip(frame).is_some_and(|a| a.sha != OUR_MAC),
+                    "ARP conflict event: {}",
+                    what()
+                ),
+                kind => panic!("event {kind}: {}", what()),
+            }
+        }
+    }
+    // Rejected adverts are reported for the log at most once a second.
+    let bound = started.elapsed().as_secs() + 1;
+    assert!(
+        seen.rejected_reports <= bound,
+        "{hook}: {} reports",
+        seen.rejected_reports
+    );
+    seen
+}
+
+/// One BPF_PROG_TEST_RUN of `frame`: the program's return value and the bytes it left in `out`.
+fn test_run<P>(program: &P, frame: &[u8], out: &mut [u8]) -> (u32, usize)
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(out),
+        ..TestRunOptions::default()
+    };
+    let r = program
+        .test_run(opts)
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {} bytes: {e:?}", frame.len()));
+    (r.return_value, r.data_size_out as usize)
+}
+
+#[test]
+fn kernel_program_is_transparent_and_records_only_what_passes() {
+    if !is_root() {
+        eprintln!("skipping kernel_program_is_transparent: needs root (BPF_PROG_TEST_RUN)");
+        return;
+    }
+    let mut dp = Dataplane::load().expect("load the kernel program");
+    dp.set_instance(InstanceKey::new(IFINDEX, VRID), entry())
+        .unwrap();
+    dp.set_vip_owner(VIP, Some(OUR_MAC)).unwrap();
+    let map = dp.ebpf.take_map(MAP_EVENTS).unwrap();
+    let mut ring = RingBuf::try_from(map).unwrap();
+    dp.tc().unwrap();
+
+    let xdp = run_all("XDP", &mut dp, &mut ring, &|dp, frame, out| {
+        let program: &Xdp = dp.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
+        Some(test_run(program, frame, out))
+    });
+    let tc = run_all("TC", &mut dp, &mut ring, &|dp, frame, out| {
+        // The kernel builds no skb for an IPv4 frame without a whole IPv4 header (EINVAL).
+        let ipv4 = frame[12..14] == ETH_P_IP.to_be_bytes();
+        if ipv4 && frame.len() < ETH_HDR_LEN + 20 {
+            return None;
+        }
+        let program: &SchedClassifier = dp.ebpf.program(PROGRAM_TC).unwrap().try_into().unwrap();
+        Some(test_run(program, frame, out))
+    });
+    // The control: sound adverts among them were recorded, the same number on both hooks.
+    assert!(xdp.accepted > 1000, "{}", xdp.accepted);
+    assert_eq!(xdp.accepted, tc.accepted);
+}
