@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask setup | test | run | demo | bench`.
+//! Project tasks: `cargo xtask setup | test | run | demo | bench | fuzz`.
 mod bench;
 mod demo;
+mod fuzz;
 mod setup;
 
 use std::{
@@ -37,6 +38,8 @@ enum Task {
     Demo,
     /// Failover benchmark of vrrp-agent and keepalived under load (root; writes target/bench/).
     Bench(bench::Opts),
+    /// Fuzz the advert codec, keepalived.conf and the command line (cargo fuzz, fuzz/).
+    Fuzz(fuzz::Opts),
 }
 
 fn main() -> Result<()> {
@@ -46,6 +49,7 @@ fn main() -> Result<()> {
         Task::Run { args } => run(&args),
         Task::Demo => demo::run(),
         Task::Bench(opts) => bench::run(opts),
+        Task::Fuzz(opts) => fuzz::run(&opts),
     }
 }
 
@@ -89,6 +93,10 @@ fn status(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
+/// Seconds each fuzz target runs in `cargo xtask test`: a smoke run that keeps the targets
+/// building and catches shallow crashes; the long runs are `cargo xtask fuzz --secs N`.
+const FUZZ_SECS: u64 = 15;
+
 fn test(unit_only: bool) -> Result<()> {
     if !unit_only && !is_root() {
         bail!(
@@ -107,6 +115,10 @@ fn test(unit_only: bool) -> Result<()> {
         "warnings",
     ]))?;
     status(cargo(&["test", "--workspace", "--exclude", "vrrp-lab"]))?;
+    fuzz::run(&fuzz::Opts {
+        secs: FUZZ_SECS,
+        target: None,
+    })?;
     if !unit_only {
         // The end-to-end tests start the agent binary; build it first, then run them one at a
         // time so two topologies never compete for the two CPUs and blur the timing.

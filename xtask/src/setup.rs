@@ -11,6 +11,7 @@ pub const NIGHTLY: &str = "nightly";
 /// bpf-linker 0.10.4 links with the nightly's own libLLVM, so it always matches rustc's LLVM;
 /// 0.13 defaults to LLVM 23 and fails against LLVM 22 (shared/TOOLCHAIN.md).
 const BPF_LINKER: &str = "0.10.4";
+const CARGO_FUZZ: &str = "0.13.2";
 /// Debian packages the agent, the end-to-end tests and the benchmark drive: (command that proves
 /// it is there, package). `nft` enforces `no_accept`; keepalived is the interop peer and the
 /// benchmark's baseline; trafgen and stress-ng make the benchmark's loads.
@@ -29,6 +30,7 @@ const PACKAGES: &[(&str, &str)] = &[
 pub fn run() -> Result<()> {
     nightly_rust_src()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     debian_packages()
 }
 
@@ -73,6 +75,19 @@ fn bpf_linker() -> Result<()> {
         bail!("bpf-linker installed but not on PATH: add ~/.cargo/bin to PATH");
     }
     Ok(())
+}
+
+/// The fuzz targets' runner (`cargo xtask fuzz`, and the short runs of `cargo xtask test`).
+fn cargo_fuzz() -> Result<()> {
+    let have = output(Command::new("cargo").args(["fuzz", "--version"])).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(CARGO_FUZZ) {
+        return Ok(());
+    }
+    status(command(
+        "cargo",
+        &["install", &format!("cargo-fuzz@{CARGO_FUZZ}"), "--locked"],
+    ))
+    .context("cannot install cargo-fuzz (it needs crates.io)")
 }
 
 fn debian_packages() -> Result<()> {
