@@ -12,7 +12,7 @@ use vrrp_lab::frames::{
     advert_frame, checksum, fragmented, parse_mac, reseal, vlan_tagged, with_record_route,
     TPID_8021AD, TPID_8021Q,
 };
-use vrrp_lab::lab::{count_after, Lab, IFACE, SEC, SETTLE, VIP};
+use vrrp_lab::lab::{count_after, Lab, IFACE, ROUTERS, SEC, SETTLE, VIP};
 use vrrp_lab::skip_unless_root;
 
 /// A host on the segment playing the attacker: its MAC and address, and our VIP.
@@ -411,4 +411,90 @@ fn one_verdict_on_every_path_xdp() {
 fn one_verdict_on_every_path_raw_socket() {
     skip_unless_root!();
     one_verdict_on_every_path("ho_matrix_raw", "off");
+}
+
+/// Replies of `count` pings from the client to the VIP, 100 ms apart.
+fn pings_answered(lab: &Lab, count: u32) -> u32 {
+    let out = lab.topo.ns("client").run(
+        "ping",
+        [
+            "-n",
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+            VIP,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(", ")
+        .find_map(|part| part.strip_suffix(" received")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A storm of every bad-input class at once (each frame of the matrix that must be dropped, in
+/// turn, 5,000 a second for 4 s) on a healthy pair: no transition on either router, r1 stays
+/// master, the client keeps reaching the VIP, r1's log grows by a few lines at most, and the
+/// rejects are counted (by the check that failed, where the agent sees them all).
+fn storm_moves_nothing(name: &str, xdp: &str) {
+    let mut lab = Lab::new(name);
+    lab.elect_r1(&["--xdp", xdp], SETTLE);
+    lab.wait_client_reaches_vip_at("r1", SETTLE);
+    let (src, vip) = spoofer(&mut lab);
+    let frames: Vec<Vec<u8>> = frame_matrix(src, vip)
+        .into_iter()
+        .filter(|c| c.want == Verdict::Dropped)
+        .flat_map(|c| c.frames)
+        .collect();
+    let marks = [lab.log_len("r1"), lab.log_len("r2")];
+    let mut storm = lab.send_frames("spoof", &frames, Duration::from_micros(200), 20_000);
+    let answered = pings_answered(&lab, 30);
+    let sent = storm.wait_timeout(15 * SEC);
+    lab.check(sent.is_some_and(|s| s.success()), "trafgen failed");
+    for (role, mark) in ROUTERS.iter().zip(marks) {
+        let log = lab.log_since(role, mark);
+        lab.check(
+            !log.contains(" -> "),
+            &format!("{role} changed state in the storm:\n{log}"),
+        );
+    }
+    lab.assert_state("r1", "MASTER");
+    lab.check(
+        answered >= 29,
+        &format!("the client got {answered} of 30 replies from the VIP"),
+    );
+    let lines = lab.log_since("r1", marks[0]).lines().count();
+    lab.check(lines <= 5, &format!("r1 logged {lines} lines in the storm"));
+
+    let status = lab.status("r1", "status: ");
+    let counted = if xdp == "off" {
+        // Every class the kernel lets through to the socket, counted by its check.
+        let by = status.split("rejected ").nth(1).unwrap_or_default();
+        let reasons = by
+            .split_once(')')
+            .map_or(0, |(r, _)| r.matches(',').count() + 1);
+        reasons >= 6
+    } else {
+        // The kernel counts them all; the agent sees one a second, with its reason.
+        count_after(&status, " and rejected ").is_some_and(|n| n > 5_000)
+    };
+    lab.check(
+        counted,
+        &format!("rejects not counted as they should be:\n{status}"),
+    );
+}
+
+#[test]
+fn storm_of_every_bad_class_moves_nothing_tc() {
+    skip_unless_root!();
+    storm_moves_nothing("ho_storm_tc", "tc");
+}
+
+#[test]
+fn storm_of_every_bad_class_moves_nothing_raw_socket() {
+    skip_unless_root!();
+    storm_moves_nothing("ho_storm_raw", "off");
 }

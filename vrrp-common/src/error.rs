@@ -69,8 +69,36 @@ pub enum DecodeError {
     AddressCount { got: u8, want: u8 },
     #[error("our address {0} is not in the advert (check virtual_ipaddress on both routers)")]
     AddressMissing(Ipv4Addr),
-    #[error("the advertised addresses are not ours (check virtual_ipaddress on both routers)")]
-    AddressList,
+}
+
+impl DecodeError {
+    /// The receive check that failed, in a few words: what rejects are counted by.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            Self::Truncated { .. } => "truncated",
+            Self::NotIpv4(_) => "not IPv4",
+            Self::IpHeaderLength(_) => "IP header length",
+            Self::IpChecksum => "IP checksum",
+            Self::IpOptions(_) => "IP options",
+            Self::Fragment => "fragment",
+            Self::NotVrrp(_) => "not VRRP",
+            Self::Ttl(_) => "TTL",
+            Self::Version(_) => "VRRP version",
+            Self::Type(_) => "VRRP type",
+            Self::NoAddresses => "no addresses",
+            Self::Length { .. } => "length",
+            Self::ZeroInterval => "interval 0",
+            Self::Checksum { .. } | Self::ChecksumV3 { .. } => "VRRP checksum",
+            Self::VridMismatch { .. } => "VRID",
+            Self::VersionMismatch { .. } => "version mismatch",
+            Self::OwnAdvert(_) => "own advert",
+            Self::AuthAh => "auth AH",
+            Self::AuthTypeMismatch { .. } => "auth type",
+            Self::PasswordMismatch => "password",
+            Self::IntervalMismatch { .. } => "interval mismatch",
+            Self::AddressCount { .. } | Self::AddressMissing(_) => "address list",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

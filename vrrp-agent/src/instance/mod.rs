@@ -116,11 +116,13 @@ impl Track {
 }
 
 /// What the instance counted since the agent started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub adverts_sent: u64,
     pub became_master: u64,
     pub rejected: u64,
+    /// The same, by the check that failed ([`DecodeError::reason`]).
+    pub rejected_by: BTreeMap<&'static str, u64>,
     /// Outputs that failed (send, VIP, kernel map), each logged as a recoverable error.
     pub output_errors: u64,
     /// VIPs someone else deleted while we were master, put back.
@@ -649,9 +651,19 @@ impl<O: Outputs> Instance<O> {
         let (name, state, priority) = (&self.config.name, self.state(), self.machine.priority());
         let interval = self.machine.master_adver_interval();
         let c = &self.counters;
+        let by: Vec<String> = c
+            .rejected_by
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let by = if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        };
         let mut counts = format!(
-            "sent {} adverts, master {} times, rejected {}, output errors {}, VIPs restored {}, \
-             ARP conflicts {}, intervals capped {}",
+            "sent {} adverts, master {} times, rejected {}{by}, output errors {}, VIPs restored \
+             {}, ARP conflicts {}, intervals capped {}",
             c.adverts_sent,
             c.became_master,
             c.rejected,
@@ -672,18 +684,23 @@ impl<O: Outputs> Instance<O> {
         match self.outputs.peer() {
             Ok(Some(peer)) => {
                 let ago = Duration::from_nanos(now.0.saturating_sub(peer.t_ns));
+                let last = match peer.count {
+                    0 => String::new(),
+                    _ => format!(
+                        " (last from {} prio {}, interval {} cs, {ago:?} ago)",
+                        Ipv4Addr::from(peer.src),
+                        peer.priority,
+                        peer.interval_cs
+                    ),
+                };
                 info!(
                     instance = %name,
                     %state,
                     priority,
                     ?interval,
                     fault = cause,
-                    "status: {counts}; kernel saw {} adverts (last from {} prio {}, interval {} \
-                     cs, {ago:?} ago), rejected {}",
+                    "status: {counts}; kernel saw {} adverts{last} and rejected {}",
                     peer.count,
-                    Ipv4Addr::from(peer.src),
-                    peer.priority,
-                    peer.interval_cs,
                     peer.rejected,
                 );
             }
@@ -717,18 +734,20 @@ impl<O: Outputs> Instance<O> {
             Ok(a) => a,
             // Other groups share the segment: normal, not worth a log line.
             Err(DecodeError::VridMismatch { .. }) => return,
-            Err(e) => return self.reject(&e.to_string(), packet, at),
+            Err(e) => return self.reject(e.reason(), &e.to_string(), packet, at),
         };
         if !self.is_peer(advert.src) {
-            return self.reject("source is not a configured unicast_peer", packet, at);
+            let why = "source is not a configured unicast_peer";
+            return self.reject("not a unicast peer", why, packet, at);
         }
         self.last_advert = self.last_advert.max(at);
         let event = self.advert_event(advert.src, advert.priority, advert.interval_cs, at);
         self.handle(event, at).await;
     }
 
-    fn reject(&mut self, error: &str, packet: &[u8], at: Timestamp) {
+    fn reject(&mut self, reason: &'static str, error: &str, packet: &[u8], at: Timestamp) {
         self.counters.rejected += 1;
+        *self.counters.rejected_by.entry(reason).or_default() += 1;
         let Some(suppressed) = self.due(Warning::Rejected, at) else {
             return;
         };

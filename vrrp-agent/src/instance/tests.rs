@@ -209,6 +209,19 @@ async fn rejected_adverts_are_logged_at_most_every_ten_seconds() {
     assert!(logs.text().contains("suppressed=99"), "{}", logs.text());
     assert_eq!(i.counters.rejected, 101);
     assert_eq!(i.state(), State::Backup, "a rejected advert is no input");
+
+    // Counted by the check that failed, and shown so in the status line.
+    i.on_packet(&advert_listing(PEER, 200, &[OTHER_VIP]), false, at(2))
+        .await;
+    let by: Vec<_> = i.counters.rejected_by.clone().into_iter().collect();
+    assert_eq!(by, [("TTL", 101), ("address list", 1)]);
+    i.log_status(at(3));
+    assert!(
+        logs.text()
+            .contains("rejected 102 (TTL 101, address list 1)"),
+        "{}",
+        logs.text()
+    );
 }
 
 /// The product's headline rule: before declaring the master down, read the kernel's record;
