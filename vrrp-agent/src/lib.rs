@@ -8,6 +8,7 @@ pub mod init;
 pub mod instance;
 pub mod net;
 pub mod notify;
+pub mod privileges;
 pub mod sched;
 pub mod script;
 pub mod sync_group;

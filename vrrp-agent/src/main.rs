@@ -3,7 +3,7 @@
 use std::{io::IsTerminal as _, process::ExitCode};
 
 use clap::Parser as _;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 use vrrp_agent::{
     agent,
     config::{
@@ -12,6 +12,7 @@ use vrrp_agent::{
     },
     init,
     net::{Links, Netlink},
+    privileges,
 };
 
 fn main() -> ExitCode {
@@ -36,6 +37,16 @@ fn main() -> ExitCode {
         // Before the runtime starts its threads.
         if let Some(exit) = init::become_init_if_pid_1() {
             return exit;
+        }
+        match privileges::drop_unneeded() {
+            Ok(kept) => {
+                let mut names: Vec<String> = kept.iter().map(ToString::to_string).collect();
+                names.sort();
+                info!("capabilities kept: {}", names.join(", "));
+            }
+            Err(e) => {
+                warn!("cannot drop the capabilities it does not need: {e}; going on with all")
+            }
         }
     }
     // One thread: the election is one state machine per instance and the I/O is small; a single

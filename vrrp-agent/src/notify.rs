@@ -117,6 +117,37 @@ mod tests {
         );
     }
 
+    /// keepalived disables a notify script that another user could change when
+    /// enable_script_security is on, as it does a vrrp_script; without it, a warning.
+    #[test]
+    fn an_insecure_script_is_refused_under_script_security() {
+        if !crate::testing::is_root() {
+            eprintln!("skipped: needs root (a script that runs as root)");
+            return;
+        }
+        let dir = TempDir::new();
+        let notify = Notify {
+            master: Some(dir.script("writable.sh", "exit 0", 0o757)),
+            ..Notify::default()
+        };
+        let root = crate::config::ScriptUser {
+            user: "root".into(),
+            group: None,
+        };
+        let secure = Global {
+            script_security: true,
+            script_user: Some(root),
+            ..Global::default()
+        };
+        let notifier = Notifier::resolve("vrrp_instance VI_1", &notify, &secure);
+        assert_eq!(notifier, Notifier::default(), "refused");
+        let notifier = Notifier::resolve("vrrp_instance VI_1", &notify, &Global::default());
+        assert!(
+            notifier.master.is_some(),
+            "runs, as in keepalived, with a warning"
+        );
+    }
+
     #[test]
     fn a_script_that_cannot_run_is_left_out() {
         let notify = Notify {
