@@ -11,6 +11,7 @@ const TOOLCHAIN: &str = "nightly";
 
 fn main() -> anyhow::Result<()> {
     println!("cargo::rustc-check-cfg=cfg(vrrp_no_ebpf)");
+    git_commit();
     println!("cargo:rerun-if-env-changed=VRRP_REQUIRE_EBPF");
     let require = env::var_os("VRRP_REQUIRE_EBPF").is_some_and(|v| v == "1");
     if let Some(missing) = missing_toolchain() {
@@ -34,6 +35,34 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::Custom(TOOLCHAIN),
     )
+}
+
+/// The commit this build comes from, for `--version` and the start-up log ("unknown" outside a
+/// git checkout, e.g. from a source tarball).
+fn git_commit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(&root)
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    let suffix = if dirty { "-modified" } else { "" };
+    println!("cargo:rustc-env=VRRP_GIT_COMMIT={commit}{suffix}");
+    // A new commit or a changed work tree: the line must not go stale.
+    for file in ["HEAD", "index"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join(".git").join(file).display()
+        );
+    }
 }
 
 /// What is missing to build the eBPF object, if anything.

@@ -9,7 +9,7 @@ use vrrp_agent::config::cli::Cli;
 const FLAGS: [&str; 7] = [
     "--vip",
     "--advert-int",
-    "--version",
+    "--vrrp-version",
     "--checksum",
     "--garp-delay",
     "--liveness-interval",

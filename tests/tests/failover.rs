@@ -262,7 +262,14 @@ fn start_v2_pair(lab: &mut Lab, p1: &str, p2: &str) {
         lab.start(
             role,
             prio,
-            &["--version", "2", "--advert-int", "1s", "--auth-pass", pass],
+            &[
+                "--vrrp-version",
+                "2",
+                "--advert-int",
+                "1s",
+                "--auth-pass",
+                pass,
+            ],
         );
     }
 }

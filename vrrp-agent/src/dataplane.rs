@@ -31,6 +31,9 @@ static OBJECT: Option<&[u8]> = Some(aya::include_bytes_aligned!(concat!(
 #[cfg(vrrp_no_ebpf)]
 static OBJECT: Option<&[u8]> = None;
 
+/// Whether this binary carries its kernel program (built with nightly rust-src and bpf-linker).
+pub const BUILT_IN: bool = cfg!(not(vrrp_no_ebpf));
+
 #[derive(Debug, Error)]
 pub enum DataplaneError {
     #[error(

@@ -7,7 +7,7 @@ use tracing::{error, info, warn};
 use vrrp_agent::{
     agent,
     config::{
-        cli::{Cli, Command},
+        cli::{self, Cli, Command},
         keepalived::{self, Loaded},
     },
     init,
@@ -25,6 +25,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if cli.print_version {
+        println!("{}", cli::version_line());
+        return ExitCode::SUCCESS;
+    }
     let loaded = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -34,6 +38,10 @@ fn main() -> ExitCode {
     };
     let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
     if !checking {
+        info!("{}", cli::version_line());
+        for note in cli.keepalived.notes() {
+            info!("{note}");
+        }
         // Before the runtime starts its threads.
         if let Some(exit) = init::become_init_if_pid_1() {
             return exit;
@@ -65,7 +73,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match runtime.block_on(agent::run(loaded, cli.file.clone())) {
+    match runtime.block_on(agent::run(loaded, cli.config_file())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -74,29 +82,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configuration from `-f FILE` (warnings logged) or from the instance flags.
+/// The configuration from the keepalived.conf (`-f`, or the default; warnings logged) or from
+/// the one-instance flags, with the agent-wide flags over it.
 fn load(cli: &Cli) -> Result<Loaded, String> {
-    let Some(path) = &cli.file else {
-        if cli.config_test || cli.command.is_some() {
-            return Err("error: checking a configuration needs -f FILE".into());
+    let mut loaded = match cli.config_file() {
+        Some(path) => {
+            let loaded = keepalived::load(&path).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(|d| format!("error: {d}")).collect();
+                lines.join("\n")
+            })?;
+            for w in &loaded.warnings {
+                warn!("{w}");
+            }
+            loaded
         }
-        let config = cli.instance.config().map_err(|e| format!("error: {e}"))?;
-        return Ok(config.into());
+        None => Loaded::from(cli.instance.config().map_err(|e| format!("error: {e}"))?),
     };
-    let mut loaded = keepalived::load(path).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|d| format!("error: {d}")).collect();
-        lines.join("\n")
-    })?;
-    for w in &loaded.warnings {
-        warn!("{w}");
-    }
-    let global = &mut loaded.config.global;
-    if let Some(xdp) = cli.instance.xdp {
-        global.xdp = xdp;
-    }
-    if let Some(priority) = cli.instance.rt_priority {
-        global.rt_priority = priority;
-    }
+    cli.override_global(&mut loaded.config);
     Ok(loaded)
 }
 

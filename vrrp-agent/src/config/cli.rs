@@ -5,97 +5,37 @@ use clap::{Args, Parser, Subcommand};
 use vrrp_common::{ChecksumForm, Version};
 
 use super::{
-    checksum_form, password, Config, ConfigError, Garp, Global, Liveness, Notify, Vip,
-    VrrpInstance, XdpMode, ADOPTED_INTERVAL_FACTOR, DEFAULT_RT_PRIORITY,
+    checksum_form, password, Config, ConfigError, Garp, Liveness, Notify, Vip, VrrpInstance,
+    XdpMode, ADOPTED_INTERVAL_FACTOR,
 };
 
-/// `vrrp-agent` command line: a keepalived.conf (`-f`), or one instance described by flags with
-/// keepalived's settings by their usual names.
+/// keepalived's own: what runs when neither `-f` nor the one-instance flags are given.
+pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+/// `vrrp-agent` command line: a keepalived.conf (`-f`, else keepalived's default file), or one
+/// instance described by flags with keepalived's settings by their usual names.
 #[derive(Debug, Parser)]
-// `--version` is the VRRP version, as the issue and keepalived users expect, so clap's own goes.
-// `check-config -f FILE` needs none of the instance flags.
+// `-v`, `-V` and `--version` print the build (`version_line`); clap's own flag would not say
+// whether the kernel program is built in.
 #[command(
     name = "vrrp-agent",
-    version,
     about,
     disable_version_flag = true,
-    subcommand_negates_reqs = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// keepalived.conf to run (keepalived's `-f`).
+    /// keepalived.conf to run [default: /etc/keepalived/keepalived.conf unless the one-instance
+    /// flags are given] (keepalived's `-f`).
     #[arg(short = 'f', long = "use-file", value_name = "FILE", global = true)]
     pub file: Option<PathBuf>,
-    /// Check the configuration and exit: 0 when it is good (keepalived's `-t`).
+    /// Check the configuration and exit: 0 when it is good, 2 when not (keepalived's `-t`).
     #[arg(short = 't', long = "config-test")]
     pub config_test: bool,
-    #[command(flatten)]
-    pub instance: InstanceArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Check the configuration given with -f and exit: 0 when it is good.
-    CheckConfig,
-}
-
-/// One instance from flags, when no keepalived.conf is given.
-#[derive(Debug, Args)]
-pub struct InstanceArgs {
-    /// Interface the instance runs on (adverts, VIPs, XDP program).
-    #[arg(long, value_name = "IF", required_unless_present = "file")]
-    pub iface: Option<String>,
-    /// Virtual router ID, shared by every router of the group.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=255), required_unless_present = "file")]
-    pub vrid: Option<u8>,
-    /// Priority: the highest live one holds the VIPs; 255 means address owner.
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(1..=255), required_unless_present = "file")]
-    pub priority: Option<u8>,
-    /// Virtual IPv4 address, repeatable; /32 unless a prefix length is given; an alias label as
-    /// in keepalived.conf: "198.51.100.100/24 label eth0:1".
-    #[arg(
-        long = "vip",
-        value_name = "ADDR[/LEN] [label LABEL]",
-        required_unless_present = "file"
-    )]
-    pub vips: Vec<VipArg>,
-    /// Advert interval: whole seconds for v2 (1s), 10ms to 40.95s for v3 (100ms, 10ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub advert_int: Duration,
-    /// VRRP version (keepalived's `vrrp_version`).
-    #[arg(long, value_name = "2|3", default_value = "3", value_parser = parse_version)]
-    pub version: Version,
-    /// VRRPv2 `auth_type PASS` password (8 characters at most are sent, as keepalived does).
-    #[arg(long, value_name = "X")]
-    pub auth_pass: Option<String>,
-    /// Do not take over from a lower-priority master (keepalived's `nopreempt`).
-    #[arg(long)]
-    pub nopreempt: bool,
-    /// Seconds to accept a lower-priority master before preempting it.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    pub preempt_delay: u64,
-    /// VRRPv3 checksum to send; both forms are accepted on receive.
-    #[arg(long, value_name = "pseudo|message", default_value = "pseudo", value_parser = checksum_form)]
-    pub checksum: ChecksumForm,
-    /// Gratuitous ARPs sent at once on becoming master.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub garp_count: u8,
-    /// Send the gratuitous ARPs again this long after becoming master; 0 to not repeat.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub garp_delay: Duration,
-    /// Liveness channel between vrrp-agents: as backup, probe the master this often (e.g.
-    /// 500us) and take over once it is silent for --liveness-multiplier intervals; as master,
-    /// reflect the probes. Off when not given.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub liveness_interval: Option<Duration>,
-    /// Probes lost in a row that mean the master is gone.
-    #[arg(long, value_name = "N", default_value_t = Liveness::DEFAULT_MULTIPLIER, requires = "liveness_interval")]
-    pub liveness_multiplier: u8,
-    /// The longest VRRPv3 master interval a backup adopts; a longer one (a misconfigured or
-    /// spoofed master) is adopted as this [default: 10 × --advert-int].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_adopted_interval: Option<Duration>,
+    /// Print the version, the git commit and whether the kernel program is built in.
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V')]
+    pub print_version: bool,
     /// XDP attach mode for the kernel fast path [default: auto, or the file's `vrrp_agent`
     /// block]; overrides the file when given.
     #[arg(long, value_enum, global = true)]
@@ -104,6 +44,172 @@ pub struct InstanceArgs {
     /// scheduling [default: 1, or the file's vrrp_rt_priority]; overrides the file when given.
     #[arg(long, value_name = "0-99", global = true, value_parser = clap::value_parser!(u8).range(0..=99))]
     pub rt_priority: Option<u8>,
+    #[command(flatten)]
+    pub keepalived: KeepalivedFlags,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  vrrp-agent                               run /etc/keepalived/keepalived.conf
+  vrrp-agent --iface eth0 --vrid 51 --priority 150 --vip 203.0.113.10/24 --advert-int 100ms
+
+Signals: HUP reloads the file, USR1 logs one status line per instance, TERM and INT hand over
+(priority-0 advert, VIPs removed) and exit.
+
+Exit status: 0 after a clean stop or a good check, 1 after a fatal error (VIPs handed over
+first), 2 for a command line or configuration that cannot run.";
+
+impl Cli {
+    /// The keepalived.conf to read: `-f`, or keepalived's default when no one-instance flag is
+    /// given; `None` for one instance from flags.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        match (&self.file, self.instance.given()) {
+            (Some(f), _) => Some(f.clone()),
+            (None, false) => Some(PathBuf::from(DEFAULT_CONFIG)),
+            (None, true) => None,
+        }
+    }
+}
+
+/// The line `--version` prints and the agent logs at start.
+pub fn version_line() -> String {
+    let built_in = if crate::dataplane::BUILT_IN {
+        "yes"
+    } else {
+        "no"
+    };
+    format!(
+        "vrrp-agent {} (git {}, XDP program built in: {built_in})",
+        env!("CARGO_PKG_VERSION"),
+        env!("VRRP_GIT_COMMIT")
+    )
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration (-f, or the default file) and exit: 0 when it is good.
+    CheckConfig,
+}
+
+/// keepalived's daemon flags, so its units and sysconfig files start this agent unchanged. Each
+/// is a no-op here, said in one log line at start ([`KeepalivedFlags::notes`]).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "keepalived's daemon flags (accepted, no effect)")]
+pub struct KeepalivedFlags {
+    /// Never forks anyway; run it as a Type=notify service or under a supervisor.
+    #[arg(short = 'n', long = "dont-fork")]
+    pub dont_fork: bool,
+    /// Transitions and their reasons are always logged; RUST_LOG=debug for more.
+    #[arg(short = 'D', long = "log-detail")]
+    pub log_detail: bool,
+    /// Logs always go to stderr (the journal under systemd).
+    #[arg(short = 'l', long = "log-console")]
+    pub log_console: bool,
+    /// VRRP is all it runs.
+    #[arg(short = 'P', long = "vrrp")]
+    pub vrrp_only: bool,
+    /// No syslog: logs go to stderr (the journal under systemd).
+    #[arg(short = 'S', long = "log-facility", value_name = "0-7")]
+    pub log_facility: Option<String>,
+    /// No separate VRRP process, no PID file of its own.
+    #[arg(short = 'r', long = "vrrp_pid", value_name = "FILE")]
+    pub vrrp_pid: Option<PathBuf>,
+    /// No health-checker process, no PID file of its own.
+    #[arg(short = 'c', long = "checkers_pid", value_name = "FILE")]
+    pub checkers_pid: Option<PathBuf>,
+}
+
+impl KeepalivedFlags {
+    /// One note for each flag given, for the start-up log.
+    pub fn notes(&self) -> Vec<&'static str> {
+        [
+            (self.dont_fork, "-n/--dont-fork: the agent never forks"),
+            (
+                self.log_detail,
+                "-D/--log-detail: transitions are always logged with their reason",
+            ),
+            (self.log_console, "-l/--log-console: logs go to stderr"),
+            (self.vrrp_only, "-P/--vrrp: VRRP is all the agent runs"),
+            (
+                self.log_facility.is_some(),
+                "-S/--log-facility: logs go to stderr, not syslog",
+            ),
+            (
+                self.vrrp_pid.is_some(),
+                "-r/--vrrp_pid: no separate VRRP process",
+            ),
+            (
+                self.checkers_pid.is_some(),
+                "-c/--checkers_pid: no health-checker process",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(given, note)| given.then_some(note))
+        .collect()
+    }
+}
+
+/// One instance from flags, instead of a keepalived.conf. `--iface`, `--vrid`, `--priority`
+/// and `--vip` go together; the rest need them.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "One instance without a keepalived.conf")]
+#[group(id = "instance", multiple = true, conflicts_with = "file")]
+pub struct InstanceArgs {
+    /// Interface the instance runs on (adverts, VIPs, XDP program).
+    #[arg(long, value_name = "IF", requires_all = ["vrid", "priority", "vips"])]
+    pub iface: Option<String>,
+    /// Virtual router ID, shared by every router of the group.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=255), requires = "iface")]
+    pub vrid: Option<u8>,
+    /// Priority: the highest live one holds the VIPs; 255 means address owner.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(1..=255), requires = "iface")]
+    pub priority: Option<u8>,
+    /// Virtual IPv4 address, repeatable; /32 unless a prefix length is given; an alias label as
+    /// in keepalived.conf: "198.51.100.100/24 label eth0:1".
+    #[arg(
+        long = "vip",
+        value_name = "ADDR[/LEN] [label LABEL]",
+        requires = "iface"
+    )]
+    pub vips: Vec<VipArg>,
+    /// Advert interval: whole seconds for v2 (1s), 10ms to 40.95s for v3 (100ms, 10ms).
+    #[arg(long, requires = "iface", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub advert_int: Duration,
+    /// VRRP version (keepalived's `vrrp_version`).
+    #[arg(long, requires = "iface", value_name = "2|3", default_value = "3", value_parser = parse_version)]
+    pub vrrp_version: Version,
+    /// VRRPv2 `auth_type PASS` password (8 characters at most are sent, as keepalived does).
+    #[arg(long, requires = "iface", value_name = "X")]
+    pub auth_pass: Option<String>,
+    /// Do not take over from a lower-priority master (keepalived's `nopreempt`).
+    #[arg(long, requires = "iface")]
+    pub nopreempt: bool,
+    /// Seconds to accept a lower-priority master before preempting it.
+    #[arg(long, requires = "iface", value_name = "SECS", default_value_t = 0)]
+    pub preempt_delay: u64,
+    /// VRRPv3 checksum to send; both forms are accepted on receive.
+    #[arg(long, requires = "iface", value_name = "pseudo|message", default_value = "pseudo", value_parser = checksum_form)]
+    pub checksum: ChecksumForm,
+    /// Gratuitous ARPs sent at once on becoming master.
+    #[arg(long, requires = "iface", value_name = "N", default_value_t = 5)]
+    pub garp_count: u8,
+    /// Send the gratuitous ARPs again this long after becoming master; 0 to not repeat.
+    #[arg(long, requires = "iface", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub garp_delay: Duration,
+    /// Liveness channel between vrrp-agents: as backup, probe the master this often (e.g.
+    /// 500us) and take over once it is silent for --liveness-multiplier intervals; as master,
+    /// reflect the probes. Off when not given.
+    #[arg(long, requires = "iface", value_name = "DURATION", value_parser = parse_duration)]
+    pub liveness_interval: Option<Duration>,
+    /// Probes lost in a row that mean the master is gone.
+    #[arg(long, value_name = "N", default_value_t = Liveness::DEFAULT_MULTIPLIER, requires = "liveness_interval")]
+    pub liveness_multiplier: u8,
+    /// The longest VRRPv3 master interval a backup adopts; a longer one (a misconfigured or
+    /// spoofed master) is adopted as this [default: 10 × --advert-int].
+    #[arg(long, requires = "iface", value_name = "DURATION", value_parser = parse_duration)]
+    pub max_adopted_interval: Option<Duration>,
 }
 
 /// `ADDR[/LEN] [label LABEL]` as given on the command line.
@@ -171,8 +277,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl InstanceArgs {
-    /// The validated one-instance configuration these flags describe (`iface`, `vrid`,
-    /// `priority` and `vips` are present: clap requires them without `-f`).
+    /// Whether the one-instance flags are given (clap makes `--iface` come with `--vrid`,
+    /// `--priority` and `--vip`, and each of the others with `--iface`).
+    pub fn given(&self) -> bool {
+        self.iface.is_some()
+    }
+
+    /// The validated one-instance configuration these flags describe (given: see
+    /// [`InstanceArgs::given`]).
     pub fn config(&self) -> Result<Config, ConfigError> {
         let iface = self.iface.clone().unwrap_or_default();
         let instance = VrrpInstance {
@@ -182,7 +294,7 @@ impl InstanceArgs {
             priority: self.priority.unwrap_or_default(),
             vips: self.vips.iter().map(|v| v.0.clone()).collect(),
             excluded_vips: Vec::new(),
-            version: self.version,
+            version: self.vrrp_version,
             advert_interval: self.advert_int,
             auth_pass: self.auth_pass.as_deref().map(password).transpose()?,
             preempt: !self.nopreempt,
@@ -211,20 +323,28 @@ impl InstanceArgs {
         };
         instance.validate()?;
         Ok(Config {
-            global: Global {
-                xdp: self.xdp.unwrap_or(XdpMode::Auto),
-                rt_priority: self.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY),
-                ..Global::default()
-            },
             instances: vec![instance],
             ..Config::default()
         })
     }
 }
 
+impl Cli {
+    /// The agent-wide flags given, over what `config` says.
+    pub fn override_global(&self, config: &mut Config) {
+        if let Some(xdp) = self.xdp {
+            config.global.xdp = xdp;
+        }
+        if let Some(priority) = self.rt_priority {
+            config.global.rt_priority = priority;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Global, DEFAULT_RT_PRIORITY};
 
     /// The one instance and the global settings these flags describe, or the error text.
     fn parse_full(args: &str) -> Result<(VrrpInstance, Global), String> {
@@ -237,6 +357,7 @@ mod tests {
     ) -> Result<(VrrpInstance, Global), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         let mut config = cli.instance.config().map_err(|e| e.to_string())?;
+        cli.override_global(&mut config);
         Ok((config.instances.remove(0), config.global))
     }
 
@@ -263,7 +384,7 @@ mod tests {
     #[test]
     fn full_v2_instance_with_password() {
         let i = parse(&format!(
-            "{BASE} --vip 198.51.100.101/24 --version 2 --advert-int 2 --auth-pass s3cr3t \
+            "{BASE} --vip 198.51.100.101/24 --vrrp-version 2 --advert-int 2 --auth-pass s3cr3t \
              --preempt-delay 30 --xdp skb --garp-delay 0"
         ))
         .unwrap();
@@ -356,7 +477,7 @@ mod tests {
 
     #[test]
     fn long_password_is_cut_to_eight_bytes_like_keepalived() {
-        let i = parse(&format!("{BASE} --version 2 --auth-pass 0123456789")).unwrap();
+        let i = parse(&format!("{BASE} --vrrp-version 2 --auth-pass 0123456789")).unwrap();
         assert_eq!(i.auth_pass, Some(*b"01234567"));
     }
 
@@ -391,20 +512,20 @@ mod tests {
             ),
             ("--iface eth0 --vrid 1 --priority 100", "--vip"),
             (
-                &format!("{BASE} --version 2 --advert-int 100ms"),
+                &format!("{BASE} --vrrp-version 2 --advert-int 100ms"),
                 "whole seconds",
             ),
             (
-                &format!("{BASE} --version 2 --advert-int 256s"),
+                &format!("{BASE} --vrrp-version 2 --advert-int 256s"),
                 "whole seconds",
             ),
             (&format!("{BASE} --advert-int 5ms"), "10ms to 40.95s"),
             (&format!("{BASE} --advert-int 15ms"), "steps of 10ms"),
             (&format!("{BASE} --advert-int 41s"), "10ms to 40.95s"),
             (&format!("{BASE} --advert-int fast"), "write a duration"),
-            (&format!("{BASE} --version 4"), "2 or 3"),
+            (&format!("{BASE} --vrrp-version 4"), "2 or 3"),
             (&format!("{BASE} --auth-pass x"), "needs VRRP version 2"),
-            (&format!("{BASE} --version 2 --auth-pass="), "empty"),
+            (&format!("{BASE} --vrrp-version 2 --auth-pass="), "empty"),
             (
                 &format!("{BASE} --nopreempt --preempt-delay 5"),
                 "one of them",
@@ -453,5 +574,59 @@ mod tests {
             let err = parse(args).expect_err(args);
             assert!(err.contains(want), "{args}: {err}");
         }
+    }
+
+    fn cli(args: &str) -> Result<Cli, String> {
+        let argv = std::iter::once("vrrp-agent").chain(args.split_whitespace());
+        Cli::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+
+    /// keepalived's habits: no file and no instance flags read keepalived's default file, also
+    /// for `-t` alone; `-f` with instance flags is an error, not flags silently ignored; an
+    /// instance flag without the instance is an error, not the default file silently read.
+    #[test]
+    fn which_configuration_runs() {
+        let default = Some(PathBuf::from(DEFAULT_CONFIG));
+        assert_eq!(cli("").unwrap().config_file(), default);
+        assert_eq!(cli("-t").unwrap().config_file(), default);
+        assert_eq!(cli("check-config").unwrap().config_file(), default);
+        let given = Some(PathBuf::from("/etc/x.conf"));
+        assert_eq!(
+            cli("-f /etc/x.conf --xdp off").unwrap().config_file(),
+            given
+        );
+        assert_eq!(cli(BASE).unwrap().config_file(), None);
+        let err = cli(&format!("-f /etc/x.conf {BASE}")).unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
+        for lone in ["--nopreempt", "--advert-int 1s", "--vrid 5", "--iface eth0"] {
+            let err = cli(lone).unwrap_err();
+            assert!(err.contains("required arguments"), "{lone}: {err}");
+        }
+    }
+
+    /// `-v`, `-V` and `--version` print the build; the VRRP version is `--vrrp-version`.
+    #[test]
+    fn version_flags_print_the_build() {
+        for flag in ["-v", "-V", "--version"] {
+            assert!(cli(flag).unwrap().print_version, "{flag}");
+        }
+        assert!(
+            version_line().starts_with("vrrp-agent 0."),
+            "{}",
+            version_line()
+        );
+        assert!(version_line().contains("XDP program built in: "));
+        let i = parse(&format!("{BASE} --vrrp-version 2 --advert-int 1s")).unwrap();
+        assert_eq!(i.version, Version::V2);
+    }
+
+    /// Debian's unit runs `keepalived --dont-fork $DAEMON_ARGS`, RHEL's sysconfig passes `-D`:
+    /// accepted, each with a note for the log.
+    #[test]
+    fn keepalived_daemon_flags_are_accepted() {
+        let c = cli("--dont-fork -D -l -P -S 0 -r /run/v.pid -c /run/c.pid").unwrap();
+        assert_eq!(c.keepalived.notes().len(), 7);
+        assert_eq!(c.config_file(), Some(PathBuf::from(DEFAULT_CONFIG)));
+        assert!(cli("-n").unwrap().keepalived.notes()[0].contains("never forks"));
     }
 }

@@ -312,7 +312,7 @@ pub fn checksum_form(word: &str) -> Result<ChecksumForm, String> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("advert interval {0:?}: VRRPv2 sends whole seconds from 1s to 255s; use e.g. 1s, or --version 3 for sub-second adverts")]
+    #[error("advert interval {0:?}: VRRPv2 sends whole seconds from 1s to 255s; use e.g. 1s, or --vrrp-version 3 for sub-second adverts")]
     V2Interval(Duration),
     #[error("advert interval {0:?}: VRRPv3 sends 10ms to 40.95s in steps of 10ms")]
     V3Interval(Duration),
