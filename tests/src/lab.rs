@@ -130,10 +130,12 @@ impl Lab {
     }
 
     fn spawn(&mut self, role: &'static str, args: &[&str]) {
-        let proc = self
-            .topo
-            .ns(role)
-            .spawn_env(&self.bin, args, [("RUST_LOG", "info")]);
+        self.spawn_env(role, args, &[]);
+    }
+
+    fn spawn_env(&mut self, role: &'static str, args: &[&str], env: &[(&str, &str)]) {
+        let env = [("RUST_LOG", "info")].iter().chain(env).copied();
+        let proc = self.topo.ns(role).spawn_env(&self.bin, args, env);
         self.agents.push((role, proc));
         self.started.push((role, Impl::Ours));
     }
@@ -141,6 +143,17 @@ impl Lab {
     /// Starts an agent in `role` running the keepalived.conf `conf` (written to the topology's
     /// work dir), plus `extra` arguments; returns the file's path (rewrite it and SIGHUP to reload).
     pub fn start_conf(&mut self, role: &'static str, conf: &str, extra: &[&str]) -> PathBuf {
+        self.start_conf_env(role, conf, extra, &[])
+    }
+
+    /// [`Lab::start_conf`] with more environment for the agent (`NOTIFY_SOCKET`, ...).
+    pub fn start_conf_env(
+        &mut self,
+        role: &'static str,
+        conf: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> PathBuf {
         let path = self
             .topo
             .workdir()
@@ -149,8 +162,13 @@ impl Lab {
         let arg = path.to_str().expect("UTF-8 path").to_owned();
         let mut args = vec!["-f", arg.as_str()];
         args.extend(extra);
-        self.spawn(role, &args);
+        self.spawn_env(role, &args, env);
         path
+    }
+
+    /// The agent binary's path.
+    pub fn bin(&self) -> &str {
+        &self.bin
     }
 
     /// Starts keepalived in `role` running the keepalived.conf `conf` (see [`Keepalived::start`]).

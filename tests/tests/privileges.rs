@@ -63,3 +63,49 @@ fn running_agent_keeps_only_the_capabilities_it_needs() {
         &format!("the notify script did not run with root's capabilities:\n{script_caps}"),
     );
 }
+
+/// Without root (README, "Running it as a service"): a user with the five capabilities as
+/// ambient ones, as `User=` and `AmbientCapabilities=` give them, runs the agent: it attaches,
+/// becomes master, adds the VIP, and removes it on SIGTERM.
+#[test]
+fn runs_as_a_user_with_ambient_capabilities() {
+    skip_unless_root!();
+    let mut lab = Lab::new("pv_user");
+    let run = lab.topo.workdir().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::os::unix::fs::chown(&run, Some(65534), None).unwrap();
+    let pid = run.join("agent.pid");
+    let caps = "+net_admin,+net_raw,+bpf,+perfmon,+sys_nice";
+    let mut agent = lab.topo.ns("r1").spawn(
+        "setpriv",
+        [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &format!("--inh-caps={caps}"),
+            &format!("--ambient-caps={caps}"),
+            vrrp_lab::agent_bin().to_str().unwrap(),
+            "--iface",
+            IFACE,
+            "--vrid",
+            "51",
+            "--priority",
+            "200",
+            "--vip",
+            VIP_CIDR,
+            "--advert-int",
+            "100ms",
+            "--pid",
+            pid.to_str().unwrap(),
+        ],
+    );
+    lab.wait_holders(&["r1"], SETTLE);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
+    lab.check(
+        status.lines().any(|l| l.starts_with("Uid:\t65534")),
+        &format!("not running as the user:\n{status}"),
+    );
+    agent.term().unwrap();
+    lab.check(agent.wait_timeout(5 * SEC).is_some(), "no exit on SIGTERM");
+    lab.wait_holders(&[], SETTLE);
+}

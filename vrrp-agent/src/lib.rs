@@ -6,11 +6,14 @@ pub mod dataplane;
 pub mod election;
 pub mod init;
 pub mod instance;
+pub mod logging;
 pub mod net;
 pub mod notify;
+pub mod pidfile;
 pub mod privileges;
 pub mod sched;
 pub mod script;
+pub mod service;
 pub mod sync_group;
 pub mod task;
 #[cfg(test)]

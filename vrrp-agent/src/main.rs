@@ -1,6 +1,6 @@
 //! `vrrp-agent`: the binary edge. Reads the configuration (a keepalived.conf with `-f`, or one
 //! instance from flags), checks it (`-t`, `check-config`), or runs the agent until SIGTERM/SIGINT.
-use std::{io::IsTerminal as _, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser as _;
 use tracing::{error, info, warn};
@@ -10,21 +10,17 @@ use vrrp_agent::{
         cli::{self, Cli, Command},
         keepalived::{self, Loaded},
     },
-    init,
+    init, logging,
     net::{Links, Netlink},
+    pidfile::{self, PidFile},
     privileges,
 };
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    if let Some(warning) = logging::init(cli.log_format) {
+        warn!("{warning}");
+    }
     if cli.print_version {
         println!("{}", cli::version_line());
         return ExitCode::SUCCESS;
@@ -37,6 +33,8 @@ fn main() -> ExitCode {
         }
     };
     let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
+    // Held until the process exits.
+    let mut _pid_file = None;
     if !checking {
         info!("{}", cli::version_line());
         for note in cli.keepalived.notes() {
@@ -45,6 +43,14 @@ fn main() -> ExitCode {
         // Before the runtime starts its threads.
         if let Some(exit) = init::become_init_if_pid_1() {
             return exit;
+        }
+        let path = cli.pid_file.clone().unwrap_or_else(pidfile::default_path);
+        match PidFile::lock(&path) {
+            Ok(held) => _pid_file = Some(held),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
         }
         match privileges::drop_unneeded() {
             Ok(kept) => {

@@ -39,9 +39,11 @@ pub const KEPT: &[(Capability, &str)] = &[
     ),
 ];
 
-/// Drops every other capability from this thread's permitted and effective sets (and the
-/// inheritable one). Call it before other threads exist: they inherit the sets of the thread
-/// that starts them. Returns what is kept (of what the process had).
+/// Drops every other capability from this thread's permitted and effective sets. Call it before
+/// other threads exist: they inherit the sets of the thread that starts them. Returns what is
+/// kept (of what the process had). The inheritable set stays: a service run as a user with
+/// `AmbientCapabilities=` passes those of them it keeps on to `nft` and scripts, as systemd
+/// means it to.
 pub fn drop_unneeded() -> Result<CapsHashSet, caps::errors::CapsError> {
     let had = caps::read(None, CapSet::Permitted)?;
     let keep: CapsHashSet = KEPT
@@ -49,7 +51,6 @@ pub fn drop_unneeded() -> Result<CapsHashSet, caps::errors::CapsError> {
         .map(|(cap, _)| *cap)
         .filter(|cap| had.contains(cap))
         .collect();
-    caps::clear(None, CapSet::Inheritable)?;
     caps::set(None, CapSet::Effective, &keep)?;
     caps::set(None, CapSet::Permitted, &keep)?;
     Ok(keep)

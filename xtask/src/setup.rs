@@ -25,6 +25,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("keepalived", "keepalived"),
     ("trafgen", "netsniff-ng"),
     ("stress-ng", "stress-ng"),
+    ("systemd-analyze", "systemd"),
 ];
 
 pub fn run() -> Result<()> {

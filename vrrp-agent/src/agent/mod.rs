@@ -23,7 +23,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::Ipv4Addr,
     panic::AssertUnwindSafe,
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -44,7 +44,7 @@ use crate::{
     instance::{Instance, Outputs},
     net::{Change, Link, Links},
     notify::Notifier,
-    sched,
+    sched, service,
     sync_group::{Command, Member, SyncGroups},
     track::{self, Checks},
 };
@@ -146,6 +146,8 @@ pub struct Agent<H: Host> {
     no_accept: BTreeSet<Ipv4Addr>,
     /// Recoverable errors of the loop itself (reloads refused, status unreadable).
     pub errors: u64,
+    /// The status line the service manager has (sent again only when it changes).
+    status: String,
 }
 
 /// A configuration ready to take over ([`Agent::prepare`]).
@@ -178,6 +180,7 @@ impl<H: Host> Agent<H> {
             links,
             no_accept: BTreeSet::new(),
             errors: 0,
+            status: String::new(),
         };
         // A table a killed agent left behind goes, even when this configuration needs none
         // (then a failure only matters if a table is left: say so, and go on).
@@ -192,6 +195,8 @@ impl<H: Host> Agent<H> {
     /// The loop, until SIGTERM/SIGINT or a fatal error; then the hand-over. A panic in the loop
     /// is fatal too, and hands over as well.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Input>) -> Result<()> {
+        self.status = self.status_line();
+        service::ready(&self.status);
         let result = AssertUnwindSafe(self.event_loop(&mut rx))
             .catch_unwind()
             .await
@@ -211,6 +216,8 @@ impl<H: Host> Agent<H> {
     async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Input>) -> Result<()> {
         let alarm =
             clock::Alarm::new().context("cannot create a timerfd for the election timers")?;
+        // Told from the loop itself: a loop that is stuck is what the watchdog must catch.
+        let mut watchdog = service::watchdog_interval().map(tokio::time::interval);
         loop {
             let deadline = self
                 .instances
@@ -239,6 +246,12 @@ impl<H: Host> Agent<H> {
                     }
                 }
                 woke = sleep => woke.context("election timer")?,
+                _ = async {
+                    match &mut watchdog {
+                        Some(interval) => interval.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => service::watchdog(),
             }
             // Due timers fire here, whichever branch woke the loop: after the alarm, and also
             // while a flood of inputs keeps the select from picking it.
@@ -249,6 +262,26 @@ impl<H: Host> Agent<H> {
             }
             self.start_ready().await;
             self.sync_groups().await;
+            self.report_status();
+        }
+    }
+
+    /// Each instance's name, state and priority, for the service manager.
+    fn status_line(&self) -> String {
+        let states: Vec<String> = self
+            .instances
+            .iter()
+            .map(|i| format!("{} {} prio {}", i.name(), i.state(), i.priority()))
+            .collect();
+        states.join(", ")
+    }
+
+    /// Sends the status line when a transition or a priority change made it new.
+    fn report_status(&mut self) {
+        let line = self.status_line();
+        if line != self.status {
+            service::status(&line);
+            self.status = line;
         }
     }
 
@@ -380,7 +413,14 @@ impl<H: Host> Agent<H> {
             warn!("SIGHUP: nothing to reload, the configuration came from the command line");
             return;
         };
-        let loaded = match keepalived::load(&path) {
+        service::reloading();
+        self.reload_from(&path).await;
+        self.status = self.status_line();
+        service::ready(&self.status);
+    }
+
+    async fn reload_from(&mut self, path: &Path) {
+        let loaded = match keepalived::load(path) {
             Ok(loaded) => loaded,
             Err(errors) => {
                 for e in &errors {
@@ -616,6 +656,7 @@ impl<H: Host> Agent<H> {
     /// Each master says goodbye (priority-0 advert) and drops its VIPs; the firewall table goes;
     /// then, on the XDP path, the agent waits for the new masters before it exits.
     async fn shutdown(&mut self) {
+        service::stopping();
         let now = clock::now();
         let mut resigned = Vec::new();
         for (n, i) in self.instances.iter_mut().enumerate() {

@@ -33,6 +33,14 @@ pub struct Cli {
     /// Check the configuration and exit: 0 when it is good, 2 when not (keepalived's `-t`).
     #[arg(short = 't', long = "config-test")]
     pub config_test: bool,
+    /// Log format: `auto` is journald under systemd, else text.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub log_format: crate::logging::LogFormat,
+    /// PID file, locked while the agent runs: a second agent with the same file refuses to start
+    /// [default: /run/vrrp-agent.pid; in another network namespace than PID 1's,
+    /// /run/vrrp-agent/netns-INODE.pid] (keepalived's `-p`).
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
     /// Print the version, the git commit and whether the kernel program is built in.
     #[arg(short = 'v', long = "version", visible_short_alias = 'V')]
     pub print_version: bool,
@@ -59,7 +67,7 @@ Signals: HUP reloads the file, USR1 logs one status line per instance, TERM and 
 (priority-0 advert, VIPs removed) and exit.
 
 Exit status: 0 after a clean stop or a good check, 1 after a fatal error (VIPs handed over
-first), 2 for a command line or configuration that cannot run.";
+first), 2 for a command line, configuration or PID file that does not let it run.";
 
 impl Cli {
     /// The keepalived.conf to read: `-f`, or keepalived's default when no one-instance flag is

@@ -258,6 +258,11 @@ impl<O: Outputs> Instance<O> {
         self.machine.state()
     }
 
+    /// The priority it runs with now (tracked checks and interfaces applied).
+    pub fn priority(&self) -> u8 {
+        self.machine.priority()
+    }
+
     pub fn next_deadline(&self) -> Option<(Timer, Timestamp)> {
         self.machine.next_deadline()
     }

@@ -1,0 +1,115 @@
+//! One agent per configuration: a PID file, locked while the agent runs (`-p/--pid`). A second
+//! agent with the same file refuses to start; the lock goes with the process, even after
+//! `kill -9`, so a stale file never blocks a restart.
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read as _, Write as _},
+    os::{
+        fd::AsRawFd as _,
+        unix::fs::{MetadataExt as _, OpenOptionsExt as _},
+    },
+    path::{Path, PathBuf},
+};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PidFileError {
+    #[error("another vrrp-agent (pid {pid}) runs with {}: stop it first, or give this one its own file with --pid", .path.display())]
+    Running { path: PathBuf, pid: String },
+    #[error("cannot use the PID file {}: {source}; choose another with --pid", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The PID file the agent holds locked while it runs; removed when dropped.
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+    _file: File,
+}
+
+impl PidFile {
+    pub fn lock(path: &Path) -> Result<Self, PidFileError> {
+        let io = |source| PidFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(io)?;
+        // SAFETY: a valid open file descriptor; flock has no memory effects.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::WouldBlock {
+                return Err(io(err));
+            }
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(PidFileError::Running {
+                path: path.to_path_buf(),
+                pid: pid.trim().to_owned(),
+            });
+        }
+        file.set_len(0).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            _file: file,
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// keepalived's place for its own, `/run/vrrp-agent.pid`; in another network namespace than
+/// PID 1's (one agent per namespace, as in the test bed), one file per namespace beside it.
+pub fn default_path() -> PathBuf {
+    let netns = |pid: &str| fs::metadata(format!("/proc/{pid}/ns/net")).map(|m| m.ino());
+    match (netns("self"), netns("1")) {
+        (Ok(ours), Ok(init)) if ours != init => {
+            PathBuf::from(format!("/run/vrrp-agent/netns-{ours}.pid"))
+        }
+        _ => PathBuf::from("/run/vrrp-agent.pid"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn a_second_agent_with_the_same_file_is_refused() {
+        let dir = TempDir::new();
+        let path = dir.0.join("run/agent.pid");
+        let held = PidFile::lock(&path).unwrap();
+        let pid = fs::read_to_string(&path).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+        // flock is per open file: a second open in this process stands for a second agent.
+        let err = PidFile::lock(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        assert!(!path.exists(), "removed at exit");
+        let again = PidFile::lock(&path);
+        assert!(again.is_ok(), "free once the first is gone");
+    }
+}
