@@ -70,7 +70,7 @@ fn running_agent_keeps_only_the_capabilities_it_needs() {
 #[test]
 fn runs_as_a_user_with_ambient_capabilities() {
     skip_unless_root!();
-    let mut lab = Lab::new("pv_user");
+    let lab = Lab::new("pv_user");
     let run = lab.topo.workdir().join("run");
     std::fs::create_dir(&run).unwrap();
     std::os::unix::fs::chown(&run, Some(65534), None).unwrap();

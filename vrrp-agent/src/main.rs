@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             return exit;
         }
         let path = cli.pid_file.clone().unwrap_or_else(pidfile::default_path);
-        match PidFile::lock(&path) {
+        match PidFile::lock(&path, pidfile::WAIT) {
             Ok(held) => _pid_file = Some(held),
             Err(e) => {
                 eprintln!("error: {e}");

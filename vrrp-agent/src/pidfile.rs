@@ -1,6 +1,7 @@
 //! One agent per configuration: a PID file, locked while the agent runs (`-p/--pid`). A second
-//! agent with the same file refuses to start; the lock goes with the process, even after
-//! `kill -9`, so a stale file never blocks a restart.
+//! agent with the same file waits a little for the first to finish its hand-over, then refuses
+//! to start; the lock goes with the process, even after `kill -9`, so a stale file never blocks
+//! a restart.
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read as _, Write as _},
@@ -9,6 +10,7 @@ use std::{
         unix::fs::{MetadataExt as _, OpenOptionsExt as _},
     },
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use thiserror::Error;
@@ -32,8 +34,27 @@ pub struct PidFile {
     _file: File,
 }
 
+/// How long a new agent waits for the file's holder to finish: an agent that was told to stop
+/// hands over first (2 s at most for the new master's advert), and a restart that does not wait
+/// for it (a script, a supervisor other than systemd) must not fail for that.
+pub const WAIT: Duration = Duration::from_secs(5);
+
 impl PidFile {
-    pub fn lock(path: &Path) -> Result<Self, PidFileError> {
+    /// [`PidFile::try_lock`], again every 50 ms while another agent holds it, for `wait` at
+    /// most.
+    pub fn lock(path: &Path, wait: Duration) -> Result<Self, PidFileError> {
+        let until = Instant::now() + wait;
+        loop {
+            match Self::try_lock(path) {
+                Err(PidFileError::Running { .. }) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    pub fn try_lock(path: &Path) -> Result<Self, PidFileError> {
         let io = |source| PidFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -77,12 +98,15 @@ impl Drop for PidFile {
     }
 }
 
+/// The initial network namespace's inode number (the kernel's `PROC_NET_INIT_INO`): PID 1's
+/// namespace file may not be readable, even by root in a sandbox, but this number is fixed.
+const INIT_NETNS_INO: u64 = 0xEFFF_FFF9;
+
 /// keepalived's place for its own, `/run/vrrp-agent.pid`; in another network namespace than
-/// PID 1's (one agent per namespace, as in the test bed), one file per namespace beside it.
+/// the host's (one agent per namespace, as in the test bed), one file per namespace beside it.
 pub fn default_path() -> PathBuf {
-    let netns = |pid: &str| fs::metadata(format!("/proc/{pid}/ns/net")).map(|m| m.ino());
-    match (netns("self"), netns("1")) {
-        (Ok(ours), Ok(init)) if ours != init => {
+    match fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()) {
+        Ok(ours) if ours != INIT_NETNS_INO => {
             PathBuf::from(format!("/run/vrrp-agent/netns-{ours}.pid"))
         }
         _ => PathBuf::from("/run/vrrp-agent.pid"),
@@ -98,18 +122,48 @@ mod tests {
     fn a_second_agent_with_the_same_file_is_refused() {
         let dir = TempDir::new();
         let path = dir.0.join("run/agent.pid");
-        let held = PidFile::lock(&path).unwrap();
+        let held = PidFile::try_lock(&path).unwrap();
         let pid = fs::read_to_string(&path).unwrap();
         assert_eq!(pid.trim(), std::process::id().to_string());
         // flock is per open file: a second open in this process stands for a second agent.
-        let err = PidFile::lock(&path).unwrap_err().to_string();
+        let err = PidFile::lock(&path, Duration::from_millis(100))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(held);
         assert!(!path.exists(), "removed at exit");
-        let again = PidFile::lock(&path);
+        let again = PidFile::try_lock(&path);
         assert!(again.is_ok(), "free once the first is gone");
+    }
+
+    /// The test process runs in the host's namespace (PROC_NET_INIT_INO); a thread moved into
+    /// another one gets a file of its own.
+    #[test]
+    fn one_default_file_per_network_namespace() {
+        if !crate::testing::is_root() {
+            eprintln!("skipped: needs root (a network namespace)");
+            return;
+        }
+        let host = default_path();
+        let other = std::thread::spawn(|| {
+            // SAFETY: a new network namespace for this thread only; no memory effects.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            default_path()
+        })
+        .join()
+        .unwrap();
+        assert_ne!(other, host);
+        let other = other.to_string_lossy().into_owned();
+        assert!(other.starts_with("/run/vrrp-agent/netns-"), "{other}");
+        if fs::metadata("/proc/thread-self/ns/net")
+            .map(|m| m.ino())
+            .ok()
+            == Some(INIT_NETNS_INO)
+        {
+            assert_eq!(host, PathBuf::from("/run/vrrp-agent.pid"));
+        }
     }
 }

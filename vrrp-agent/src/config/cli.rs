@@ -36,8 +36,9 @@ pub struct Cli {
     /// Log format: `auto` is journald under systemd, else text.
     #[arg(long, value_enum, default_value = "auto", global = true)]
     pub log_format: crate::logging::LogFormat,
-    /// PID file, locked while the agent runs: a second agent with the same file refuses to start
-    /// [default: /run/vrrp-agent.pid; in another network namespace than PID 1's,
+    /// PID file, locked while the agent runs: a second agent with the same file waits up to 5 s
+    /// for the first to finish handing over, then refuses to start
+    /// [default: /run/vrrp-agent.pid; in another network namespace than the host's,
     /// /run/vrrp-agent/netns-INODE.pid] (keepalived's `-p`).
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
