@@ -25,6 +25,15 @@ fn main() -> ExitCode {
         println!("{}", cli::version_line());
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::GenerateAssets { dir }) = &cli.command {
+        return match cli::generate_assets(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write to {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let loaded = match load(&cli) {
         Ok(c) => c,
         Err(e) => {

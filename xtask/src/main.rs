@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup | test | run | demo | bench | fuzz`.
+//! Project tasks: `cargo xtask setup | test | run | demo | bench | fuzz | deb`.
 mod bench;
+mod deb;
 mod demo;
 mod fuzz;
 mod setup;
@@ -40,6 +41,8 @@ enum Task {
     Bench(bench::Opts),
     /// Fuzz the advert codec, keepalived.conf and the command line (cargo fuzz, fuzz/).
     Fuzz(fuzz::Opts),
+    /// Build the Debian package: target/debian/vrrp-agent_VERSION-1_ARCH.deb.
+    Deb,
 }
 
 fn main() -> Result<()> {
@@ -50,6 +53,10 @@ fn main() -> Result<()> {
         Task::Demo => demo::run(),
         Task::Bench(opts) => bench::run(opts),
         Task::Fuzz(opts) => fuzz::run(&opts),
+        Task::Deb => {
+            setup::run()?;
+            deb::build().map(drop)
+        }
     }
 }
 
@@ -124,6 +131,7 @@ fn test(unit_only: bool) -> Result<()> {
         // time so two topologies never compete for the two CPUs and blur the timing.
         status(cargo(&["build", "-p", "vrrp-agent"]))?;
         status(cargo(&["test", "-p", "vrrp-lab", "--", "--test-threads=1"]))?;
+        deb::test_install(&deb::build()?)?;
     }
     Ok(())
 }

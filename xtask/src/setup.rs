@@ -12,6 +12,7 @@ pub const NIGHTLY: &str = "nightly";
 /// 0.13 defaults to LLVM 23 and fails against LLVM 22 (shared/TOOLCHAIN.md).
 const BPF_LINKER: &str = "0.10.4";
 const CARGO_FUZZ: &str = "0.13.2";
+const CARGO_DEB: &str = "3.8.0";
 /// Debian packages the agent, the end-to-end tests and the benchmark drive: (command that proves
 /// it is there, package). `nft` enforces `no_accept`; keepalived is the interop peer and the
 /// benchmark's baseline; trafgen and stress-ng make the benchmark's loads.
@@ -26,12 +27,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("trafgen", "netsniff-ng"),
     ("stress-ng", "stress-ng"),
     ("systemd-analyze", "systemd"),
+    ("man", "man-db"),
 ];
 
 pub fn run() -> Result<()> {
     nightly_rust_src()?;
     bpf_linker()?;
-    cargo_fuzz()?;
+    cargo_tool("fuzz", CARGO_FUZZ)?;
+    cargo_tool("deb", CARGO_DEB)?;
     debian_packages()
 }
 
@@ -78,17 +81,18 @@ fn bpf_linker() -> Result<()> {
     Ok(())
 }
 
-/// The fuzz targets' runner (`cargo xtask fuzz`, and the short runs of `cargo xtask test`).
-fn cargo_fuzz() -> Result<()> {
-    let have = output(Command::new("cargo").args(["fuzz", "--version"])).unwrap_or_default();
-    if have.split_whitespace().nth(1) == Some(CARGO_FUZZ) {
+/// cargo-`name` at `version`: the fuzz targets' runner (`cargo xtask fuzz`, and the short runs
+/// of `cargo xtask test`), the Debian package's builder (`cargo xtask deb`).
+fn cargo_tool(name: &str, version: &str) -> Result<()> {
+    let have = output(Command::new("cargo").args([name, "--version"])).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(version) {
         return Ok(());
     }
     status(command(
         "cargo",
-        &["install", &format!("cargo-fuzz@{CARGO_FUZZ}"), "--locked"],
+        &["install", &format!("cargo-{name}@{version}"), "--locked"],
     ))
-    .context("cannot install cargo-fuzz (it needs crates.io)")
+    .with_context(|| format!("cannot install cargo-{name} (it needs crates.io)"))
 }
 
 fn debian_packages() -> Result<()> {

@@ -100,6 +100,24 @@ pub fn version_line() -> String {
 pub enum Command {
     /// Check the configuration (-f, or the default file) and exit: 0 when it is good.
     CheckConfig,
+    /// Write the man page (vrrp-agent.8) and the bash, zsh and fish completions into DIR, for
+    /// packaging (`cargo xtask deb`).
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
+}
+
+/// The man page and the shell completions, from this command line's own definition.
+pub fn generate_assets(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).section("8").render(&mut page)?;
+    std::fs::write(dir.join("vrrp-agent.8"), page)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "vrrp-agent", dir)?;
+    }
+    Ok(())
 }
 
 /// keepalived's daemon flags, so its units and sysconfig files start this agent unchanged. Each
