@@ -145,29 +145,35 @@ fn the_unit_file_verifies() {
 }
 
 /// `--log-format json`: one JSON object per line, for log shippers; journald asked for where
-/// there is none: said once, then text.
+/// there is none: said once, then text. The agent runs for a second in a network namespace of
+/// its own without interfaces (its instance waits in FAULT), then SIGTERM.
 #[test]
 fn log_formats() {
+    skip_unless_root!();
     let conf = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../vrrp-agent/tests/configs/nginx-master.conf"
     );
+    let pid = std::env::temp_dir().join(format!("vrrp-logs-{}.pid", std::process::id()));
     let run = |format: &str| {
-        let out = std::process::Command::new(vrrp_lab::agent_bin())
-            .args(["--log-format", format, "-t", "-f", conf])
+        let out = std::process::Command::new("timeout")
+            .args(["1", "unshare", "--net"])
+            .arg(vrrp_lab::agent_bin())
+            .args(["--log-format", format, "-f", conf, "--pid"])
+            .arg(&pid)
             .env("RUST_LOG", "info")
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let json = run("json");
-    let first = json.lines().next().unwrap_or_default();
-    let parsed: serde_json::Value = serde_json::from_str(first).expect(first);
-    assert_eq!(parsed["level"], "WARN", "{first}");
-    assert!(parsed["fields"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("nginx-master.conf:"));
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let version = lines.iter().find(|l| l["level"] == "INFO").expect(&json);
+    let message = version["fields"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("vrrp-agent "), "{json}");
     if !std::path::Path::new("/run/systemd/journal/socket").exists() {
         let text = run("journald");
         assert!(
@@ -178,4 +184,24 @@ fn log_formats() {
             "{text}"
         );
     }
+}
+
+/// `-t` says everything it found in one form: `warning: FILE:LINE: ...` beside the errors'
+/// `error: FILE:LINE: ...`, not warnings through the log with a timestamp.
+#[test]
+fn config_test_findings_in_one_form() {
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vrrp-agent/tests/configs/nginx-master.conf"
+    );
+    let out = std::process::Command::new(vrrp_lab::agent_bin())
+        .args(["-t", "-f", conf])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.lines().all(|l| l.starts_with("warning: ")) && !stderr.is_empty(),
+        "{stderr}"
+    );
 }

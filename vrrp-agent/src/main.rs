@@ -34,14 +34,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    let loaded = match load(&cli) {
+    let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
+    let loaded = match load(&cli, checking) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
     // Held until the process exits.
     let mut _pid_file = None;
     if !checking {
@@ -97,9 +97,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A warning about the configuration: with `-t` on stderr in the form of its errors
+/// (`warning: FILE:LINE: ...`), else in the log.
+fn finding(checking: bool, message: &str) {
+    if checking {
+        eprintln!("warning: {message}");
+    } else {
+        warn!("{message}");
+    }
+}
+
 /// The configuration from the keepalived.conf (`-f`, or the default; warnings logged) or from
 /// the one-instance flags, with the agent-wide flags over it.
-fn load(cli: &Cli) -> Result<Loaded, String> {
+fn load(cli: &Cli, checking: bool) -> Result<Loaded, String> {
     let mut loaded = match cli.config_file() {
         Some(path) => {
             let loaded = keepalived::load(&path).map_err(|errors| {
@@ -107,7 +117,7 @@ fn load(cli: &Cli) -> Result<Loaded, String> {
                 lines.join("\n")
             })?;
             for w in &loaded.warnings {
-                warn!("{w}");
+                finding(checking, &w.to_string());
             }
             loaded
         }
@@ -127,7 +137,12 @@ async fn warn_missing_interfaces(loaded: &Loaded) {
     .await;
     let links = match links {
         Ok(links) => links,
-        Err(e) => return warn!("cannot list this host's interfaces to check them: {e}"),
+        Err(e) => {
+            return finding(
+                true,
+                &format!("cannot list this host's interfaces to check them: {e}"),
+            )
+        }
     };
     for i in &loaded.config.instances {
         let tracked = i.track_interfaces.iter().map(|t| t.name.as_str());
@@ -138,10 +153,13 @@ async fn warn_missing_interfaces(loaded: &Loaded) {
                 .instance_place(&i.name)
                 .map(|p| format!("{p}: "))
                 .unwrap_or_default();
-            warn!(
-                "{at}vrrp_instance {}: interface {name} does not exist on this host; the \
-                 instance will wait in FAULT until it appears",
-                i.name
+            finding(
+                true,
+                &format!(
+                    "{at}vrrp_instance {}: interface {name} does not exist on this host; the \
+                     instance will wait in FAULT until it appears",
+                    i.name
+                ),
             );
         }
     }

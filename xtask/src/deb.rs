@@ -40,7 +40,11 @@ pub fn build() -> Result<PathBuf> {
             eprintln!("xtask: built {}", deb.display());
             Ok(deb.clone())
         }
-        _ => bail!("cargo deb left {} packages in {}", debs.len(), out.display()),
+        _ => bail!(
+            "cargo deb left {} packages in {}",
+            debs.len(),
+            out.display()
+        ),
     }
 }
 
@@ -70,7 +74,15 @@ test ! -e /etc/default/vrrp-agent
     std::fs::create_dir_all(&scratch)?;
     let mut cmd = command(
         "unshare",
-        &["--mount", "--propagation", "private", "sh", "-c", SCRIPT, "sh"],
+        &[
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+        ],
     );
     cmd.arg(&scratch).arg(deb);
     let result = status(cmd).context("the package does not install, run or purge cleanly");

@@ -112,7 +112,9 @@ pub fn generate_assets(dir: &std::path::Path) -> std::io::Result<()> {
     use clap_complete::Shell;
     std::fs::create_dir_all(dir)?;
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).section("8").render(&mut page)?;
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut page)?;
     std::fs::write(dir.join("vrrp-agent.8"), page)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut Cli::command(), "vrrp-agent", dir)?;
