@@ -2,6 +2,7 @@
 pub mod agent;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod election;
 pub mod init;

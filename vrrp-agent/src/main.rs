@@ -10,7 +10,7 @@ use vrrp_agent::{
         cli::{self, Cli, Command},
         keepalived::{self, Loaded},
     },
-    init, logging,
+    control, init, logging,
     net::{Links, Netlink},
     pidfile::{self, PidFile},
     privileges,
@@ -24,6 +24,25 @@ fn main() -> ExitCode {
     if cli.print_version {
         println!("{}", cli::version_line());
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Status {
+        json,
+        check_master,
+        instance,
+    }) = &cli.command
+    {
+        let (text, code) = control::status_command(
+            &cli.control_socket(),
+            *json,
+            check_master.as_deref(),
+            instance.as_deref(),
+        );
+        if code >= 2 {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+        return ExitCode::from(code);
     }
     if let Some(Command::GenerateAssets { dir }) = &cli.command {
         return match cli::generate_assets(dir) {
@@ -88,7 +107,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match runtime.block_on(agent::run(loaded, cli.config_file())) {
+    match runtime.block_on(agent::run(loaded, cli.config_file(), &cli.control_socket())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");

@@ -105,12 +105,25 @@ const INIT_NETNS_INO: u64 = 0xEFFF_FFF9;
 /// keepalived's place for its own, `/run/vrrp-agent.pid`; in another network namespace than
 /// the host's (one agent per namespace, as in the test bed), one file per namespace beside it.
 pub fn default_path() -> PathBuf {
-    match fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()) {
-        Ok(ours) if ours != INIT_NETNS_INO => {
-            PathBuf::from(format!("/run/vrrp-agent/netns-{ours}.pid"))
-        }
-        _ => PathBuf::from("/run/vrrp-agent.pid"),
+    match netns() {
+        Some(ours) => PathBuf::from(format!("/run/vrrp-agent/netns-{ours}.pid")),
+        None => PathBuf::from("/run/vrrp-agent.pid"),
     }
+}
+
+/// `/run/vrrp-agent/NAME.EXT`, or `NAME-netns-INODE.EXT` in another network namespace than the
+/// host's: the agent's runtime files that agents in namespaces must not share.
+pub fn runtime_path(name: &str, ext: &str) -> PathBuf {
+    match netns() {
+        Some(ours) => PathBuf::from(format!("/run/vrrp-agent/{name}-netns-{ours}.{ext}")),
+        None => PathBuf::from(format!("/run/vrrp-agent/{name}.{ext}")),
+    }
+}
+
+/// This thread's network namespace, unless it is the host's.
+fn netns() -> Option<u64> {
+    let ours = fs::metadata("/proc/thread-self/ns/net").ok()?.ino();
+    (ours != INIT_NETNS_INO).then_some(ours)
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub enum Input {
         vip: Ipv4Addr,
         mac: [u8; 6],
     },
+    /// `vrrp-agent status` asks (the control socket): the JSON answer goes back on the channel.
+    Status(tokio::sync::oneshot::Sender<String>),
     /// The liveness channel with master `change.peer` came up, or fell silent.
     Liveness {
         ifindex: u32,
@@ -105,9 +107,10 @@ pub trait Host {
     async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()>;
 }
 
-/// Runs `config` until SIGTERM/SIGINT; SIGHUP re-reads `file` (the keepalived.conf it came from).
-/// Exits with an error only after the hand-over.
-pub async fn run(loaded: Loaded, file: Option<PathBuf>) -> Result<()> {
+/// Runs `config` until SIGTERM/SIGINT; SIGHUP re-reads `file` (the keepalived.conf it came from);
+/// `vrrp-agent status` asks on the control socket at `control`. Exits with an error only after
+/// the hand-over.
+pub async fn run(loaded: Loaded, file: Option<PathBuf>, control: &Path) -> Result<()> {
     let config = &loaded.config;
     if !config.global.startup_delay.is_zero() {
         let delay = config.global.startup_delay;
@@ -126,6 +129,12 @@ pub async fn run(loaded: Loaded, file: Option<PathBuf>) -> Result<()> {
     }
     let (tx, rx) = mpsc::channel(1024);
     system::forward_signals(&tx)?;
+    let _control = crate::control::serve(control, &tx).with_context(|| {
+        format!(
+            "cannot listen on the control socket {}: choose another with --control-socket",
+            control.display()
+        )
+    })?;
     let host = System::new(config.global.xdp, tx)?;
     let agent = Agent::new(host, &loaded, file).await?;
     agent.run(rx).await
@@ -393,6 +402,14 @@ impl<H: Host> Agent<H> {
                 for i in &self.instances {
                     i.log_status(now);
                 }
+            }
+            Input::Status(reply) => {
+                let instances: Vec<_> = self.instances.iter().map(|i| i.status(now)).collect();
+                let answer = serde_json::json!({
+                    "version": crate::instance::STATUS_VERSION,
+                    "instances": instances,
+                });
+                let _ = reply.send(answer.to_string());
             }
             Input::Signal(Signal::Stop(_)) | Input::Failed(_) => {
                 unreachable!("the loop ends on these")

@@ -42,6 +42,11 @@ pub struct Cli {
     /// /run/vrrp-agent/netns-INODE.pid] (keepalived's `-p`).
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
+    /// Control socket, where `vrrp-agent status` asks the running agent [default:
+    /// /run/vrrp-agent/control.sock; in another network namespace than the host's,
+    /// /run/vrrp-agent/control-netns-INODE.sock].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub control_socket: Option<PathBuf>,
     /// Print the version, the git commit and whether the kernel program is built in.
     #[arg(short = 'v', long = "version", visible_short_alias = 'V')]
     pub print_version: bool,
@@ -71,6 +76,12 @@ Exit status: 0 after a clean stop or a good check, 1 after a fatal error (VIPs h
 first), 2 for a command line, configuration or PID file that does not let it run.";
 
 impl Cli {
+    pub fn control_socket(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(crate::control::default_path)
+    }
+
     /// The keepalived.conf to read: `-f`, or keepalived's default when no one-instance flag is
     /// given; `None` for one instance from flags.
     pub fn config_file(&self) -> Option<PathBuf> {
@@ -104,6 +115,18 @@ pub enum Command {
     /// packaging (`cargo xtask deb`).
     #[command(hide = true)]
     GenerateAssets { dir: PathBuf },
+    /// Ask the running agent (over --control-socket) how its instances are: one line each, or
+    /// the JSON document (schema version 1, README "Status").
+    Status {
+        /// The whole document as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when this instance is MASTER, 1 when not (for scripts).
+        #[arg(long, value_name = "INSTANCE")]
+        check_master: Option<String>,
+        /// Only this instance.
+        instance: Option<String>,
+    },
 }
 
 /// The man page and the shell completions, from this command line's own definition.

@@ -116,10 +116,16 @@ impl Track {
 }
 
 /// What the instance counted since the agent started.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
     pub adverts_sent: u64,
+    /// Adverts that passed every check and reached the election (on the kernel path only the
+    /// ones the kernel passed on: see the kernel's own count in [`Status::kernel`]).
+    pub adverts_received: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
     pub became_master: u64,
+    pub released_master: u64,
     pub rejected: u64,
     /// The same, by the check that failed ([`DecodeError::reason`]).
     pub rejected_by: BTreeMap<&'static str, u64>,
@@ -194,7 +200,47 @@ pub struct Instance<O> {
     established: bool,
     /// The last reflection before the liveness channel fell silent, for the transition line.
     silent_since: Option<Timestamp>,
+    /// When the last transition happened, and its line.
+    last_transition: Option<(Timestamp, String)>,
 }
+
+/// One instance as `vrrp-agent status` shows it (schema version [`STATUS_VERSION`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    pub name: String,
+    pub iface: String,
+    pub vrid: u8,
+    pub state: String,
+    /// The priority it runs with (tracked checks applied), and the configured one.
+    pub priority: u8,
+    pub base_priority: u8,
+    /// The master it follows as backup (itself as master); none known otherwise.
+    pub master: Option<Ipv4Addr>,
+    pub advert_interval_ms: f64,
+    /// The master's interval as adopted (VRRPv3), else ours.
+    pub master_advert_interval_ms: f64,
+    /// "kernel" (XDP or TC ingress) or "raw socket".
+    pub receive_path: &'static str,
+    pub fault: Option<String>,
+    /// Seconds since the last transition, and its log line.
+    pub last_transition_secs: Option<f64>,
+    pub last_transition: Option<String>,
+    pub counters: Counters,
+    /// What the kernel program recorded of the peers' adverts (kernel path).
+    pub kernel: Option<KernelStatus>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelStatus {
+    pub adverts: u64,
+    pub rejected: u64,
+    pub last_source: Option<Ipv4Addr>,
+    pub last_priority: Option<u8>,
+    pub last_age_secs: Option<f64>,
+}
+
+/// Bumped when a field of [`Status`] changes meaning or goes away (added fields do not).
+pub const STATUS_VERSION: u32 = 1;
 
 /// The kinds of warning an instance rate-limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -246,6 +292,7 @@ impl<O: Outputs> Instance<O> {
             probing: None,
             established: false,
             silent_since: None,
+            last_transition: None,
             config,
         }
     }
@@ -746,8 +793,49 @@ impl<O: Outputs> Instance<O> {
             return self.reject("not a unicast peer", why, packet, at);
         }
         self.last_advert = self.last_advert.max(at);
+        self.counters.adverts_received += 1;
+        self.counters.priority_zero_received += u64::from(advert.priority == 0);
         let event = self.advert_event(advert.src, advert.priority, advert.interval_cs, at);
         self.handle(event, at).await;
+    }
+
+    /// Its state, settings in force and counters, for `vrrp-agent status`.
+    pub fn status(&self, now: Timestamp) -> Status {
+        let secs = |at: Timestamp| Duration::from_nanos(now.0.saturating_sub(at.0)).as_secs_f64();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let state = self.state();
+        let kernel = self.outputs.peer().ok().flatten().map(|p| KernelStatus {
+            adverts: p.count,
+            rejected: p.rejected,
+            last_source: (p.count > 0).then(|| Ipv4Addr::from(p.src)),
+            last_priority: (p.count > 0).then_some(p.priority),
+            last_age_secs: (p.count > 0).then(|| secs(Timestamp(p.t_ns))),
+        });
+        Status {
+            name: self.config.name.clone(),
+            iface: self.config.iface.clone(),
+            vrid: self.config.vrid,
+            state: state.to_string(),
+            priority: self.machine.priority(),
+            base_priority: self.config.priority,
+            master: match state {
+                State::Master => Some(self.machine.params().primary_addr),
+                State::Backup => self.machine.followed(),
+                State::Initialize | State::Fault => None,
+            },
+            advert_interval_ms: ms(self.config.advert_interval),
+            master_advert_interval_ms: ms(self.machine.master_adver_interval()),
+            receive_path: if self.records_adverts() {
+                "kernel"
+            } else {
+                "raw socket"
+            },
+            fault: self.fault.clone(),
+            last_transition_secs: self.last_transition.as_ref().map(|(at, _)| secs(*at)),
+            last_transition: self.last_transition.as_ref().map(|(_, line)| line.clone()),
+            counters: self.counters.clone(),
+            kernel,
+        }
     }
 
     fn reject(&mut self, reason: &'static str, error: &str, packet: &[u8], at: Timestamp) {
@@ -1021,8 +1109,12 @@ impl<O: Outputs> Instance<O> {
                         "{from} -> {to}: {reason}{cause}{held}"
                     );
                 }
+                self.last_transition = Some((now, format!("{from} -> {to}: {reason}{cause}")));
                 if to == State::Master {
                     self.counters.became_master += 1;
+                }
+                if from == State::Master {
+                    self.counters.released_master += 1;
                 }
                 self.set_kernel(now);
                 // Shutdown reaches INIT; `shutdown` reports it once the instance is down.
@@ -1140,7 +1232,10 @@ impl<O: Outputs> Instance<O> {
             };
             // A lost advert is covered by the next one: log and go on.
             match self.outputs.send_advert(&buf[..len]).await {
-                Ok(()) => self.counters.adverts_sent += 1,
+                Ok(()) => {
+                    self.counters.adverts_sent += 1;
+                    self.counters.priority_zero_sent += u64::from(priority == 0);
+                }
                 Err(e) => {
                     let what = format!("cannot send advert to {dst}");
                     self.output_error(Warning::Advert, &what, &e, now);
