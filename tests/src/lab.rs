@@ -87,7 +87,12 @@ pub struct Lab {
 impl Lab {
     pub fn new(name: &str) -> Self {
         // First, so a missing binary fails before any namespace exists.
-        let bin = agent_bin().to_str().expect("UTF-8 path").to_owned();
+        Self::with_agent(name, &agent_bin())
+    }
+
+    /// A lab whose agents run `bin` (the package's, a release build).
+    pub fn with_agent(name: &str, bin: &std::path::Path) -> Self {
+        let bin = bin.to_str().expect("UTF-8 path").to_owned();
         Lab {
             keepalived: Vec::new(),
             topo: Topology::new(name).unwrap(),

@@ -4,6 +4,7 @@ mod deb;
 mod demo;
 mod fuzz;
 mod setup;
+mod systemd;
 
 use std::{
     path::{Path, PathBuf},
@@ -42,7 +43,12 @@ enum Task {
     /// Fuzz the advert codec, keepalived.conf and the command line (cargo fuzz, fuzz/).
     Fuzz(fuzz::Opts),
     /// Build the Debian package: target/debian/vrrp-agent_VERSION-1_ARCH.deb.
-    Deb,
+    Deb {
+        /// Then test it (root): installed by dpkg in a throwaway overlay, and the unit under
+        /// systemd in a container in the test bed (as `cargo xtask test` does).
+        #[arg(long)]
+        test: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,9 +59,14 @@ fn main() -> Result<()> {
         Task::Demo => demo::run(),
         Task::Bench(opts) => bench::run(opts),
         Task::Fuzz(opts) => fuzz::run(&opts),
-        Task::Deb => {
+        Task::Deb { test } => {
             setup::run()?;
-            deb::build().map(drop)
+            let deb = deb::build()?;
+            if test {
+                deb::test_install(&deb)?;
+                systemd::test(&deb)?;
+            }
+            Ok(())
         }
     }
 }
@@ -131,7 +142,9 @@ fn test(unit_only: bool) -> Result<()> {
         // time so two topologies never compete for the two CPUs and blur the timing.
         status(cargo(&["build", "-p", "vrrp-agent"]))?;
         status(cargo(&["test", "-p", "vrrp-lab", "--", "--test-threads=1"]))?;
-        deb::test_install(&deb::build()?)?;
+        let deb = deb::build()?;
+        deb::test_install(&deb)?;
+        systemd::test(&deb)?;
     }
     Ok(())
 }

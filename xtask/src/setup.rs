@@ -28,6 +28,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("stress-ng", "stress-ng"),
     ("systemd-analyze", "systemd"),
     ("man", "man-db"),
+    ("debootstrap", "debootstrap"),
+    ("systemd-nspawn", "systemd-container"),
 ];
 
 pub fn run() -> Result<()> {
