@@ -8,8 +8,9 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::{cargo, command, root_dir, status};
 
-/// Builds target/debian/vrrp-agent_VERSION-1_ARCH.deb and returns its path.
-pub fn build() -> Result<PathBuf> {
+/// The release binary (with its kernel program), and the man page (gzipped) and completions
+/// it writes from its own command line: target/release/assets/.
+fn build_assets() -> Result<PathBuf> {
     status(cargo(&["build", "--release", "-p", "vrrp-agent"]))?;
     let release = root_dir().join("target/release");
     let assets = release.join("assets");
@@ -21,6 +22,12 @@ pub fn build() -> Result<PathBuf> {
     let mut gzip = command("gzip", &["-9nf"]);
     gzip.arg(assets.join("vrrp-agent.8"));
     status(gzip)?;
+    Ok(assets)
+}
+
+/// Builds target/debian/vrrp-agent_VERSION-1_ARCH.deb and returns its path.
+pub fn build() -> Result<PathBuf> {
+    build_assets()?;
     let out = root_dir().join("target/debian");
     let _ = std::fs::remove_dir_all(&out);
     status(cargo(&[
@@ -88,4 +95,102 @@ test ! -e /etc/default/vrrp-agent
     let result = status(cmd).context("the package does not install, run or purge cleanly");
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+/// `cargo xtask install [--destdir DIR]`: what the package installs, put in place on a host
+/// without dpkg (or under DIR, for a staged image); the unit is not enabled, and an existing
+/// /etc/default/vrrp-agent is kept.
+pub fn install(destdir: &std::path::Path) -> Result<()> {
+    let assets = build_assets()?;
+    let root = root_dir();
+    let put = |from: PathBuf, to: &str, mode: &str| -> Result<()> {
+        let target = destdir.join(to.trim_start_matches('/'));
+        let mut cmd = command("install", &["-D", "-m", mode]);
+        cmd.arg(&from).arg(&target);
+        status(cmd)
+    };
+    put(
+        root.join("target/release/vrrp-agent"),
+        "/usr/sbin/vrrp-agent",
+        "755",
+    )?;
+    put(
+        root.join("packaging/vrrp-agent.service"),
+        "/usr/lib/systemd/system/vrrp-agent.service",
+        "644",
+    )?;
+    if !destdir.join("etc/default/vrrp-agent").exists() {
+        put(
+            root.join("packaging/vrrp-agent.default"),
+            "/etc/default/vrrp-agent",
+            "644",
+        )?;
+    }
+    put(
+        assets.join("vrrp-agent.8.gz"),
+        "/usr/share/man/man8/vrrp-agent.8.gz",
+        "644",
+    )?;
+    put(
+        assets.join("vrrp-agent.bash"),
+        "/usr/share/bash-completion/completions/vrrp-agent",
+        "644",
+    )?;
+    put(
+        assets.join("_vrrp-agent"),
+        "/usr/share/zsh/vendor-completions/_vrrp-agent",
+        "644",
+    )?;
+    put(
+        assets.join("vrrp-agent.fish"),
+        "/usr/share/fish/vendor_completions.d/vrrp-agent.fish",
+        "644",
+    )?;
+    for doc in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+        put(
+            root.join(doc),
+            &format!("/usr/share/doc/vrrp-agent/{doc}"),
+            "644",
+        )?;
+    }
+    eprintln!(
+        "xtask: installed under {}; systemctl daemon-reload, then enable vrrp-agent once \
+         keepalived is stopped",
+        destdir.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask install` puts every file where the package does: staged under target/, each
+/// installed path must be one of the package's.
+pub fn test_staged_install(deb: &std::path::Path) -> Result<()> {
+    let stage = root_dir().join("target/install-test");
+    let _ = std::fs::remove_dir_all(&stage);
+    install(&stage)?;
+    let listing = std::process::Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(deb)
+        .output()
+        .context("cannot run dpkg-deb")?;
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let packaged: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5)?.strip_prefix('.'))
+        .collect();
+    let mut pending = vec![stage.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let rel = format!("/{}", path.strip_prefix(&stage)?.display());
+            if !packaged.contains(&rel.as_str()) {
+                bail!("cargo xtask install puts {rel}, which the package does not have");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&stage);
+    Ok(())
 }

@@ -42,6 +42,11 @@ enum Task {
     Bench(bench::Opts),
     /// Fuzz the advert codec, keepalived.conf and the command line (cargo fuzz, fuzz/).
     Fuzz(fuzz::Opts),
+    /// Install what the package installs, on a host without dpkg (root), or under --destdir.
+    Install {
+        #[arg(long, default_value = "/")]
+        destdir: PathBuf,
+    },
     /// Build the Debian package: target/debian/vrrp-agent_VERSION-1_ARCH.deb.
     Deb {
         /// Then test it (root): installed by dpkg in a throwaway overlay, and the unit under
@@ -59,11 +64,16 @@ fn main() -> Result<()> {
         Task::Demo => demo::run(),
         Task::Bench(opts) => bench::run(opts),
         Task::Fuzz(opts) => fuzz::run(&opts),
+        Task::Install { destdir } => {
+            setup::run()?;
+            deb::install(&destdir)
+        }
         Task::Deb { test } => {
             setup::run()?;
             let deb = deb::build()?;
             if test {
                 deb::test_install(&deb)?;
+                deb::test_staged_install(&deb)?;
                 systemd::test(&deb)?;
             }
             Ok(())
@@ -144,6 +154,7 @@ fn test(unit_only: bool) -> Result<()> {
         status(cargo(&["test", "-p", "vrrp-lab", "--", "--test-threads=1"]))?;
         let deb = deb::build()?;
         deb::test_install(&deb)?;
+        deb::test_staged_install(&deb)?;
         systemd::test(&deb)?;
     }
     Ok(())
