@@ -56,8 +56,15 @@ fn main() -> ExitCode {
     let checking = cli.config_test || matches!(cli.command, Some(Command::CheckConfig));
     let loaded = match load(&cli, checking) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if checking => {
             eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // Through the log: under systemd the journal files it as an error.
+            for line in e.lines() {
+                error!("{}", line.strip_prefix("error: ").unwrap_or(line));
+            }
             return ExitCode::from(2);
         }
     };

@@ -18,8 +18,10 @@ const BASE: &str = "/var/tmp/vrrp-agent-test-root";
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 
+/// With one ignored keyword, for a warning in the journal.
 const CONF: &str = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 200\n \
-                    advert_int 0.1\n version 3\n virtual_ipaddress {\n  198.51.100.100/24\n }\n}\n";
+                    advert_int 0.1\n version 3\n smtp_alert\n virtual_ipaddress {\n  \
+                    198.51.100.100/24\n }\n}\n";
 
 fn base_root() -> Result<&'static Path> {
     let base = Path::new(BASE);
@@ -176,7 +178,19 @@ pub fn test(deb: &Path) -> Result<()> {
     if !journal.contains("receive path: TC ingress") {
         bail!("not the kernel receive path under systemd:\n{journal}");
     }
-    eprintln!("xtask: systemd: started, MASTER, TC ingress, VIP on r1");
+    // Native journald records at keepalived's priorities: `journalctl -p warning` finds them.
+    let warnings = c.exec(&[
+        "journalctl",
+        "-u",
+        "vrrp-agent",
+        "-p",
+        "warning",
+        "--no-pager",
+    ])?;
+    if !warnings.contains("ignored: smtp_alert") || warnings.contains("receive path") {
+        bail!("journal priorities:\n{warnings}");
+    }
+    eprintln!("xtask: systemd: started, MASTER, TC ingress, VIP on r1, warnings at warning");
 
     let mark = lab.log_len("r2");
     c.exec(&["systemctl", "reload", "vrrp-agent"])?;
@@ -212,6 +226,10 @@ pub fn test(deb: &Path) -> Result<()> {
     c.wait_unit("ActiveState", "failed", SEC)?;
     c.wait_unit("ExecMainStatus", "2", SEC)?;
     c.wait_unit("NRestarts", "0", SEC)?;
-    eprintln!("xtask: systemd: a broken configuration failed once (status 2), no restart");
+    let errors = c.exec(&["journalctl", "-u", "vrrp-agent", "-p", "err", "--no-pager"])?;
+    if !errors.contains("priorty") {
+        bail!("the configuration error is not in the journal as an error:\n{errors}");
+    }
+    eprintln!("xtask: systemd: a broken configuration failed once (status 2, logged as an error), no restart");
     Ok(())
 }
