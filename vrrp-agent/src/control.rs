@@ -23,6 +23,22 @@ use crate::{
 
 const REQUEST: &[u8] = b"status\n";
 
+/// What `vrrp-agent status --json` shows and `/metrics` encodes: every instance, every check.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Snapshot {
+    /// [`crate::instance::STATUS_VERSION`].
+    pub version: u32,
+    pub instances: Vec<crate::instance::Status>,
+    pub checks: Vec<CheckStatus>,
+}
+
+/// A `vrrp_script` or `check`: passing, failing, or no result yet.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckStatus {
+    pub name: String,
+    pub up: Option<bool>,
+}
+
 /// `/run/vrrp-agent/control.sock`, or one per network namespace as for the PID file.
 pub fn default_path() -> PathBuf {
     pidfile::runtime_path("control", "sock")
@@ -55,7 +71,8 @@ pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Stop> {
                 if inputs.send(Input::Status(tx)).await.is_err() {
                     return;
                 }
-                if let Ok(answer) = rx.await {
+                if let Ok(snapshot) = rx.await {
+                    let answer = serde_json::to_string(&snapshot).unwrap_or_default();
                     let _ = stream.write_all(answer.as_bytes()).await;
                 }
             });

@@ -8,6 +8,7 @@ pub mod election;
 pub mod init;
 pub mod instance;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod pidfile;

@@ -68,7 +68,7 @@ pub enum Input {
         mac: [u8; 6],
     },
     /// `vrrp-agent status` asks (the control socket): the JSON answer goes back on the channel.
-    Status(tokio::sync::oneshot::Sender<String>),
+    Status(tokio::sync::oneshot::Sender<crate::control::Snapshot>),
     /// The liveness channel with master `change.peer` came up, or fell silent.
     Liveness {
         ifindex: u32,
@@ -135,6 +135,12 @@ pub async fn run(loaded: Loaded, file: Option<PathBuf>, control: &Path) -> Resul
             control.display()
         )
     })?;
+    let _metrics = match config.global.metrics_listen {
+        Some(addr) => Some(crate::metrics::serve(addr, &tx).await.with_context(|| {
+            format!("cannot serve metrics on {addr} (metrics_listen): is the port taken?")
+        })?),
+        None => None,
+    };
     let host = System::new(config.global.xdp, tx)?;
     let agent = Agent::new(host, &loaded, file).await?;
     agent.run(rx).await
@@ -404,12 +410,19 @@ impl<H: Host> Agent<H> {
                 }
             }
             Input::Status(reply) => {
-                let instances: Vec<_> = self.instances.iter().map(|i| i.status(now)).collect();
-                let answer = serde_json::json!({
-                    "version": crate::instance::STATUS_VERSION,
-                    "instances": instances,
+                let checks = self
+                    .config
+                    .checks
+                    .iter()
+                    .map(|c| crate::control::CheckStatus {
+                        name: c.name.clone(),
+                        up: self.checks.state(&c.name),
+                    });
+                let _ = reply.send(crate::control::Snapshot {
+                    version: crate::instance::STATUS_VERSION,
+                    instances: self.instances.iter().map(|i| i.status(now)).collect(),
+                    checks: checks.collect(),
                 });
-                let _ = reply.send(answer.to_string());
             }
             Input::Signal(Signal::Stop(_)) | Input::Failed(_) => {
                 unreachable!("the loop ends on these")

@@ -42,6 +42,10 @@ pub struct Cli {
     /// /run/vrrp-agent/netns-INODE.pid] (keepalived's `-p`).
     #[arg(short = 'p', long = "pid", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (keepalived-exporter's names) on ADDR:PORT, e.g.
+    /// 127.0.0.1:9650 [default: off, or the file's `vrrp_agent` block]; overrides the file.
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Control socket, where `vrrp-agent status` asks the running agent [default:
     /// /run/vrrp-agent/control.sock; in another network namespace than the host's,
     /// /run/vrrp-agent/control-netns-INODE.sock].
@@ -389,6 +393,9 @@ impl Cli {
         }
         if let Some(priority) = self.rt_priority {
             config.global.rt_priority = priority;
+        }
+        if let Some(addr) = self.metrics_listen {
+            config.global.metrics_listen = Some(addr);
         }
     }
 }

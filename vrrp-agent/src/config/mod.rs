@@ -36,6 +36,9 @@ pub struct Global {
     pub xdp: XdpMode,
     /// `vrrp_rt_priority`: SCHED_RR priority of the agent's thread, 0 for normal scheduling.
     pub rt_priority: u8,
+    /// Extension (`metrics_listen` in vrrp_agent, `--metrics-listen`): serve Prometheus
+    /// metrics on this address.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Realtime by default, unlike keepalived: the election must run on time when other processes
@@ -52,6 +55,7 @@ impl Default for Global {
             skip_check_adv_addr: false,
             xdp: XdpMode::Auto,
             rt_priority: DEFAULT_RT_PRIORITY,
+            metrics_listen: None,
         }
     }
 }

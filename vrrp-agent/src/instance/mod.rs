@@ -228,6 +228,15 @@ pub struct Status {
     pub counters: Counters,
     /// What the kernel program recorded of the peers' adverts (kernel path).
     pub kernel: Option<KernelStatus>,
+    /// `virtual_ipaddress`, then `virtual_ipaddress_excluded`, each with its interface.
+    pub vips: Vec<VipStatus>,
+    pub excluded_vips: Vec<VipStatus>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VipStatus {
+    pub addr: Ipv4Addr,
+    pub iface: String,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -835,7 +844,19 @@ impl<O: Outputs> Instance<O> {
             last_transition: self.last_transition.as_ref().map(|(_, line)| line.clone()),
             counters: self.counters.clone(),
             kernel,
+            vips: self.vip_status(&self.config.vips),
+            excluded_vips: self.vip_status(&self.config.excluded_vips),
         }
+    }
+
+    fn vip_status(&self, vips: &[Vip]) -> Vec<VipStatus> {
+        let on = |v: &Vip| v.dev.clone().unwrap_or_else(|| self.config.iface.clone());
+        vips.iter()
+            .map(|v| VipStatus {
+                addr: v.addr,
+                iface: on(v),
+            })
+            .collect()
     }
 
     fn reject(&mut self, reason: &'static str, error: &str, packet: &[u8], at: Timestamp) {

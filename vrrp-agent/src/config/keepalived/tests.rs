@@ -571,6 +571,24 @@ fn liveness_channel_from_vrrp_agent_or_the_instance() {
         .contains("without liveness_interval"));
 }
 
+/// metrics_listen in vrrp_agent: off unless given, an address and port when given.
+#[test]
+fn metrics_listen_from_vrrp_agent() {
+    let instance = format!("vrrp_instance VI_1 {{\n{BASE}\n}}\n");
+    assert_eq!(ok(&instance).config.global.metrics_listen, None);
+    let on = ok(&format!(
+        "vrrp_agent {{\nmetrics_listen 127.0.0.1:9650\n}}\n{instance}"
+    ));
+    assert_eq!(
+        on.config.global.metrics_listen,
+        Some("127.0.0.1:9650".parse().unwrap())
+    );
+    let got = errors(&format!(
+        "vrrp_agent {{\nmetrics_listen 9650\n}}\n{instance}"
+    ));
+    assert!(got.iter().any(|e| e.contains("write ADDR:PORT")), "{got:?}");
+}
+
 /// max_adopted_interval: ten times the instance's own interval unless vrrp_agent sets it; never
 /// below the instance's own.
 #[test]

@@ -44,6 +44,7 @@ pub(super) const AGENT: &Table<Draft> = &[
     ("check", Many(check)),
     ("liveness_interval", One(|d, g, s| liveness_interval(d, &mut g.liveness, s))),
     ("liveness_multiplier", One(|d, g, s| liveness_multiplier(d, &mut g.liveness, s))),
+    ("metrics_listen", One(|d, g, s| set(&mut g.global.metrics_listen, value(d, s, |v| v.parse::<std::net::SocketAddr>().map_err(|_| "write ADDR:PORT, e.g. 127.0.0.1:9650".to_owned())).map(Some)))),
     ("max_adopted_interval", One(|d, g, s| set(&mut g.max_adopted_interval, value(d, s, parse_duration).map(Some)))),
 ];
 

@@ -1,0 +1,285 @@
+//! Prometheus metrics (`--metrics-listen ADDR:PORT`, opt-in): `GET /metrics` in the text
+//! format, built from the event loop's [`Snapshot`] at each scrape. The names, labels and values
+//! are those of mehdy/keepalived-exporter for VRRP, so dashboards and alerts made for keepalived
+//! keep working when the scrape target changes; `vrrp_agent_*` is what only this agent knows.
+//! HTTP is the least a scraper needs: one request per connection, GET only.
+use std::{io, net::SocketAddr, time::Duration};
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+};
+
+use crate::{
+    agent::{Input, Inputs},
+    control::Snapshot,
+    instance::Status,
+    task::Stop,
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// keepalived's state numbers, as the exporter reports them.
+fn state_number(state: &str) -> i64 {
+    match state {
+        "BACKUP" => 1,
+        "MASTER" => 2,
+        "FAULT" => 3,
+        _ => 0,
+    }
+}
+
+/// The exporter's per-instance counters: (name without `_total`, help, value).
+fn counters(i: &Status) -> [(&'static str, &'static str, u64); 13] {
+    let c = &i.counters;
+    let by =
+        |reasons: &[&str]| -> u64 { reasons.iter().filter_map(|r| c.rejected_by.get(r)).sum() };
+    let received = i.kernel.as_ref().map_or(c.adverts_received, |k| k.adverts);
+    [
+        (
+            "keepalived_advertisements_received",
+            "Advertisements received",
+            received,
+        ),
+        (
+            "keepalived_advertisements_sent",
+            "Advertisements sent",
+            c.adverts_sent,
+        ),
+        ("keepalived_become_master", "Became master", c.became_master),
+        (
+            "keepalived_release_master",
+            "Released master",
+            c.released_master,
+        ),
+        (
+            "keepalived_packet_length_errors",
+            "Packet length errors",
+            by(&["length", "truncated"]),
+        ),
+        (
+            "keepalived_advertisements_interval_errors",
+            "Advertisement interval errors",
+            by(&["interval mismatch"]),
+        ),
+        ("keepalived_ip_ttl_errors", "TTL errors", by(&["TTL"])),
+        (
+            "keepalived_invalid_type_received",
+            "Invalid type errors",
+            by(&["VRRP type"]),
+        ),
+        (
+            "keepalived_address_list_errors",
+            "Address list errors",
+            by(&["address list"]),
+        ),
+        (
+            "keepalived_authentication_invalid",
+            "Authentication invalid",
+            by(&["auth AH"]),
+        ),
+        (
+            "keepalived_authentication_mismatch",
+            "Authentication mismatch",
+            by(&["auth type"]),
+        ),
+        (
+            "keepalived_authentication_failure",
+            "Authentication failure",
+            by(&["password"]),
+        ),
+        (
+            "keepalived_priority_zero_received",
+            "Priority zero received",
+            c.priority_zero_received,
+        ),
+    ]
+}
+
+/// The text a scrape gets.
+pub fn encode_snapshot(s: &Snapshot) -> String {
+    let mut registry = Registry::default();
+    let up = Gauge::<i64>::default();
+    up.set(1);
+    registry.register("keepalived_up", "Status", up);
+
+    let labels = |i: &Status| -> Labels {
+        vec![
+            ("iname", i.name.clone()),
+            ("intf", i.iface.clone()),
+            ("vrid", i.vrid.to_string()),
+        ]
+    };
+    let state = Family::<Labels, Gauge>::default();
+    let excluded = Family::<Labels, Gauge>::default();
+    let zero_sent = Family::<Labels, Counter>::default();
+    let rejected = Family::<Labels, Counter>::default();
+    let priority = Family::<Labels, Gauge>::default();
+    let path = Family::<Labels, Gauge>::default();
+    let kernel_rejected = Family::<Labels, Counter>::default();
+    let capped = Family::<Labels, Counter>::default();
+    let mut families: Vec<(&str, &str, Family<Labels, Counter>)> = Vec::new();
+    for i in &s.instances {
+        let l = labels(i);
+        let n = state_number(&i.state);
+        for (vips, family) in [(&i.vips, &state), (&i.excluded_vips, &excluded)] {
+            for v in vips {
+                let mut l = l.clone();
+                l[1].1 = v.iface.clone();
+                l.push(("ip_address", v.addr.to_string()));
+                family.get_or_create(&l).set(n);
+            }
+        }
+        zero_sent
+            .get_or_create(&l)
+            .inc_by(i.counters.priority_zero_sent);
+        for (name, help, value) in counters(i) {
+            let at = match families.iter().position(|(n, ..)| *n == name) {
+                Some(at) => at,
+                None => {
+                    families.push((name, help, Family::default()));
+                    families.len() - 1
+                }
+            };
+            families[at].2.get_or_create(&l).inc_by(value);
+        }
+        for (reason, count) in &i.counters.rejected_by {
+            let mut l = l.clone();
+            l.push(("reason", (*reason).to_owned()));
+            rejected.get_or_create(&l).inc_by(*count);
+        }
+        priority.get_or_create(&l).set(i64::from(i.priority));
+        let mut lp = l.clone();
+        lp.push(("path", i.receive_path.to_owned()));
+        path.get_or_create(&lp).set(1);
+        if let Some(k) = &i.kernel {
+            kernel_rejected.get_or_create(&l).inc_by(k.rejected);
+        }
+        capped.get_or_create(&l).inc_by(i.counters.intervals_capped);
+    }
+    registry.register("keepalived_vrrp_state", "State of vrrp", state);
+    registry.register(
+        "keepalived_vrrp_excluded_state",
+        "State of vrrp with excluded VIP",
+        excluded,
+    );
+    registry.register(
+        "keepalived_priority_zero_sent",
+        "Priority zero sent",
+        zero_sent,
+    );
+    for (name, help, family) in families {
+        registry.register(name, help, family);
+    }
+    let scripts = Family::<Vec<(&'static str, String)>, Gauge>::default();
+    for c in &s.checks {
+        // The exporter's BAD 0, GOOD 1; a check without a result yet is not GOOD.
+        let good = i64::from(c.up == Some(true));
+        scripts
+            .get_or_create(&vec![("name", c.name.clone())])
+            .set(good);
+    }
+    registry.register("keepalived_script_status", "Tracker Script Status", scripts);
+    registry.register(
+        "vrrp_agent_rejected",
+        "Adverts the agent rejected, by the check that failed",
+        rejected,
+    );
+    registry.register(
+        "vrrp_agent_kernel_rejected",
+        "Adverts the kernel program rejected (every one; the agent sees one a second)",
+        kernel_rejected,
+    );
+    registry.register(
+        "vrrp_agent_priority",
+        "Priority in force (tracked checks and interfaces applied)",
+        priority,
+    );
+    registry.register(
+        "vrrp_agent_receive_path",
+        "1 for the receive path in use: kernel (XDP or TC ingress) or raw socket",
+        path,
+    );
+    registry.register(
+        "vrrp_agent_intervals_capped",
+        "VRRPv3 master intervals above max_adopted_interval, adopted as that maximum",
+        capped,
+    );
+    let build = Family::<Labels, Gauge>::default();
+    let built_in = if crate::dataplane::BUILT_IN {
+        "yes"
+    } else {
+        "no"
+    };
+    build
+        .get_or_create(&vec![
+            ("version", env!("CARGO_PKG_VERSION").to_owned()),
+            ("commit", env!("VRRP_GIT_COMMIT").to_owned()),
+            ("xdp_program", built_in.to_owned()),
+        ])
+        .set(1);
+    registry.register("vrrp_agent_build_info", "The running build", build);
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut text, &registry);
+    text
+}
+
+/// Serves `GET /metrics` on `addr`. A port that is taken is an error at start.
+pub async fn serve(addr: SocketAddr, inputs: &Inputs) -> io::Result<Stop> {
+    let listener = TcpListener::bind(addr).await?;
+    let inputs = inputs.clone();
+    Ok(Stop::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(answer(stream, inputs.clone()));
+        }
+    }))
+}
+
+async fn answer(mut stream: TcpStream, inputs: Inputs) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    if !tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let (status, body) = if line.starts_with(b"GET /metrics ") {
+        let (tx, rx) = oneshot::channel();
+        if inputs.send(Input::Status(tx)).await.is_err() {
+            return;
+        }
+        match rx.await {
+            Ok(snapshot) => ("200 OK", encode_snapshot(&snapshot)),
+            Err(_) => return,
+        }
+    } else {
+        ("404 Not Found", "GET /metrics\n".to_owned())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; \
+         charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+}
