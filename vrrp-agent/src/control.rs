@@ -156,6 +156,11 @@ fn line(i: &serde_json::Value) -> String {
         serde_json::Value::Null => "-".to_owned(),
         m => s(m),
     };
+    // On the kernel path the kernel counts every valid advert; the agent sees the urgent ones.
+    let received = match &i["kernel"]["adverts"] {
+        serde_json::Value::Null => c["adverts_received"].clone(),
+        n => n.clone(),
+    };
     let since = i["last_transition_secs"]
         .as_f64()
         .map_or("-".to_owned(), |t| format!("{t:.1}s"));
@@ -170,7 +175,7 @@ fn line(i: &serde_json::Value) -> String {
         master,
         s(&i["receive_path"]).replace(' ', "-"),
         c["adverts_sent"],
-        c["adverts_received"],
+        received,
         c["rejected"],
         since
     )

@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: two agents in network namespaces (the end-to-end tests' topology), a client
 //! pinging the VIP every 10 ms, and the three events operators care about — master link cut,
 //! master back (failback), master stopped (SIGTERM) — each with the state lines as they happen and
-//! the outage the client saw. Touches only its own namespaces; removes them when done.
+//! the outage the client saw, and `vrrp-agent status` of both routers after each. Touches only
+//! its own namespaces; removes them when done.
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
@@ -48,7 +49,10 @@ pub fn run() -> Result<()> {
     };
     let mut r1 = agent("r1", "200");
     let r2 = agent("r2", &BACKUP_PRIORITY.to_string());
-    let mut logs = Logs::new(&[("r1", &r1), ("r2", &r2)]);
+    let mut logs = Logs::new(
+        &[("r1", &r1), ("r2", &r2)],
+        bin.to_str().expect("UTF-8 path"),
+    );
 
     step("Election");
     expect_holder(&topo, &mut logs, "r1")?;
@@ -125,6 +129,7 @@ fn expect_holder(topo: &Topology, logs: &mut Logs, holder: &str) -> Result<()> {
         bail!("{holder} did not take the VIP within 10 s");
     }
     println!("ip addr: {VIP} is on {holder}");
+    logs.status(topo);
     Ok(())
 }
 
@@ -168,21 +173,36 @@ fn longest_gap(output: &str) -> Option<Duration> {
         .max()
 }
 
-/// Follows the agents' log files and prints new lines with the router's name.
-struct Logs(Vec<(String, PathBuf, usize)>);
+/// Follows the agents' log files and prints new lines with the router's name; asks the agents
+/// for their status (`vrrp-agent status`, the binary at `bin`).
+struct Logs {
+    agents: Vec<(String, PathBuf, usize)>,
+    bin: String,
+}
 
 impl Logs {
-    fn new(agents: &[(&str, &Proc)]) -> Self {
-        Self(
-            agents
+    fn new(agents: &[(&str, &Proc)], bin: &str) -> Self {
+        Self {
+            agents: agents
                 .iter()
                 .filter_map(|(name, p)| Some((name.to_string(), p.log_path()?.to_path_buf(), 0)))
                 .collect(),
-        )
+            bin: bin.to_owned(),
+        }
+    }
+
+    /// Each router's `vrrp-agent status` line, as an operator would ask for it.
+    fn status(&self, topo: &Topology) {
+        for (name, ..) in &self.agents {
+            let out = topo.ns(name).run(&self.bin, ["status"]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().next().unwrap_or("(no agent answers)");
+            println!("  {name} $ vrrp-agent status: {line}");
+        }
     }
 
     fn print(&mut self) {
-        for (name, path, seen) in &mut self.0 {
+        for (name, path, seen) in &mut self.agents {
             let Ok(text) = std::fs::read_to_string(&*path) else {
                 continue;
             };
