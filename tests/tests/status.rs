@@ -163,6 +163,23 @@ fn metrics_speak_keepalived_exporter() {
             && r1.contains("vrrp_agent_build_info{version="),
         &format!("r1:\n{r1}\nr2:\n{r2}"),
     );
+    // r2's kernel timed r1's adverts: 100 ms apart, below the 134.2 ms bound, none below 67.1.
+    std::thread::sleep(SEC);
+    let r2 = scrape(&lab, "r2");
+    let bucket = |le: &str| {
+        // The encoder puts `le` first.
+        let rest = &labels[1..];
+        sample(
+            &r2,
+            &format!("vrrp_agent_advert_gap_seconds_bucket{{le=\"{le}\",{rest}"),
+        )
+    };
+    lab.check(
+        bucket("0.134217728").is_some_and(|n| n >= 5.0)
+            && bucket("0.067108864").is_some_and(|n| n <= 1.0)
+            && bucket("+Inf") == bucket("0.134217728"),
+        &format!("r2's advert gaps:\n{r2}"),
+    );
 
     let became = format!("keepalived_become_master_total{labels}}}");
     let before = sample(&r2, &became).unwrap_or(0.0);

@@ -6,8 +6,8 @@
 use std::{io, net::SocketAddr, time::Duration};
 
 use prometheus_client::{
-    encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    encoding::{text::encode, EncodeMetric, MetricEncoder, NoLabelSet},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, MetricType},
     registry::Registry,
 };
 use tokio::{
@@ -102,6 +102,28 @@ fn counters(i: &Status) -> [(&'static str, &'static str, u64); 13] {
     ]
 }
 
+/// One instance's histogram: its labels, the sum and count of the gaps, (bound, count) buckets.
+type GapHistogram = (Labels, f64, u64, Vec<(f64, u64)>);
+
+/// `vrrp_agent_advert_gap_seconds`: the kernel's buckets of each instance, as histograms.
+#[derive(Debug)]
+struct GapHistograms(Vec<GapHistogram>);
+
+impl EncodeMetric for GapHistograms {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        for (labels, sum, count, buckets) in &self.0 {
+            encoder
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 /// The text a scrape gets.
 pub fn encode_snapshot(s: &Snapshot) -> String {
     let mut registry = Registry::default();
@@ -124,6 +146,7 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
     let path = Family::<Labels, Gauge>::default();
     let kernel_rejected = Family::<Labels, Counter>::default();
     let capped = Family::<Labels, Counter>::default();
+    let mut gaps = Vec::new();
     let mut families: Vec<(&str, &str, Family<Labels, Counter>)> = Vec::new();
     for i in &s.instances {
         let l = labels(i);
@@ -160,6 +183,11 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         path.get_or_create(&lp).set(1);
         if let Some(k) = &i.kernel {
             kernel_rejected.get_or_create(&l).inc_by(k.rejected);
+            let buckets: Vec<(f64, u64)> = (k.advert_gaps.iter())
+                .map(|b| (b.le_secs.unwrap_or(f64::MAX), b.count))
+                .collect();
+            let count = buckets.iter().map(|(_, n)| n).sum();
+            gaps.push((l.clone(), k.advert_gap_sum_secs, count, buckets));
         }
         capped.get_or_create(&l).inc_by(i.counters.intervals_capped);
     }
@@ -210,6 +238,11 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         "vrrp_agent_intervals_capped",
         "VRRPv3 master intervals above max_adopted_interval, adopted as that maximum",
         capped,
+    );
+    registry.register(
+        "vrrp_agent_advert_gap_seconds",
+        "Gaps between the master's consecutive adverts, timed by the kernel (kernel path)",
+        GapHistograms(gaps),
     );
     let build = Family::<Labels, Gauge>::default();
     let built_in = if crate::dataplane::BUILT_IN {

@@ -102,6 +102,28 @@ pub struct PeerRecord {
     pub interval_cs: u16,
     pub priority: u8,
     pub _pad: u8,
+    /// The gaps between consecutive valid adverts of one source (the master), by their kernel
+    /// arrival times: their sum, and how many fell in each [`gap_bucket`].
+    pub gap_sum_ns: u64,
+    pub gaps: [u64; GAP_BUCKETS],
+}
+
+/// Buckets of advert gaps: bucket `i` holds gaps below `2^(20 + i)` ns (1.05 ms, 2.1 ms, ...,
+/// 17.2 s), the last one everything longer. Powers of two keep the kernel free of division.
+pub const GAP_BUCKETS: usize = 16;
+
+/// The bucket of a gap of `gap_ns` (a loop of at most 15 steps: the verifier walks it whole).
+pub const fn gap_bucket(gap_ns: u64) -> usize {
+    let mut i = 0;
+    while i < GAP_BUCKETS - 1 && gap_ns >= 1 << (20 + i) {
+        i += 1;
+    }
+    i
+}
+
+/// Bucket `i`'s upper bound in seconds (`None` for the last, unbounded one).
+pub fn gap_bucket_bound_secs(i: usize) -> Option<f64> {
+    (i < GAP_BUCKETS - 1).then(|| (1u64 << (20 + i)) as f64 / 1e9)
 }
 
 /// The value of the VIPS map, one per watched VIP (the agent inserts a zeroed record). XDP
@@ -194,5 +216,22 @@ impl InstanceEntry {
             },
             local_addr: core::net::Ipv4Addr::from_octets(self.local_addr),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gap_buckets_are_powers_of_two_from_a_millisecond() {
+        assert_eq!(gap_bucket(0), 0);
+        assert_eq!(gap_bucket((1 << 20) - 1), 0);
+        assert_eq!(gap_bucket(1 << 20), 1);
+        // A 100 ms advert interval lands below 134.2 ms.
+        assert_eq!(gap_bucket(100_000_000), 7);
+        assert_eq!(gap_bucket_bound_secs(7), Some(0.134217728));
+        assert_eq!(gap_bucket(u64::MAX), GAP_BUCKETS - 1);
+        assert_eq!(gap_bucket_bound_secs(GAP_BUCKETS - 1), None);
     }
 }

@@ -33,9 +33,10 @@ use vrrp_common::{
         IPPROTO_UDP, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
     },
     maps::{
-        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES, EVENT_ADVERT,
-        EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAP_EVENTS, MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS,
-        MAP_PROBERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
+        gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES,
+        EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAP_EVENTS, MAP_INSTANCES, MAP_LIVENESS,
+        MAP_PEERS, MAP_PROBERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
+        PROGRAM_TC,
     },
     wire::{
         ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP,
@@ -457,6 +458,14 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
                 || record.src != src
                 || record.priority != a.priority
                 || record.interval_cs != a.interval_cs;
+            // The rhythm of the master's adverts, from the kernel's arrival times.
+            if record.count > 0 && record.src == src {
+                let gap = now.wrapping_sub(record.t_ns);
+                record.gap_sum_ns = record.gap_sum_ns.wrapping_add(gap);
+                if let Some(bucket) = record.gaps.get_mut(gap_bucket(gap)) {
+                    *bucket += 1;
+                }
+            }
             record.t_ns = now;
             record.count += 1;
             record.src = src;

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, Expect},
     liveness::{LivenessChange, Session},
-    maps::{InstanceEntry, PeerRecord, Role},
+    maps::{gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
     DecodeError, Version,
 };
@@ -246,6 +246,17 @@ pub struct KernelStatus {
     pub last_source: Option<Ipv4Addr>,
     pub last_priority: Option<u8>,
     pub last_age_secs: Option<f64>,
+    /// The gaps between the master's consecutive adverts as the kernel timed them: how close
+    /// the group runs to Master_Down. Per bucket (not cumulative), and their sum.
+    pub advert_gaps: Vec<GapBucket>,
+    pub advert_gap_sum_secs: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GapBucket {
+    /// Gaps below this many seconds (and at or above the previous bucket's); `None`: longer.
+    pub le_secs: Option<f64>,
+    pub count: u64,
 }
 
 /// Bumped when a field of [`Status`] changes meaning or goes away (added fields do not).
@@ -819,6 +830,13 @@ impl<O: Outputs> Instance<O> {
             last_source: (p.count > 0).then(|| Ipv4Addr::from(p.src)),
             last_priority: (p.count > 0).then_some(p.priority),
             last_age_secs: (p.count > 0).then(|| secs(Timestamp(p.t_ns))),
+            advert_gaps: (p.gaps.iter().enumerate())
+                .map(|(i, &count)| GapBucket {
+                    le_secs: gap_bucket_bound_secs(i),
+                    count,
+                })
+                .collect(),
+            advert_gap_sum_secs: p.gap_sum_ns as f64 / 1e9,
         });
         Status {
             name: self.config.name.clone(),
