@@ -75,6 +75,7 @@ fn runs_as_a_user_with_ambient_capabilities() {
     std::fs::create_dir(&run).unwrap();
     std::os::unix::fs::chown(&run, Some(65534), None).unwrap();
     let pid = run.join("agent.pid");
+    let control = run.join("control.sock");
     let caps = "+net_admin,+net_raw,+bpf,+perfmon,+sys_nice";
     let mut agent = lab.topo.ns("r1").spawn(
         "setpriv",
@@ -97,6 +98,8 @@ fn runs_as_a_user_with_ambient_capabilities() {
             "100ms",
             "--pid",
             pid.to_str().unwrap(),
+            "--control-socket",
+            control.to_str().unwrap(),
         ],
     );
     lab.wait_holders(&["r1"], SETTLE);

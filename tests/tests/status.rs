@@ -72,8 +72,19 @@ fn status_follows_a_failover() {
 
     // r2 may have been master for a moment at the start, before r1's first advert.
     let before = json(&lab, "r2")["instances"][0]["counters"]["became_master"].as_u64();
+    let netns = lab
+        .topo
+        .ns("r1")
+        .run_ok("stat", ["-L", "-c", "%i", "/proc/self/ns/net"]);
+    let socket = format!("/run/vrrp-agent/control-netns-{}.sock", netns.trim());
+    lab.check(std::path::Path::new(&socket).exists(), &socket);
     lab.agent("r1").term().unwrap();
     lab.wait_holders(&["r2"], SETTLE);
+    lab.agent("r1").wait_timeout(5 * SEC);
+    lab.check(
+        !std::path::Path::new(&socket).exists(),
+        "r1's control socket left behind",
+    );
     let r2 = json(&lab, "r2");
     let i = &r2["instances"][0];
     let c = &i["counters"];

@@ -44,9 +44,22 @@ pub fn default_path() -> PathBuf {
     pidfile::runtime_path("control", "sock")
 }
 
+/// The listening socket; its file goes when this is dropped (at exit).
+#[derive(Debug)]
+pub struct Listening {
+    _task: Stop,
+    path: PathBuf,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Answers each connection with the JSON status the event loop gives for an
 /// [`Input::Status`]. Binding replaces a stale socket file: the caller holds the PID file.
-pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Stop> {
+pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Listening> {
     let inputs = inputs.clone();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -54,7 +67,7 @@ pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Stop> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(Stop::spawn(async move {
+    let task = Stop::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 continue;
@@ -77,7 +90,11 @@ pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Stop> {
                 }
             });
         }
-    }))
+    });
+    Ok(Listening {
+        _task: task,
+        path: path.to_path_buf(),
+    })
 }
 
 /// Asks the agent at `path` for its status: the JSON text.
