@@ -35,70 +35,65 @@ fn state_number(state: &str) -> i64 {
     }
 }
 
-/// The exporter's per-instance counters: (name without `_total`, help, value).
-fn counters(i: &Status) -> [(&'static str, &'static str, u64); 13] {
+/// The exporter's per-instance counters: name without `_total`, and help; their values come
+/// from [`counter_values`], in this order.
+const COUNTERS: [(&str, &str); 14] = [
+    (
+        "keepalived_advertisements_received",
+        "Advertisements received",
+    ),
+    ("keepalived_advertisements_sent", "Advertisements sent"),
+    ("keepalived_become_master", "Became master"),
+    ("keepalived_release_master", "Released master"),
+    (
+        "keepalived_priority_zero_received",
+        "Priority zero received",
+    ),
+    ("keepalived_priority_zero_sent", "Priority zero sent"),
+    ("keepalived_packet_length_errors", "Packet length errors"),
+    (
+        "keepalived_advertisements_interval_errors",
+        "Advertisement interval errors",
+    ),
+    ("keepalived_ip_ttl_errors", "TTL errors"),
+    ("keepalived_invalid_type_received", "Invalid type errors"),
+    ("keepalived_address_list_errors", "Address list errors"),
+    (
+        "keepalived_authentication_invalid",
+        "Authentication invalid",
+    ),
+    (
+        "keepalived_authentication_mismatch",
+        "Authentication mismatch",
+    ),
+    (
+        "keepalived_authentication_failure",
+        "Authentication failure",
+    ),
+];
+
+/// The values of [`COUNTERS`] for instance `i`; the error counters from our reject reasons.
+fn counter_values(i: &Status) -> [u64; 14] {
     let c = &i.counters;
     let by =
         |reasons: &[&str]| -> u64 { reasons.iter().filter_map(|r| c.rejected_by.get(r)).sum() };
+    // On the kernel path the kernel counts every valid advert; the agent sees the urgent ones.
     let received = i.kernel.as_ref().map_or(c.adverts_received, |k| k.adverts);
     [
-        (
-            "keepalived_advertisements_received",
-            "Advertisements received",
-            received,
-        ),
-        (
-            "keepalived_advertisements_sent",
-            "Advertisements sent",
-            c.adverts_sent,
-        ),
-        ("keepalived_become_master", "Became master", c.became_master),
-        (
-            "keepalived_release_master",
-            "Released master",
-            c.released_master,
-        ),
-        (
-            "keepalived_packet_length_errors",
-            "Packet length errors",
-            by(&["length", "truncated"]),
-        ),
-        (
-            "keepalived_advertisements_interval_errors",
-            "Advertisement interval errors",
-            by(&["interval mismatch"]),
-        ),
-        ("keepalived_ip_ttl_errors", "TTL errors", by(&["TTL"])),
-        (
-            "keepalived_invalid_type_received",
-            "Invalid type errors",
-            by(&["VRRP type"]),
-        ),
-        (
-            "keepalived_address_list_errors",
-            "Address list errors",
-            by(&["address list"]),
-        ),
-        (
-            "keepalived_authentication_invalid",
-            "Authentication invalid",
-            by(&["auth AH"]),
-        ),
-        (
-            "keepalived_authentication_mismatch",
-            "Authentication mismatch",
-            by(&["auth type"]),
-        ),
-        (
-            "keepalived_authentication_failure",
-            "Authentication failure",
-            by(&["password"]),
-        ),
-        (
-            "keepalived_priority_zero_received",
-            "Priority zero received",
-            c.priority_zero_received,
-        ),
+        received,
+        c.adverts_sent,
+        c.became_master,
+        c.released_master,
+        c.priority_zero_received,
+        c.priority_zero_sent,
+        by(&["length", "truncated"]),
+        by(&["interval mismatch"]),
+        by(&["TTL"]),
+        by(&["VRRP type"]),
+        by(&["address list"]),
+        by(&["auth AH"]),
+        by(&["auth type"]),
+        by(&["password"]),
     ]
 }
 
@@ -140,14 +135,14 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
     };
     let state = Family::<Labels, Gauge>::default();
     let excluded = Family::<Labels, Gauge>::default();
-    let zero_sent = Family::<Labels, Counter>::default();
     let rejected = Family::<Labels, Counter>::default();
     let priority = Family::<Labels, Gauge>::default();
     let path = Family::<Labels, Gauge>::default();
     let kernel_rejected = Family::<Labels, Counter>::default();
     let capped = Family::<Labels, Counter>::default();
     let mut gaps = Vec::new();
-    let mut families: Vec<(&str, &str, Family<Labels, Counter>)> = Vec::new();
+    let exporter: Vec<Family<Labels, Counter>> =
+        COUNTERS.iter().map(|_| Family::default()).collect();
     for i in &s.instances {
         let l = labels(i);
         let n = state_number(&i.state);
@@ -159,18 +154,8 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
                 family.get_or_create(&l).set(n);
             }
         }
-        zero_sent
-            .get_or_create(&l)
-            .inc_by(i.counters.priority_zero_sent);
-        for (name, help, value) in counters(i) {
-            let at = match families.iter().position(|(n, ..)| *n == name) {
-                Some(at) => at,
-                None => {
-                    families.push((name, help, Family::default()));
-                    families.len() - 1
-                }
-            };
-            families[at].2.get_or_create(&l).inc_by(value);
+        for (family, value) in exporter.iter().zip(counter_values(i)) {
+            family.get_or_create(&l).inc_by(value);
         }
         for (reason, count) in &i.counters.rejected_by {
             let mut l = l.clone();
@@ -197,12 +182,7 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         "State of vrrp with excluded VIP",
         excluded,
     );
-    registry.register(
-        "keepalived_priority_zero_sent",
-        "Priority zero sent",
-        zero_sent,
-    );
-    for (name, help, family) in families {
+    for ((name, help), family) in COUNTERS.into_iter().zip(exporter) {
         registry.register(name, help, family);
     }
     let scripts = Family::<Vec<(&'static str, String)>, Gauge>::default();
