@@ -238,3 +238,39 @@ fn metrics_speak_keepalived_exporter() {
         &format!("{:?}: {stderr}", second.status),
     );
 }
+
+/// A check that fails shows as failing in `status --json` and as BAD (0) in
+/// `keepalived_script_status`; one that passes as GOOD (1).
+#[test]
+fn checks_show_their_state() {
+    skip_unless_root!();
+    let mut lab = Lab::new("st_checks");
+    let conf = format!(
+        "vrrp_script chk_good {{\n script /bin/true\n interval 1\n}}\n\
+         vrrp_script chk_bad {{\n script /bin/false\n interval 1\n}}\n\
+         vrrp_instance VI_1 {{\n interface {IFACE}\n virtual_router_id 51\n priority 200\n \
+         advert_int 0.1\n version 3\n virtual_ipaddress {{\n  {VIP}/24\n }}\n \
+         track_script {{\n  chk_good\n  chk_bad weight -10\n }}\n}}\n"
+    );
+    lab.start_conf("r1", &conf, &["--metrics-listen", "127.0.0.1:9650"]);
+    lab.wait_holders(&["r1"], SETTLE);
+    std::thread::sleep(2 * SEC);
+    let doc = json(&lab, "r1");
+    let up = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .map(|c| c["up"].clone())
+    };
+    lab.check(
+        up("chk_good") == Some(true.into()) && up("chk_bad") == Some(false.into()),
+        &format!("{doc}"),
+    );
+    lab.check(doc["instances"][0]["priority"] == 190, &format!("{doc}"));
+    let metrics = scrape(&lab, "r1");
+    lab.check(
+        sample(&metrics, r#"keepalived_script_status{name="chk_good"}"#) == Some(1.0)
+            && sample(&metrics, r#"keepalived_script_status{name="chk_bad"}"#) == Some(0.0),
+        &metrics,
+    );
+}
