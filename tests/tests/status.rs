@@ -266,7 +266,17 @@ fn checks_show_their_state() {
         up("chk_good") == Some(true.into()) && up("chk_bad") == Some(false.into()),
         &format!("{doc}"),
     );
-    lab.check(doc["instances"][0]["priority"] == 190, &format!("{doc}"));
+    let i = &doc["instances"][0];
+    let tracked = i["tracked"].as_array().cloned().unwrap_or_default();
+    let own = tracked.iter().find(|t| t["name"] == IFACE);
+    let bad = tracked.iter().find(|t| t["name"] == "chk_bad");
+    lab.check(
+        i["priority"] == 190
+            && own.is_some_and(|t| t["kind"] == "interface" && t["up"] == true)
+            && bad.is_some_and(|t| t["kind"] == "check" && t["weight"] == -10 && t["up"] == false)
+            && i["counters"]["garps_sent"] == 5,
+        &format!("{doc}"),
+    );
     let metrics = scrape(&lab, "r1");
     lab.check(
         sample(&metrics, r#"keepalived_script_status{name="chk_good"}"#) == Some(1.0)

@@ -140,6 +140,7 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
     let path = Family::<Labels, Gauge>::default();
     let kernel_rejected = Family::<Labels, Counter>::default();
     let capped = Family::<Labels, Counter>::default();
+    let garps = Family::<Labels, Counter>::default();
     let mut gaps = Vec::new();
     let exporter: Vec<Family<Labels, Counter>> =
         COUNTERS.iter().map(|_| Family::default()).collect();
@@ -175,6 +176,7 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
             gaps.push((l.clone(), k.advert_gap_sum_secs, count, buckets));
         }
         capped.get_or_create(&l).inc_by(i.counters.intervals_capped);
+        garps.get_or_create(&l).inc_by(i.counters.garps_sent);
     }
     registry.register("keepalived_vrrp_state", "State of vrrp", state);
     registry.register(
@@ -213,6 +215,11 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         "vrrp_agent_receive_path",
         "1 for the receive path in use: kernel (XDP or TC ingress) or raw socket",
         path,
+    );
+    registry.register(
+        "vrrp_agent_gratuitous_arps_sent",
+        "Gratuitous ARPs sent (each VIP once per repeat)",
+        garps,
     );
     registry.register(
         "vrrp_agent_intervals_capped",

@@ -126,6 +126,8 @@ pub struct Counters {
     pub priority_zero_received: u64,
     pub became_master: u64,
     pub released_master: u64,
+    /// Gratuitous ARPs sent (each VIP counted once per repeat).
+    pub garps_sent: u64,
     pub rejected: u64,
     /// The same, by the check that failed ([`DecodeError::reason`]).
     pub rejected_by: BTreeMap<&'static str, u64>,
@@ -231,6 +233,18 @@ pub struct Status {
     /// `virtual_ipaddress`, then `virtual_ipaddress_excluded`, each with its interface.
     pub vips: Vec<VipStatus>,
     pub excluded_vips: Vec<VipStatus>,
+    /// What it tracks (its own interface, `track_interface`, `track_script`), each up, down,
+    /// or without a result yet (`None`), with its weight (0: down means FAULT).
+    pub tracked: Vec<TrackStatus>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrackStatus {
+    /// "interface" or "check".
+    pub kind: &'static str,
+    pub name: String,
+    pub weight: i32,
+    pub up: Option<bool>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -516,6 +530,7 @@ impl<O: Outputs> Instance<O> {
             warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address; announcing it again");
         }
         let pause = self.config.garp.interval;
+        self.counters.garps_sent += u64::from(self.config.garp.count);
         self.outputs
             .announce(&[ours], self.config.garp.count, pause)
             .await;
@@ -864,6 +879,17 @@ impl<O: Outputs> Instance<O> {
             kernel,
             vips: self.vip_status(&self.config.vips),
             excluded_vips: self.vip_status(&self.config.excluded_vips),
+            tracked: (self.tracks.iter())
+                .map(|t| TrackStatus {
+                    kind: match t.kind {
+                        Kind::Interface => "interface",
+                        Kind::Check => "check",
+                    },
+                    name: t.name.clone(),
+                    weight: t.weight,
+                    up: t.up,
+                })
+                .collect(),
         }
     }
 
@@ -1177,6 +1203,7 @@ impl<O: Outputs> Instance<O> {
                 };
                 let vips = self.all_vips();
                 let pause = self.config.garp.interval;
+                self.counters.garps_sent += u64::from(count) * vips.len() as u64;
                 self.outputs.announce(&vips, count, pause).await;
             }
             // The driver sleeps until `next_deadline()`; the machine keeps the deadlines.
