@@ -161,8 +161,9 @@ pub struct Agent<H: Host> {
     no_accept: BTreeSet<Ipv4Addr>,
     /// Recoverable errors of the loop itself (reloads refused, status unreadable).
     pub errors: u64,
-    /// The status line the service manager has (sent again only when it changes).
-    status: String,
+    /// Each instance's state and priority as the service manager last heard them: the loop
+    /// compares, and formats a status line only when one changed.
+    reported: Vec<(State, u8)>,
 }
 
 /// A configuration ready to take over ([`Agent::prepare`]).
@@ -195,7 +196,7 @@ impl<H: Host> Agent<H> {
             links,
             no_accept: BTreeSet::new(),
             errors: 0,
-            status: String::new(),
+            reported: Vec::new(),
         };
         // A table a killed agent left behind goes, even when this configuration needs none
         // (then a failure only matters if a table is left: say so, and go on).
@@ -210,8 +211,7 @@ impl<H: Host> Agent<H> {
     /// The loop, until SIGTERM/SIGINT or a fatal error; then the hand-over. A panic in the loop
     /// is fatal too, and hands over as well.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Input>) -> Result<()> {
-        self.status = self.status_line();
-        service::ready(&self.status);
+        service::ready(&self.take_status());
         let result = AssertUnwindSafe(self.event_loop(&mut rx))
             .catch_unwind()
             .await
@@ -281,8 +281,14 @@ impl<H: Host> Agent<H> {
         }
     }
 
-    /// Each instance's name, state and priority, for the service manager.
-    fn status_line(&self) -> String {
+    /// Each instance's name, state and priority, for the service manager; remembered as
+    /// reported.
+    fn take_status(&mut self) -> String {
+        self.reported = self
+            .instances
+            .iter()
+            .map(|i| (i.state(), i.priority()))
+            .collect();
         let states: Vec<String> = self
             .instances
             .iter()
@@ -291,12 +297,13 @@ impl<H: Host> Agent<H> {
         states.join(", ")
     }
 
-    /// Sends the status line when a transition or a priority change made it new.
+    /// Sends the status line when a transition or a priority change made it new: a comparison
+    /// per pass of the loop, no formatting.
     fn report_status(&mut self) {
-        let line = self.status_line();
-        if line != self.status {
+        let now = self.instances.iter().map(|i| (i.state(), i.priority()));
+        if !now.eq(self.reported.iter().copied()) {
+            let line = self.take_status();
             service::status(&line);
-            self.status = line;
         }
     }
 
@@ -445,8 +452,7 @@ impl<H: Host> Agent<H> {
         };
         service::reloading();
         self.reload_from(&path).await;
-        self.status = self.status_line();
-        service::ready(&self.status);
+        service::ready(&self.take_status());
     }
 
     async fn reload_from(&mut self, path: &Path) {

@@ -821,11 +821,11 @@ impl<O: Outputs> Instance<O> {
             Ok(a) => a,
             // Other groups share the segment: normal, not worth a log line.
             Err(DecodeError::VridMismatch { .. }) => return,
-            Err(e) => return self.reject(e.reason(), &e.to_string(), packet, at),
+            Err(e) => return self.reject(e.reason(), &e, packet, at),
         };
         if !self.is_peer(advert.src) {
             let why = "source is not a configured unicast_peer";
-            return self.reject("not a unicast peer", why, packet, at);
+            return self.reject("not a unicast peer", &why, packet, at);
         }
         self.last_advert = self.last_advert.max(at);
         self.counters.adverts_received += 1;
@@ -903,7 +903,15 @@ impl<O: Outputs> Instance<O> {
             .collect()
     }
 
-    fn reject(&mut self, reason: &'static str, error: &str, packet: &[u8], at: Timestamp) {
+    /// Counts a rejected advert by `reason`; the `error` text is only formatted when its log
+    /// line is due (a flood of rejects formats nothing).
+    fn reject(
+        &mut self,
+        reason: &'static str,
+        error: &dyn std::fmt::Display,
+        packet: &[u8],
+        at: Timestamp,
+    ) {
         self.counters.rejected += 1;
         *self.counters.rejected_by.entry(reason).or_default() += 1;
         let Some(suppressed) = self.due(Warning::Rejected, at) else {
