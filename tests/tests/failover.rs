@@ -50,8 +50,8 @@ fn initial_election(name: &str, xdp: &str) {
     }
     if !matches!(hook, Hook::RawSocket) {
         // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
-        let log = lab.status("r2", "last from 198.51.100.1 prio 200, interval 10 cs");
-        let seen = count_after(&log, "kernel saw ").unwrap_or(0);
+        let log = lab.status("r2", "last from 198.51.100.1 prio 200 interval 100ms");
+        let seen = count_after(&log, " received ").unwrap_or(0);
         // 3 s of 100 ms adverts went by above.
         lab.check(
             seen >= 20,

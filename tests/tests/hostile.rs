@@ -74,8 +74,8 @@ fn tagged_advert_is_not_ours_raw_socket() {
 
 /// r1's SIGUSR1 status line: adverts sent so far.
 fn adverts_sent(lab: &mut Lab) -> u64 {
-    let log = lab.status("r1", "status: sent ");
-    count_after(&log, "status: sent ")
+    let log = lab.status("r1", "status: ");
+    count_after(&log, " sent ")
         .unwrap_or_else(|| lab.fail(&format!("no advert count in r1's status:\n{log}")))
 }
 
@@ -479,7 +479,7 @@ fn storm_moves_nothing(name: &str, xdp: &str) {
         reasons >= 6
     } else {
         // The kernel counts them all; the agent sees one a second, with its reason.
-        count_after(&status, " and rejected ").is_some_and(|n| n > 5_000)
+        count_after(&status, "kernel: rejected ").is_some_and(|n| n > 5_000)
     };
     lab.check(
         counted,

@@ -100,7 +100,7 @@ fn assert_heard_priority_0(lab: &mut Lab, role: &str, since: usize, from: &str) 
             lab.wait_log(role, since, "Backup received priority 0 advertisement", SEC)
         }
         Impl::Ours => {
-            lab.status(role, &format!("(last from {from} prio 0,"));
+            lab.status(role, &format!("last from {from} prio 0 "));
         }
     }
 }

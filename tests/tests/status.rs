@@ -192,6 +192,29 @@ fn metrics_speak_keepalived_exporter() {
         &format!("r2's advert gaps:\n{r2}"),
     );
 
+    // Kept alive, as Prometheus expects: two scrapes, one connection.
+    let url = "http://127.0.0.1:9650/metrics";
+    let two = lab.topo.ns("r1").run(
+        "curl",
+        [
+            "-sv",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            url,
+            url,
+        ],
+    );
+    let verbose = String::from_utf8_lossy(&two.stderr);
+    lab.check(
+        verbose.matches("HTTP/1.1 200 OK").count() == 2
+            && verbose.contains("Re-using existing connection"),
+        &format!("two scrapes on one connection:\n{verbose}"),
+    );
+
     let became = format!("keepalived_become_master_total{labels}}}");
     let before = sample(&r2, &became).unwrap_or(0.0);
     lab.agent("r1").term().unwrap();
@@ -277,10 +300,74 @@ fn checks_show_their_state() {
             && i["counters"]["garps_sent"] == 5,
         &format!("{doc}"),
     );
+    let bad = (doc["checks"].as_array().into_iter().flatten())
+        .find(|c| c["name"] == "chk_bad")
+        .cloned()
+        .unwrap_or_default();
+    lab.check(
+        bad["runs"].as_u64() >= Some(2)
+            && bad["failures"]["exit status"] == bad["runs"]
+            && bad["to_change"] == 1
+            && bad["last_failure"] == "exited with status 1",
+        &format!("chk_bad: {bad}"),
+    );
+    let text = String::from_utf8_lossy(&cli(&lab, "r1", &["status"]).stdout).into_owned();
+    lab.check(
+        text.lines()
+            .any(|l| l.starts_with("check chk_bad") && l.contains(" DOWN ")),
+        &text,
+    );
     let metrics = scrape(&lab, "r1");
     lab.check(
         sample(&metrics, r#"keepalived_script_status{name="chk_good"}"#) == Some(1.0)
-            && sample(&metrics, r#"keepalived_script_status{name="chk_bad"}"#) == Some(0.0),
+            && sample(&metrics, r#"keepalived_script_status{name="chk_bad"}"#) == Some(0.0)
+            && sample(
+                &metrics,
+                r#"vrrp_agent_check_failures_total{name="chk_bad",kind="exit status"}"#,
+            ) >= Some(2.0),
         &metrics,
+    );
+    // SIGUSR1 logs the same lines.
+    lab.status("r1", "status: check chk_bad");
+}
+
+/// What the counters say went over the link is what went over it: the master's adverts sent
+/// and the backup's adverts received, read before and after a window, against a capture on
+/// the backup's link timed by the same clock.
+#[test]
+fn advert_counters_match_a_capture() {
+    skip_unless_root!();
+    let mut lab = Lab::new("st_capture");
+    lab.elect_r1(&[], SETTLE);
+    let capture = lab
+        .topo
+        .ns("r2")
+        .capture(IFACE, "ip proto 112 and src 198.51.100.1", 1000, 20 * SEC)
+        .unwrap_or_else(|e| lab.fail(&format!("{e:#}")));
+    let counts = |lab: &Lab| {
+        let r1 = json(lab, "r1")["instances"][0]["counters"]["adverts_sent"].as_u64();
+        let r2 = json(lab, "r2")["instances"][0]["kernel"]["adverts"].as_u64();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        (r1.unwrap_or(0), r2.unwrap_or(0), now.unwrap().as_secs_f64())
+    };
+    std::thread::sleep(SEC / 2);
+    let (sent0, received0, t0) = counts(&lab);
+    std::thread::sleep(3 * SEC);
+    let (sent1, received1, t1) = counts(&lab);
+    std::thread::sleep(SEC / 2);
+    let lines = capture.stop().lines("").unwrap_or_default();
+    let on_link = (lines.iter())
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .filter(|t| (t0..t1).contains(t))
+        .count() as u64;
+    // Each edge of the window may fall between a counter's read and the clock's.
+    let near = |n: u64| n.abs_diff(on_link) <= 2;
+    lab.check(
+        on_link >= 25 && near(sent1 - sent0) && near(received1 - received0),
+        &format!(
+            "{on_link} adverts on the link; r1 counted {} sent, r2 {} received",
+            sent1 - sent0,
+            received1 - received0
+        ),
     );
 }

@@ -29,14 +29,7 @@ pub struct Snapshot {
     /// [`crate::instance::STATUS_VERSION`].
     pub version: u32,
     pub instances: Vec<crate::instance::Status>,
-    pub checks: Vec<CheckStatus>,
-}
-
-/// A `vrrp_script` or `check`: passing, failing, or no result yet.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct CheckStatus {
-    pub name: String,
-    pub up: Option<bool>,
+    pub checks: Vec<crate::track::CheckStatus>,
 }
 
 /// `/run/vrrp-agent/control.sock`, or one per network namespace as for the PID file.
@@ -70,6 +63,8 @@ pub fn serve(path: &Path, inputs: &Inputs) -> io::Result<Listening> {
     let task = Stop::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
+                // Out of file descriptors, say: wait rather than spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             let inputs = inputs.clone();
@@ -146,13 +141,15 @@ pub fn status_command(
         .iter()
         .filter(|i| wanted.is_none_or(|w| name(i) == w))
         .collect();
-    let text = if json {
-        match only {
-            Some(_) => shown.first().map(ToString::to_string).unwrap_or_default(),
-            None => doc.to_string(),
+    let text = match (json, only) {
+        (true, Some(_)) => shown.first().map(ToString::to_string).unwrap_or_default(),
+        (true, None) => doc.to_string(),
+        (false, _) => {
+            let checks = doc["checks"].as_array().cloned().unwrap_or_default();
+            let checks = checks.iter().filter(|_| wanted.is_none()).map(check_line);
+            let lines: Vec<String> = shown.iter().map(|i| line(i)).chain(checks).collect();
+            lines.join("\n")
         }
-    } else {
-        shown.iter().map(|i| line(i)).collect::<Vec<_>>().join("\n")
     };
     let code = match check_master {
         Some(_) if shown.first().is_some_and(|i| i["state"] != "MASTER") => 1,
@@ -161,39 +158,137 @@ pub fn status_command(
     (text, code)
 }
 
-/// One instance on one line, as `ip -br` shows an interface.
-fn line(i: &serde_json::Value) -> String {
-    let s = |v: &serde_json::Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
+/// A JSON value as text: strings without their quotes.
+fn text(v: &serde_json::Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// `(count)` items as "name count, ..." in parentheses, or nothing when there are none.
+fn counts(v: &serde_json::Value) -> String {
+    let items: Vec<String> = (v.as_object().into_iter().flatten())
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    match items.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", items.join(", ")),
+    }
+}
+
+/// A number as Rust prints it ("100", "0.5"), not as JSON does ("100.0").
+fn num(v: &serde_json::Value) -> String {
+    v.as_f64().map_or("-".to_owned(), |x| x.to_string())
+}
+
+/// Seconds as "1.5s", or "-" when unknown.
+fn secs(v: &serde_json::Value) -> String {
+    v.as_f64().map_or("-".to_owned(), |t| format!("{t:.1}s"))
+}
+
+/// One instance on one line, as `ip -br` shows an interface: what `status` prints and SIGUSR1
+/// logs. The state and counters first, then what only some instances have.
+pub fn line(i: &serde_json::Value) -> String {
     let c = &i["counters"];
     let master = match &i["master"] {
         serde_json::Value::Null => "-".to_owned(),
-        m => s(m),
+        m => text(m),
     };
+    let k = &i["kernel"];
     // On the kernel path the kernel counts every valid advert; the agent sees the urgent ones.
-    let received = match &i["kernel"]["adverts"] {
+    let received = match &k["adverts"] {
         serde_json::Value::Null => c["adverts_received"].clone(),
         n => n.clone(),
     };
-    let since = i["last_transition_secs"]
-        .as_f64()
-        .map_or("-".to_owned(), |t| format!("{t:.1}s"));
-    format!(
-        "{:<12} {:<7} {} vrid {} prio {}/{} master {} {} sent {} received {} rejected {} since {}",
-        s(&i["name"]),
-        s(&i["state"]),
-        s(&i["iface"]),
+    let mut line = format!(
+        "{:<12} {:<7} {} vrid {} prio {}/{} master {} {} sent {} received {} rejected {}{} \
+         since {}",
+        text(&i["name"]),
+        text(&i["state"]),
+        text(&i["iface"]),
         i["vrid"],
         i["priority"],
         i["base_priority"],
         master,
-        s(&i["receive_path"]).replace(' ', "-"),
+        text(&i["receive_path"]).replace(' ', "-"),
         c["adverts_sent"],
         received,
         c["rejected"],
-        since
-    )
+        counts(&c["rejected_by"]),
+        secs(&i["last_transition_secs"]),
+    );
+    if let Some(fault) = i["fault"].as_str() {
+        line += &format!("; fault: {fault}");
+    }
+    if !k.is_null() {
+        line += &format!("; kernel: rejected {}", k["rejected"]);
+    }
+    if !k["last_source"].is_null() {
+        line += &format!(
+            ", last from {} prio {} interval {}ms {} ago",
+            text(&k["last_source"]),
+            k["last_priority"],
+            num(&k["last_interval_ms"]),
+            secs(&k["last_age_secs"]),
+        );
+    }
+    if let Some(e) = i["kernel_error"].as_str() {
+        line += &format!("; cannot read the kernel's record: {e}");
+    }
+    let l = &i["liveness"];
+    if !l.is_null() {
+        line += &format!(
+            "; liveness: probing {} every {}ms, {} reflections, {} lost, longest gap {:.3}ms, \
+             {} silences not trusted",
+            text(&l["probing"]),
+            num(&l["interval_ms"]),
+            l["reflections"],
+            l["lost"],
+            l["longest_gap_ms"].as_f64().unwrap_or_default(),
+            c["liveness_distrusted"]
+        );
+    }
+    let rare: Vec<String> = [
+        ("output errors", "output_errors"),
+        ("VIPs restored", "vips_restored"),
+        ("ARP conflicts", "arp_conflicts"),
+        ("intervals capped", "intervals_capped"),
+    ]
+    .into_iter()
+    .filter(|(_, key)| c[key].as_u64().unwrap_or_default() > 0)
+    .map(|(name, key)| format!("{name} {}", c[key]))
+    .collect();
+    if !rare.is_empty() {
+        line += &format!("; {}", rare.join(", "));
+    }
+    line
+}
+
+/// One check on one line: its state, how close it is to changing, its runs.
+pub fn check_line(c: &serde_json::Value) -> String {
+    let state = match c["up"].as_bool() {
+        Some(true) => "UP",
+        Some(false) => "DOWN",
+        None => "-",
+    };
+    let mut line = format!(
+        "check {:<12} {:<4} rise {} fall {}, {} to change, runs {} failed {}{}",
+        text(&c["name"]),
+        state,
+        c["rise"],
+        c["fall"],
+        c["to_change"],
+        c["runs"],
+        (c["failures"].as_object().into_iter().flatten())
+            .filter_map(|(_, n)| n.as_u64())
+            .sum::<u64>(),
+        counts(&c["failures"]),
+    );
+    if let Some(ms) = c["last_run_ms"].as_f64() {
+        line += &format!(", last took {ms:.1}ms {} ago", secs(&c["last_run_secs"]));
+    }
+    if let Some(why) = c["last_failure"].as_str() {
+        line += &format!(": {why}");
+    }
+    line
 }

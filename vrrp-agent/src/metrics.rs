@@ -3,7 +3,12 @@
 //! are those of mehdy/keepalived-exporter for VRRP, so dashboards and alerts made for keepalived
 //! keep working when the scrape target changes; `vrrp_agent_*` is what only this agent knows.
 //! HTTP is the least a scraper needs: one request per connection, GET only.
-use std::{io, net::SocketAddr, time::Duration};
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{atomic::AtomicU64, Arc},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::{text::encode, EncodeMetric, MetricEncoder, NoLabelSet},
@@ -13,7 +18,7 @@ use prometheus_client::{
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::oneshot,
+    sync::{oneshot, Semaphore},
 };
 
 use crate::{
@@ -187,15 +192,37 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
     for ((name, help), family) in COUNTERS.into_iter().zip(exporter) {
         registry.register(name, help, family);
     }
-    let scripts = Family::<Vec<(&'static str, String)>, Gauge>::default();
+    let scripts = Family::<Labels, Gauge>::default();
+    let runs = Family::<Labels, Counter>::default();
+    let failures = Family::<Labels, Counter>::default();
+    let took = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     for c in &s.checks {
+        let l = vec![("name", c.name.clone())];
         // The exporter's BAD 0, GOOD 1; a check without a result yet is not GOOD.
-        let good = i64::from(c.up == Some(true));
-        scripts
-            .get_or_create(&vec![("name", c.name.clone())])
-            .set(good);
+        scripts.get_or_create(&l).set(i64::from(c.up == Some(true)));
+        runs.get_or_create(&l).inc_by(c.runs);
+        for (kind, n) in &c.failures {
+            let mut l = l.clone();
+            l.push(("kind", kind.clone()));
+            failures.get_or_create(&l).inc_by(*n);
+        }
+        if let Some(ms) = c.last_run_ms {
+            took.get_or_create(&l).set(ms / 1000.0);
+        }
     }
     registry.register("keepalived_script_status", "Tracker Script Status", scripts);
+    registry.register("vrrp_agent_check_runs", "Runs of each check", runs);
+    registry.register(
+        "vrrp_agent_check_failures",
+        "Failed runs of each check, by kind (exit status, signal, timeout, cannot run, no \
+         process, connection, HTTP status, not HTTP)",
+        failures,
+    );
+    registry.register(
+        "vrrp_agent_check_duration_seconds",
+        "How long the last run of each check took",
+        took,
+    );
     registry.register(
         "vrrp_agent_rejected",
         "Adverts the agent rejected, by the check that failed",
@@ -251,55 +278,92 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
     text
 }
 
+/// Connections served at once; more are closed at once (a scraper needs one).
+const CONNECTIONS: usize = 16;
+/// A kept-alive connection with no request for this long is closed (Prometheus scrapes every
+/// 15 s to 1 min by default and reconnects when it must).
+const IDLE: Duration = Duration::from_secs(120);
+
 /// Serves `GET /metrics` on `addr`. A port that is taken is an error at start.
 pub async fn serve(addr: SocketAddr, inputs: &Inputs) -> io::Result<Stop> {
     let listener = TcpListener::bind(addr).await?;
     let inputs = inputs.clone();
+    let slots = Arc::new(Semaphore::new(CONNECTIONS));
     Ok(Stop::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, say: wait rather than spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            tokio::spawn(answer(stream, inputs.clone()));
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                continue;
+            };
+            let inputs = inputs.clone();
+            tokio::spawn(async move {
+                serve_connection(stream, inputs).await;
+                drop(slot);
+            });
         }
     }))
 }
 
-async fn answer(mut stream: TcpStream, inputs: Inputs) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    let read = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+/// Answers the requests of one connection, kept alive as HTTP/1.1 wants: a scraper such as
+/// Prometheus reuses it, which saves a handshake, an accept and a close per scrape.
+async fn serve_connection(mut stream: TcpStream, inputs: Inputs) {
+    let mut pending = Vec::new();
+    loop {
+        let Some(head) = next_head(&mut stream, &mut pending).await else {
+            return;
+        };
+        let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+        let close = line.ends_with(b"HTTP/1.0")
+            || String::from_utf8_lossy(&head)
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close");
+        let (status, body) = if line.starts_with(b"GET /metrics ") {
+            let (tx, rx) = oneshot::channel();
+            if inputs.send(Input::Status(tx)).await.is_err() {
+                return;
             }
-        }
-        true
-    };
-    if !tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .unwrap_or(false)
-    {
-        return;
-    }
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let (status, body) = if line.starts_with(b"GET /metrics ") {
-        let (tx, rx) = oneshot::channel();
-        if inputs.send(Input::Status(tx)).await.is_err() {
+            match rx.await {
+                Ok(snapshot) => ("200 OK", encode_snapshot(&snapshot)),
+                Err(_) => return,
+            }
+        } else {
+            ("404 Not Found", "GET /metrics\n".to_owned())
+        };
+        let connection = if close { "close" } else { "keep-alive" };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; \
+             charset=utf-8\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() || close {
             return;
         }
-        match rx.await {
-            Ok(snapshot) => ("200 OK", encode_snapshot(&snapshot)),
-            Err(_) => return,
+    }
+}
+
+/// The next request's head (up to its blank line); what follows stays in `pending`. `None` at
+/// the end of the connection, after [`IDLE`], or when a head takes more than 8 KiB or 5 s.
+async fn next_head(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = |p: &[u8]| p.windows(4).position(|w| w == b"\r\n\r\n");
+    let mut buf = [0u8; 1024];
+    let mut limit = IDLE;
+    loop {
+        if let Some(at) = end(pending) {
+            let rest = pending.split_off(at + 4);
+            return Some(std::mem::replace(pending, rest));
         }
-    } else {
-        ("404 Not Found", "GET /metrics\n".to_owned())
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; \
-         charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
+        if pending.len() > 8192 {
+            return None;
+        }
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => pending.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+        // A request begun must end soon.
+        limit = Duration::from_secs(5);
+    }
 }

@@ -412,28 +412,31 @@ impl<H: Host> Agent<H> {
             }
             Input::Signal(Signal::Reload) => self.reload().await,
             Input::Signal(Signal::Status) => {
-                for i in &self.instances {
-                    i.log_status(now);
+                let snapshot = self.snapshot(now);
+                for i in &snapshot.instances {
+                    let json = serde_json::to_value(i).unwrap_or_default();
+                    info!(instance = %i.name, "status: {}", crate::control::line(&json));
+                }
+                for c in &snapshot.checks {
+                    let json = serde_json::to_value(c).unwrap_or_default();
+                    info!("status: {}", crate::control::check_line(&json));
                 }
             }
             Input::Status(reply) => {
-                let checks = self
-                    .config
-                    .checks
-                    .iter()
-                    .map(|c| crate::control::CheckStatus {
-                        name: c.name.clone(),
-                        up: self.checks.state(&c.name),
-                    });
-                let _ = reply.send(crate::control::Snapshot {
-                    version: crate::instance::STATUS_VERSION,
-                    instances: self.instances.iter().map(|i| i.status(now)).collect(),
-                    checks: checks.collect(),
-                });
+                let _ = reply.send(self.snapshot(now));
             }
             Input::Signal(Signal::Stop(_)) | Input::Failed(_) => {
                 unreachable!("the loop ends on these")
             }
+        }
+    }
+
+    /// What `vrrp-agent status` and `/metrics` show.
+    fn snapshot(&self, now: Timestamp) -> crate::control::Snapshot {
+        crate::control::Snapshot {
+            version: crate::instance::STATUS_VERSION,
+            instances: self.instances.iter().map(|i| i.status(now)).collect(),
+            checks: self.checks.status(),
         }
     }
 

@@ -228,8 +228,12 @@ pub struct Status {
     pub last_transition_secs: Option<f64>,
     pub last_transition: Option<String>,
     pub counters: Counters,
-    /// What the kernel program recorded of the peers' adverts (kernel path).
+    /// What the kernel program recorded of the peers' adverts (kernel path), or why it could
+    /// not be read.
     pub kernel: Option<KernelStatus>,
+    pub kernel_error: Option<String>,
+    /// The liveness channel to the master it follows, while it probes.
+    pub liveness: Option<LivenessStatus>,
     /// `virtual_ipaddress`, then `virtual_ipaddress_excluded`, each with its interface.
     pub vips: Vec<VipStatus>,
     pub excluded_vips: Vec<VipStatus>,
@@ -259,11 +263,22 @@ pub struct KernelStatus {
     pub rejected: u64,
     pub last_source: Option<Ipv4Addr>,
     pub last_priority: Option<u8>,
+    pub last_interval_ms: Option<f64>,
     pub last_age_secs: Option<f64>,
     /// The gaps between the master's consecutive adverts as the kernel timed them: how close
     /// the group runs to Master_Down. Per bucket (not cumulative), and their sum.
     pub advert_gaps: Vec<GapBucket>,
     pub advert_gap_sum_secs: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LivenessStatus {
+    pub probing: Ipv4Addr,
+    pub interval_ms: f64,
+    /// Probes reflected, probes lost, and the longest time between two reflections.
+    pub reflections: u64,
+    pub lost: u64,
+    pub longest_gap_ms: f64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -732,74 +747,6 @@ impl<O: Outputs> Instance<O> {
         }
     }
 
-    /// One status line (SIGUSR1, as keepalived dumps its state): election state, counters and,
-    /// on the XDP path, what the kernel recorded of the peers' adverts.
-    pub fn log_status(&self, now: Timestamp) {
-        let (name, state, priority) = (&self.config.name, self.state(), self.machine.priority());
-        let interval = self.machine.master_adver_interval();
-        let c = &self.counters;
-        let by: Vec<String> = c
-            .rejected_by
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        let by = if by.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", by.join(", "))
-        };
-        let mut counts = format!(
-            "sent {} adverts, master {} times, rejected {}{by}, output errors {}, VIPs restored \
-             {}, ARP conflicts {}, intervals capped {}",
-            c.adverts_sent,
-            c.became_master,
-            c.rejected,
-            c.output_errors,
-            c.vips_restored,
-            c.arp_conflicts,
-            c.intervals_capped
-        );
-        if let (Some(follow), Some(s)) = (self.probing, self.outputs.session()) {
-            let gap = Duration::from_nanos(s.max_gap_ns);
-            counts += &format!(
-                "; liveness: probing {} every {:?}, {} reflections, {} lost, longest gap {gap:?}, \
-                 {} silences not trusted",
-                follow.master, follow.liveness.interval, s.count, s.lost, c.liveness_distrusted
-            );
-        }
-        let cause = self.fault.as_deref().unwrap_or("-");
-        match self.outputs.peer() {
-            Ok(Some(peer)) => {
-                let ago = Duration::from_nanos(now.0.saturating_sub(peer.t_ns));
-                let last = match peer.count {
-                    0 => String::new(),
-                    _ => format!(
-                        " (last from {} prio {}, interval {} cs, {ago:?} ago)",
-                        Ipv4Addr::from(peer.src),
-                        peer.priority,
-                        peer.interval_cs
-                    ),
-                };
-                info!(
-                    instance = %name,
-                    %state,
-                    priority,
-                    ?interval,
-                    fault = cause,
-                    "status: {counts}; kernel saw {} adverts{last} and rejected {}",
-                    peer.count,
-                    peer.rejected,
-                );
-            }
-            Ok(None) => {
-                info!(instance = %name, %state, priority, ?interval, fault = cause, "status: {counts}; raw-socket receive path")
-            }
-            Err(e) => {
-                info!(instance = %name, %state, priority, ?interval, fault = cause, "status: {counts}; cannot read the kernel's record: {e}")
-            }
-        }
-    }
-
     /// A received IPv4 packet (from the XDP ring buffer or the raw socket, which tells whether
     /// the kernel `reassembled` it from fragments) that may be a VRRP advert for this instance:
     /// the receive checks, then the election.
@@ -839,11 +786,16 @@ impl<O: Outputs> Instance<O> {
         let secs = |at: Timestamp| Duration::from_nanos(now.0.saturating_sub(at.0)).as_secs_f64();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let state = self.state();
-        let kernel = self.outputs.peer().ok().flatten().map(|p| KernelStatus {
+        let (kernel, kernel_error) = match self.outputs.peer() {
+            Ok(peer) => (peer, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let kernel = kernel.map(|p| KernelStatus {
             adverts: p.count,
             rejected: p.rejected,
             last_source: (p.count > 0).then(|| Ipv4Addr::from(p.src)),
             last_priority: (p.count > 0).then_some(p.priority),
+            last_interval_ms: (p.count > 0).then(|| f64::from(p.interval_cs) * 10.0),
             last_age_secs: (p.count > 0).then(|| secs(Timestamp(p.t_ns))),
             advert_gaps: (p.gaps.iter().enumerate())
                 .map(|(i, &count)| GapBucket {
@@ -877,6 +829,17 @@ impl<O: Outputs> Instance<O> {
             last_transition: self.last_transition.as_ref().map(|(_, line)| line.clone()),
             counters: self.counters.clone(),
             kernel,
+            kernel_error,
+            liveness: self
+                .probing
+                .zip(self.outputs.session())
+                .map(|(follow, s)| LivenessStatus {
+                    probing: follow.master,
+                    interval_ms: ms(follow.liveness.interval),
+                    reflections: s.count,
+                    lost: s.lost,
+                    longest_gap_ms: s.max_gap_ns as f64 / 1e6,
+                }),
             vips: self.vip_status(&self.config.vips),
             excluded_vips: self.vip_status(&self.config.excluded_vips),
             tracked: (self.tracks.iter())

@@ -15,7 +15,11 @@ mod probe;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use tokio::{
     sync::mpsc,
@@ -67,7 +71,40 @@ struct Running {
     id: u64,
     /// `None` until the first result.
     up: Option<bool>,
+    /// Written by the task after each run.
+    runs: Arc<Mutex<Runs>>,
     _task: Stop,
+}
+
+/// What a check's task counts of its runs, for [`Checks::status`].
+#[derive(Debug, Default)]
+struct Runs {
+    runs: u64,
+    failures: BTreeMap<&'static str, u64>,
+    to_change: u32,
+    /// When the last run ended, how long it took, and why it failed.
+    last: Option<(Instant, Duration, Option<String>)>,
+}
+
+/// A check as `vrrp-agent status` shows it: its state, where it stands between `rise` and
+/// `fall`, and its runs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckStatus {
+    pub name: String,
+    /// `None` until its first result.
+    pub up: Option<bool>,
+    pub rise: u32,
+    pub fall: u32,
+    /// How many results in a row against its state would change it.
+    pub to_change: u32,
+    pub runs: u64,
+    /// Failed runs by kind: "exit status", "signal", "timeout", "cannot run", "no process",
+    /// "connection", "HTTP status", "not HTTP".
+    pub failures: BTreeMap<String, u64>,
+    /// The last run: how long it took, how long ago it ended, and why it failed.
+    pub last_run_ms: Option<f64>,
+    pub last_run_secs: Option<f64>,
+    pub last_failure: Option<String>,
 }
 
 /// A check's first result, or a change: the task's id and the state.
@@ -114,10 +151,12 @@ impl Checks {
             .map(|(check, task)| {
                 self.next_id += 1;
                 let id = self.next_id;
+                let runs = task.runs.clone();
                 Running {
                     check: check.clone(),
                     id,
                     up: check.init_fail.then_some(false),
+                    runs,
                     _task: Stop::spawn(task.run(id, self.tx.clone())),
                 }
             })
@@ -149,6 +188,31 @@ impl Checks {
         self.running.get(name)?.up
     }
 
+    /// Every running check, by name.
+    pub fn status(&self) -> Vec<CheckStatus> {
+        let now = Instant::now();
+        (self.running.iter())
+            .map(|(name, r)| {
+                let runs = r.runs.lock().unwrap_or_else(|e| e.into_inner());
+                let last = runs.last.as_ref();
+                CheckStatus {
+                    name: name.clone(),
+                    up: r.up,
+                    rise: r.check.rise.max(1),
+                    fall: r.check.fall.max(1),
+                    to_change: runs.to_change,
+                    runs: runs.runs,
+                    failures: (runs.failures.iter())
+                        .map(|(k, n)| ((*k).to_owned(), *n))
+                        .collect(),
+                    last_run_ms: last.map(|(_, took, _)| took.as_secs_f64() * 1000.0),
+                    last_run_secs: last.map(|(at, _, _)| (now - *at).as_secs_f64()),
+                    last_failure: last.and_then(|(_, _, why)| why.clone()),
+                }
+            })
+            .collect()
+    }
+
     /// The next first result or change of a running check: its name and whether it is now up.
     /// Cancel-safe; waits forever while no check runs.
     pub async fn changed(&mut self) -> (String, bool) {
@@ -175,6 +239,7 @@ struct Task {
     state: Hysteresis,
     interval: Duration,
     timeout: Duration,
+    runs: Arc<Mutex<Runs>>,
 }
 
 impl Task {
@@ -224,12 +289,18 @@ impl Task {
                 }
             }
         };
+        let state = Hysteresis::new(check.rise, check.fall, check.init_fail);
+        let runs = Runs {
+            to_change: state.to_change(),
+            ..Runs::default()
+        };
         Ok(Self {
             name,
             probe,
-            state: Hysteresis::new(check.rise, check.fall, check.init_fail),
+            state,
             interval: check.interval,
             timeout: check.timeout,
+            runs: Arc::new(Mutex::new(runs)),
         })
     }
 
@@ -238,12 +309,15 @@ impl Task {
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
+            let started = Instant::now();
             let result = self.probe.check(self.timeout).await;
             match &result {
                 Ok(()) => debug!(check = %self.name, "ok"),
                 Err(e) => debug!(check = %self.name, "failed: {e}"),
             }
-            let Some(up) = self.state.record(result.is_ok()) else {
+            let change = self.state.record(result.is_ok());
+            self.count(started, &result);
+            let Some(up) = change else {
                 continue;
             };
             match &result {
@@ -254,6 +328,18 @@ impl Task {
                 return;
             }
         }
+    }
+
+    /// Counts a run for [`Checks::status`].
+    fn count(&self, started: Instant, result: &Result<(), probe::Failure>) {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.runs += 1;
+        if let Err(e) = result {
+            *runs.failures.entry(e.kind()).or_default() += 1;
+        }
+        runs.to_change = self.state.to_change();
+        let why = result.as_ref().err().map(ToString::to_string);
+        runs.last = Some((Instant::now(), started.elapsed(), why));
     }
 }
 
@@ -285,6 +371,16 @@ impl Hysteresis {
             count: if init_fail { 0 } else { rise - 1 },
             top: rise.saturating_add(fall - 1),
             fresh: !init_fail,
+        }
+    }
+
+    /// How many results in a row against the current state would change it (1 before the
+    /// first result).
+    fn to_change(&self) -> u32 {
+        match self.fresh {
+            true => 1,
+            false if self.count >= self.rise => self.count - self.rise + 1,
+            false => self.rise - self.count,
         }
     }
 

@@ -27,6 +27,22 @@ pub(super) enum Failure {
     NotHttp,
 }
 
+impl Failure {
+    /// Its kind, for the counts `status` shows.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Failure::Script(RunError::Exit(_)) => "exit status",
+            Failure::Script(RunError::Signal(_)) => "signal",
+            Failure::Script(RunError::TimedOut(_)) | Failure::TimedOut(_) => "timeout",
+            Failure::Script(RunError::Spawn(_) | RunError::Wait(_)) => "cannot run",
+            Failure::NoProcess => "no process",
+            Failure::Io(_) => "connection",
+            Failure::Status { .. } => "HTTP status",
+            Failure::NotHttp => "not HTTP",
+        }
+    }
+}
+
 pub(super) enum Prober {
     Exec(Script),
     Process {

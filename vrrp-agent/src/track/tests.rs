@@ -132,6 +132,21 @@ fn rise_and_fall_of_zero_count_as_one() {
     assert_eq!(seen, [Some(true), Some(false), Some(true)]);
 }
 
+#[test]
+fn to_change_counts_the_results_that_would_change_the_state() {
+    let mut h = Hysteresis::new(2, 3, false);
+    assert_eq!(h.to_change(), 1, "fresh: the first result decides");
+    h.record(true);
+    assert_eq!(h.to_change(), 3, "up: fall failures");
+    h.record(false);
+    assert_eq!(h.to_change(), 2);
+    h.record(false);
+    h.record(false);
+    assert_eq!(h.to_change(), 2, "down: rise successes");
+    h.record(true);
+    assert_eq!(h.to_change(), 1);
+}
+
 // The runner, end to end on loopback.
 
 fn check(name: &str, probe: Probe) -> Check {
@@ -174,6 +189,48 @@ async fn checks_report_first_result_then_changes() {
     let _listener = TcpListener::bind(addr).await.unwrap();
     let change = timeout(WAIT, checks.changed()).await.unwrap();
     assert_eq!(change, ("web".into(), true));
+}
+
+/// `status` shows each check's runs, its failures by kind, and how close it is to changing.
+#[tokio::test]
+async fn status_counts_runs_and_failures_by_kind() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let web = Check {
+        rise: 2,
+        fall: 3,
+        ..check("web", Probe::Tcp(addr))
+    };
+    let mut checks = Checks::default();
+    run_checks(&mut checks, &[web]);
+    let [fresh] = &checks.status()[..] else {
+        panic!("one check")
+    };
+    assert_eq!((fresh.runs, fresh.to_change, fresh.up), (0, 1, None));
+    assert_eq!(fresh.last_run_ms, None);
+    let first = timeout(WAIT, checks.changed()).await.unwrap();
+    assert_eq!(first, ("web".into(), false));
+    // The task counts before it reports; a few more runs go by.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let [down] = &checks.status()[..] else {
+        panic!("one check")
+    };
+    assert_eq!((down.up, down.rise, down.fall), (Some(false), 2, 3));
+    assert!(down.runs >= 2, "{down:?}");
+    assert_eq!(
+        down.failures.get("connection"),
+        Some(&down.runs),
+        "{down:?}"
+    );
+    assert_eq!(down.to_change, 2, "rise successes");
+    assert!(down.last_run_ms.is_some() && down.last_run_secs.is_some());
+    assert!(
+        down.last_failure
+            .as_deref()
+            .is_some_and(|f| f.contains("refused")),
+        "{down:?}"
+    );
 }
 
 #[tokio::test]
