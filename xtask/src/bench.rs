@@ -13,6 +13,7 @@ mod pinger;
 mod procfs;
 mod report;
 mod routers;
+mod scraper;
 
 use std::{
     io::Write as _,
@@ -34,6 +35,7 @@ use pinger::Pinger;
 use procfs::{machine, rss_kb, sched, since};
 use report::{FailoverRun, IdleRun, Results, SpuriousRun};
 use routers::{Capture, PortSwitch, Router};
+use scraper::Scraper;
 
 pub const MASTER_PRIO: u8 = 200;
 pub const BACKUP_PRIO: u8 = 100;
@@ -47,6 +49,11 @@ const WARMUP: Duration = Duration::from_secs(1);
 const FILTER_FAILOVER: &str =
     "arp or (icmp and icmp[icmptype] = icmp-echoreply) or (ip proto 112 and ip[21] = 51)";
 const FILTER_ADVERTS: &str = "ip proto 112 and ip[21] = 51";
+/// Idle vrrp-agent is measured a second time, scraped this often (a Prometheus scrape
+/// interval is seconds; this is the worst case).
+const SCRAPE_EVERY: Duration = Duration::from_millis(100);
+pub const SCRAPED_MASTER: &str = "master, scraped 10/s";
+pub const SCRAPED_BACKUP: &str = "backup, scraped 10/s";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum Impl {
@@ -267,6 +274,8 @@ impl Plan {
                 .filter(|&&imp| self.runs_at(imp, iv))
                 .count() as f64
         };
+        // vrrp-agent idles a second time, scraped.
+        let idle_at = |iv| at(iv) + f64::from(u8::from(self.impls.contains(&Impl::Ours)));
         let cycle: f64 = self
             .cases
             .iter()
@@ -275,7 +284,7 @@ impl Plan {
         let idle: f64 = self
             .idle
             .iter()
-            .map(|&iv| at(iv) * (self.idle_secs as f64 + 4.0))
+            .map(|&iv| idle_at(iv) * (self.idle_secs as f64 + 4.0))
             .sum();
         let spurious = (self.spurious.len() * self.spurious_windows * self.impls.len()) as f64
             * (self.spurious_secs as f64 + 5.0);
@@ -573,7 +582,10 @@ impl Bench {
         for &iv in &plan.idle {
             for &imp in plan.impls.iter().filter(|&&imp| plan.runs_at(imp, iv)) {
                 self.progress(total);
-                let runs = self.idle(imp, iv, plan.idle_secs)?;
+                let mut runs = self.idle(imp, iv, plan.idle_secs, false)?;
+                if imp == Impl::Ours {
+                    runs.extend(self.idle(imp, iv, plan.idle_secs, true)?);
+                }
                 for r in &runs {
                     println!(
                         "  {} as {}: CPU {:.2} %, {:.0} wake-ups/s, RSS {:.1} MB",
@@ -893,11 +905,34 @@ impl Bench {
         Ok(run)
     }
 
-    /// CPU, wake-ups and RSS of an idle master (r1) and backup (r2).
-    fn idle(&mut self, imp: Impl, iv: Interval, secs: u64) -> Result<Vec<IdleRun>> {
-        println!("idle {iv:>6} {:<10} {secs} s", imp.short());
-        let (r1, r2) = self.elect(imp, iv)?;
-        let routers = [("master", &r1), ("backup", &r2)];
+    /// CPU, wake-ups and RSS of an idle master (r1) and backup (r2); `scraped`: with
+    /// `--metrics-listen`, each scraped every [`SCRAPE_EVERY`].
+    fn idle(&mut self, imp: Impl, iv: Interval, secs: u64, scraped: bool) -> Result<Vec<IdleRun>> {
+        let what = if scraped { ", scraped" } else { "" };
+        println!("idle {iv:>6} {:<10} {secs} s{what}", imp.short());
+        let plain = self.agent_args.clone();
+        if scraped {
+            let listen = ["--metrics-listen", "127.0.0.1:9650"].map(String::from);
+            self.agent_args.extend(listen);
+        }
+        let elected = self.elect(imp, iv);
+        self.agent_args = plain;
+        let (r1, r2) = elected?;
+        let roles = match scraped {
+            false => ["master", "backup"],
+            true => [SCRAPED_MASTER, SCRAPED_BACKUP],
+        };
+        let routers = [(roles[0], &r1), (roles[1], &r2)];
+        let bound = Duration::from_secs(secs + 10);
+        let scrapers: Vec<Scraper> = match scraped {
+            false => Vec::new(),
+            true => (["r1", "r2"].iter())
+                .map(|r| {
+                    let addr = ([127, 0, 0, 1], 9650).into();
+                    Scraper::start(self.topo.ns(r).name(), addr, SCRAPE_EVERY, bound)
+                })
+                .collect(),
+        };
         let before: Vec<_> = routers
             .iter()
             .map(|(_, r)| sched(&r.pids()))
@@ -928,6 +963,13 @@ impl Bench {
                 sent_kbps: bytes as f64 * 8.0 / 1e3 / elapsed,
                 softirq_pct,
             });
+        }
+        let expected = (elapsed / SCRAPE_EVERY.as_secs_f64()) as u64 / 2;
+        for s in scrapers {
+            let answered = s.stop()?;
+            if answered < expected {
+                bail!("only {answered} scrapes answered in {elapsed:.0} s");
+            }
         }
         if !self.has_vip("r1") || self.has_vip("r2") {
             bail!("{}: the master changed while idle", imp.short());
