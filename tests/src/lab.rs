@@ -176,6 +176,14 @@ impl Lab {
         &self.bin
     }
 
+    /// `vrrp-agent status --json` of the agent in `role` (its namespace's default socket).
+    #[track_caller]
+    pub fn status_json(&self, role: &str) -> serde_json::Value {
+        let out = self.topo.ns(role).run(self.bin(), ["status", "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(&text).unwrap_or_else(|e| self.fail(&format!("{e}: {text}")))
+    }
+
     /// Starts keepalived in `role` running the keepalived.conf `conf` (see [`Keepalived::start`]).
     #[track_caller]
     pub fn start_keepalived(&mut self, role: &'static str, conf: &str) {

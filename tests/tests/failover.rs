@@ -99,6 +99,11 @@ fn link_cut_fails_over_to_backup() {
     let mut lab = Lab::new("fo_linkcut");
     lab.elect_r1(&[], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
+    // The idle backup leaves its Master_Down timer to the kernel, and sleeps.
+    let kept = wait_until(SETTLE, POLL, || {
+        lab.status_json("r2")["instances"][0]["kernel"]["master_down_timer"] == true
+    });
+    lab.check(kept, "r2's kernel does not keep its Master_Down timer");
 
     let (mark1, mark2) = (lab.log_len("r1"), lab.log_len("r2"));
     lab.topo.cut_link("r1");
@@ -116,6 +121,12 @@ fn link_cut_fails_over_to_backup() {
     );
     lab.wait_holders(&["r2"], SETTLE);
     lab.wait_client_reaches_vip_at("r2", SETTLE);
+    // The kernel's word woke it, not its own fallback a second later.
+    let c = &lab.status_json("r2")["instances"][0]["counters"];
+    lab.check(
+        c["kernel_master_down"].as_u64() >= Some(1) && c["watch_missed"] == 0,
+        &format!("r2's takeover: {c}"),
+    );
 
     let mark = lab.log_len("r2");
     lab.topo.restore_link("r1");

@@ -15,12 +15,6 @@ fn cli(lab: &Lab, role: &str, args: &[&str]) -> Output {
     lab.topo.ns(role).run(lab.bin(), args)
 }
 
-fn json(lab: &Lab, role: &str) -> serde_json::Value {
-    let out = cli(lab, role, &["status", "--json"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| lab.fail(&format!("{e}: {text}")))
-}
-
 #[test]
 fn status_follows_a_failover() {
     skip_unless_root!();
@@ -32,7 +26,7 @@ fn status_follows_a_failover() {
         line.starts_with("VI_51") && line.contains(" MASTER ") && line.contains("prio 200/200"),
         &format!("r1: {line}"),
     );
-    let r2 = json(&lab, "r2");
+    let r2 = lab.status_json("r2");
     let i = &r2["instances"][0];
     lab.check(
         r2["version"] == 1 && i["state"] == "BACKUP" && i["master"] == "198.51.100.1",
@@ -63,7 +57,7 @@ fn status_follows_a_failover() {
     lab.send_frames("spoof", &[bad], Duration::from_millis(1), 1)
         .wait_timeout(5 * SEC);
     std::thread::sleep(SEC / 5);
-    let r2 = json(&lab, "r2");
+    let r2 = lab.status_json("r2");
     let counters = &r2["instances"][0]["counters"];
     lab.check(
         counters["rejected_by"]["TTL"] == 1,
@@ -71,7 +65,7 @@ fn status_follows_a_failover() {
     );
 
     // r2 may have been master for a moment at the start, before r1's first advert.
-    let before = json(&lab, "r2")["instances"][0]["counters"]["became_master"].as_u64();
+    let before = lab.status_json("r2")["instances"][0]["counters"]["became_master"].as_u64();
     let netns = lab
         .topo
         .ns("r1")
@@ -85,7 +79,7 @@ fn status_follows_a_failover() {
         !std::path::Path::new(&socket).exists(),
         "r1's control socket left behind",
     );
-    let r2 = json(&lab, "r2");
+    let r2 = lab.status_json("r2");
     let i = &r2["instances"][0];
     let c = &i["counters"];
     lab.check(
@@ -278,7 +272,7 @@ fn checks_show_their_state() {
     lab.start_conf("r1", &conf, &["--metrics-listen", "127.0.0.1:9650"]);
     lab.wait_holders(&["r1"], SETTLE);
     std::thread::sleep(2 * SEC);
-    let doc = json(&lab, "r1");
+    let doc = lab.status_json("r1");
     let up = |name: &str| {
         doc["checks"]
             .as_array()
@@ -345,8 +339,8 @@ fn advert_counters_match_a_capture() {
         .capture(IFACE, "ip proto 112 and src 198.51.100.1", 1000, 20 * SEC)
         .unwrap_or_else(|e| lab.fail(&format!("{e:#}")));
     let counts = |lab: &Lab| {
-        let r1 = json(lab, "r1")["instances"][0]["counters"]["adverts_sent"].as_u64();
-        let r2 = json(lab, "r2")["instances"][0]["kernel"]["adverts"].as_u64();
+        let r1 = lab.status_json("r1")["instances"][0]["counters"]["adverts_sent"].as_u64();
+        let r2 = lab.status_json("r2")["instances"][0]["kernel"]["adverts"].as_u64();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         (r1.unwrap_or(0), r2.unwrap_or(0), now.unwrap().as_secs_f64())
     };

@@ -222,6 +222,9 @@ pub fn line(i: &serde_json::Value) -> String {
     }
     if !k.is_null() {
         line += &format!("; kernel: rejected {}", k["rejected"]);
+        if k["master_down_timer"] == true {
+            line += ", keeps the master down timer";
+        }
     }
     if !k["last_source"].is_null() {
         line += &format!(

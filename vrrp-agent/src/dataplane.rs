@@ -18,8 +18,9 @@ use tokio::io::unix::AsyncFd;
 use vrrp_common::{
     liveness::{BestProber, Session},
     maps::{
-        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, MAP_EVENTS, MAP_INSTANCES,
-        MAP_LIVENESS, MAP_PEERS, MAP_PROBERS, MAP_VIPS, PROGRAM_NAME, PROGRAM_TC,
+        ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, Watch, MAP_EVENTS,
+        MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS, MAP_PROBERS, MAP_VIPS, MAP_WATCH, PROGRAM_NAME,
+        PROGRAM_TC,
     },
 };
 
@@ -96,6 +97,7 @@ pub struct Dataplane {
     vips: HashMap<MapData, [u8; 4], ArpRecord>,
     sessions: HashMap<MapData, InstanceKey, Session>,
     probers: HashMap<MapData, InstanceKey, BestProber>,
+    watches: HashMap<MapData, InstanceKey, Watch>,
 }
 
 fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneError {
@@ -118,6 +120,7 @@ impl Dataplane {
         let vips = HashMap::try_from(take(MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
         let sessions = HashMap::try_from(take(MAP_LIVENESS)?).map_err(map_err(MAP_LIVENESS))?;
         let probers = HashMap::try_from(take(MAP_PROBERS)?).map_err(map_err(MAP_PROBERS))?;
+        let watches = HashMap::try_from(take(MAP_WATCH)?).map_err(map_err(MAP_WATCH))?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or(DataplaneError::Missing(PROGRAM_NAME))?
@@ -130,6 +133,7 @@ impl Dataplane {
             vips,
             sessions,
             probers,
+            watches,
         })
     }
 
@@ -206,6 +210,12 @@ impl Dataplane {
                 .insert(key, PeerRecord::default(), 0)
                 .map_err(map_err(MAP_PEERS))?;
         }
+        // Inserted once: rewriting the element would cancel its running timer.
+        if self.watches.get(&key, 0).is_err() {
+            self.watches
+                .insert(key, Watch::default(), 0)
+                .map_err(map_err(MAP_WATCH))?;
+        }
         self.instances
             .insert(key, config, 0)
             .map_err(map_err(MAP_INSTANCES))
@@ -217,6 +227,7 @@ impl Dataplane {
         // Present only while the liveness channel ran.
         let _ = self.sessions.remove(key);
         let _ = self.probers.remove(key);
+        let _ = self.watches.remove(key);
         self.peers.remove(key).map_err(map_err(MAP_PEERS))
     }
 

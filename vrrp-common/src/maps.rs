@@ -13,6 +13,8 @@ pub const MAP_EVENTS: &str = "EVENTS";
 /// The liveness channel: a backup's sessions with its master, the master's best prober.
 pub const MAP_LIVENESS: &str = "LIVENESS";
 pub const MAP_PROBERS: &str = "PROBERS";
+/// The backup's Master_Down timer, kept by the kernel ([`Watch`]).
+pub const MAP_WATCH: &str = "WATCH";
 pub const PROGRAM_NAME: &str = "vrrp";
 /// The same program at TC ingress.
 pub const PROGRAM_TC: &str = "vrrp_tc";
@@ -83,6 +85,16 @@ pub struct InstanceEntry {
     pub addr_count: u8,
     pub _pad: [u8; 4],
     pub addr_digest: u64,
+    /// The master whose adverts restart the backup's Master_Down timer in the kernel
+    /// ([`Watch`]): each valid advert with exactly this source, priority and interval restarts
+    /// it for `watch_down_ns` (the agent's Master_Down_Interval). The agent names a master only
+    /// while its adverts would restart its own timer whatever the time (not under
+    /// preempt_delay); `watch_down_ns` 0: none.
+    pub watch_src: [u8; 4],
+    pub watch_interval_cs: u16,
+    pub watch_priority: u8,
+    pub _pad2: u8,
+    pub watch_down_ns: u64,
 }
 
 /// Written by XDP, read by the agent: the last valid advert of the instance, so the agent can check,
@@ -106,6 +118,21 @@ pub struct PeerRecord {
     /// arrival times: their sum, and how many fell in each [`gap_bucket`].
     pub gap_sum_ns: u64,
     pub gaps: [u64; GAP_BUCKETS],
+    /// When the kernel's Master_Down timer ([`Watch`]) is due, as last (re)started; 0: never.
+    pub watch_ns: u64,
+}
+
+/// The value of the WATCH map (one per instance, inserted zeroed by the agent and never
+/// rewritten, so its timer runs until the instance goes): a backup's Master_Down timer, which
+/// the kernel program restarts with each advert [`InstanceEntry::watches`]. When it fires, the
+/// master is silent: a [`EVENT_WATCH`] tells the agent, which otherwise need not wake per advert.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Watch {
+    pub timer: crate::liveness::bpf_timer,
+    /// 1 once the program initialised `timer`.
+    pub timer_ready: u8,
+    pub _pad: [u8; 7],
 }
 
 /// Buckets of advert gaps: bucket `i` holds gaps below `2^(20 + i)` ns (1.05 ms, 2.1 ms, ...,
@@ -150,6 +177,8 @@ pub struct ArpRecord {
 pub const EVENT_ADVERT: u8 = 0;
 pub const EVENT_ARP_CONFLICT: u8 = 1;
 pub const EVENT_LIVENESS: u8 = 2;
+/// The kernel's Master_Down timer ([`Watch`]) fired; `packet[0]` is the VRID.
+pub const EVENT_WATCH: u8 = 3;
 
 /// Ring-buffer event: an advert the election must see now (priority 0, a new source or priority,
 /// anything while we are master) or a rejected one (at most one a second per instance, for the
@@ -187,6 +216,8 @@ mod user {
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ArpRecord {}
     // SAFETY: as above.
+    unsafe impl aya::Pod for super::Watch {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for crate::liveness::Session {}
     // SAFETY: as above.
     unsafe impl aya::Pod for crate::liveness::BestProber {}
@@ -196,6 +227,15 @@ impl InstanceEntry {
     /// Whether the agent last wrote [`Role::Master`].
     pub const fn is_master(&self) -> bool {
         self.role == Role::Master as u8
+    }
+
+    /// Whether a valid advert with these fields restarts the kernel's Master_Down timer.
+    pub fn watches(&self, src: [u8; 4], priority: u8, interval_cs: u16) -> bool {
+        self.role == Role::Backup as u8
+            && self.watch_down_ns != 0
+            && self.watch_src == src
+            && self.watch_priority == priority
+            && self.watch_interval_cs == interval_cs
     }
 
     /// The receive checks instance `vrid` applies, in the codec's terms.

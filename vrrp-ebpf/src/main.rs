@@ -4,6 +4,8 @@
 //! drops or alters a frame, but for the liveness channel's own probes (`vrrp_common::liveness`):
 //! as master it reflects them to their sender, as backup it consumes the reflections and restarts
 //! a kernel timer with each; when that timer fires, the master is gone and the agent is told.
+//! The same for VRRP itself: a backup's Master_Down timer runs in the kernel, restarted by each
+//! advert of the master the agent follows, so an idle backup's agent sleeps until it fires.
 //!
 //! One program, two hooks: XDP (`vrrp`, in the driver or generic) and TC ingress (`vrrp_tc`), for
 //! interfaces where generic XDP would copy every frame to give itself headroom (veth). A frame
@@ -33,10 +35,10 @@ use vrrp_common::{
         IPPROTO_UDP, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
     },
     maps::{
-        gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, EVENTS_BYTES,
-        EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAP_EVENTS, MAP_INSTANCES, MAP_LIVENESS,
-        MAP_PEERS, MAP_PROBERS, MAP_VIPS, MAX_INSTANCES, MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME,
-        PROGRAM_TC,
+        gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, Watch,
+        EVENTS_BYTES, EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH, MAP_EVENTS,
+        MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS, MAP_PROBERS, MAP_VIPS, MAP_WATCH, MAX_INSTANCES,
+        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
     },
     wire::{
         ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP,
@@ -56,6 +58,7 @@ const _: () = assert!(
         && same(MAP_EVENTS, "EVENTS")
         && same(MAP_LIVENESS, "LIVENESS")
         && same(MAP_PROBERS, "PROBERS")
+        && same(MAP_WATCH, "WATCH")
 );
 
 const fn same(a: &str, b: &str) -> bool {
@@ -89,6 +92,11 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 /// `bpf_timer` in its value.
 #[btf_map]
 static LIVENESS: btf_maps::HashMap<InstanceKey, Session, { MAX_INSTANCES as usize }> =
+    btf_maps::HashMap::new();
+
+/// The backup's Master_Down timer per instance. A BTF map, as for LIVENESS.
+#[btf_map]
+static WATCH: btf_maps::HashMap<InstanceKey, Watch, { MAX_INSTANCES as usize }> =
     btf_maps::HashMap::new();
 
 /// The master's best prober per instance: who is first in line.
@@ -353,20 +361,44 @@ fn reflection(key: InstanceKey, src: [u8; 4], probe: &Probe, now: u64) -> Option
     if !arm {
         return Some(());
     }
-    let timer = (&mut session.timer as *mut vrrp_common::liveness::bpf_timer).cast();
-    if session.timer_ready == 0 {
-        let map = core::ptr::addr_of!(LIVENESS).cast_mut().cast::<c_void>();
-        // SAFETY: `timer` lies in a value of `map`, as the helpers require; `on_silence` has the
-        // callback's signature.
+    let map = core::ptr::addr_of!(LIVENESS).cast_mut().cast::<c_void>();
+    // SAFETY: the session is a value of LIVENESS; `on_silence` has the callback's signature.
+    unsafe {
+        start_timer(
+            &mut session.timer,
+            &mut session.timer_ready,
+            map,
+            on_silence as *mut c_void,
+            session.detect_ns,
+        )
+    };
+    Some(())
+}
+
+/// (Re)starts `timer` to fire in `ns`, setting it up with `callback` the first time (`ready`).
+///
+/// # Safety
+/// `timer` and `ready` lie in one value of `map`; `callback` has the signature of a timer
+/// callback for `map`.
+#[inline(always)]
+unsafe fn start_timer(
+    timer: &mut vrrp_common::liveness::bpf_timer,
+    ready: &mut u8,
+    map: *mut c_void,
+    callback: *mut c_void,
+    ns: u64,
+) -> bool {
+    let timer = (timer as *mut vrrp_common::liveness::bpf_timer).cast();
+    if *ready == 0 {
+        // SAFETY: as the caller promises, what the helpers require.
         unsafe {
             bpf_timer_init(timer, map, CLOCK_MONOTONIC);
-            bpf_timer_set_callback(timer, on_silence as *mut c_void);
+            bpf_timer_set_callback(timer, callback);
         }
-        session.timer_ready = 1;
+        *ready = 1;
     }
     // SAFETY: an initialised timer in a map value.
-    unsafe { bpf_timer_start(timer, session.detect_ns, 0) };
-    Some(())
+    unsafe { bpf_timer_start(timer, ns, 0) == 0 }
 }
 
 /// The session's timer fired: no reflection for `detect_ns`. Marks it silent and tells the agent.
@@ -377,6 +409,49 @@ extern "C" fn on_silence(_map: *mut c_void, key: *mut InstanceKey, session: *mut
         session.state = SESSION_DOWN;
         change(key, session, false);
     }
+    0
+}
+
+/// (Re)starts the instance's Master_Down timer for `down_ns`; whether it runs.
+#[inline(always)]
+fn watch(key: InstanceKey, down_ns: u64) -> bool {
+    let Some(watch) = WATCH.get_ptr_mut(key) else {
+        return false;
+    };
+    // SAFETY: a map value pointer, valid for this program run.
+    let watch = unsafe { &mut *watch };
+    let map = core::ptr::addr_of!(WATCH).cast_mut().cast::<c_void>();
+    // SAFETY: `watch` is a value of WATCH; `on_master_down` has the callback's signature.
+    unsafe {
+        start_timer(
+            &mut watch.timer,
+            &mut watch.timer_ready,
+            map,
+            on_master_down as *mut c_void,
+            down_ns,
+        )
+    }
+}
+
+/// The Master_Down timer fired: no advert from the master for the interval. Tells the agent.
+extern "C" fn on_master_down(_map: *mut c_void, key: *mut InstanceKey, _watch: *mut Watch) -> i32 {
+    // SAFETY: the kernel passes the key of the element the timer lives in.
+    let key = unsafe { &*key };
+    let Some(mut entry) = EVENTS.reserve::<RingEvent>(0) else {
+        // A full ring: the agent's own timer, a second later, still takes over.
+        return 0;
+    };
+    // SAFETY: a ring buffer slot reserved for one event; only the fields the agent reads are
+    // written.
+    unsafe {
+        let event = entry.as_mut_ptr();
+        (*event).t_ns = bpf_ktime_get_ns();
+        (*event).ifindex = key.ifindex;
+        (*event).kind = EVENT_WATCH;
+        (*event).len = 1;
+        (*event).packet[0] = key.vrid;
+    }
+    entry.submit(0);
     0
 }
 
@@ -471,6 +546,9 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
             record.src = src;
             record.priority = a.priority;
             record.interval_cs = a.interval_cs;
+            if config.watches(src, a.priority, a.interval_cs) && watch(key, config.watch_down_ns) {
+                record.watch_ns = now.wrapping_add(config.watch_down_ns);
+            }
             urgent
         }
         _ => {

@@ -75,6 +75,12 @@ pub enum Input {
         at: Timestamp,
         change: vrrp_common::liveness::LivenessChange,
     },
+    /// The kernel's Master_Down timer of instance `vrid` on `ifindex` fired at `at`.
+    MasterDown {
+        ifindex: u32,
+        vrid: u8,
+        at: Timestamp,
+    },
     /// An interface or address changed; or the whole table again (notifications were lost).
     Change(Change),
     Resync(Links),
@@ -388,6 +394,14 @@ impl<H: Host> Agent<H> {
                 };
                 if let Some(i) = self.instances.iter_mut().find(ours) {
                     i.liveness_changed(change, at).await;
+                }
+            }
+            Input::MasterDown { ifindex, vrid, at } => {
+                let ours = |i: &&mut Instance<H::Outputs>| {
+                    i.ifindex() == Some(ifindex) && i.config.vrid == vrid
+                };
+                if let Some(i) = self.instances.iter_mut().find(ours) {
+                    i.kernel_master_down(at, now).await;
                 }
             }
             Input::Change(Change::Link { name, link }) => {

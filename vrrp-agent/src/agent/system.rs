@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use vrrp_common::{
     liveness::{LivenessChange, Session},
     maps::{
-        InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, MAX_PACKET_V4,
+        InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH,
+        MAX_PACKET_V4,
     },
     wire::ArpIpv4,
 };
@@ -607,6 +608,11 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
                             change,
                         }
                     }
+                    EVENT_WATCH => Input::MasterDown {
+                        ifindex: ev.ifindex,
+                        vrid: ev.packet[0],
+                        at,
+                    },
                     EVENT_ARP_CONFLICT => {
                         let Ok(arp) = bytemuck::try_pod_read_unaligned::<ArpIpv4>(ev.packet())
                         else {

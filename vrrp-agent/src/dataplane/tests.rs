@@ -12,7 +12,7 @@ use std::time::Instant;
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions, TestRunResult, Xdp};
 use vrrp_common::{
-    maps::{Role, EVENT_ADVERT, EVENT_ARP_CONFLICT, MAP_EVENTS},
+    maps::{Role, EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_WATCH, MAP_EVENTS},
     wire::{header_at, ArpIpv4, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP},
     AddrList, Auth, Expect, Version,
 };
@@ -78,6 +78,7 @@ fn entry() -> InstanceEntry {
         addr_count: ours.count,
         _pad: [0; 4],
         addr_digest: ours.digest,
+        ..bytemuck::Zeroable::zeroed()
     }
 }
 
@@ -278,4 +279,70 @@ fn kernel_program_is_transparent_and_records_only_what_passes() {
     // The control: sound adverts among them were recorded, the same number on both hooks.
     assert!(xdp.accepted > 1000, "{}", xdp.accepted);
     assert_eq!(xdp.accepted, tc.accepted);
+}
+
+/// The backup's Master_Down timer in the kernel: each advert of the master the entry names
+/// restarts it (the record says until when), others do not, and when the master falls silent it
+/// fires once and tells the agent on the ring.
+#[test]
+fn kernel_master_down_timer_follows_the_named_master() {
+    if !is_root() {
+        eprintln!("skipping kernel_master_down_timer: needs root (BPF_PROG_TEST_RUN)");
+        return;
+    }
+    let mut dp = Dataplane::load().expect("load the kernel program");
+    let key = InstanceKey::new(IFINDEX, VRID);
+    let down_ns = 50_000_000;
+    let watching = InstanceEntry {
+        watch_src: PEER.octets(),
+        watch_priority: 200,
+        watch_interval_cs: 10,
+        watch_down_ns: down_ns,
+        ..entry()
+    };
+    dp.set_instance(key, watching).unwrap();
+    let map = dp.ebpf.take_map(MAP_EVENTS).unwrap();
+    let mut ring = RingBuf::try_from(map).unwrap();
+    let mut out = vec![0u8; 4096];
+    let mut run = |dp: &Dataplane, frame: &[u8]| {
+        let program: &Xdp = dp.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
+        test_run(program, frame, &mut out);
+        dp.peer(&key).unwrap()
+    };
+    let fired = |ring: &mut RingBuf<MapData>| {
+        let mut watch = 0;
+        while let Some(item) = ring.next() {
+            let event = bytemuck::pod_read_unaligned::<RingEvent>(&item);
+            if event.kind == EVENT_WATCH {
+                assert_eq!((event.ifindex, event.packet[0]), (IFINDEX, VRID));
+                watch += 1;
+            }
+        }
+        watch
+    };
+    let master = advert_frame((PEER_MAC, PEER), VRID, 200, 10, &[VIP]);
+    let other = advert_frame((PEER_MAC, PEER), VRID, 150, 10, &[VIP]);
+
+    let record = run(&dp, &master);
+    assert_eq!(record.watch_ns, record.t_ns + down_ns, "started");
+    let started = record.watch_ns;
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let record = run(&dp, &other);
+    assert_eq!(record.watch_ns, started, "another priority: not restarted");
+    let record = run(&dp, &master);
+    assert!(record.watch_ns > started, "restarted");
+    assert_eq!(fired(&mut ring), 0, "no word while the master speaks");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(fired(&mut ring), 1, "one word when it fell silent");
+
+    // A master (or an entry naming no one) starts nothing.
+    let master_entry = InstanceEntry {
+        role: Role::Master as u8,
+        ..watching
+    };
+    dp.set_instance(key, master_entry).unwrap();
+    let before = dp.peer(&key).unwrap().watch_ns;
+    assert_eq!(run(&dp, &master).watch_ns, before);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(fired(&mut ring), 0);
 }

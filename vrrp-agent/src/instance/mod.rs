@@ -11,7 +11,8 @@
 //! on. A VIP that could not be added is tried again at each advert while master.
 use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 
-use tracing::{info, warn};
+use bytemuck::Zeroable as _;
+use tracing::{debug, info, warn};
 use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, Expect},
     liveness::{LivenessChange, Session},
@@ -143,6 +144,11 @@ pub struct Counters {
     pub liveness_distrusted: u64,
     /// VRRPv3 master intervals above `max_adopted_interval`, adopted as that maximum.
     pub intervals_capped: u64,
+    /// Master_Down deadlines the kernel kept and woke the agent for.
+    pub kernel_master_down: u64,
+    /// Master_Down deadlines the kernel kept but did not wake the agent for (a full ring
+    /// buffer): the agent acted a second late.
+    pub watch_missed: u64,
 }
 
 /// Transition lines per [`LOG_EVERY`] before a flap storm's are held back.
@@ -204,7 +210,19 @@ pub struct Instance<O> {
     silent_since: Option<Timestamp>,
     /// When the last transition happened, and its line.
     last_transition: Option<(Timestamp, String)>,
+    /// In Backup: the (source, priority, interval) of the last advert that restarted the
+    /// Master_Down timer; the kernel restarts its own copy of the timer on the same ones.
+    accepted: Option<(Ipv4Addr, u8, u16)>,
+    /// What the kernel was last told of the instance.
+    written: Option<InstanceEntry>,
+    /// The kernel's Master_Down timer is due at this deadline, the same as ours (read from its
+    /// record): the agent sleeps past it by [`WATCH_GRACE`] and lets the kernel wake it.
+    watched: Option<Timestamp>,
 }
+
+/// How long past a Master_Down deadline the kernel keeps ([`Instance::watched`]) the agent still
+/// waits for the kernel's word before acting on its own: only a full ring buffer loses that word.
+const WATCH_GRACE: Duration = Duration::from_secs(1);
 
 /// One instance as `vrrp-agent status` shows it (schema version [`STATUS_VERSION`]).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -269,6 +287,8 @@ pub struct KernelStatus {
     /// the group runs to Master_Down. Per bucket (not cumulative), and their sum.
     pub advert_gaps: Vec<GapBucket>,
     pub advert_gap_sum_secs: f64,
+    /// The kernel keeps the backup's Master_Down timer (the agent sleeps until it fires).
+    pub master_down_timer: bool,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -342,6 +362,9 @@ impl<O: Outputs> Instance<O> {
             established: false,
             silent_since: None,
             last_transition: None,
+            accepted: None,
+            written: None,
+            watched: None,
             config,
         }
     }
@@ -359,8 +382,15 @@ impl<O: Outputs> Instance<O> {
         self.machine.priority()
     }
 
+    /// When the agent must wake for this instance: its next timer, but a Master_Down deadline the
+    /// kernel keeps only [`WATCH_GRACE`] later (the kernel wakes it at the deadline itself).
     pub fn next_deadline(&self) -> Option<(Timer, Timestamp)> {
-        self.machine.next_deadline()
+        match self.machine.next_deadline() {
+            Some((Timer::MasterDown, at)) if self.watched == Some(at) => {
+                Some((Timer::MasterDown, at + WATCH_GRACE))
+            }
+            next => next,
+        }
     }
 
     /// The interface its adverts arrive on, while bound.
@@ -612,6 +642,8 @@ impl<O: Outputs> Instance<O> {
             self.outputs.unbind();
             self.probing = None;
             self.established = false;
+            self.written = None;
+            self.watched = None;
         }
     }
 
@@ -674,7 +706,6 @@ impl<O: Outputs> Instance<O> {
         if priority != self.machine.priority() {
             info!(instance = %self.config.name, "priority {} -> {priority}", self.machine.priority());
             self.handle(Event::PriorityChanged(priority), now).await;
-            self.set_kernel(now);
         }
         match (self.fault.is_some(), fault) {
             (false, Some(cause)) => {
@@ -719,6 +750,29 @@ impl<O: Outputs> Instance<O> {
             },
             _pad: [0; 4],
             addr_digest: ours.digest,
+            ..self.kernel_watch()
+        }
+    }
+
+    /// The Master_Down timer the kernel keeps: as backup, restarted by the adverts that restart
+    /// ours whatever the time (not those accepted only under preempt_delay), for our
+    /// Master_Down_Interval.
+    fn kernel_watch(&self) -> InstanceEntry {
+        let params = self.machine.params();
+        let steady = |prio: u8| !params.preempt || prio >= self.machine.priority();
+        match self.accepted {
+            Some((src, priority, interval_cs))
+                if self.state() == State::Backup && steady(priority) =>
+            {
+                InstanceEntry {
+                    watch_src: src.octets(),
+                    watch_interval_cs: interval_cs,
+                    watch_priority: priority,
+                    watch_down_ns: self.machine.master_down_interval().as_nanos() as u64,
+                    ..InstanceEntry::zeroed()
+                }
+            }
+            _ => InstanceEntry::zeroed(),
         }
     }
 
@@ -727,9 +781,19 @@ impl<O: Outputs> Instance<O> {
             return;
         }
         let entry = self.kernel_entry();
-        if let Err(e) = self.outputs.set_kernel(&entry) {
-            let what = "cannot update the kernel's record of the instance";
-            self.output_error(Warning::Kernel, what, &e, now);
+        match self.outputs.set_kernel(&entry) {
+            Ok(()) => self.written = Some(entry),
+            Err(e) => {
+                let what = "cannot update the kernel's record of the instance";
+                self.output_error(Warning::Kernel, what, &e, now);
+            }
+        }
+    }
+
+    /// Tells the kernel what changed since it was last told (a new master to watch, say).
+    fn sync_kernel(&mut self, now: Timestamp) {
+        if self.started && self.written != Some(self.kernel_entry()) {
+            self.set_kernel(now);
         }
     }
 
@@ -777,8 +841,21 @@ impl<O: Outputs> Instance<O> {
         self.last_advert = self.last_advert.max(at);
         self.counters.adverts_received += 1;
         self.counters.priority_zero_received += u64::from(advert.priority == 0);
-        let event = self.advert_event(advert.src, advert.priority, advert.interval_cs, at);
-        self.handle(event, at).await;
+        self.on_advert(advert.src, advert.priority, advert.interval_cs, at)
+            .await;
+    }
+
+    /// An accepted advert for the election; one that restarted the Master_Down timer is the one
+    /// the kernel's copy of the timer follows ([`Instance::kernel_watch`]).
+    async fn on_advert(&mut self, src: Ipv4Addr, priority: u8, interval_cs: u16, at: Timestamp) {
+        let event = self.advert_event(src, priority, interval_cs, at);
+        self.handle_only(event, at).await;
+        let restarted = self.machine.deadline(Timer::MasterDown)
+            == Some(at + self.machine.master_down_interval());
+        if self.state() == State::Backup && priority != 0 && restarted {
+            self.accepted = Some((src, priority, interval_cs));
+        }
+        self.after_event(at);
     }
 
     /// Its state, settings in force and counters, for `vrrp-agent status`.
@@ -804,6 +881,7 @@ impl<O: Outputs> Instance<O> {
                 })
                 .collect(),
             advert_gap_sum_secs: p.gap_sum_ns as f64 / 1e9,
+            master_down_timer: self.watched.is_some(),
         });
         Status {
             name: self.config.name.clone(),
@@ -903,6 +981,13 @@ impl<O: Outputs> Instance<O> {
             {
                 continue;
             }
+            if timer == Timer::MasterDown && self.watched == Some(at) && now >= at + WATCH_GRACE {
+                self.counters.watch_missed += 1;
+                let late = Duration::from_nanos(now.0.saturating_sub(at.0));
+                if let Some(suppressed) = self.due(Warning::Kernel, now) {
+                    warn!(instance = %self.config.name, suppressed, "the kernel's Master_Down timer did not wake the agent (its ring buffer full?): taking over {late:?} late");
+                }
+            }
             self.handle(Event::TimerExpired(timer), now).await;
             if timer == Timer::Adver && self.vips_missing {
                 self.add_vips(now).await;
@@ -924,13 +1009,26 @@ impl<O: Outputs> Instance<O> {
         let (arrived, src) = (Timestamp(peer.t_ns), Ipv4Addr::from(peer.src));
         // With skip_check_adv_addr the kernel records adverts with any address list.
         let unchecked = self.config.skip_check_adv_addr && self.checks_addrs_from(src);
-        if peer.count == 0 || arrived <= self.last_advert || !self.is_peer(src) || unchecked {
-            return false;
+        let fresh = peer.count > 0 && arrived > self.last_advert && self.is_peer(src) && !unchecked;
+        if fresh {
+            self.last_advert = arrived;
+            self.on_advert(src, peer.priority, peer.interval_cs, arrived)
+                .await;
         }
-        self.last_advert = arrived;
-        let event = self.advert_event(src, peer.priority, peer.interval_cs, arrived);
-        self.handle(event, arrived).await;
-        true
+        // The kernel's timer is due when ours is: it will wake the agent.
+        let ours = self.machine.deadline(Timer::MasterDown);
+        self.watched = ours.filter(|&at| peer.watch_ns != 0 && at == Timestamp(peer.watch_ns));
+        fresh
+    }
+
+    /// The kernel's Master_Down timer fired (its ring event, stamped `at`): what the agent does
+    /// at its own deadline, now.
+    pub async fn kernel_master_down(&mut self, at: Timestamp, now: Timestamp) {
+        if self.watched.take().is_some() {
+            self.counters.kernel_master_down += 1;
+            debug!(instance = %self.config.name, "kernel Master_Down timer fired {:?} ago", Duration::from_nanos(now.0.saturating_sub(at.0)));
+        }
+        self.on_timers(now).await;
     }
 
     /// An accepted advert, for the election. A VRRPv3 interval above `max_adopted_interval` (a
@@ -1016,10 +1114,20 @@ impl<O: Outputs> Instance<O> {
     }
 
     async fn handle(&mut self, event: Event, now: Timestamp) {
+        self.handle_only(event, now).await;
+        self.after_event(now);
+    }
+
+    async fn handle_only(&mut self, event: Event, now: Timestamp) {
         for (action, reason) in self.machine.handle(event, now) {
             self.act(action, reason, now).await;
         }
+    }
+
+    /// What follows from the election's new state: probing the master, the kernel's entry.
+    fn after_event(&mut self, now: Timestamp) {
         self.probe_master(now);
+        self.sync_kernel(now);
     }
 
     /// The liveness channel: as backup, probe the master it follows (with our priority now);
@@ -1152,6 +1260,7 @@ impl<O: Outputs> Instance<O> {
                 if from == State::Master {
                     self.counters.released_master += 1;
                 }
+                self.accepted = None;
                 self.set_kernel(now);
                 // Shutdown reaches INIT; `shutdown` reports it once the instance is down.
                 if to != State::Initialize {

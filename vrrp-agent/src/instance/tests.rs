@@ -250,6 +250,122 @@ async fn kernel_record_is_read_before_declaring_the_master_down() {
     assert_eq!(i.state(), State::Master);
 }
 
+/// The kernel's record after the master's advert at `t`, which restarted the kernel's
+/// Master_Down timer (to `watch`).
+fn watched_record(t: Timestamp, watch: Timestamp) -> PeerRecord {
+    PeerRecord {
+        t_ns: t.0,
+        count: 2,
+        src: PEER.octets(),
+        priority: 200,
+        interval_cs: 10,
+        watch_ns: watch.0,
+        ..PeerRecord::default()
+    }
+}
+
+/// A backup that heard the master at 10 ms, woke at its deadline and found in the kernel's
+/// record a later advert (at 500 ms) that restarted the kernel's timer: the deadline both share.
+async fn kernel_keeps_master_down() -> (Instance<Fake>, Timestamp) {
+    let (mut i, fake) = started(config("", "")).await;
+    i.on_packet(&advert(200), false, at(10)).await;
+    let (_, down) = i.next_deadline().unwrap();
+    let kernel_down = at(500) + i.machine.master_down_interval();
+    fake.world().peer = Some(watched_record(at(500), kernel_down));
+    i.on_timers(down).await;
+    (i, kernel_down)
+}
+
+/// The kernel keeps a backup's Master_Down timer for the master whose adverts restart ours:
+/// its entry names that master and our Master_Down_Interval; a master, or a backup that has
+/// followed no one yet, names none.
+#[tokio::test]
+async fn kernel_watches_the_master_whose_adverts_restart_the_timer() {
+    let (mut i, _) = started(config("", "")).await;
+    assert_eq!(i.kernel_entry().watch_down_ns, 0, "no master heard yet");
+    i.on_packet(&advert(200), false, at(10)).await;
+    let e = i.kernel_entry();
+    let down = i.machine.master_down_interval();
+    assert_eq!(
+        (e.watch_src, e.watch_priority, e.watch_interval_cs),
+        (PEER.octets(), 200, 10)
+    );
+    assert_eq!(e.watch_down_ns, down.as_nanos() as u64);
+    assert!(e.watches(PEER.octets(), 200, 10));
+    assert!(!e.watches(PEER.octets(), 150, 10), "another priority");
+    assert!(!e.watches(PEER.octets(), 200, 20), "another interval");
+
+    let (mut m, _, _) = master(config("", "")).await;
+    assert_eq!(m.kernel_entry().watch_down_ns, 0, "a master watches no one");
+    m.on_packet(&advert(200), false, at(900)).await;
+    assert_eq!(m.state(), State::Backup);
+    assert!(
+        m.kernel_entry().watches(PEER.octets(), 200, 10),
+        "yielded to it: its timer runs from that advert"
+    );
+}
+
+/// keepalived preempt_delay: a lower-priority master's adverts restart the timer only until the
+/// delay runs out, a matter of time the kernel does not know: it watches no such master.
+#[tokio::test]
+async fn kernel_does_not_watch_a_master_followed_only_for_preempt_delay() {
+    let (mut i, _) = started(config("", "preempt_delay 5")).await;
+    i.on_packet(&advert(50), false, at(10)).await;
+    assert_eq!(
+        i.machine.followed(),
+        Some(PEER),
+        "followed during the delay"
+    );
+    assert_eq!(i.kernel_entry().watch_down_ns, 0);
+    i.on_packet(&advert(200), false, at(20)).await;
+    assert_ne!(i.kernel_entry().watch_down_ns, 0);
+}
+
+/// An idle backup does not wake per advert: once the kernel's record shows its timer due when
+/// ours is, the agent sleeps past the deadline, and the kernel's word (its timer fired) makes
+/// it take over at once.
+#[tokio::test]
+async fn idle_backup_sleeps_while_the_kernel_keeps_master_down() {
+    let (mut i, kernel_down) = kernel_keeps_master_down().await;
+    let (timer, wake) = i.next_deadline().unwrap();
+    assert_eq!(timer, Timer::MasterDown);
+    assert_eq!(wake, kernel_down + WATCH_GRACE, "the kernel wakes it");
+
+    i.kernel_master_down(kernel_down, kernel_down).await;
+    assert_eq!(i.state(), State::Master, "taken over at the kernel's word");
+}
+
+/// The kernel's timer for an older deadline (the master's interval changed since) is not ours:
+/// the agent keeps its own.
+#[tokio::test]
+async fn kernel_timer_for_another_deadline_is_not_relied_on() {
+    let (mut i, fake) = started(config("", "")).await;
+    i.on_packet(&advert(200), false, at(10)).await;
+    let (_, down) = i.next_deadline().unwrap();
+    let last = at(500);
+    fake.world().peer = Some(watched_record(last, last + Duration::from_millis(1)));
+    i.on_timers(down).await;
+    let (_, wake) = i.next_deadline().unwrap();
+    assert_eq!(wake, last + i.machine.master_down_interval());
+}
+
+/// Should the kernel's word be lost (a full ring buffer), the agent still takes over, a grace
+/// period late, and says so.
+#[tokio::test]
+async fn lost_kernel_word_still_takes_over_late_and_says_so() {
+    let logs = Logs::capture();
+    let (mut i, _) = kernel_keeps_master_down().await;
+    let (_, wake) = i.next_deadline().unwrap();
+    i.on_timers(wake).await;
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.counters.watch_missed, 1);
+    assert!(
+        logs.text().contains("did not wake the agent"),
+        "{}",
+        logs.text()
+    );
+}
+
 const OTHER_VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 101);
 
 /// RFC 3768 §7.1 address list check, as keepalived 2.2.7 makes it: an advert whose list is not
