@@ -15,7 +15,7 @@ use bytemuck::Zeroable as _;
 use tracing::{debug, info, warn};
 use vrrp_common::{
     advert::{decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, Expect},
-    liveness::{LivenessChange, Session},
+    liveness::{BestProber, LivenessChange, Session},
     maps::{gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
     DecodeError, Version,
@@ -71,6 +71,8 @@ pub trait Outputs {
     fn probe(&mut self, follow: Option<Follow>) -> Result<(), Self::Error>;
     /// The kernel's record of the liveness session, while one runs.
     fn session(&self) -> Option<Session>;
+    /// As master with the liveness channel: the reflector's record of its probers.
+    fn reflector(&self) -> Option<BestProber>;
     /// How many probes went out after `after`, no later than `until` (see
     /// [`crate::net::liveness::Prober::sent_between`]).
     fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize;
@@ -252,6 +254,9 @@ pub struct Status {
     pub kernel_error: Option<String>,
     /// The liveness channel to the master it follows, while it probes.
     pub liveness: Option<LivenessStatus>,
+    /// As master with the liveness channel: the backup first in line, and probes not
+    /// reflected for the rate limit.
+    pub reflector: Option<ReflectorStatus>,
     /// `virtual_ipaddress`, then `virtual_ipaddress_excluded`, each with its interface.
     pub vips: Vec<VipStatus>,
     pub excluded_vips: Vec<VipStatus>,
@@ -299,6 +304,12 @@ pub struct LivenessStatus {
     pub reflections: u64,
     pub lost: u64,
     pub longest_gap_ms: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReflectorStatus {
+    pub first_in_line: Option<Ipv4Addr>,
+    pub limited: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -918,6 +929,13 @@ impl<O: Outputs> Instance<O> {
                     lost: s.lost,
                     longest_gap_ms: s.max_gap_ns as f64 / 1e6,
                 }),
+            reflector: (state == State::Master && self.config.liveness.is_some())
+                .then(|| self.outputs.reflector())
+                .flatten()
+                .map(|r| ReflectorStatus {
+                    first_in_line: (r.t_ns > 0).then(|| Ipv4Addr::from(r.src)),
+                    limited: r.limited,
+                }),
             vips: self.vip_status(&self.config.vips),
             excluded_vips: self.vip_status(&self.config.excluded_vips),
             tracked: (self.tracks.iter())
@@ -974,7 +992,12 @@ impl<O: Outputs> Instance<O> {
     /// an advert arrived that the agent has not processed yet (a late wake-up under load), and
     /// feeds that first, stamped with its arrival time.
     pub async fn on_timers(&mut self, now: Timestamp) {
-        while let Some((timer, at)) = self.machine.next_deadline().filter(|&(_, at)| at <= now) {
+        // As the agent wakes for them: a deadline the kernel keeps waits for its word (another
+        // instance's timer must not make this one read the kernel's record each time).
+        while let Some((timer, _)) = self.next_deadline().filter(|&(_, wake)| wake <= now) {
+            let Some(at) = self.machine.deadline(timer) else {
+                break;
+            };
             if timer == Timer::MasterDown
                 && self.unheard_advert(now).await
                 && self.machine.deadline(timer) != Some(at)

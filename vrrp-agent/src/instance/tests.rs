@@ -266,14 +266,14 @@ fn watched_record(t: Timestamp, watch: Timestamp) -> PeerRecord {
 
 /// A backup that heard the master at 10 ms, woke at its deadline and found in the kernel's
 /// record a later advert (at 500 ms) that restarted the kernel's timer: the deadline both share.
-async fn kernel_keeps_master_down() -> (Instance<Fake>, Timestamp) {
+async fn kernel_keeps_master_down() -> (Instance<Fake>, Fake, Timestamp) {
     let (mut i, fake) = started(config("", "")).await;
     i.on_packet(&advert(200), false, at(10)).await;
     let (_, down) = i.next_deadline().unwrap();
     let kernel_down = at(500) + i.machine.master_down_interval();
     fake.world().peer = Some(watched_record(at(500), kernel_down));
     i.on_timers(down).await;
-    (i, kernel_down)
+    (i, fake, kernel_down)
 }
 
 /// The kernel keeps a backup's Master_Down timer for the master whose adverts restart ours:
@@ -326,10 +326,16 @@ async fn kernel_does_not_watch_a_master_followed_only_for_preempt_delay() {
 /// it take over at once.
 #[tokio::test]
 async fn idle_backup_sleeps_while_the_kernel_keeps_master_down() {
-    let (mut i, kernel_down) = kernel_keeps_master_down().await;
+    let (mut i, fake, kernel_down) = kernel_keeps_master_down().await;
     let (timer, wake) = i.next_deadline().unwrap();
     assert_eq!(timer, Timer::MasterDown);
     assert_eq!(wake, kernel_down + WATCH_GRACE, "the kernel wakes it");
+    // Woken for something else past the deadline (another instance's timer), it neither acts
+    // nor reads the kernel's record.
+    fake.world().peer_error = Some("not to be read".into());
+    i.on_timers(kernel_down + MS).await;
+    assert_eq!((i.state(), i.counters.output_errors), (State::Backup, 0));
+    fake.world().peer_error = None;
 
     i.kernel_master_down(kernel_down, kernel_down).await;
     assert_eq!(i.state(), State::Master, "taken over at the kernel's word");
@@ -354,7 +360,7 @@ async fn kernel_timer_for_another_deadline_is_not_relied_on() {
 #[tokio::test]
 async fn lost_kernel_word_still_takes_over_late_and_says_so() {
     let logs = Logs::capture();
-    let (mut i, _) = kernel_keeps_master_down().await;
+    let (mut i, _, _) = kernel_keeps_master_down().await;
     let (_, wake) = i.next_deadline().unwrap();
     i.on_timers(wake).await;
     assert_eq!(i.state(), State::Master);
