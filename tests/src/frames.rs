@@ -51,6 +51,24 @@ pub fn udp_frame(dst: ([u8; 6], Ipv4Addr), src: ([u8; 6], Ipv4Addr)) -> Vec<u8> 
     ethernet(dst.0, src.0, &ip)
 }
 
+/// A liveness probe (`vrrp_common::liveness`) from `src` to `dst` for `vrid`, as a backup with
+/// `priority` sends it.
+pub fn probe_frame(
+    dst: ([u8; 6], Ipv4Addr),
+    src: ([u8; 6], Ipv4Addr),
+    vrid: u8,
+    priority: u8,
+) -> Vec<u8> {
+    let probe = vrrp_common::liveness::Probe::new(vrid, priority, 1, 0);
+    let mut frame = ethernet(
+        dst.0,
+        src.0,
+        &vrrp_common::liveness::encode_probe(src.1, dst.1, &probe),
+    );
+    set_ip_checksum(&mut frame);
+    frame
+}
+
 fn ethernet(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
     let mut f = dst.to_vec();
     f.extend(src);

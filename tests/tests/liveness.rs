@@ -8,9 +8,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use vrrp_lab::frames::{parse_mac, udp_frame};
+use vrrp_lab::frames::{parse_mac, probe_frame, udp_frame};
 use vrrp_lab::lab::{count_after, Impl, Lab, IFACE, SEC, SETTLE, VIP_CIDR};
-use vrrp_lab::{skip_unless_root, R2_ADDR};
+use vrrp_lab::{skip_unless_root, R1_ADDR, R2_ADDR};
 
 const LIVENESS: [&str; 2] = ["--liveness-interval", "1ms"];
 const GONE: &str = "BACKUP -> MASTER: master 198.51.100.1 gone (liveness channel silent)";
@@ -132,5 +132,47 @@ fn keepalived_master_is_unaffected_by_probes() {
     lab.start_conf("r2", &conf(100, " liveness_interval 1ms"), &[]);
     lab.wait_holders(&["r1"], SETTLE);
     lab.assert_stable(&["r1"], 3 * SEC);
+    lab.assert_state("r2", "BACKUP");
+}
+
+/// A flood of probes at the master (from a host posing as a better backup) gets a bounded
+/// number of reflections (`vrrp_common::liveness::REFLECT_EVERY_NS`), the master says how many
+/// it held back, and the group stays as it is: r2's probes, lost in the limit, only make it
+/// distrust the channel.
+#[test]
+fn probe_flood_gets_bounded_reflections() {
+    skip_unless_root!();
+    let mut lab = elect_with_liveness("lv_probes");
+    let spoof = Ipv4Addr::new(198, 51, 100, 41);
+    lab.topo.add_host("spoof", "198.51.100.41/24").unwrap();
+    let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
+    let r1_mac = parse_mac(&lab.topo.ns("r1").mac(IFACE).unwrap()).unwrap();
+    let frame = probe_frame((r1_mac, R1_ADDR.parse().unwrap()), (mac, spoof), 51, 254);
+    let filter = "udp port 7112 and src 198.51.100.1 and dst 198.51.100.41";
+    let capture = (lab.topo.ns("spoof"))
+        .capture(IFACE, filter, 300_000, 30 * SEC)
+        .unwrap_or_else(|e| lab.fail(&format!("{e:#}")));
+    let sent = 200_000;
+    let started = std::time::Instant::now();
+    let mut flood = lab.send_frames("spoof", &[frame], Duration::ZERO, sent);
+    lab.check(
+        flood.wait_timeout(30 * SEC).is_some_and(|s| s.success()),
+        "trafgen failed",
+    );
+    let took = started.elapsed().as_secs_f64();
+    std::thread::sleep(SEC / 5);
+    let reflected = capture.stop().count("").unwrap_or(0) as f64;
+    // 40,000 a second and a burst of 64, over the flood's whole run (trafgen's start included).
+    let bound = took * 40_000.0 + 64.0;
+    lab.check(
+        reflected > 0.0 && reflected <= bound && reflected < f64::from(sent) / 2.0,
+        &format!("{reflected} of {sent} probes reflected in {took:.2} s (bound {bound:.0})"),
+    );
+    let limited = &lab.status_json("r1")["instances"][0]["reflector"]["limited"];
+    lab.check(
+        limited.as_u64().is_some_and(|n| n > 0),
+        &format!("r1 counted {limited} probes over the limit, {reflected} reflected"),
+    );
+    lab.assert_stable(&["r1"], SEC);
     lab.assert_state("r2", "BACKUP");
 }

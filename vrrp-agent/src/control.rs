@@ -251,6 +251,17 @@ pub fn line(i: &serde_json::Value) -> String {
             c["liveness_distrusted"]
         );
     }
+    let r = &i["reflector"];
+    if !r.is_null() {
+        let first = match &r["first_in_line"] {
+            serde_json::Value::Null => "none".to_owned(),
+            a => text(a),
+        };
+        line += &format!(
+            "; liveness: reflecting, first in line {first}, {} probes over the rate limit",
+            r["limited"]
+        );
+    }
     let rare: Vec<String> = [
         ("output errors", "output_errors"),
         ("VIPs restored", "vips_restored"),

@@ -259,6 +259,11 @@ impl Dataplane {
         self.sessions.get(key, 0).ok()
     }
 
+    /// The reflector's record of the probers of `key`, once one probed.
+    pub fn reflector(&self, key: &InstanceKey) -> Option<BestProber> {
+        self.probers.get(key, 0).ok()
+    }
+
     /// The last valid advert the kernel saw for `key` (all zero before the first).
     pub fn peer(&self, key: &InstanceKey) -> Result<PeerRecord, DataplaneError> {
         self.peers.get(key, 0).map_err(map_err(MAP_PEERS))

@@ -53,6 +53,12 @@ pub const PROBE_FRAME_LEN: usize = ETH_HDR_LEN + PROBE_PACKET_LEN;
 pub const PROBE_OFFSET: usize = IPV4_HDR_LEN + UDP_HDR_LEN;
 /// A prober the reflector has not heard for this long no longer holds the first place.
 pub const PROBER_STALE_NS: u64 = 100_000_000;
+/// The reflector turns around at most one probe per this many nanoseconds per instance (40,000
+/// a second: four backups at the shortest interval, 100 µs), with bursts of
+/// [`REFLECT_BURST`]: a flood of probes, spoofed or not, gets no more, and the backups, whose
+/// probes are then lost, fall back to VRRP timing.
+pub const REFLECT_EVERY_NS: u64 = 25_000;
+pub const REFLECT_BURST: u64 = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
@@ -158,6 +164,11 @@ pub struct BestProber {
     pub src: [u8; 4],
     pub priority: u8,
     pub _pad: [u8; 3],
+    /// The rate limit ([`REFLECT_EVERY_NS`]): when the next reflection is due at the steady
+    /// rate (a generic cell rate algorithm's theoretical arrival time).
+    pub due_ns: u64,
+    /// Probes not reflected for the rate limit.
+    pub limited: u64,
 }
 
 impl BestProber {
@@ -169,15 +180,22 @@ impl BestProber {
         let better =
             (priority, u32::from_be_bytes(src)) > (self.priority, u32::from_be_bytes(self.src));
         if self.src == src || stale || better {
-            *self = Self {
-                t_ns: now,
-                src,
-                priority,
-                _pad: [0; 3],
-            };
+            (self.t_ns, self.src, self.priority) = (now, src, priority);
             return true;
         }
         false
+    }
+
+    /// Whether a probe arriving at `now` may be reflected under the rate limit; counts the
+    /// ones that may not.
+    pub fn admit(&mut self, now: u64) -> bool {
+        let due = self.due_ns.max(now);
+        if due > now + REFLECT_EVERY_NS * (REFLECT_BURST - 1) {
+            self.limited += 1;
+            return false;
+        }
+        self.due_ns = due + REFLECT_EVERY_NS;
+        true
     }
 }
 
@@ -322,6 +340,28 @@ mod tests {
         assert!(best.probe(A, 100, 2_000 + PROBER_STALE_NS));
         // And the better one, back, takes it again at once.
         assert!(best.probe(B, 150, 3_000 + PROBER_STALE_NS));
+    }
+
+    #[test]
+    fn reflections_are_limited_to_a_steady_rate_with_bursts() {
+        let mut best = BestProber::default();
+        let t = 1_000_000_000;
+        let burst = (0..1000).filter(|_| best.admit(t)).count() as u64;
+        assert_eq!(burst, REFLECT_BURST, "a burst at one instant");
+        assert_eq!(best.limited, 1000 - REFLECT_BURST);
+        assert!(!best.admit(t + REFLECT_EVERY_NS / 2));
+        assert!(best.admit(t + REFLECT_EVERY_NS), "then one per interval");
+        // A second at the steady rate: every one passes.
+        let later = t + 10_000_000_000;
+        let steady = (0..40_000).filter(|n| best.admit(later + n * REFLECT_EVERY_NS));
+        assert_eq!(steady.count(), 40_000);
+        // Twice the rate for a second: about half pass.
+        let twice = (0..80_000).filter(|n| best.admit(later * 2 + n * REFLECT_EVERY_NS / 2));
+        let passed = twice.count() as u64;
+        assert!(
+            (40_000..=40_000 + REFLECT_BURST).contains(&passed),
+            "{passed}"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use vrrp_common::{
     checksum::SUM_STEP,
     liveness::{
         BestProber, LivenessChange, Probe, Session, UdpHdr, FLAG_FIRST_IN_LINE, FLAG_REFLECTED,
-        IPPROTO_UDP, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
+        IPPROTO_UDP, LIVENESS_PORT, PROBE_FRAME_LEN, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
     },
     maps::{
         gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, Watch,
@@ -161,7 +161,25 @@ trait Frame {
     fn copy(&self, offset: usize, dst: *mut u8, len: usize) -> bool;
     /// A VLAN tag the kernel took out of the bytes before the hook (TC).
     fn tag_taken(&self) -> bool;
+    /// Makes the first `len` bytes (or the whole frame, if shorter) directly readable.
+    fn pull(&self, len: usize);
 }
+
+/// Whether a frame starting with `head` (Ethernet, IPv4, the ports of a UDP header) is one the
+/// program reads: ARP, VRRP, or UDP to the liveness port.
+#[inline(always)]
+fn may_be_ours(head: &[u8; ETH_HDR_LEN + IPV4_HDR_LEN + 4]) -> bool {
+    let ethertype = u16::from_be_bytes([head[12], head[13]]);
+    let proto = head[ETH_HDR_LEN + 9];
+    let port = u16::from_be_bytes([head[36], head[37]]);
+    ethertype == ETH_P_ARP
+        || (ethertype == ETH_P_IP
+            && (proto == IPPROTO_VRRP || (proto == IPPROTO_UDP && port == LIVENESS_PORT)))
+}
+
+/// The headers [`header`] reads: Ethernet, IPv4 without options, UDP and a liveness probe (the
+/// longest), or ARP. Adverts are copied out whole ([`Frame::copy`]).
+const HEADERS_LEN: usize = PROBE_FRAME_LEN;
 
 impl Frame for XdpContext {
     #[inline(always)]
@@ -193,6 +211,11 @@ impl Frame for XdpContext {
     #[inline(always)]
     fn tag_taken(&self) -> bool {
         false
+    }
+
+    #[inline(always)]
+    fn pull(&self, _len: usize) {
+        // One linear buffer, but for multi-buffer (jumbo) frames, which are no adverts.
     }
 }
 
@@ -231,6 +254,21 @@ impl Frame for TcContext {
         // SAFETY: a plain field of the program's context.
         unsafe { (*self.skb.skb).vlan_present != 0 }
     }
+
+    #[inline(always)]
+    fn pull(&self, len: usize) {
+        // A socket's frame may hold only the Ethernet header in its linear head (trafgen's
+        // TX ring, say, and a bridge does not pull unicast). Pulling costs a copy: only for a
+        // frame that may be ours, as its first bytes, copied out, tell.
+        let want = len.min(Frame::len(self));
+        if self.data_end() - self.data() >= want {
+            return;
+        }
+        let mut head = [0u8; ETH_HDR_LEN + IPV4_HDR_LEN + 4];
+        if self.copy(0, head.as_mut_ptr(), head.len()) && may_be_ours(&head) {
+            let _ = self.pull_data(want as u32);
+        }
+    }
 }
 
 /// A `T` header at `offset`, bounds-checked against the frame's end (the form the verifier needs;
@@ -258,6 +296,7 @@ fn frame(ctx: &impl Frame) -> Verdict {
     if ctx.tag_taken() {
         return Verdict::Pass;
     }
+    ctx.pull(HEADERS_LEN);
     let Some(eth) = header::<EthHdr>(ctx, 0) else {
         return Verdict::Pass;
     };
@@ -315,10 +354,17 @@ fn probe(ctx: &impl Frame) -> Option<Verdict> {
         return Some(Verdict::Drop);
     }
     let first = match PROBERS.get_ptr_mut(key) {
-        // SAFETY: a map value pointer, valid for this program run.
-        Some(best) => unsafe { &mut *best }.probe(ip.src, probe.priority, now),
+        Some(best) => {
+            // SAFETY: a map value pointer, valid for this program run.
+            let best = unsafe { &mut *best };
+            if !best.admit(now) {
+                return Some(Verdict::Drop);
+            }
+            best.probe(ip.src, probe.priority, now)
+        }
         None => {
             let mut best = BestProber::default();
+            best.admit(now);
             let first = best.probe(ip.src, probe.priority, now);
             let _ = PROBERS.insert(key, best, 0);
             first

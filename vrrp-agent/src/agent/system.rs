@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use vrrp_common::{
-    liveness::{LivenessChange, Session},
+    liveness::{BestProber, LivenessChange, Session},
     maps::{
         InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH,
         MAX_PACKET_V4,
@@ -467,6 +467,13 @@ impl Outputs for Wire {
     fn session(&self) -> Option<Session> {
         let bound = self.bound.as_ref().filter(|b| b.xdp)?;
         self.shared.with_dp(|dp| Ok(dp.session(&bound.key))).ok()?
+    }
+
+    fn reflector(&self) -> Option<BestProber> {
+        let bound = self.bound.as_ref().filter(|b| b.xdp)?;
+        self.shared
+            .with_dp(|dp| Ok(dp.reflector(&bound.key)))
+            .ok()?
     }
 }
 

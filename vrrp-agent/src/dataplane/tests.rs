@@ -12,13 +12,14 @@ use std::time::Instant;
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions, TestRunResult, Xdp};
 use vrrp_common::{
+    liveness::{REFLECT_BURST, REFLECT_EVERY_NS},
     maps::{Role, EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_WATCH, MAP_EVENTS},
     wire::{header_at, ArpIpv4, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP},
     AddrList, Auth, Expect, Version,
 };
 use vrrp_lab::frames::{
-    advert_frame, fragmented, reseal, udp_frame, vlan_tagged, with_record_route, TPID_8021AD,
-    TPID_8021Q,
+    advert_frame, fragmented, probe_frame, reseal, udp_frame, vlan_tagged, with_record_route,
+    TPID_8021AD, TPID_8021Q,
 };
 
 use super::*;
@@ -34,6 +35,8 @@ const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 /// XDP_PASS; TC_ACT_UNSPEC (-1) as the kernel returns it.
 const XDP_PASS: u32 = 2;
+const XDP_DROP: u32 = 1;
+const XDP_TX: u32 = 3;
 const TC_PASS: u32 = u32::MAX;
 
 /// A small deterministic generator (xorshift64*): the same frames on every run.
@@ -345,4 +348,47 @@ fn kernel_master_down_timer_follows_the_named_master() {
     assert_eq!(run(&dp, &master).watch_ns, before);
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(fired(&mut ring), 0);
+}
+
+/// The reflector's rate limit (`vrrp_common::liveness::REFLECT_EVERY_NS`): a burst of probes at
+/// a master gets its first `REFLECT_BURST` turned around (XDP_TX), the rest dropped and counted.
+#[test]
+fn reflector_turns_around_a_bounded_burst_of_probes() {
+    if !is_root() {
+        eprintln!(
+            "skipping reflector_turns_around_a_bounded_burst: needs root (BPF_PROG_TEST_RUN)"
+        );
+        return;
+    }
+    let mut dp = Dataplane::load().expect("load the kernel program");
+    let key = InstanceKey::new(IFINDEX, VRID);
+    let master = InstanceEntry {
+        role: Role::Master as u8,
+        liveness: 1,
+        ..entry()
+    };
+    dp.set_instance(key, master).unwrap();
+    let probe = probe_frame((OUR_MAC, US), (PEER_MAC, PEER), VRID, 254);
+    dp.tc().unwrap();
+    let tc: &SchedClassifier = dp.ebpf.program(PROGRAM_TC).unwrap().try_into().unwrap();
+    let mut out = vec![0u8; 4096];
+    eprintln!("TC verdict {}", test_run(tc, &probe, &mut out).0);
+    let program: &Xdp = dp.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
+    let started = Instant::now();
+    let verdicts: Vec<u32> = (0..1000)
+        .map(|_| test_run(program, &probe, &mut out).0)
+        .collect();
+    let steady = started.elapsed().as_nanos() as u64 / REFLECT_EVERY_NS;
+    let reflected = verdicts.iter().filter(|&&v| v == XDP_TX).count() as u64;
+    assert!(
+        verdicts[..REFLECT_BURST as usize]
+            .iter()
+            .all(|&v| v == XDP_TX)
+            && reflected <= REFLECT_BURST + steady + 1,
+        "{reflected} reflected in {steady} intervals: {verdicts:?}"
+    );
+    assert!(verdicts.iter().all(|&v| v == XDP_TX || v == XDP_DROP));
+    let best = dp.reflector(&key).expect("the reflector's record");
+    assert_eq!(best.limited, 1000 - reflected);
+    assert_eq!(best.src, PEER.octets(), "first in line");
 }

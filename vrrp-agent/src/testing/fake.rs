@@ -9,7 +9,7 @@ use std::{
 
 use vrrp_common::{
     advert::decode_ipv4,
-    liveness::Session,
+    liveness::{BestProber, Session},
     maps::{InstanceEntry, PeerRecord},
 };
 
@@ -209,6 +209,10 @@ impl Outputs for Fake {
 
     fn session(&self) -> Option<Session> {
         self.world.borrow().session
+    }
+
+    fn reflector(&self) -> Option<BestProber> {
+        None
     }
 
     /// Every probe counted from `World::probes_sent` (`after`, `until`) went out in the window.
