@@ -224,7 +224,8 @@ impl Dataplane {
     /// Stops watching `key` (the instance stopped, or its interface went away).
     pub fn remove_instance(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
         self.instances.remove(key).map_err(map_err(MAP_INSTANCES))?;
-        // Present only while the liveness channel ran.
+        // Sessions and probers exist only where the liveness channel ran; a Master_Down timer
+        // left running only fires for an instance the agent no longer has.
         let _ = self.sessions.remove(key);
         let _ = self.probers.remove(key);
         let _ = self.watches.remove(key);

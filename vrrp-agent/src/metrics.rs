@@ -203,7 +203,7 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         runs.get_or_create(&l).inc_by(c.runs);
         for (kind, n) in &c.failures {
             let mut l = l.clone();
-            l.push(("kind", kind.clone()));
+            l.push(("kind", (*kind).to_owned()));
             failures.get_or_create(&l).inc_by(*n);
         }
         if let Some(ms) = c.last_run_ms {

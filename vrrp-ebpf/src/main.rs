@@ -479,35 +479,39 @@ fn watch(key: InstanceKey, down_ns: u64) -> bool {
     }
 }
 
-/// The Master_Down timer fired: no advert from the master for the interval. Tells the agent.
+/// The Master_Down timer fired: no advert from the master for the interval. Tells the agent
+/// (a full ring: the agent's own timer, a second later, still takes over).
 extern "C" fn on_master_down(_map: *mut c_void, key: *mut InstanceKey, _watch: *mut Watch) -> i32 {
     // SAFETY: the kernel passes the key of the element the timer lives in.
     let key = unsafe { &*key };
+    tell(key, EVENT_WATCH, key.vrid);
+    0
+}
+
+/// Puts an event of `kind` for instance `key` on the ring, carrying `payload`; a full ring
+/// drops it (each caller says what covers for it).
+#[inline(always)]
+fn tell<T: Copy>(key: &InstanceKey, kind: u8, payload: T) {
     let Some(mut entry) = EVENTS.reserve::<RingEvent>(0) else {
-        // A full ring: the agent's own timer, a second later, still takes over.
-        return 0;
+        return;
     };
-    // SAFETY: a ring buffer slot reserved for one event; only the fields the agent reads are
-    // written.
+    // SAFETY: a ring buffer slot reserved for one event; only the fields the agent reads, and
+    // `len` bytes of `packet`, are written (a payload is far shorter than `packet`).
     unsafe {
         let event = entry.as_mut_ptr();
         (*event).t_ns = bpf_ktime_get_ns();
         (*event).ifindex = key.ifindex;
-        (*event).kind = EVENT_WATCH;
-        (*event).len = 1;
-        (*event).packet[0] = key.vrid;
+        (*event).kind = kind;
+        (*event).len = core::mem::size_of::<T>() as u16;
+        core::ptr::write_unaligned((*event).packet.as_mut_ptr().cast(), payload);
     }
     entry.submit(0);
-    0
 }
 
-/// Tells the agent the session came up or fell silent.
+/// Tells the agent the session came up or fell silent (a full ring: the agent learns of a
+/// silence from VRRP's own timer).
 #[inline(always)]
 fn change(key: &InstanceKey, session: &Session, up: bool) {
-    let Some(mut entry) = EVENTS.reserve::<RingEvent>(0) else {
-        // A full ring: the agent learns of a silence from VRRP's own timer.
-        return;
-    };
     let change = LivenessChange {
         peer: session.peer,
         vrid: key.vrid,
@@ -516,17 +520,7 @@ fn change(key: &InstanceKey, session: &Session, up: bool) {
         _pad: 0,
         last_ns: session.last_ns,
     };
-    // SAFETY: a ring buffer slot reserved for one event; only the fields the agent reads, and
-    // `len` bytes of `packet`, are written.
-    unsafe {
-        let event = entry.as_mut_ptr();
-        (*event).t_ns = bpf_ktime_get_ns();
-        (*event).ifindex = key.ifindex;
-        (*event).kind = EVENT_LIVENESS;
-        (*event).len = core::mem::size_of::<LivenessChange>() as u16;
-        core::ptr::write_unaligned((*event).packet.as_mut_ptr().cast(), change);
-    }
-    entry.submit(0);
+    tell(key, EVENT_LIVENESS, change);
 }
 
 #[inline(always)]

@@ -717,6 +717,8 @@ impl<O: Outputs> Instance<O> {
         if priority != self.machine.priority() {
             info!(instance = %self.config.name, "priority {} -> {priority}", self.machine.priority());
             self.handle(Event::PriorityChanged(priority), now).await;
+            // The Master_Down_Interval, and which master's adverts restart it, follow it.
+            self.sync_kernel(now);
         }
         match (self.fault.is_some(), fault) {
             (false, Some(cause)) => {
@@ -801,7 +803,9 @@ impl<O: Outputs> Instance<O> {
         }
     }
 
-    /// Tells the kernel what changed since it was last told (a new master to watch, say).
+    /// Tells the kernel what changed since it was last told: transitions write the entry
+    /// themselves, an accepted advert or a new priority may change the master it watches. Not
+    /// per event: a master's advert timer changes nothing here.
     fn sync_kernel(&mut self, now: Timestamp) {
         if self.started && self.written != Some(self.kernel_entry()) {
             self.set_kernel(now);
@@ -860,13 +864,13 @@ impl<O: Outputs> Instance<O> {
     /// the kernel's copy of the timer follows ([`Instance::kernel_watch`]).
     async fn on_advert(&mut self, src: Ipv4Addr, priority: u8, interval_cs: u16, at: Timestamp) {
         let event = self.advert_event(src, priority, interval_cs, at);
-        self.handle_only(event, at).await;
+        self.handle(event, at).await;
         let restarted = self.machine.deadline(Timer::MasterDown)
             == Some(at + self.machine.master_down_interval());
         if self.state() == State::Backup && priority != 0 && restarted {
             self.accepted = Some((src, priority, interval_cs));
         }
-        self.after_event(at);
+        self.sync_kernel(at);
     }
 
     /// Its state, settings in force and counters, for `vrrp-agent status`.
@@ -1137,20 +1141,10 @@ impl<O: Outputs> Instance<O> {
     }
 
     async fn handle(&mut self, event: Event, now: Timestamp) {
-        self.handle_only(event, now).await;
-        self.after_event(now);
-    }
-
-    async fn handle_only(&mut self, event: Event, now: Timestamp) {
         for (action, reason) in self.machine.handle(event, now) {
             self.act(action, reason, now).await;
         }
-    }
-
-    /// What follows from the election's new state: probing the master, the kernel's entry.
-    fn after_event(&mut self, now: Timestamp) {
         self.probe_master(now);
-        self.sync_kernel(now);
     }
 
     /// The liveness channel: as backup, probe the master it follows (with our priority now);

@@ -100,7 +100,7 @@ pub struct CheckStatus {
     pub runs: u64,
     /// Failed runs by kind: "exit status", "signal", "timeout", "cannot run", "no process",
     /// "connection", "HTTP status", "not HTTP".
-    pub failures: BTreeMap<String, u64>,
+    pub failures: BTreeMap<&'static str, u64>,
     /// The last run: how long it took, how long ago it ended, and why it failed.
     pub last_run_ms: Option<f64>,
     pub last_run_secs: Option<f64>,
@@ -202,9 +202,7 @@ impl Checks {
                     fall: r.check.fall.max(1),
                     to_change: runs.to_change,
                     runs: runs.runs,
-                    failures: (runs.failures.iter())
-                        .map(|(k, n)| ((*k).to_owned(), *n))
-                        .collect(),
+                    failures: runs.failures.clone(),
                     last_run_ms: last.map(|(_, took, _)| took.as_secs_f64() * 1000.0),
                     last_run_secs: last.map(|(at, _, _)| (now - *at).as_secs_f64()),
                     last_failure: last.and_then(|(_, _, why)| why.clone()),
