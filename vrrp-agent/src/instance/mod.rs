@@ -1002,13 +1002,14 @@ impl<O: Outputs> Instance<O> {
             let Some(at) = self.machine.deadline(timer) else {
                 break;
             };
+            let deferred = timer == Timer::MasterDown && self.watched == Some(at);
             if timer == Timer::MasterDown
                 && self.unheard_advert(now).await
                 && self.machine.deadline(timer) != Some(at)
             {
                 continue;
             }
-            if timer == Timer::MasterDown && self.watched == Some(at) && now >= at + WATCH_GRACE {
+            if deferred && now >= at + WATCH_GRACE {
                 self.counters.watch_missed += 1;
                 let late = Duration::from_nanos(now.0.saturating_sub(at.0));
                 if let Some(suppressed) = self.due(Warning::Kernel, now) {
@@ -1042,9 +1043,9 @@ impl<O: Outputs> Instance<O> {
             self.on_advert(src, peer.priority, peer.interval_cs, arrived)
                 .await;
         }
-        // The kernel's timer is due when ours is: it will wake the agent.
+        // The kernel's timer is due when ours is, and still to come: it will wake the agent.
         let ours = self.machine.deadline(Timer::MasterDown);
-        self.watched = ours.filter(|&at| peer.watch_ns != 0 && at == Timestamp(peer.watch_ns));
+        self.watched = ours.filter(|&at| at == Timestamp(peer.watch_ns) && at > now);
         fresh
     }
 

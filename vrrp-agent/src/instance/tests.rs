@@ -341,6 +341,18 @@ async fn idle_backup_sleeps_while_the_kernel_keeps_master_down() {
     assert_eq!(i.state(), State::Master, "taken over at the kernel's word");
 }
 
+/// The usual case: by the kernel's word the master sent more adverts than the agent has read;
+/// the last of them sets the deadline the kernel just reached, and the agent acts at once.
+#[tokio::test]
+async fn kernel_word_after_unread_adverts_takes_over_at_once() {
+    let (mut i, fake, _) = kernel_keeps_master_down().await;
+    let last = at(900);
+    let kernel_down = last + i.machine.master_down_interval();
+    fake.world().peer = Some(watched_record(last, kernel_down));
+    i.kernel_master_down(kernel_down, kernel_down + MS).await;
+    assert_eq!(i.state(), State::Master);
+}
+
 /// The kernel's timer for an older deadline (the master's interval changed since) is not ours:
 /// the agent keeps its own.
 #[tokio::test]
