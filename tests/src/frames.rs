@@ -1,38 +1,50 @@
 //! Ethernet frames for trafgen: VRRP adverts (encoded by vrrp-common, the agent's own codec) and
 //! small UDP datagrams, and trafgen's configuration format. For the benchmark's loads and the
 //! tests that play an attacker or a misbehaving router on the segment.
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub use vrrp_common::checksum::checksum;
 use vrrp_common::{
-    wire::{ETH_P_IP, IPPROTO_VRRP, MAX_ADVERT_LEN_V4, VRRP_MULTICAST_MAC_V4, VRRP_MULTICAST_V4},
+    wire::{
+        ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV6_HDR_LEN, MAX_ADVERT_LEN, VRRP_MULTICAST_MAC_V4,
+        VRRP_MULTICAST_MAC_V6, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6,
+    },
     AdvertSpec, Auth, ChecksumForm, Version,
 };
 
-/// A VRRPv3 advert from `src` (MAC, address) to 224.0.0.18 for `vrid` with `priority`, interval
-/// `interval_cs` and the addresses `addrs`, with the checksum keepalived sends.
-pub fn advert_frame(
-    src: ([u8; 6], Ipv4Addr),
+/// A VRRPv3 advert from `src` (MAC, address) to 224.0.0.18 (ff02::12 from an IPv6 address) for
+/// `vrid` with `priority`, interval `interval_cs` and the addresses `addrs`, with the checksum
+/// keepalived sends.
+pub fn advert_frame<A: Into<IpAddr> + Copy>(
+    src: ([u8; 6], A),
     vrid: u8,
     priority: u8,
     interval_cs: u16,
-    addrs: &[Ipv4Addr],
+    addrs: &[A],
 ) -> Vec<u8> {
+    let addrs: Vec<IpAddr> = addrs.iter().map(|&a| a.into()).collect();
+    let v6 = src.1.into().is_ipv6();
+    let (dst, mac, ethertype) = match v6 {
+        true => (VRRP_MULTICAST_V6.into(), VRRP_MULTICAST_MAC_V6, ETH_P_IPV6),
+        false => (VRRP_MULTICAST_V4.into(), VRRP_MULTICAST_MAC_V4, ETH_P_IP),
+    };
     let spec = AdvertSpec {
         version: Version::V3,
         vrid,
         priority,
         interval_cs,
         auth: Auth::None,
-        src: src.1,
-        dst: VRRP_MULTICAST_V4,
+        src: src.1.into(),
+        dst,
         ip_id: 0,
         checksum_form: ChecksumForm::WithPseudoHeader,
-        addrs,
+        addrs: &addrs,
     };
-    let mut packet = [0; MAX_ADVERT_LEN_V4];
-    let len = vrrp_common::encode_ipv4(&spec, &mut packet).expect("a valid advert spec");
-    ethernet(VRRP_MULTICAST_MAC_V4, src.0, &packet[..len])
+    let mut packet = [0; MAX_ADVERT_LEN];
+    let len = vrrp_common::encode(&spec, &mut packet).expect("a valid advert spec");
+    let mut f = ethernet(mac, src.0, &packet[..len]);
+    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    f
 }
 
 /// A minimal Ethernet frame (60 bytes) with a UDP datagram to the discard port.
@@ -108,15 +120,36 @@ fn set_ip_checksum(frame: &mut [u8]) {
     frame[IP + 10..IP + 12].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Recomputes both checksums of an untagged VRRPv3 advert frame (IPv4 header; VRRP with the
+/// Recomputes the checksums of an untagged VRRPv3 advert frame (IPv4 header; VRRP with the
 /// pseudo-header, as keepalived sends it) after a test changed its bytes: the frame then fails
 /// only the check the change was made for.
 pub fn reseal(frame: &mut [u8]) {
+    if frame[12..14] == ETH_P_IPV6.to_be_bytes() {
+        return reseal_v6(frame);
+    }
     set_ip_checksum(frame);
     let (vrrp, end) = (IP + ip_header_len(frame), IP + ip_total_len(frame));
     frame[vrrp + 6..vrrp + 8].fill(0);
     let len = ((end - vrrp) as u16).to_be_bytes();
     let pseudo = [&frame[IP + 12..IP + 20], &[0, IPPROTO_VRRP], &len[..]].concat();
+    let c = checksum(&[&pseudo, &frame[vrrp..end]]);
+    frame[vrrp + 6..vrrp + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+/// [`reseal`] over IPv6: the VRRP checksum over the IPv6 pseudo-header, for the payload length
+/// the header says (bytes past it untouched).
+fn reseal_v6(frame: &mut [u8]) {
+    let vrrp = IP + IPV6_HDR_LEN;
+    let len = usize::from(u16::from_be_bytes([frame[IP + 4], frame[IP + 5]]));
+    let end = (vrrp + len).min(frame.len());
+    frame[vrrp + 6..vrrp + 8].fill(0);
+    let upper = ((end - vrrp) as u32).to_be_bytes();
+    let pseudo = [
+        &frame[IP + 8..IP + 40],
+        &upper[..],
+        &[0, 0, 0, IPPROTO_VRRP],
+    ]
+    .concat();
     let c = checksum(&[&pseudo, &frame[vrrp..end]]);
     frame[vrrp + 6..vrrp + 8].copy_from_slice(&c.to_be_bytes());
 }

@@ -6,7 +6,7 @@
 //! in the topology's work dir. keepalived forks a VRRP child that does the protocol work: both
 //! processes are stopped by PID, never by name.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -38,9 +38,9 @@ pub struct InstanceSpec {
     pub auth_pass: Option<String>,
     pub nopreempt: bool,
     /// `unicast_src_ip`.
-    pub unicast_src: Option<Ipv4Addr>,
+    pub unicast_src: Option<IpAddr>,
     /// `unicast_peer { ... }`; empty means multicast to 224.0.0.18.
-    pub unicast_peers: Vec<Ipv4Addr>,
+    pub unicast_peers: Vec<IpAddr>,
     /// `v3_checksum_as_v2` in global_defs: VRRPv3 checksum without the IPv4 pseudo-header.
     /// keepalived learned it in 2.2.8; 2.2.7 logs "Unknown keyword" and keeps the pseudo-header.
     pub v3_checksum_as_v2: bool,
@@ -131,9 +131,9 @@ pub struct Keepalived {
     child: u32,
     ns: String,
     /// Addresses from the config's `virtual_ipaddress` blocks.
-    vips: Vec<Ipv4Addr>,
+    vips: Vec<IpAddr>,
     /// The namespace's addresses before keepalived started: never removed on drop.
-    before: Vec<Ipv4Addr>,
+    before: Vec<IpAddr>,
 }
 
 impl Keepalived {
@@ -313,8 +313,8 @@ fn last_state(log: &str) -> Option<String> {
     })
 }
 
-/// IPv4 addresses in the `virtual_ipaddress` / `virtual_ipaddress_excluded` blocks of `conf`.
-fn vips_in(conf: &str) -> Vec<Ipv4Addr> {
+/// Addresses in the `virtual_ipaddress` / `virtual_ipaddress_excluded` blocks of `conf`.
+fn vips_in(conf: &str) -> Vec<IpAddr> {
     let text: String = conf
         .lines()
         .map(|l| l.split(['#', '!']).next().unwrap_or(""))
@@ -337,10 +337,10 @@ fn vips_in(conf: &str) -> Vec<Ipv4Addr> {
     vips
 }
 
-/// (address, prefix length, interface) of every IPv4 address in namespace `ns`.
-fn addrs_in(ns: &str) -> Result<Vec<(Ipv4Addr, u64, String)>> {
+/// (address, prefix length, interface) of every address in namespace `ns`.
+fn addrs_in(ns: &str) -> Result<Vec<(IpAddr, u64, String)>> {
     let out = Command::new("ip")
-        .args(["-n", ns, "-j", "-4", "addr", "show"])
+        .args(["-n", ns, "-j", "addr", "show"])
         .output()
         .context("ip addr show")?;
     if !out.status.success() {
@@ -364,8 +364,8 @@ mod unit {
             priority: 200,
             state: "MASTER".into(),
             auth_pass: Some("s3cr3t".into()),
-            unicast_src: Some(Ipv4Addr::new(198, 51, 100, 1)),
-            unicast_peers: vec![Ipv4Addr::new(198, 51, 100, 2)],
+            unicast_src: Some(IpAddr::from([198, 51, 100, 1])),
+            unicast_peers: vec![IpAddr::from([198, 51, 100, 2])],
             ..Default::default()
         });
         assert_eq!(
@@ -391,7 +391,7 @@ mod unit {
             "global_defs {\n    v3_checksum_as_v2\n    vrrp_rt_priority 1\n}\n\nvrrp_instance"
         ));
         assert!(text.contains("    advert_int 0.01\n    version 3\n    nopreempt\n"));
-        assert_eq!(vips_in(&text), [Ipv4Addr::new(198, 51, 100, 100)]);
+        assert_eq!(vips_in(&text), [IpAddr::from([198, 51, 100, 100])]);
     }
 
     #[test]
@@ -404,9 +404,9 @@ mod unit {
         assert_eq!(
             vips_in(text),
             [
-                Ipv4Addr::new(198, 51, 100, 100),
-                Ipv4Addr::new(198, 51, 100, 101),
-                Ipv4Addr::new(198, 51, 100, 102)
+                IpAddr::from([198, 51, 100, 100]),
+                IpAddr::from([198, 51, 100, 101]),
+                IpAddr::from([198, 51, 100, 102])
             ]
         );
     }

@@ -11,6 +11,36 @@ use crate::{wait_until, Proc, Topology};
 
 pub const VIP: &str = "198.51.100.100";
 pub const VIP_CIDR: &str = "198.51.100.100/24";
+/// An IPv6 lab's VIPs: the link-local one first, as RFC 9568 wants for routers, then the one
+/// clients use.
+pub const VIP6_LINK_LOCAL: &str = "fe80::1";
+pub const VIP6: &str = "2001:db8::100";
+pub const VIP6_CIDR: &str = "2001:db8::100/64";
+
+/// What the lab's instance runs VRRP over: the VIPs its agents get and the tests look for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The VIP clients reach.
+    pub fn vip(self) -> &'static str {
+        match self {
+            Self::V4 => VIP,
+            Self::V6 => VIP6,
+        }
+    }
+
+    /// `--vip` arguments for the agent.
+    pub fn vip_args(self) -> &'static [&'static str] {
+        match self {
+            Self::V4 => &["--vip", VIP_CIDR],
+            Self::V6 => &["--vip", VIP6_LINK_LOCAL, "--vip", VIP6_CIDR],
+        }
+    }
+}
 pub const IFACE: &str = "eth0";
 pub const ROUTERS: [&str; 2] = ["r1", "r2"];
 pub const SEC: Duration = Duration::from_secs(1);
@@ -82,12 +112,21 @@ pub struct Lab {
     started: Vec<(&'static str, Impl)>,
     /// r1, r2 and those [`Lab::add_router`] added: where VIP holders are looked for.
     routers: Vec<&'static str>,
+    pub family: Family,
 }
 
 impl Lab {
     pub fn new(name: &str) -> Self {
         // First, so a missing binary fails before any namespace exists.
         Self::with_agent(name, &agent_bin())
+    }
+
+    /// A lab whose agents run VRRP over `family`.
+    pub fn of(family: Family, name: &str) -> Self {
+        Self {
+            family,
+            ..Self::new(name)
+        }
     }
 
     /// A lab whose agents run `bin` (the package's, a release build).
@@ -100,6 +139,7 @@ impl Lab {
             agents: Vec::new(),
             started: Vec::new(),
             routers: ROUTERS.to_vec(),
+            family: Family::V4,
         }
     }
 
@@ -117,16 +157,8 @@ impl Lab {
     /// override the default `--advert-int 100ms`.
     pub fn start(&mut self, role: &'static str, priority: u8, extra: &[&str]) {
         let priority = priority.to_string();
-        let mut args = vec![
-            "--iface",
-            IFACE,
-            "--vrid",
-            "51",
-            "--priority",
-            &priority,
-            "--vip",
-            VIP_CIDR,
-        ];
+        let mut args = vec!["--iface", IFACE, "--vrid", "51", "--priority", &priority];
+        args.extend(self.family.vip_args());
         if !extra.contains(&"--advert-int") {
             args.extend(["--advert-int", "100ms"]);
         }
@@ -311,9 +343,56 @@ impl Lab {
         self.log_since(role, mark)
     }
 
+    /// The address `role`'s adverts come from: its IPv4 address, or its link-local one.
+    pub fn source_addr(&self, role: &str) -> String {
+        match self.family {
+            Family::V4 => self.own_addr(role).to_owned(),
+            Family::V6 => {
+                let addrs = self.topo.ns(role).addrs(IFACE);
+                let link_local = addrs
+                    .iter()
+                    .find(|a| a.starts_with("fe80::") && !a.starts_with("fe80::1/"));
+                let link_local = link_local.unwrap_or_else(|| {
+                    self.fail(&format!("{role} has no link-local address: {addrs:?}"))
+                });
+                link_local.split('/').next().unwrap_or_default().to_owned()
+            }
+        }
+    }
+
+    /// Waits until every router's link-local address is done with duplicate address detection,
+    /// as on a host up for a while: keepalived, started earlier, fails its first sends from a
+    /// tentative source ("send advert error 22"); the agent waits for it in FAULT.
+    #[track_caller]
+    pub fn wait_link_local(&self) {
+        for r in self.routers.clone() {
+            let ns = self.topo.ns(r);
+            let done = wait_until(SETTLE, POLL, || {
+                let out = ns.run("ip", ["-6", "addr", "show", "dev", IFACE, "scope", "link"]);
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.contains("fe80::") && !text.contains("tentative")
+            });
+            self.check(
+                done,
+                &format!("{r}'s link-local address is still tentative"),
+            );
+        }
+    }
+
+    /// `role`'s own address of the lab's family (not a VIP).
+    pub fn own_addr(&self, role: &str) -> &'static str {
+        let addrs = match role {
+            "r1" => [crate::R1_ADDR, crate::R1_ADDR6],
+            "r2" => [crate::R2_ADDR, crate::R2_ADDR6],
+            "client" => [crate::CLIENT_ADDR, crate::CLIENT_ADDR6],
+            other => panic!("no fixed address for {other}"),
+        };
+        addrs[usize::from(self.family == Family::V6)]
+    }
+
     /// Routers holding the VIP on eth0 (`ip addr`).
     pub fn holders(&self) -> Vec<&'static str> {
-        self.holders_of(VIP)
+        self.holders_of(self.family.vip())
     }
 
     /// Routers holding `vip` on eth0.
@@ -332,7 +411,7 @@ impl Lab {
     /// Waits until exactly the routers `want` hold the VIP.
     #[track_caller]
     pub fn wait_holders(&self, want: &[&str], timeout: Duration) {
-        self.wait_holders_of(VIP, want, timeout);
+        self.wait_holders_of(self.family.vip(), want, timeout);
     }
 
     /// Waits until exactly the routers `want` hold `vip`.
@@ -421,20 +500,22 @@ impl Lab {
     }
 
     /// Waits until the client's ping to the VIP is answered and its neighbour entry for the
-    /// VIP is `router`'s MAC (so `router` answered, reached through its gratuitous ARP).
+    /// VIP is `router`'s MAC (so `router` answered, reached through its gratuitous ARP or
+    /// Neighbor Advertisement).
     #[track_caller]
     pub fn wait_client_reaches_vip_at(&self, router: &str, timeout: Duration) {
         let mac = self.topo.ns(router).mac(IFACE).expect("router MAC");
         let client = self.topo.ns("client");
+        let vip = self.family.vip();
         let ok = wait_until(timeout, POLL, || {
-            client.ping(VIP, 1, SEC) && client.neigh_lladdr(VIP).as_deref() == Some(&mac)
+            client.ping(vip, 1, SEC) && client.neigh_lladdr(vip).as_deref() == Some(&mac)
         });
         self.check(
             ok,
             &format!(
                 "client did not reach the VIP at {router} ({mac}) within {timeout:?}; \
                  its neighbour entry: {:?}",
-                client.neigh_lladdr(VIP)
+                client.neigh_lladdr(vip)
             ),
         );
     }

@@ -54,7 +54,10 @@ pub use captures::{Capture, Pcap};
 pub use lab::agent_bin;
 pub use netns::{list_netns, Netns, XdpAttachment};
 pub use processes::{Proc, STOP_TIMEOUT};
-pub use topology::{Topology, BRIDGE, CLIENT_ADDR, HOST_IFACE, PREFIX_LEN, R1_ADDR, R2_ADDR};
+pub use topology::{
+    Topology, BRIDGE, CLIENT_ADDR, CLIENT_ADDR6, HOST_IFACE, PREFIX_LEN, R1_ADDR, R1_ADDR6,
+    R2_ADDR, R2_ADDR6,
+};
 
 /// True when running as root (needed for network namespaces).
 pub fn is_root() -> bool {

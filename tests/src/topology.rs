@@ -37,6 +37,11 @@ pub const R2_ADDR: &str = "198.51.100.2";
 pub const CLIENT_ADDR: &str = "198.51.100.10";
 /// Prefix length of the shared segment 198.51.100.0/24.
 pub const PREFIX_LEN: u8 = 24;
+/// The segment's IPv6 addresses of r1, r2 and the client (2001:db8::/64), beside their
+/// link-local ones.
+pub const R1_ADDR6: &str = "2001:db8::1";
+pub const R2_ADDR6: &str = "2001:db8::2";
+pub const CLIENT_ADDR6: &str = "2001:db8::10";
 /// Name of the bridge namespace's role (`topo.ns(BRIDGE)`); the bridge device is `br0`.
 pub const BRIDGE: &str = "br";
 /// Interface name of every host's link to the bridge, inside its namespace.
@@ -81,6 +86,11 @@ impl Topology {
         topo.add_host("r1", &format!("{R1_ADDR}/{PREFIX_LEN}"))?;
         topo.add_host("r2", &format!("{R2_ADDR}/{PREFIX_LEN}"))?;
         topo.add_host("client", &format!("{CLIENT_ADDR}/{PREFIX_LEN}"))?;
+        for (role, addr) in [("r1", R1_ADDR6), ("r2", R2_ADDR6), ("client", CLIENT_ADDR6)] {
+            let ns = &topo.ns(role).name;
+            let cidr = format!("{addr}/64");
+            ip(&["-n", ns, "addr", "add", &cidr, "dev", HOST_IFACE, "nodad"])?;
+        }
         Ok(topo)
     }
 

@@ -1,7 +1,9 @@
 //! End-to-end failover tests: two `vrrp-agent` routers and a client on one segment (see
-//! `vrrp_lab::Topology`), VRID 51, VIP 198.51.100.100/24. r1 has priority 200, r2 100. Each test
-//! asserts what the client sees (ping, its neighbour entry for the VIP), what `ip addr` and
-//! `ip link` show in the routers, and the agents' transition log lines.
+//! `vrrp_lab::Topology`), VRID 51, VIP 198.51.100.100/24; the cases that do not depend on the
+//! family again over IPv6 (`_ipv6`: VIPs fe80::1 and 2001:db8::100/64, the client reaching the
+//! second). r1 has priority 200, r2 100. Each test asserts what the client sees (ping, its
+//! neighbour entry for the VIP), what `ip addr` and `ip link` show in the routers, and the
+//! agents' transition log lines.
 //!
 //! Root only (skipped otherwise); run through `cargo xtask test`, which builds the agent first.
 //! Adverts every 100 ms keep the suite fast, except where whole seconds are needed (VRRPv2) or
@@ -10,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use vrrp_lab::lab::{
-    count_after, Lab, AUTO_VETH_LOG, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE, VIP,
+    count_after, Family, Lab, AUTO_VETH_LOG, IFACE, POLL, RAW_SOCKET_LOG, ROUTERS, SEC, SETTLE,
     XDP_NATIVE_LOG, XDP_SKB_LOG,
 };
 use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
@@ -23,7 +25,7 @@ enum Hook {
 }
 
 /// Case 1 and 8: the initial election through the receive path of `--xdp <xdp>`.
-fn initial_election(name: &str, xdp: &str) {
+fn initial_election(name: &str, xdp: &str, family: Family) {
     let (receive_path_log, hook) = match xdp {
         "auto" => (AUTO_VETH_LOG, Hook::Tc),
         "native" => (XDP_NATIVE_LOG, Hook::Xdp("driver")),
@@ -31,7 +33,7 @@ fn initial_election(name: &str, xdp: &str) {
         _ => (RAW_SOCKET_LOG, Hook::RawSocket),
     };
     let extra = ["--xdp", xdp];
-    let mut lab = Lab::new(name);
+    let mut lab = Lab::of(family, name);
     lab.elect_r1(&extra, SETTLE);
     for r in ROUTERS {
         lab.wait_log(r, 0, receive_path_log, SETTLE);
@@ -50,7 +52,8 @@ fn initial_election(name: &str, xdp: &str) {
     }
     if !matches!(hook, Hook::RawSocket) {
         // The backup's kernel map holds r1's adverts: its SIGUSR1 status line reads the map.
-        let log = lab.status("r2", "last from 198.51.100.1 prio 200 interval 100ms");
+        let r1 = lab.source_addr("r1");
+        let log = lab.status("r2", &format!("last from {r1} prio 200 interval 100ms"));
         let seen = count_after(&log, " received ").unwrap_or(0);
         // 3 s of 100 ms adverts went by above.
         lab.check(
@@ -66,28 +69,40 @@ fn initial_election(name: &str, xdp: &str) {
 #[test]
 fn initial_election_xdp_auto() {
     skip_unless_root!();
-    initial_election("fo_init_auto", "auto");
+    initial_election("fo_init_auto", "auto", Family::V4);
+}
+
+#[test]
+fn initial_election_xdp_auto_ipv6() {
+    skip_unless_root!();
+    initial_election("fo_init_auto6", "auto", Family::V6);
 }
 
 /// Case 1c: The same with `--xdp skb`: generic XDP, auto's fallback on veth.
 #[test]
 fn initial_election_xdp_skb() {
     skip_unless_root!();
-    initial_election("fo_init_skb", "skb");
+    initial_election("fo_init_skb", "skb", Family::V4);
 }
 
 /// Case 1b: The same with `--xdp native`: driver mode on veth too.
 #[test]
 fn initial_election_xdp_native() {
     skip_unless_root!();
-    initial_election("fo_init_xdp", "native");
+    initial_election("fo_init_xdp", "native", Family::V4);
 }
 
 /// Case 8: The same with the raw-socket receive path (`--xdp off`), the fallback.
 #[test]
 fn initial_election_raw_socket() {
     skip_unless_root!();
-    initial_election("fo_init_raw", "off");
+    initial_election("fo_init_raw", "off", Family::V4);
+}
+
+#[test]
+fn initial_election_raw_socket_ipv6() {
+    skip_unless_root!();
+    initial_election("fo_init_raw6", "off", Family::V6);
 }
 
 /// Case 2: Cutting the master's cable moves the VIP to r2; the client follows through r2's
@@ -96,7 +111,16 @@ fn initial_election_raw_socket() {
 #[test]
 fn link_cut_fails_over_to_backup() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_linkcut");
+    link_cut(Lab::new("fo_linkcut"));
+}
+
+#[test]
+fn link_cut_fails_over_to_backup_ipv6() {
+    skip_unless_root!();
+    link_cut(Lab::of(Family::V6, "fo_linkcut6"));
+}
+
+fn link_cut(mut lab: Lab) {
     lab.elect_r1(&[], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
     // The idle backup leaves its Master_Down timer to the kernel, and sleeps.
@@ -130,12 +154,9 @@ fn link_cut_fails_over_to_backup() {
 
     let mark = lab.log_len("r2");
     lab.topo.restore_link("r1");
-    lab.wait_log(
-        "r2",
-        mark,
-        "MASTER -> BACKUP: higher priority advert from 198.51.100.1",
-        SETTLE,
-    );
+    let r1 = lab.source_addr("r1");
+    let preempted = format!("MASTER -> BACKUP: higher priority advert from {r1}");
+    lab.wait_log("r2", mark, &preempted, SETTLE);
     lab.wait_holders(&["r1"], SETTLE);
     lab.assert_state("r1", "MASTER");
 }
@@ -147,7 +168,16 @@ fn link_cut_fails_over_to_backup() {
 #[test]
 fn link_restore_client_follows_master_at_once() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_linkback");
+    link_restore(Lab::new("fo_linkback"));
+}
+
+#[test]
+fn link_restore_client_follows_master_at_once_ipv6() {
+    skip_unless_root!();
+    link_restore(Lab::of(Family::V6, "fo_linkback6"));
+}
+
+fn link_restore(mut lab: Lab) {
     lab.elect_r1(&[], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
     lab.topo.cut_link("r1");
@@ -163,7 +193,16 @@ fn link_restore_client_follows_master_at_once() {
 #[test]
 fn sigterm_hands_over_before_master_down() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_sigterm");
+    sigterm(Lab::new("fo_sigterm"));
+}
+
+#[test]
+fn sigterm_hands_over_before_master_down_ipv6() {
+    skip_unless_root!();
+    sigterm(Lab::of(Family::V6, "fo_sigterm6"));
+}
+
+fn sigterm(mut lab: Lab) {
     let one_sec = ["--advert-int", "1s"];
     lab.elect_r1(&one_sec, 15 * SEC);
     // Let r2 hear a couple of adverts, so its timer runs on r1's interval.
@@ -172,8 +211,9 @@ fn sigterm_hands_over_before_master_down() {
     let mark = lab.log_len("r2");
     let t0 = Instant::now();
     lab.agent("r1").term().unwrap();
+    let vip = lab.family.vip();
     let took_over = wait_until(10 * SEC, Duration::from_millis(10), || {
-        lab.topo.has_addr("r2", IFACE, VIP)
+        lab.topo.has_addr("r2", IFACE, vip)
     });
     let elapsed = t0.elapsed();
     lab.check(took_over, "r2 did not take the VIP after r1's SIGTERM");
@@ -198,7 +238,8 @@ fn sigterm_hands_over_before_master_down() {
     lab.wait_log("r1", 0, "SIGTERM: handing over", SEC);
     lab.wait_log("r1", 0, "MASTER -> INIT: shutdown", SEC);
     // r1 kept its XDP program until r2's first advert as master.
-    lab.wait_log("r1", 0, "new master 198.51.100.2 heard", SEC);
+    let r2 = lab.source_addr("r2");
+    lab.wait_log("r1", 0, &format!("new master {r2} heard"), SEC);
     lab.wait_holders(&["r2"], SEC);
     lab.wait_client_reaches_vip_at("r2", SETTLE);
 
@@ -225,7 +266,16 @@ fn sigterm_hands_over_before_master_down() {
 #[test]
 fn returning_master_preempts() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_preempt");
+    returning_master(Lab::new("fo_preempt"));
+}
+
+#[test]
+fn returning_master_preempts_ipv6() {
+    skip_unless_root!();
+    returning_master(Lab::of(Family::V6, "fo_preempt6"));
+}
+
+fn returning_master(mut lab: Lab) {
     lab.elect_r1(&[], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
     lab.agent("r1").term().unwrap();
@@ -235,12 +285,9 @@ fn returning_master_preempts() {
     let mark = lab.log_len("r2");
     lab.start("r1", 200, &[]);
     lab.wait_log("r1", 0, "BACKUP -> MASTER", SETTLE);
-    lab.wait_log(
-        "r2",
-        mark,
-        "MASTER -> BACKUP: higher priority advert from 198.51.100.1",
-        SETTLE,
-    );
+    let r1 = lab.source_addr("r1");
+    let preempted = format!("MASTER -> BACKUP: higher priority advert from {r1}");
+    lab.wait_log("r2", mark, &preempted, SETTLE);
     lab.wait_holders(&["r1"], SETTLE);
     lab.wait_client_reaches_vip_at("r1", SETTLE);
     lab.assert_stable(&["r1"], 2 * SEC);
@@ -251,7 +298,16 @@ fn returning_master_preempts() {
 #[test]
 fn nopreempt_does_not_take_back() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_nopreempt");
+    nopreempt(Lab::new("fo_nopreempt"));
+}
+
+#[test]
+fn nopreempt_does_not_take_back_ipv6() {
+    skip_unless_root!();
+    nopreempt(Lab::of(Family::V6, "fo_nopreempt6"));
+}
+
+fn nopreempt(mut lab: Lab) {
     lab.start("r2", 100, &[]);
     lab.wait_holders(&["r2"], SETTLE);
     lab.start("r1", 200, &["--nopreempt"]);
@@ -334,18 +390,26 @@ fn v2_matching_password_elects_one() {
 #[test]
 fn kill9_leaves_traffic_flowing() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_kill9");
+    kill9(Lab::new("fo_kill9"));
+}
+
+#[test]
+fn kill9_leaves_traffic_flowing_ipv6() {
+    skip_unless_root!();
+    kill9(Lab::of(Family::V6, "fo_kill9_6"));
+}
+
+fn kill9(mut lab: Lab) {
     lab.elect_r1(&["--xdp", "skb"], SETTLE);
     lab.assert_xdp("r1", "skb");
     lab.crash_r1();
     let detached = wait_until(5 * SEC, POLL, || lab.topo.ns("r1").xdp(IFACE).is_none());
     lab.check(detached, "the XDP program is still attached after kill -9");
-    let reach = wait_until(SETTLE, POLL, || {
-        lab.topo.ping("client", R1_ADDR, 3, 2 * SEC)
-    });
+    let r1 = lab.own_addr("r1");
+    let reach = wait_until(SETTLE, POLL, || lab.topo.ping("client", r1, 3, 2 * SEC));
     lab.check(reach, "client cannot ping r1's own address after kill -9");
     lab.check(
-        lab.topo.ping("client", VIP, 3, 2 * SEC),
+        lab.topo.ping("client", lab.family.vip(), 3, 2 * SEC),
         "client cannot ping the VIP after kill -9",
     );
     lab.assert_xdp("r2", "skb");
@@ -356,17 +420,25 @@ fn kill9_leaves_traffic_flowing() {
 #[test]
 fn restart_after_kill9_removes_stale_vip() {
     skip_unless_root!();
-    let mut lab = Lab::new("fo_restart");
+    restart_after_kill9(Lab::new("fo_restart"));
+}
+
+#[test]
+fn restart_after_kill9_removes_stale_vip_ipv6() {
+    skip_unless_root!();
+    restart_after_kill9(Lab::of(Family::V6, "fo_restart6"));
+}
+
+fn restart_after_kill9(mut lab: Lab) {
     lab.elect_r1(&[], SETTLE);
     lab.crash_r1();
     let mark = lab.log_len("r2");
     lab.start("r1", 200, &[]);
-    lab.wait_log(
-        "r1",
-        0,
-        "removed a stale VIP left by an earlier run vrid=51 vip=198.51.100.100",
-        SETTLE,
+    let removed = format!(
+        "removed a stale VIP left by an earlier run vrid=51 vip={}",
+        lab.family.vip()
     );
+    lab.wait_log("r1", 0, &removed, SETTLE);
     lab.wait_log("r1", 0, "BACKUP -> MASTER", SETTLE);
     lab.wait_log("r2", mark, "MASTER -> BACKUP", SETTLE);
     lab.wait_holders(&["r1"], SETTLE);

@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use vrrp_lab::keepalived::{conf, InstanceSpec};
-use vrrp_lab::lab::{Impl, Lab, IFACE, POLL, SEC, SETTLE};
-use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R2_ADDR};
+use vrrp_lab::lab::{Family, Impl, Lab, IFACE, POLL, SEC, SETTLE, VIP6_CIDR, VIP6_LINK_LOCAL};
+use vrrp_lab::{skip_unless_root, wait_until, R1_ADDR, R1_ADDR6, R2_ADDR, R2_ADDR6};
 
 const R3_ADDR: &str = "198.51.100.3";
 
@@ -156,7 +156,17 @@ const V3_10MS: Mode = Mode {
 
 impl Mode {
     fn spec(self, priority: u8, state: &str) -> InstanceSpec {
+        self.spec_of(Family::V4, priority, state)
+    }
+
+    /// The instance over `family`: IPv6 with the link-local VIP first, as RFC 9568 wants.
+    fn spec_of(self, family: Family, priority: u8, state: &str) -> InstanceSpec {
+        let vips = match family {
+            Family::V4 => InstanceSpec::default().vips,
+            Family::V6 => vec![VIP6_LINK_LOCAL.into(), VIP6_CIDR.into()],
+        };
         InstanceSpec {
+            vips,
             version: self.version,
             interval: self.interval,
             priority,
@@ -185,25 +195,36 @@ impl Mode {
 /// 3. both stay put for several Master_Down_Intervals: each accepts the other's adverts;
 /// 4. SIGTERM to r1: r2 takes over on its priority-0 advert.
 fn pair(name: &str, master: Impl, mode: Mode) {
-    let mut lab = Lab::new(name);
+    pair_of(Family::V4, name, master, mode);
+}
+
+fn pair_of(family: Family, name: &str, master: Impl, mode: Mode) {
+    let mut lab = Lab::of(family, name);
+    if family == Family::V6 {
+        lab.wait_link_local();
+    }
     let t = mode.timeout();
-    lab.start_as("r2", master.other(), &conf(&mode.spec(100, "BACKUP")));
+    let spec = |priority, state| conf(&mode.spec_of(family, priority, state));
+    lab.start_as("r2", master.other(), &spec(100, "BACKUP"));
     lab.wait_holders(&["r2"], t);
     lab.wait_entered("r2", 0, "MASTER", t);
 
     let mark = lab.log_len("r2");
-    lab.start_as("r1", master, &conf(&mode.spec(200, "MASTER")));
+    lab.start_as("r1", master, &spec(200, "MASTER"));
     lab.wait_holders(&["r1"], t);
     lab.wait_entered("r1", 0, "MASTER", t);
     lab.wait_entered("r2", mark, "BACKUP", t);
     assert_stable(&mut lab, "r1", &["r2"], mode.stable());
+    lab.wait_client_reaches_vip_at("r1", t);
 
     let mark = lab.log_len("r2");
     term(&mut lab, "r1");
     lab.wait_holders(&["r2"], t);
     lab.wait_entered("r2", mark, "MASTER", t);
-    assert_heard_priority_0(&mut lab, "r2", mark, R1_ADDR);
+    let r1 = lab.source_addr("r1");
+    assert_heard_priority_0(&mut lab, "r2", mark, &r1);
     assert_no_rejects(&mut lab);
+    lab.wait_client_reaches_vip_at("r2", t);
 }
 
 /// VRRPv2, `auth_type PASS`, 1 s adverts (keepalived's defaults); ours is the master.
@@ -232,6 +253,21 @@ fn v3_100ms_ours_master() {
 fn v3_100ms_keepalived_master() {
     skip_unless_root!();
     pair("io_v3_100_ka", Impl::Keepalived, V3_100MS);
+}
+
+/// VRRPv3 over IPv6 at 100 ms (keepalived's IPv6 adverts: link-local source, ff02::12, the
+/// IPv6 pseudo-header checksum); ours is the master.
+#[test]
+fn v3_ipv6_100ms_ours_master() {
+    skip_unless_root!();
+    pair_of(Family::V6, "io_v6_ours", Impl::Ours, V3_100MS);
+}
+
+/// VRRPv3 over IPv6 at 100 ms; keepalived is the master.
+#[test]
+fn v3_ipv6_100ms_keepalived_master() {
+    skip_unless_root!();
+    pair_of(Family::V6, "io_v6_ka", Impl::Keepalived, V3_100MS);
 }
 
 /// VRRPv3 at 10 ms, the shortest interval; ours is the master.
@@ -317,24 +353,48 @@ fn v3_checksum_as_v2_splits_from_keepalived_2_2_7() {
 #[test]
 fn unicast_peers() {
     skip_unless_root!();
-    let mut lab = Lab::new("io_unicast");
+    unicast(Family::V4, "io_unicast");
+}
+
+/// The same over IPv6, between global addresses: keepalived sends its unicast adverts with the
+/// kernel's hop limit (64), which the agent accepts as keepalived does; the agent sends 255.
+#[test]
+fn unicast_peers_ipv6() {
+    skip_unless_root!();
+    unicast(Family::V6, "io_unicast6");
+}
+
+fn unicast(family: Family, name: &str) {
+    let mut lab = Lab::of(family, name);
+    if family == Family::V6 {
+        lab.wait_link_local();
+    }
     let t = V3_100MS.timeout();
     let spec = |priority: u8, src: &str, peer: &str| InstanceSpec {
         priority,
         unicast_src: Some(src.parse().unwrap()),
         unicast_peers: vec![peer.parse().unwrap()],
+        vips: vec![family.vip().into()],
         ..Default::default()
+    };
+    let (r1, r2) = match family {
+        Family::V4 => (R1_ADDR, R2_ADDR),
+        Family::V6 => (R1_ADDR6, R2_ADDR6),
+    };
+    let (ip, group) = match family {
+        Family::V4 => ("ip", "224.0.0.18"),
+        Family::V6 => ("ip6", "ff02::12"),
     };
     let cap = lab
         .topo
         .ns("r1")
         .capture(IFACE, "", 100_000, Duration::from_secs(60))
         .unwrap();
-    lab.start_as("r1", Impl::Keepalived, &conf(&spec(100, R1_ADDR, R2_ADDR)));
+    lab.start_as("r1", Impl::Keepalived, &conf(&spec(100, r1, r2)));
     lab.wait_holders(&["r1"], t);
     lab.wait_entered("r1", 0, "MASTER", t);
     let mark = lab.log_len("r1");
-    lab.start_as("r2", Impl::Ours, &conf(&spec(200, R2_ADDR, R1_ADDR)));
+    lab.start_as("r2", Impl::Ours, &conf(&spec(200, r2, r1)));
     lab.wait_holders(&["r2"], t);
     lab.wait_entered("r2", 0, "MASTER", t);
     lab.wait_entered("r1", mark, "BACKUP", t);
@@ -344,19 +404,19 @@ fn unicast_peers() {
     term(&mut lab, "r2");
     lab.wait_holders(&["r1"], t);
     lab.wait_entered("r1", mark, "MASTER", t);
-    assert_heard_priority_0(&mut lab, "r1", mark, R2_ADDR);
+    assert_heard_priority_0(&mut lab, "r1", mark, r2);
     assert_no_rejects(&mut lab);
 
     let pcap = cap.stop();
     let count = |filter: &str| pcap.count(filter).unwrap();
-    let multicast = pcap.lines("dst host 224.0.0.18").unwrap();
+    let multicast = pcap.lines(&format!("dst host {group}")).unwrap();
     lab.check(
         multicast.is_empty(),
-        &format!("traffic to 224.0.0.18: {multicast:#?}"),
+        &format!("traffic to {group}: {multicast:#?}"),
     );
-    let vrrp = count("ip proto 112");
-    let from_keepalived = count(&format!("ip proto 112 and src {R1_ADDR} and dst {R2_ADDR}"));
-    let from_ours = count(&format!("ip proto 112 and src {R2_ADDR} and dst {R1_ADDR}"));
+    let vrrp = count(&format!("{ip} proto 112"));
+    let from_keepalived = count(&format!("{ip} proto 112 and src {r1} and dst {r2}"));
+    let from_ours = count(&format!("{ip} proto 112 and src {r2} and dst {r1}"));
     lab.check(
         from_keepalived > 0 && from_ours > 0 && from_keepalived + from_ours == vrrp,
         &format!(

@@ -9,7 +9,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use vrrp_lab::lab::{Lab, SEC, VIP as VIP1};
+use vrrp_lab::lab::{Lab, SEC, VIP as VIP1, VIP6};
 use vrrp_lab::{agent_bin, skip_unless_root, wait_until, Proc, R1_ADDR, R2_ADDR};
 
 const VIP2: &str = "198.51.100.101";
@@ -82,7 +82,7 @@ fn start_nginx(lab: &Lab, role: &str) -> Proc {
     let conf = dir.join(format!("nginx-{role}.conf"));
     let text = format!(
         "daemon off;\npid {pid};\nerror_log {err};\nevents {{}}\nhttp {{\n  access_log off;\n  \
-         server {{ listen 80; location / {{ return 200 \"{role}\\n\"; }} }}\n}}\n",
+         server {{ listen 80; listen [::]:80; location / {{ return 200 \"{role}\\n\"; }} }}\n}}\n",
         pid = dir.join(format!("nginx-{role}.pid")).display(),
         err = dir.join(format!("nginx-{role}.err")).display(),
     );
@@ -100,9 +100,13 @@ fn start_nginx(lab: &Lab, role: &str) -> Proc {
 
 /// The page at `addr` fetched from `from`'s namespace.
 fn fetch(lab: &Lab, from: &str, addr: &str) -> Option<String> {
+    let host = match addr.contains(':') {
+        true => format!("[{addr}]"),
+        false => addr.to_owned(),
+    };
     let out = lab.topo.ns(from).run(
         "curl",
-        ["-sf", "--max-time", "1", &format!("http://{addr}/")],
+        ["-sf", "--max-time", "1", &format!("http://{host}/")],
     );
     out.status
         .success()
@@ -221,6 +225,43 @@ fn dual_master() {
     lab.start_conf("r1", &dual_master_conf(150, 100), &[]);
     lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
     lab.wait_holders_of(VIP2, &["r2"], FAILOVER);
+}
+
+/// keepalived.conf with an IPv4 and an IPv6 instance of the same VRID in each agent: r1 master
+/// of the IPv4 VIP, r2 of the IPv6 one, each serving its own over HTTP; r2's nginx fails → the
+/// IPv6 VIP moves to r1 alone, the IPv4 one stays; nginx back → it returns.
+#[test]
+fn dual_stack_instances_move_independently() {
+    skip_unless_root!();
+    let mut lab = Lab::new("kc_dual_stack");
+    let _nginx1 = start_nginx(&lab, "r1");
+    let mut nginx2 = start_nginx(&lab, "r2");
+    let conf = |p4: u8, p6: u8| {
+        let v6 = "virtual_ipaddress {\n    fe80::1\n    2001:db8::100/64\n  }\n  \
+                  track_script {\n    chk_nginx\n  }";
+        format!(
+            "global_defs {{\n  enable_script_security\n  script_user root\n}}\n\
+             {SCRIPT_CHECK}\n{}vrrp_instance VI_6 {{\n  interface eth0\n  virtual_router_id 51\n  \
+             priority {p6}\n  advert_int 0.1\n  {v6}\n}}\n",
+            instance("VI_4", "eth0", 51, p4, VIP1, "")
+        )
+    };
+    lab.start_conf("r1", &conf(150, 100), &[]);
+    lab.start_conf("r2", &conf(100, 150), &[]);
+    lab.wait_holders_of(VIP1, &["r1"], FAILOVER);
+    lab.wait_holders_of(VIP6, &["r2"], FAILOVER);
+    wait_served_by(&lab, VIP1, "r1", FAILOVER);
+    wait_served_by(&lab, VIP6, "r2", FAILOVER);
+
+    // r2's nginx fails: 150 - 60 = 90 < 100, its IPv6 VIP goes to r1; the IPv4 one stays.
+    nginx2.term().unwrap();
+    lab.wait_holders_of(VIP6, &["r1"], FAILOVER);
+    wait_served_by(&lab, VIP6, "r1", FAILOVER);
+    lab.wait_holders_of(VIP1, &["r1"], SEC);
+    let _nginx2 = start_nginx(&lab, "r2");
+    lab.wait_holders_of(VIP6, &["r2"], FAILOVER);
+    wait_served_by(&lab, VIP6, "r2", FAILOVER);
+    wait_served_by(&lab, VIP1, "r1", FAILOVER);
 }
 
 /// Three routers: the VIP always goes to the best live one.

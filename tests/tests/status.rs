@@ -46,7 +46,7 @@ fn status_follows_a_failover() {
     lab.topo.add_host("spoof", "198.51.100.30/24").unwrap();
     let mac = parse_mac(&lab.topo.ns("spoof").mac(IFACE).unwrap()).unwrap();
     let mut bad = advert_frame(
-        (mac, "198.51.100.30".parse().unwrap()),
+        (mac, "198.51.100.30".parse::<std::net::Ipv4Addr>().unwrap()),
         51,
         255,
         10,

@@ -19,7 +19,7 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use vrrp_common::Version;
 
@@ -63,7 +63,7 @@ pub struct Params {
     pub preempt_delay: Duration,
     pub accept_mode: bool,
     /// Our primary address: the source of our adverts and the tie-breaker at equal priority.
-    pub primary_addr: Ipv4Addr,
+    pub primary_addr: IpAddr,
     /// keepalived `garp_master_delay`: gratuitous ARP once more this long after becoming master.
     pub garp_repeat: Option<Duration>,
     /// keepalived `garp_master_refresh`: gratuitous ARP again every this long while master.
@@ -141,7 +141,7 @@ pub enum Event {
     Shutdown,
     /// A validated advert for this VRID from another router.
     Advert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
         interval: Duration,
     },
@@ -158,7 +158,7 @@ pub enum Event {
     /// The liveness channel lost the master `src`, and we are the backup first in line to take
     /// over: Master_Down, early.
     MasterGone {
-        src: Ipv4Addr,
+        src: IpAddr,
     },
 }
 
@@ -199,31 +199,31 @@ pub enum Reason {
     GarpLowerPrioTimerExpired,
     /// Backup accepted the current master's advert.
     Advert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     /// Backup accepted a lower-priority advert because the preempt delay is still running.
     PreemptDelay {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     PriorityZeroAdvert {
-        src: Ipv4Addr,
+        src: IpAddr,
     },
     HigherPriorityAdvert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     HigherAddressAdvert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     LowerPriorityAdvert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     LowerAddressAdvert {
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
     },
     PriorityChanged {
@@ -232,7 +232,7 @@ pub enum Reason {
     },
     SyncGroup,
     MasterGone {
-        src: Ipv4Addr,
+        src: IpAddr,
     },
 }
 
@@ -322,7 +322,7 @@ pub struct Machine {
     /// The last advert sent in answer to another's ([`Machine::answer`]).
     last_answer: Option<Timestamp>,
     /// In Backup: the master whose adverts it last accepted.
-    master: Option<Ipv4Addr>,
+    master: Option<IpAddr>,
 }
 
 impl Machine {
@@ -347,7 +347,7 @@ impl Machine {
     /// The advert source and tie-breaker, learnt when the instance binds to its interface (again,
     /// after the interface was re-created): only outside Backup and Master, where no peer has
     /// compared it yet.
-    pub fn set_primary_addr(&mut self, addr: Ipv4Addr) {
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
         debug_assert!(matches!(self.state, State::Initialize | State::Fault));
         self.params.primary_addr = addr;
     }
@@ -361,7 +361,7 @@ impl Machine {
     }
 
     /// In Backup: the master it follows (whose adverts it last accepted), if any yet.
-    pub fn followed(&self) -> Option<Ipv4Addr> {
+    pub fn followed(&self) -> Option<IpAddr> {
         self.master
     }
 
@@ -549,8 +549,9 @@ impl Machine {
                 priority,
                 interval,
             } => {
-                // Equal priority: the higher primary address wins, compared as unsigned integers.
-                let higher_addr = u32::from(src) > u32::from(self.params.primary_addr);
+                // Equal priority: the higher primary address wins, compared as unsigned integers
+                // in network byte order (RFC 9568 §6.4.3; IpAddr orders one family's so).
+                let higher_addr = src > self.params.primary_addr;
                 let (yield_to_it, reason) = match priority.cmp(&self.priority) {
                     Ordering::Greater => (true, Reason::HigherPriorityAdvert { src, priority }),
                     Ordering::Less => (false, Reason::LowerPriorityAdvert { src, priority }),

@@ -59,6 +59,17 @@ impl Checksum {
     }
 }
 
+/// Sum of the IPv6 pseudo-header (RFC 8200 §8.1) that VRRP and ICMPv6 checksums cover: source,
+/// destination (the packet's own: a group, or the peer for unicast), the 32-bit upper-layer
+/// length, three zero bytes and the next header.
+pub fn pseudo_header_v6(src: [u8; 16], dst: [u8; 16], len: u32, next_header: u8) -> Checksum {
+    Checksum::new()
+        .update(&src)
+        .update(&dst)
+        .update(&len.to_be_bytes())
+        .update(&[0, 0, 0, next_header])
+}
+
 /// Checksum over `parts` taken as one buffer.
 pub fn checksum(parts: &[&[u8]]) -> u16 {
     parts

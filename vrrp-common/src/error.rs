@@ -1,7 +1,7 @@
 //! Why an advert was dropped or could not be built. One variant per RFC check, so the agent can log
 //! and count each; messages are short because they end up in logs once per bad packet.
 
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 use crate::Version;
 
@@ -24,6 +24,14 @@ pub enum DecodeError {
     NotVrrp(u8),
     #[error("TTL {0}, must be 255 (advert crossed a router?)")]
     Ttl(u8),
+    #[error("IP version {0}, expected 6")]
+    NotIpv6(u8),
+    #[error("IPv6 next header {0}, expected 112 (VRRP; extension headers are not followed)")]
+    NextHeader(u8),
+    #[error("hop limit {0}, must be 255 (advert crossed a router?)")]
+    HopLimit(u8),
+    #[error("VRRPv2 over IPv6 (IPv6 carries VRRPv3 only)")]
+    V2OverIpv6,
     #[error("VRRP version {0}, expected 2 or 3")]
     Version(u8),
     #[error("VRRP type {0}, expected 1 (advertisement)")]
@@ -49,6 +57,8 @@ pub enum DecodeError {
         with_pseudo_header: u16,
         message_only: u16,
     },
+    #[error("bad VRRPv3 checksum {got:#06x}, expected {expected:#06x} (with IPv6 pseudo-header)")]
+    ChecksumV6 { got: u16, expected: u16 },
 
     // Per-instance checks (Advert::check).
     #[error("VRID {got}, ours {want}")]
@@ -56,7 +66,7 @@ pub enum DecodeError {
     #[error("{got} advert, we run {want}")]
     VersionMismatch { got: Version, want: Version },
     #[error("our own advert looped back (source {0})")]
-    OwnAdvert(Ipv4Addr),
+    OwnAdvert(IpAddr),
     #[error("auth type 2 (IP AH) not supported")]
     AuthAh,
     #[error("auth type {got}, ours {want}")]
@@ -68,7 +78,7 @@ pub enum DecodeError {
     #[error("{got} addresses, we have {want} (check virtual_ipaddress on both routers)")]
     AddressCount { got: u8, want: u8 },
     #[error("our address {0} is not in the advert (check virtual_ipaddress on both routers)")]
-    AddressMissing(Ipv4Addr),
+    AddressMissing(IpAddr),
 }
 
 impl DecodeError {
@@ -83,12 +93,18 @@ impl DecodeError {
             Self::Fragment => "fragment",
             Self::NotVrrp(_) => "not VRRP",
             Self::Ttl(_) => "TTL",
+            Self::NotIpv6(_) => "not IPv6",
+            Self::NextHeader(_) => "next header",
+            Self::HopLimit(_) => "hop limit",
+            Self::V2OverIpv6 => "VRRPv2 over IPv6",
             Self::Version(_) => "VRRP version",
             Self::Type(_) => "VRRP type",
             Self::NoAddresses => "no addresses",
             Self::Length { .. } => "length",
             Self::ZeroInterval => "interval 0",
-            Self::Checksum { .. } | Self::ChecksumV3 { .. } => "VRRP checksum",
+            Self::Checksum { .. } | Self::ChecksumV3 { .. } | Self::ChecksumV6 { .. } => {
+                "VRRP checksum"
+            }
             Self::VridMismatch { .. } => "VRID",
             Self::VersionMismatch { .. } => "version mismatch",
             Self::OwnAdvert(_) => "own advert",
@@ -109,6 +125,10 @@ pub enum EncodeError {
     TooManyAddresses(usize),
     #[error("interval {interval_cs} cs not encodable in {version} (v2: 1-255 whole seconds, v3: 1-4095 cs)")]
     Interval { version: Version, interval_cs: u16 },
+    #[error("the addresses are not all of the source's family")]
+    FamilyMismatch,
+    #[error("VRRPv2 cannot carry IPv6 addresses (use VRRPv3)")]
+    V2OverIpv6,
     #[error("VRRPv3 has no authentication")]
     AuthV3,
     #[error("auth type {0} cannot be sent (only 0 and 1)")]

@@ -12,17 +12,19 @@ pub mod checksum;
 pub mod error;
 pub mod liveness;
 pub mod maps;
+pub mod ndisc;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use advert::{
-    decode_ipv4, decode_ipv4_fields, encode_ipv4, AddrList, Advert, AdvertSpec, Auth, ChecksumForm,
-    Expect, Ipv4Addrs,
+    decode_ipv4, decode_ipv4_fields, decode_ipv6, decode_ipv6_fields, encode, AddrList, Addrs,
+    Advert, AdvertSpec, Auth, ChecksumForm, Expect,
 };
 pub use arp::encode_garp;
 pub use error::{DecodeError, EncodeError};
+pub use ndisc::encode_unsolicited_na;
 
 /// VRRP protocol version spoken by an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

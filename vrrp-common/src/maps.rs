@@ -1,9 +1,11 @@
 //! The contract between the XDP program and the agent: BPF map keys and values, ring-buffer events.
 //! All `#[repr(C)]` `Pod` with explicit padding, native byte order for numbers the two sides
 //! exchange, network byte order for addresses (as on the wire).
+use core::net::{IpAddr, Ipv6Addr};
+
 use bytemuck::{Pod, Zeroable};
 
-use crate::wire::MAX_ADVERT_LEN_V4;
+use crate::wire::{IPV6_HDR_LEN, MAX_ADVERT_LEN_V4, VRRP_HDR_LEN};
 
 /// Map names in the object file, shared so loader and program cannot drift apart.
 pub const MAP_INSTANCES: &str = "INSTANCES";
@@ -26,26 +28,62 @@ pub const MAX_VIPS: u32 = 4096;
 pub const EVENTS_BYTES: u32 = 256 * 1024;
 /// Longest IPv4 packet the XDP program checks: the largest advert plus 40 bytes of IP options.
 pub const MAX_PACKET_V4: usize = MAX_ADVERT_LEN_V4 + 40;
-/// Room past [`MAX_PACKET_V4`] in [`Event::packet`]: the verifier only knows that an offset into
+/// Most addresses an IPv6 advert of ours carries, as keepalived counts them for a 1500-byte
+/// MTU (MTU less Ethernet, IPv6 and VRRP headers, over 16); it moves the rest to the excluded
+/// VIPs.
+pub const MAX_ADDRS_V6: usize = (1500 - 14 - IPV6_HDR_LEN - VRRP_HDR_LEN) / 16;
+/// Longest IPv6 packet the XDP program checks: all a 1500-byte MTU carries (90 addresses, one
+/// more than we send). A longer advert, possible only on a jumbo-frame link, is cut short and
+/// rejected there, where the raw-socket path would take it.
+pub const MAX_PACKET_V6: usize = 1500;
+/// Longest packet of either family in a [`RingEvent`].
+pub const MAX_PACKET: usize = if MAX_PACKET_V4 > MAX_PACKET_V6 {
+    MAX_PACKET_V4
+} else {
+    MAX_PACKET_V6
+};
+/// Room past [`MAX_PACKET`] in [`RingEvent::packet`]: the verifier only knows that an offset into
 /// the packet is below its length, not that a header read there is, and it adds two such offsets
 /// (IP header length, address list) without their shared bound; the spare bytes cover that.
-const VERIFIER_SLACK: usize = MAX_PACKET_V4 + 16;
+const VERIFIER_SLACK: usize = MAX_PACKET + 16;
 
-/// Key of the per-instance maps: a VRID on an interface.
+/// [`InstanceKey::family`]: VRRP over IPv4 and over IPv6 are separate routers, each with its own
+/// VRIDs (RFC 9568 §5.2.3).
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
+
+/// An address as the maps hold it: IPv6 as is, IPv4 mapped (`::ffff:a.b.c.d`), so one field
+/// serves both families.
+pub const fn addr_bytes(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+/// The address of [`addr_bytes`].
+pub const fn addr_of(bytes: [u8; 16]) -> IpAddr {
+    Ipv6Addr::from_octets(bytes).to_canonical()
+}
+
+/// Key of the per-instance maps: a VRID of one address family on an interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct InstanceKey {
     pub ifindex: u32,
     pub vrid: u8,
-    pub _pad: [u8; 3],
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    pub _pad: [u8; 2],
 }
 
 impl InstanceKey {
-    pub const fn new(ifindex: u32, vrid: u8) -> Self {
+    pub const fn new(ifindex: u32, vrid: u8, family: u8) -> Self {
         Self {
             ifindex,
             vrid,
-            _pad: [0; 3],
+            family,
+            _pad: [0; 2],
         }
     }
 }
@@ -67,7 +105,8 @@ pub enum Role {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct InstanceEntry {
-    pub local_addr: [u8; 4],
+    /// Our source address ([`addr_bytes`]): IPv4 primary or IPv6 link-local.
+    pub local_addr: [u8; 16],
     pub auth_data: [u8; 8],
     pub interval_cs: u16,
     /// 2 or 3.
@@ -83,17 +122,16 @@ pub struct InstanceEntry {
     /// Our address list ([`crate::advert::AddrList`]), which an advert must carry; a count of 0
     /// leaves the check to the agent (`skip_check_adv_addr`).
     pub addr_count: u8,
-    pub _pad: [u8; 4],
     pub addr_digest: u64,
     /// The master whose adverts restart the backup's Master_Down timer in the kernel
     /// ([`Watch`]): each valid advert with exactly this source, priority and interval restarts
     /// it for `watch_down_ns` (the agent's Master_Down_Interval). The agent names a master only
     /// while its adverts would restart its own timer whatever the time (not under
     /// preempt_delay); `watch_down_ns` 0: none.
-    pub watch_src: [u8; 4],
+    pub watch_src: [u8; 16],
     pub watch_interval_cs: u16,
     pub watch_priority: u8,
-    pub _pad2: u8,
+    pub _pad: [u8; 5],
     pub watch_down_ns: u64,
 }
 
@@ -110,10 +148,11 @@ pub struct PeerRecord {
     pub rejected: u64,
     /// `bpf_ktime_get_ns()` of the last rejected advert (rate-limits their events).
     pub rejected_t_ns: u64,
-    pub src: [u8; 4],
+    /// [`addr_bytes`] of the advert's source.
+    pub src: [u8; 16],
     pub interval_cs: u16,
     pub priority: u8,
-    pub _pad: u8,
+    pub _pad: [u8; 5],
     /// The gaps between consecutive valid adverts of one source (the master), by their kernel
     /// arrival times: their sum, and how many fell in each [`gap_bucket`].
     pub gap_sum_ns: u64,
@@ -189,17 +228,17 @@ pub const EVENT_WATCH: u8 = 3;
 pub struct RingEvent {
     pub t_ns: u64,
     pub ifindex: u32,
-    /// Bytes of `packet` that hold the IPv4 packet or the ARP payload.
+    /// Bytes of `packet` that hold the IP packet or the ARP payload.
     pub len: u16,
     /// [`EVENT_ADVERT`] or [`EVENT_ARP_CONFLICT`].
     pub kind: u8,
     pub _pad: u8,
-    pub packet: [u8; MAX_PACKET_V4 + VERIFIER_SLACK],
+    pub packet: [u8; MAX_PACKET + VERIFIER_SLACK],
 }
 
 impl RingEvent {
     pub fn packet(&self) -> &[u8] {
-        &self.packet[..(self.len as usize).min(MAX_PACKET_V4)]
+        &self.packet[..(self.len as usize).min(MAX_PACKET)]
     }
 }
 
@@ -230,7 +269,7 @@ impl InstanceEntry {
     }
 
     /// Whether a valid advert with these fields restarts the kernel's Master_Down timer.
-    pub fn watches(&self, src: [u8; 4], priority: u8, interval_cs: u16) -> bool {
+    pub fn watches(&self, src: [u8; 16], priority: u8, interval_cs: u16) -> bool {
         self.role == Role::Backup as u8
             && self.watch_down_ns != 0
             && self.watch_src == src
@@ -254,7 +293,7 @@ impl InstanceEntry {
             } else {
                 Auth::None
             },
-            local_addr: core::net::Ipv4Addr::from_octets(self.local_addr),
+            local_addr: addr_of(self.local_addr),
         }
     }
 }
@@ -262,6 +301,18 @@ impl InstanceEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_of_both_families_round_trip_through_map_bytes() {
+        use core::net::Ipv4Addr;
+        let v4 = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+        let v6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 1));
+        for addr in [v4, v6] {
+            assert_eq!(addr_of(addr_bytes(addr)), addr);
+        }
+        assert_eq!(addr_bytes(v4)[10..], [0xff, 0xff, 198, 51, 100, 1]);
+        assert_eq!(MAX_ADDRS_V6, 89);
+    }
 
     #[test]
     fn gap_buckets_are_powers_of_two_from_a_millisecond() {

@@ -6,7 +6,7 @@
 //! the accessors convert.
 
 use core::mem::size_of;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -23,6 +23,14 @@ pub const IPPROTO_VRRP: u8 = 112;
 pub const VRRP_MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// 01:00:5e + low 23 bits of 224.0.0.18 (RFC 1112 §6.4).
 pub const VRRP_MULTICAST_MAC_V4: [u8; ETH_ALEN] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+/// RFC 9568 §5.1.2.2: the IPv6 group, link-local scope.
+pub const VRRP_MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// 33:33 + low 32 bits of ff02::12 (RFC 2464 §7).
+pub const VRRP_MULTICAST_MAC_V6: [u8; ETH_ALEN] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x12];
+/// Where unsolicited Neighbor Advertisements go (RFC 4861 §7.2.6): all nodes.
+pub const ALL_NODES_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+pub const ALL_NODES_MAC_V6: [u8; ETH_ALEN] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x01];
+/// TTL (IPv4) and Hop Limit (IPv6) of every advert; also of every Neighbor Advertisement.
 pub const VRRP_TTL: u8 = 255;
 /// DSCP CS6 (network control), what keepalived sets.
 pub const VRRP_TOS: u8 = 0xc0;
@@ -42,17 +50,37 @@ pub const MAX_VRRP_ADDRS: usize = 255;
 pub const ETH_HDR_LEN: usize = size_of::<EthHdr>();
 pub const VLAN_HDR_LEN: usize = size_of::<VlanHdr>();
 pub const IPV4_HDR_LEN: usize = size_of::<Ipv4Hdr>();
+pub const IPV6_HDR_LEN: usize = size_of::<Ipv6Hdr>();
 pub const VRRP_HDR_LEN: usize = size_of::<VrrpHdr>();
 pub const ARP_IPV4_LEN: usize = size_of::<ArpIpv4>();
 /// Largest advert the agent ever sends (v2, [`MAX_VRRP_ADDRS`] addresses, no IP options).
 pub const MAX_ADVERT_LEN_V4: usize =
     IPV4_HDR_LEN + VRRP_HDR_LEN + 4 * MAX_VRRP_ADDRS + VRRP_AUTH_DATA_LEN;
+/// Largest advert over IPv6 ([`MAX_VRRP_ADDRS`] addresses; far more than an MTU carries).
+pub const MAX_ADVERT_LEN_V6: usize = IPV6_HDR_LEN + VRRP_HDR_LEN + 16 * MAX_VRRP_ADDRS;
+/// Room for any advert either family can carry.
+pub const MAX_ADVERT_LEN: usize = if MAX_ADVERT_LEN_V4 > MAX_ADVERT_LEN_V6 {
+    MAX_ADVERT_LEN_V4
+} else {
+    MAX_ADVERT_LEN_V6
+};
+/// An unsolicited Neighbor Advertisement frame: Ethernet, IPv6, NA with its link-layer option.
+pub const NA_FRAME_LEN: usize = ETH_HDR_LEN + IPV6_HDR_LEN + size_of::<NeighborAdvert>();
 /// A gratuitous ARP frame: Ethernet header + ARP payload, no padding (the NIC pads to 60).
 pub const GARP_FRAME_LEN: usize = ETH_HDR_LEN + ARP_IPV4_LEN;
 
 pub const ARP_HRD_ETHER: u16 = 1;
 pub const ARP_OP_REQUEST: u16 = 1;
 pub const ARP_OP_REPLY: u16 = 2;
+
+pub const IPPROTO_ICMPV6: u8 = 58;
+pub const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
+/// RFC 4861 §4.4 NA flags (first byte of the flags word): Router, Solicited, Override.
+pub const NA_FLAG_ROUTER: u8 = 0x80;
+pub const NA_FLAG_SOLICITED: u8 = 0x40;
+pub const NA_FLAG_OVERRIDE: u8 = 0x20;
+/// RFC 4861 §4.6.1: the Target Link-Layer Address option.
+pub const ND_OPT_TARGET_LLADDR: u8 = 2;
 
 /// IPv4 flags/fragment-offset word: More Fragments bit and the offset mask.
 pub const IPV4_MF: u16 = 0x2000;
@@ -153,6 +181,71 @@ impl Ipv4Hdr {
     pub const fn dst(&self) -> Ipv4Addr {
         Ipv4Addr::from_octets(self.dst)
     }
+}
+
+/// IPv6 fixed header (RFC 8200 §3); VRRP follows it directly (next header 112).
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version| Traffic Class |           Flow Label                  |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |         Payload Length        |  Next Header  |   Hop Limit   |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |      Source Address (16 bytes; the interface's link-local)    |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |      Destination Address (16 bytes; ff02::12, or a peer)      |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Ipv6Hdr {
+    pub vtc_flow: [u8; 4],
+    pub payload_len: [u8; 2],
+    pub next_hdr: u8,
+    pub hop_limit: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+
+impl Ipv6Hdr {
+    pub const fn version(&self) -> u8 {
+        self.vtc_flow[0] >> 4
+    }
+
+    pub const fn traffic_class(&self) -> u8 {
+        (self.vtc_flow[0] << 4) | (self.vtc_flow[1] >> 4)
+    }
+
+    pub const fn payload_len(&self) -> u16 {
+        u16::from_be_bytes(self.payload_len)
+    }
+
+    pub const fn src(&self) -> Ipv6Addr {
+        Ipv6Addr::from_octets(self.src)
+    }
+
+    pub const fn dst(&self) -> Ipv6Addr {
+        Ipv6Addr::from_octets(self.dst)
+    }
+}
+
+/// ICMPv6 Neighbor Advertisement (RFC 4861 §4.4) with one Target Link-Layer Address option:
+/// what announces an IPv6 VIP, as gratuitous ARP does an IPv4 one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct NeighborAdvert {
+    pub icmp_type: u8,
+    pub code: u8,
+    pub checksum: [u8; 2],
+    /// R, S, O in the first byte; the rest reserved.
+    pub flags: [u8; 4],
+    pub target: [u8; 16],
+    pub opt_type: u8,
+    /// In units of 8 bytes.
+    pub opt_len: u8,
+    pub lladdr: [u8; ETH_ALEN],
 }
 
 /// The fixed 8 bytes that start every VRRP message (v2 and v3), then the IPvX addresses and,
@@ -287,6 +380,8 @@ const _: () = {
     assert!(ETH_HDR_LEN == 14);
     assert!(VLAN_HDR_LEN == 4);
     assert!(IPV4_HDR_LEN == 20);
+    assert!(IPV6_HDR_LEN == 40);
+    assert!(NA_FRAME_LEN == 86);
     assert!(VRRP_HDR_LEN == 8);
     assert!(ARP_IPV4_LEN == 28);
     assert!(core::mem::align_of::<Ipv4Hdr>() == 1);

@@ -28,21 +28,22 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
-    advert::{checksums_hold, decode_ipv4_fields, AddrList},
+    advert::{checksum_v6_holds, checksums_hold, decode_ipv4_fields, decode_ipv6_fields, AddrList},
     checksum::SUM_STEP,
     liveness::{
         BestProber, LivenessChange, Probe, Session, UdpHdr, FLAG_FIRST_IN_LINE, FLAG_REFLECTED,
         IPPROTO_UDP, LIVENESS_PORT, PROBE_FRAME_LEN, SESSION_DOWN, SESSION_UP, UDP_HDR_LEN,
     },
     maps::{
-        gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent, Watch,
-        EVENTS_BYTES, EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH, MAP_EVENTS,
-        MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS, MAP_PROBERS, MAP_VIPS, MAP_WATCH, MAX_INSTANCES,
-        MAX_PACKET_V4, MAX_VIPS, PROGRAM_NAME, PROGRAM_TC,
+        addr_bytes, gap_bucket, ArpRecord, InstanceEntry, InstanceKey, PeerRecord, RingEvent,
+        Watch, EVENTS_BYTES, EVENT_ADVERT, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH,
+        FAMILY_V4, FAMILY_V6, MAP_EVENTS, MAP_INSTANCES, MAP_LIVENESS, MAP_PEERS, MAP_PROBERS,
+        MAP_VIPS, MAP_WATCH, MAX_INSTANCES, MAX_PACKET_V4, MAX_PACKET_V6, MAX_VIPS, PROGRAM_NAME,
+        PROGRAM_TC,
     },
     wire::{
-        ArpIpv4, EthHdr, Ipv4Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, IPPROTO_VRRP,
-        IPV4_HDR_LEN, VRRP_HDR_LEN, VRRP_TTL,
+        ArpIpv4, EthHdr, Ipv4Hdr, Ipv6Hdr, VrrpHdr, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6,
+        IPPROTO_VRRP, IPV4_HDR_LEN, IPV6_HDR_LEN, VRRP_HDR_LEN, VRRP_TTL,
     },
 };
 
@@ -166,20 +167,24 @@ trait Frame {
 }
 
 /// Whether a frame starting with `head` (Ethernet, IPv4, the ports of a UDP header) is one the
-/// program reads: ARP, VRRP, or UDP to the liveness port.
+/// program reads: ARP, VRRP over either family, or UDP to the liveness port.
 #[inline(always)]
 fn may_be_ours(head: &[u8; ETH_HDR_LEN + IPV4_HDR_LEN + 4]) -> bool {
     let ethertype = u16::from_be_bytes([head[12], head[13]]);
     let proto = head[ETH_HDR_LEN + 9];
+    let next_header = head[ETH_HDR_LEN + 6];
     let port = u16::from_be_bytes([head[36], head[37]]);
     ethertype == ETH_P_ARP
         || (ethertype == ETH_P_IP
             && (proto == IPPROTO_VRRP || (proto == IPPROTO_UDP && port == LIVENESS_PORT)))
+        || (ethertype == ETH_P_IPV6 && next_header == IPPROTO_VRRP)
 }
 
 /// The headers [`header`] reads: Ethernet, IPv4 without options, UDP and a liveness probe (the
-/// longest), or ARP. Adverts are copied out whole ([`Frame::copy`]).
+/// longest, as long as Ethernet, IPv6 and VRRP), or ARP. Adverts are copied out whole
+/// ([`Frame::copy`]).
 const HEADERS_LEN: usize = PROBE_FRAME_LEN;
+const _: () = assert!(HEADERS_LEN >= ETH_HDR_LEN + IPV6_HDR_LEN + VRRP_HDR_LEN);
 
 impl Frame for XdpContext {
     #[inline(always)]
@@ -308,12 +313,18 @@ fn frame(ctx: &impl Frame) -> Verdict {
             };
             match ip.proto {
                 IPPROTO_VRRP => {
-                    let _ = advert(ctx, ETH_HDR_LEN);
+                    let _ = advert(ctx, false);
                     Verdict::Pass
                 }
                 IPPROTO_UDP => probe(ctx).unwrap_or(Verdict::Pass),
                 _ => Verdict::Pass,
             }
+        }
+        // Only VRRP right after the fixed header: extension headers are not followed (no VRRP
+        // sender adds one, and the socket path rejects such adverts alike).
+        ETH_P_IPV6 => {
+            let _ = advert(ctx, true);
+            Verdict::Pass
         }
         ETH_P_ARP => {
             let _ = arp(ctx, ETH_HDR_LEN);
@@ -337,10 +348,10 @@ fn probe(ctx: &impl Frame) -> Option<Verdict> {
     if !udp.is_liveness() || !probe.is_valid() {
         return None;
     }
-    let key = InstanceKey::new(ctx.ifindex(), probe.vrid);
+    let key = InstanceKey::new(ctx.ifindex(), probe.vrid, FAMILY_V4);
     // SAFETY: the value is only read during this run; the agent replaces entries whole.
     let config = unsafe { INSTANCES.get(key) }?;
-    if config.liveness == 0 || ip.dst != config.local_addr {
+    if config.liveness == 0 || config.local_addr[12..] != ip.dst {
         return None;
     }
     // SAFETY: a helper without arguments or memory effects.
@@ -484,7 +495,7 @@ fn watch(key: InstanceKey, down_ns: u64) -> bool {
 extern "C" fn on_master_down(_map: *mut c_void, key: *mut InstanceKey, _watch: *mut Watch) -> i32 {
     // SAFETY: the kernel passes the key of the element the timer lives in.
     let key = unsafe { &*key };
-    tell(key, EVENT_WATCH, key.vrid);
+    tell(key, EVENT_WATCH, [key.vrid, key.family]);
     0
 }
 
@@ -523,33 +534,43 @@ fn change(key: &InstanceKey, session: &Session, up: bool) {
     tell(key, EVENT_LIVENESS, change);
 }
 
-#[inline(always)]
-fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
-    let ip: &Ipv4Hdr = header(ctx, offset)?;
-    if ip.proto != IPPROTO_VRRP {
-        return None;
-    }
-    let ihl = ip.header_len();
-    if !(20..=60).contains(&ihl) {
-        return None;
-    }
-    let total = ip.total_len() as usize;
-    let vrrp: &VrrpHdr = header(ctx, offset + ihl)?;
-    let key = InstanceKey::new(ctx.ifindex(), vrrp.vrid);
+/// An advert over IPv4, or over IPv6 (`v6`). Not inlined: its stack frame, the largest, is not
+/// stacked on the liveness path's.
+#[inline(never)]
+fn advert(ctx: &impl Frame, v6: bool) -> Option<()> {
+    let (header_len, total, family, max) = if v6 {
+        let ip: &Ipv6Hdr = header(ctx, ETH_HDR_LEN)?;
+        if ip.next_hdr != IPPROTO_VRRP {
+            return None;
+        }
+        let total = IPV6_HDR_LEN + usize::from(ip.payload_len());
+        (IPV6_HDR_LEN, total, FAMILY_V6, MAX_PACKET_V6)
+    } else {
+        let ip: &Ipv4Hdr = header(ctx, ETH_HDR_LEN)?;
+        let ihl = ip.header_len();
+        if ip.proto != IPPROTO_VRRP || !(20..=60).contains(&ihl) {
+            return None;
+        }
+        (ihl, usize::from(ip.total_len()), FAMILY_V4, MAX_PACKET_V4)
+    };
+    let vrrp: &VrrpHdr = header(ctx, ETH_HDR_LEN + header_len)?;
+    let key = InstanceKey::new(ctx.ifindex(), vrrp.vrid, family);
     // Foreign VRIDs stop here, one hash lookup: a flood of them costs the agent nothing.
     // SAFETY: the value is only read during this run; the agent replaces entries whole.
     let config = unsafe { INSTANCES.get(key) }?;
     let record = PEERS.get_ptr_mut(key)?;
     let event = SCRATCH.get_ptr_mut(0)?;
-    let available = ctx.len().saturating_sub(offset);
-    let len = total.min(available).min(MAX_PACKET_V4);
+    let available = ctx.len().saturating_sub(ETH_HDR_LEN);
+    // A longer IPv6 advert (over 90 addresses, on a jumbo-frame link) is cut short and so
+    // rejected; keepalived sends at most 89, moving the rest to its excluded VIPs.
+    let len = total.min(available).min(max);
     if len < 20 {
         return None;
     }
     // SAFETY: `event` is this CPU's scratch slot, `record` a map value, both valid for this run.
     let (event, record) = unsafe { (&mut *event, &mut *record) };
-    load(ctx, offset, event, len)?;
-    // `checksums_hold` sums whole steps: the bytes past the packet in its last step are zero.
+    load(ctx, ETH_HDR_LEN, event, len)?;
+    // The checksums are summed in whole steps: the bytes past the packet in its last step are zero.
     for k in 0..SUM_STEP {
         if let Some(b) = event.packet.get_mut(len + k) {
             *b = 0;
@@ -558,21 +579,33 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
     // SAFETY: a helper without arguments or memory effects.
     let now = unsafe { bpf_ktime_get_ns() };
     let packet = event.packet.get(..len)?;
-    let verdict =
-        decode_ipv4_fields(packet).and_then(|a| a.check(&config.expect(key.vrid)).map(|()| a));
-    // RFC 9568 §7.1: the checksums hold before the advert counts for anything.
-    let sound = verdict.as_ref().is_ok_and(|a| {
-        checksums_hold(&event.packet, len, a.version) && addrs_hold(config, a.addrs().len())
-    });
-    let report = match verdict {
-        Ok(a) if sound => {
-            let src = a.src.octets();
+    let decoded = if v6 {
+        decode_ipv6_fields(packet)
+    } else {
+        decode_ipv4_fields(packet)
+    };
+    // Only what the record needs outlives the decoded advert: the stack is small.
+    let seen = match decoded {
+        Ok(a) if a.check(&config.expect(key.vrid)).is_ok() => {
+            // RFC 9568 §7.1: the checksums hold before the advert counts for anything.
+            let checksums = if v6 {
+                checksum_v6_holds(&event.packet, len)
+            } else {
+                checksums_hold(&event.packet, len, a.version)
+            };
+            let sound = checksums && addrs_hold(config, a.addrs().len(), v6);
+            sound.then(|| (addr_bytes(a.src), a.priority, a.interval_cs))
+        }
+        _ => None,
+    };
+    let report = match seen {
+        Some((src, priority, interval_cs)) => {
             let urgent = config.is_master()
-                || a.priority == 0
+                || priority == 0
                 || record.count == 0
                 || record.src != src
-                || record.priority != a.priority
-                || record.interval_cs != a.interval_cs;
+                || record.priority != priority
+                || record.interval_cs != interval_cs;
             // The rhythm of the master's adverts, from the kernel's arrival times.
             if record.count > 0 && record.src == src {
                 let gap = now.wrapping_sub(record.t_ns);
@@ -584,9 +617,9 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
             record.t_ns = now;
             record.count += 1;
             record.src = src;
-            record.priority = a.priority;
-            record.interval_cs = a.interval_cs;
-            if config.watches(src, a.priority, a.interval_cs) && watch(key, config.watch_down_ns) {
+            record.priority = priority;
+            record.interval_cs = interval_cs;
+            if config.watches(src, priority, interval_cs) && watch(key, config.watch_down_ns) {
                 record.watch_ns = now.wrapping_add(config.watch_down_ns);
             }
             urgent
@@ -615,7 +648,7 @@ fn advert(ctx: &impl Frame, offset: usize) -> Option<()> {
 /// `count` addresses in this CPU's scratch event: the digest of its list against ours. A loop
 /// helper, so the verifier walks one address, not every possible count.
 #[inline(always)]
-fn addrs_hold(config: &InstanceEntry, count: usize) -> bool {
+fn addrs_hold(config: &InstanceEntry, count: usize, v6: bool) -> bool {
     if config.addr_count == 0 {
         return true;
     }
@@ -623,35 +656,44 @@ fn addrs_hold(config: &InstanceEntry, count: usize) -> bool {
         return false;
     }
     let mut list = AddrList::default();
+    let step = if v6 { add_addr_v6 } else { add_addr } as *mut c_void;
     // SAFETY: the callback has the helper's signature and takes `list` for its context, which
     // outlives the call.
-    let walked = unsafe {
-        bpf_loop(
-            count as u32,
-            add_addr as *mut c_void,
-            (&raw mut list).cast(),
-            0,
-        )
-    };
+    let walked = unsafe { bpf_loop(count as u32, step, (&raw mut list).cast(), 0) };
     walked == count as i64 && list.count == config.addr_count && list.digest == config.addr_digest
 }
 
-/// `bpf_loop` step `index` of [`addrs_hold`]: adds the advert's address `index` to the list.
+/// `bpf_loop` step `index` of [`addrs_hold`] over IPv4: adds the advert's address `index` to
+/// the list.
 extern "C" fn add_addr(index: u64, list: *mut c_void) -> i64 {
-    let Some(event) = SCRATCH.get_ptr(0) else {
-        return 1;
-    };
     let at = IPV4_HDR_LEN + VRRP_HDR_LEN + 4 * (index as usize & 0xff);
-    // SAFETY: this CPU's scratch slot, which the program run that called the loop filled.
-    let Some(addr) = unsafe { &*event }.packet.get(at..at + 4) else {
-        return 1;
-    };
-    let Ok(addr) = <[u8; 4]>::try_from(addr) else {
-        return 1;
-    };
-    // SAFETY: `addrs_hold` passes its AddrList, alive for the loop.
-    unsafe { (*list.cast::<AddrList>()).add(addr) };
+    match scratch_addr::<4>(at) {
+        // SAFETY: `addrs_hold` passes its AddrList, alive for the loop.
+        Some(addr) => unsafe { (*list.cast::<AddrList>()).add(addr) },
+        None => return 1,
+    }
     0
+}
+
+/// The same over IPv6.
+extern "C" fn add_addr_v6(index: u64, list: *mut c_void) -> i64 {
+    let at = IPV6_HDR_LEN + VRRP_HDR_LEN + 16 * (index as usize & 0x7f);
+    match scratch_addr::<16>(at) {
+        // SAFETY: `addrs_hold` passes its AddrList, alive for the loop.
+        Some(addr) => unsafe { (*list.cast::<AddrList>()).add_v6(addr) },
+        None => return 1,
+    }
+    0
+}
+
+/// The `N` bytes at `at` of the packet in this CPU's scratch slot, which the program run that
+/// called the loop filled.
+#[inline(always)]
+fn scratch_addr<const N: usize>(at: usize) -> Option<[u8; N]> {
+    let event = SCRATCH.get_ptr(0)?;
+    // SAFETY: this CPU's scratch slot, valid for the program run.
+    let bytes = unsafe { &*event }.packet.get(at..at + N)?;
+    <[u8; N]>::try_from(bytes).ok()
 }
 
 #[inline(always)]

@@ -53,7 +53,16 @@ fn seed(target: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let seeds: Vec<Vec<u8>> = match target {
         "advert_decode" => {
-            capture_packets(&root_dir().join("vrrp-common/tests/vectors/keepalived-2.2.7.pcap"))?
+            let vectors = root_dir().join("vrrp-common/tests/vectors");
+            let mut seeds = Vec::new();
+            for name in [
+                "keepalived-2.2.7",
+                "keepalived-2.2.7-ipv6",
+                "keepalived-2.2.7-ipv6-unicast",
+            ] {
+                seeds.extend(capture_packets(&vectors.join(format!("{name}.pcap")))?);
+            }
+            seeds
         }
         "keepalived_conf" => config_seeds(&root_dir().join("vrrp-agent/tests/configs"))?,
         "cli_values" => {
@@ -67,7 +76,7 @@ fn seed(target: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The IPv4 packets (the bytes after the Ethernet header) of a little-endian pcap file.
+/// The IP packets (the bytes after the Ethernet header) of a little-endian pcap file.
 fn capture_packets(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1]) {

@@ -21,7 +21,7 @@ mod tests;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     time::Duration,
@@ -79,6 +79,8 @@ pub enum Input {
     MasterDown {
         ifindex: u32,
         vrid: u8,
+        /// The instance runs VRRP over IPv6.
+        v6: bool,
         at: Timestamp,
     },
     /// An interface or address changed; or the whole table again (notifications were lost).
@@ -110,7 +112,7 @@ pub trait Host {
     /// The interfaces of the network namespace now.
     async fn links(&mut self) -> Result<Links>;
     /// `no_accept`: packets to these VIPs are dropped while their instance is master.
-    async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()>;
+    async fn set_no_accept(&mut self, vips: BTreeSet<IpAddr>) -> Result<()>;
 }
 
 /// Runs `config` until SIGTERM/SIGINT; SIGHUP re-reads `file` (the keepalived.conf it came from);
@@ -164,7 +166,7 @@ pub struct Agent<H: Host> {
     checks: Checks,
     links: Links,
     /// The VIPs the firewall drops traffic to (`no_accept`).
-    no_accept: BTreeSet<Ipv4Addr>,
+    no_accept: BTreeSet<IpAddr>,
     /// Recoverable errors of the loop itself (reloads refused, status unreadable).
     pub errors: u64,
     /// Each instance's state and priority as the service manager last heard them: the loop
@@ -396,9 +398,16 @@ impl<H: Host> Agent<H> {
                     i.liveness_changed(change, at).await;
                 }
             }
-            Input::MasterDown { ifindex, vrid, at } => {
+            Input::MasterDown {
+                ifindex,
+                vrid,
+                v6,
+                at,
+            } => {
                 let ours = |i: &&mut Instance<H::Outputs>| {
-                    i.ifindex() == Some(ifindex) && i.config.vrid == vrid
+                    i.ifindex() == Some(ifindex)
+                        && i.config.vrid == vrid
+                        && i.config.is_ipv6() == v6
                 };
                 if let Some(i) = self.instances.iter_mut().find(ours) {
                     i.kernel_master_down(at, now).await;
@@ -567,12 +576,12 @@ impl<H: Host> Agent<H> {
             .zip(&keep)
             .filter(|(_, k)| **k)
             .map(|(i, _)| i);
-        let now: BTreeSet<Ipv4Addr> = staying
+        let now: BTreeSet<IpAddr> = staying
             .flat_map(Instance::no_accept_vips)
             .chain(added.iter().flat_map(Instance::no_accept_vips))
             .collect();
         // Until the old instances stop, their VIPs stay in the set too.
-        let union: BTreeSet<Ipv4Addr> = now.union(&self.no_accept).copied().collect();
+        let union: BTreeSet<IpAddr> = now.union(&self.no_accept).copied().collect();
         if union != self.no_accept {
             self.set_no_accept(union).await?;
         }
@@ -630,7 +639,7 @@ impl<H: Host> Agent<H> {
                 (g.name.clone(), notifier)
             })
             .collect();
-        let exact: BTreeSet<Ipv4Addr> = self
+        let exact: BTreeSet<IpAddr> = self
             .instances
             .iter()
             .flat_map(Instance::no_accept_vips)
@@ -645,7 +654,7 @@ impl<H: Host> Agent<H> {
         self.sync_groups().await;
     }
 
-    async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()> {
+    async fn set_no_accept(&mut self, vips: BTreeSet<IpAddr>) -> Result<()> {
         if !vips.is_empty() {
             let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
             info!("no_accept: a master drops traffic to {}", list.join(" "));

@@ -5,7 +5,7 @@
 use std::{
     cell::RefCell,
     collections::{BTreeSet, HashMap},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     rc::Rc,
     sync::Arc,
     time::Duration,
@@ -18,7 +18,7 @@ use vrrp_common::{
     liveness::{BestProber, LivenessChange, Session},
     maps::{
         InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH,
-        MAX_PACKET_V4,
+        FAMILY_V4, FAMILY_V6, MAX_PACKET,
     },
     wire::ArpIpv4,
 };
@@ -31,7 +31,7 @@ use crate::{
     instance::{Follow, Outputs},
     net::{
         liveness::{Prober, Target},
-        primary_ipv4, AdvertReceiver, AdvertSender, Firewall, GarpSender, Link, Links, Netlink,
+        source_address, AdvertReceiver, AdvertSender, Announcer, Firewall, Link, Links, Netlink,
         SocketError, VipError, Vips, Watch, Watched,
     },
     notify::Notifier,
@@ -66,10 +66,10 @@ struct Path {
 }
 
 enum How {
-    /// The kernel program (XDP or TC).
+    /// The kernel program (XDP or TC), for both families.
     Kernel(dataplane::Link),
-    /// The raw socket's reader task, stopped on drop.
-    Socket { _reader: Stop },
+    /// The raw sockets' reader tasks, one per family in use, stopped on drop.
+    Socket { v4: Option<Stop>, v6: Option<Stop> },
 }
 
 impl System {
@@ -118,6 +118,7 @@ impl Host for System {
             shared: self.shared.clone(),
             iface: config.iface.clone(),
             vrid: config.vrid,
+            v6: config.is_ipv6(),
             src_ip: config.src_ip,
             vips: config
                 .vips
@@ -136,7 +137,7 @@ impl Host for System {
         Ok(Links::query(&self.shared.nl).await?)
     }
 
-    async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()> {
+    async fn set_no_accept(&mut self, vips: BTreeSet<IpAddr>) -> Result<()> {
         Ok(self.firewall.apply(vips).await?)
     }
 }
@@ -193,7 +194,9 @@ pub struct Wire {
     name: String,
     iface: String,
     vrid: u8,
-    src_ip: Option<Ipv4Addr>,
+    /// VRRP over IPv6.
+    v6: bool,
+    src_ip: Option<IpAddr>,
     /// Every VIP, excluded ones too.
     vips: Vec<Vip>,
     notifier: Notifier,
@@ -205,7 +208,7 @@ pub struct Wire {
 struct Bound {
     key: InstanceKey,
     /// Our advert source.
-    src: Ipv4Addr,
+    src: IpAddr,
     sender: AdvertSender,
     /// `devices[0]` is the instance's interface, then the other `dev`s of its VIPs.
     devices: Vec<Device>,
@@ -224,7 +227,7 @@ struct Device {
     name: String,
     mac: [u8; 6],
     vips: Vips,
-    garp: Arc<GarpSender>,
+    announcer: Arc<Announcer>,
 }
 
 impl Wire {
@@ -249,7 +252,7 @@ impl Wire {
             name: name.to_owned(),
             mac,
             vips: Vips::new(self.shared.nl.clone(), name, link.index),
-            garp: Arc::new(GarpSender::new(name, link.index, mac)?),
+            announcer: Arc::new(Announcer::new(name, link.index, mac)?),
         })
     }
 }
@@ -257,15 +260,16 @@ impl Wire {
 impl Outputs for Wire {
     type Error = WireError;
 
-    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, WireError> {
+    async fn bind(&mut self, links: &Links) -> Result<Option<IpAddr>, WireError> {
         self.unbind();
         let missing = |name: &str| WireError::Missing(name.to_owned());
         let link = links.get(&self.iface).ok_or_else(|| missing(&self.iface))?;
         let src = match self.src_ip {
             Some(src) => src,
             None => {
-                let vips: Vec<Ipv4Addr> = self.vips.iter().map(|v| v.addr).collect();
-                let primary = primary_ipv4(&self.shared.nl, link.index, &vips).await;
+                let vips: Vec<IpAddr> = self.vips.iter().map(|v| v.addr).collect();
+                let nl = &self.shared.nl;
+                let primary = source_address(nl, link.index, self.v6, &vips).await;
                 let primary = primary.map_err(|source| WireError::Addresses {
                     name: self.iface.clone(),
                     source,
@@ -284,8 +288,8 @@ impl Outputs for Wire {
                 devices.push(self.open_device(dev, link)?);
             }
         }
-        let sender = AdvertSender::new(&self.iface, link.index)?;
-        let xdp = self.shared.acquire(&self.iface, link)?;
+        let sender = AdvertSender::new(&self.iface, link.index, self.v6)?;
+        let xdp = self.shared.acquire(&self.iface, link, self.v6)?;
         if xdp {
             // The NIC's multicast filter must still let the VRRP group in.
             if let Err(e) = sender.join_vrrp_group() {
@@ -294,7 +298,7 @@ impl Outputs for Wire {
             }
         }
         self.bound = Some(Bound {
-            key: InstanceKey::new(link.index, self.vrid),
+            key: InstanceKey::new(link.index, self.vrid, family(self.v6)),
             src,
             sender,
             devices,
@@ -315,8 +319,8 @@ impl Outputs for Wire {
         if bound.xdp && bound.written {
             // Gone with the interface already: nothing to forget.
             let _ = self.shared.with_dp(|dp| {
-                for vip in &self.vips {
-                    let _ = dp.unwatch_vip(vip.addr);
+                for vip in ipv4(&self.vips) {
+                    let _ = dp.unwatch_vip(vip);
                 }
                 dp.remove_instance(&bound.key)
             });
@@ -345,9 +349,9 @@ impl Outputs for Wire {
     }
 
     async fn announce(&mut self, vips: &[Vip], count: u8, pause: Duration) {
-        let frames: Vec<(Ipv4Addr, Arc<GarpSender>)> = vips
+        let frames: Vec<(IpAddr, Arc<Announcer>)> = vips
             .iter()
-            .filter_map(|vip| Some((vip.addr, self.device(vip).ok()?.garp.clone())))
+            .filter_map(|vip| Some((vip.addr, self.device(vip).ok()?.announcer.clone())))
             .collect();
         let name = self.name.clone();
         // keepalived's order: a round over every VIP, `count` rounds; vrrp_garp_interval
@@ -357,9 +361,9 @@ impl Outputs for Wire {
                 if n > 0 && !pause.is_zero() {
                     tokio::time::sleep(pause).await;
                 }
-                let (vip, garp) = &frames[n % frames.len()];
-                if let Err(e) = garp.announce(*vip).await {
-                    warn!(instance = %name, %vip, "cannot send gratuitous ARP: {e}");
+                let (vip, announcer) = &frames[n % frames.len()];
+                if let Err(e) = announcer.announce(*vip).await {
+                    warn!(instance = %name, %vip, "{e}");
                 }
             }
         };
@@ -376,8 +380,8 @@ impl Outputs for Wire {
         }
     }
 
-    /// Also the VIPs' owner in the kernel: our MAC while master, so ARP for them from another
-    /// MAC is reported as a conflict.
+    /// Also the IPv4 VIPs' owner in the kernel: our MAC while master, so ARP for them from
+    /// another MAC is reported as a conflict.
     fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), WireError> {
         let bound = self.bound()?;
         if !bound.xdp {
@@ -387,9 +391,12 @@ impl Outputs for Wire {
         let owners: Vec<(Ipv4Addr, Option<[u8; 6]>)> = self
             .vips
             .iter()
-            .map(|vip| {
+            .filter_map(|vip| {
+                let IpAddr::V4(addr) = vip.addr else {
+                    return None;
+                };
                 let mac = self.device(vip).ok().map(|d| d.mac);
-                (vip.addr, mac.filter(|_| entry.is_master()))
+                Some((addr, mac.filter(|_| entry.is_master())))
             })
             .collect();
         if let Some(bound) = &mut self.bound {
@@ -443,12 +450,16 @@ impl Outputs for Wire {
             }
         }
         bound.prober = None;
+        // The configuration keeps the channel to IPv4 instances.
+        let IpAddr::V4(src) = bound.src else {
+            return Ok(());
+        };
         let detect = f.liveness.detect().as_nanos() as u64;
         shared.with_dp(|dp| dp.start_session(key, f.master, detect))?;
         let prober = Prober::start(Target {
             ifname: self.iface.clone(),
             ifindex: key.ifindex,
-            src: bound.src,
+            src,
             master: f.master,
             vrid: self.vrid,
             priority: f.priority,
@@ -477,6 +488,22 @@ impl Outputs for Wire {
     }
 }
 
+fn family(v6: bool) -> u8 {
+    if v6 {
+        FAMILY_V6
+    } else {
+        FAMILY_V4
+    }
+}
+
+/// The IPv4 VIPs among `vips`: those the kernel watches ARP for.
+fn ipv4(vips: &[Vip]) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    vips.iter().filter_map(|v| match v.addr {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    })
+}
+
 impl Drop for Wire {
     fn drop(&mut self) {
         self.unbind();
@@ -495,22 +522,34 @@ impl Shared {
     }
 
     /// A receive path for interface `name` (`link`), shared by its instances: the XDP program
-    /// if it can be attached, else a raw socket; one log line says which. True for XDP.
-    fn acquire(&self, name: &str, link: &Link) -> Result<bool, WireError> {
+    /// if it can be attached (both families), else a raw socket per family in use (`v6`); one
+    /// log line says which. True for XDP.
+    fn acquire(&self, name: &str, link: &Link, v6: bool) -> Result<bool, WireError> {
         let mut receive = self.receive.borrow_mut();
-        if let Some(path) = receive.paths.get_mut(&link.index) {
-            path.users += 1;
-            return Ok(matches!(path.how, How::Kernel(_)));
+        if !receive.paths.contains_key(&link.index) {
+            let how = match receive.attach(name, link, &self.tx) {
+                Some(link) => How::Kernel(link),
+                None => How::Socket { v4: None, v6: None },
+            };
+            receive.paths.insert(link.index, Path { users: 0, how });
         }
-        let how = match receive.attach(name, link, &self.tx) {
-            Some(link) => How::Kernel(link),
-            None => How::Socket {
-                _reader: spawn_socket(name, link.index, &self.tx)?,
-            },
-        };
-        let xdp = matches!(how, How::Kernel(_));
-        receive.paths.insert(link.index, Path { users: 1, how });
-        Ok(xdp)
+        let path = receive.paths.get_mut(&link.index).expect("inserted above");
+        if let How::Socket { v4, v6: v6_reader } = &mut path.how {
+            let reader = if v6 { v6_reader } else { v4 };
+            if reader.is_none() {
+                match spawn_socket(name, link.index, v6, &self.tx) {
+                    Ok(stop) => *reader = Some(stop),
+                    Err(e) => {
+                        if path.users == 0 {
+                            receive.paths.remove(&link.index);
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        path.users += 1;
+        Ok(matches!(path.how, How::Kernel(_)))
     }
 
     /// One instance less on interface `index`; the last one takes the receive path down.
@@ -618,6 +657,7 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
                     EVENT_WATCH => Input::MasterDown {
                         ifindex: ev.ifindex,
                         vrid: ev.packet[0],
+                        v6: ev.packet[1] == FAMILY_V6,
                         at,
                     },
                     EVENT_ARP_CONFLICT => {
@@ -648,12 +688,12 @@ fn spawn_events(dp: &mut Dataplane, tx: &Inputs) -> Result<(), DataplaneError> {
     Ok(())
 }
 
-/// Reads interface `index`'s adverts from a raw socket into the channel.
-fn spawn_socket(name: &str, index: u32, tx: &Inputs) -> Result<Stop, SocketError> {
-    let socket = AdvertReceiver::new(name, index)?;
+/// Reads interface `index`'s adverts of one family from a raw socket into the channel.
+fn spawn_socket(name: &str, index: u32, v6: bool, tx: &Inputs) -> Result<Stop, SocketError> {
+    let socket = AdvertReceiver::new(name, index, v6)?;
     let tx = tx.clone();
     Ok(Stop::spawn(async move {
-        let mut buf = vec![0u8; MAX_PACKET_V4];
+        let mut buf = vec![0u8; MAX_PACKET];
         loop {
             let input = match socket.recv(&mut buf).await {
                 Ok((n, reassembled)) => Input::Packet {

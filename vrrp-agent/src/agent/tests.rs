@@ -14,7 +14,7 @@ use crate::{
     },
 };
 
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 100));
 /// Longer than any step below takes with 100 ms adverts (Master_Down_Interval 0.36 s).
 const SETTLE: Duration = Duration::from_secs(3);
 
@@ -23,7 +23,7 @@ struct FakeHost {
     /// The interfaces as the kernel has them (a test may change them without an event).
     links: Rc<RefCell<Links>>,
     /// Every set of VIPs given to the firewall, in order.
-    no_accept: Rc<RefCell<Vec<BTreeSet<Ipv4Addr>>>>,
+    no_accept: Rc<RefCell<Vec<BTreeSet<IpAddr>>>>,
 }
 
 impl Host for FakeHost {
@@ -37,7 +37,7 @@ impl Host for FakeHost {
         Ok(self.links.borrow().clone())
     }
 
-    async fn set_no_accept(&mut self, vips: BTreeSet<Ipv4Addr>) -> Result<()> {
+    async fn set_no_accept(&mut self, vips: BTreeSet<IpAddr>) -> Result<()> {
         self.no_accept.borrow_mut().push(vips);
         Ok(())
     }
@@ -63,7 +63,7 @@ fn instance(name: &str, vrid: u8, priority: u8, extra: &str) -> String {
 struct Test {
     world: Rc<RefCell<World>>,
     links: Rc<RefCell<Links>>,
-    no_accept: Rc<RefCell<Vec<BTreeSet<Ipv4Addr>>>>,
+    no_accept: Rc<RefCell<Vec<BTreeSet<IpAddr>>>>,
     dir: TempDir,
     tx: Inputs,
     rx: Option<mpsc::Receiver<Input>>,
@@ -159,11 +159,11 @@ fn links() -> Links {
 fn goodbye() -> Out {
     Out::Advert {
         priority: 0,
-        dst: vrrp_common::wire::VRRP_MULTICAST_V4,
+        dst: std::net::IpAddr::V4(vrrp_common::wire::VRRP_MULTICAST_V4),
     }
 }
 
-fn said_goodbye(out: &[Out], vip: Ipv4Addr) -> bool {
+fn said_goodbye(out: &[Out], vip: IpAddr) -> bool {
     let bye = out.iter().position(|o| *o == goodbye());
     let removed = out.iter().rposition(|o| *o == Out::RemoveVip(vip));
     matches!((bye, removed), (Some(b), Some(r)) if b < r)
@@ -185,7 +185,7 @@ async fn fatal_error_hands_over_then_exits_with_it() {
         .await;
     let err = result.unwrap_err();
     assert!(err.to_string().contains("Network is down"), "{err:#}");
-    let vip = Ipv4Addr::new(198, 51, 100, 51);
+    let vip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 51));
     assert!(
         said_goodbye(&t.outputs("VI_1"), vip),
         "{:?}",
@@ -221,7 +221,7 @@ async fn stop_signal_hands_over_and_exits_cleanly() {
     result.unwrap();
     let out = t.outputs("VI_1");
     assert!(
-        said_goodbye(&out, Ipv4Addr::new(198, 51, 100, 51)),
+        said_goodbye(&out, std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 51))),
         "{out:?}"
     );
     assert_eq!(out.last(), Some(&Out::Unbind), "{out:?}");
@@ -247,7 +247,7 @@ async fn panic_in_the_loop_still_hands_over() {
     );
     let out = t.outputs("VI_1");
     assert!(
-        said_goodbye(&out, Ipv4Addr::new(198, 51, 100, 51)),
+        said_goodbye(&out, std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 51))),
         "{out:?}"
     );
 }
@@ -438,7 +438,7 @@ async fn reload_keeps_unchanged_instances_untouched() {
     );
     let vi2 = t.outputs("VI_2");
     assert!(
-        said_goodbye(&vi2, Ipv4Addr::new(198, 51, 100, 52)),
+        said_goodbye(&vi2, std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 52))),
         "the old VI_2 stopped: {vi2:?}"
     );
     assert!(

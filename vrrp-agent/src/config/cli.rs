@@ -1,5 +1,5 @@
 //! The command line: a keepalived.conf to run or check, or one instance described by flags.
-use std::{net::Ipv4Addr, path::PathBuf, str::FromStr, time::Duration};
+use std::{net::IpAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use vrrp_common::{ChecksumForm, Version};
@@ -286,19 +286,21 @@ impl FromStr for VipArg {
                 ))
             }
         };
-        let (addr, len) = cidr.split_once('/').unwrap_or((cidr, "32"));
-        let addr: Ipv4Addr = addr.parse().map_err(|_| {
-            if addr.contains(':') {
-                format!("{addr}: IPv6 VIPs (VRRPv3 over IPv6) are not supported yet")
-            } else {
-                format!("{addr} is not an IPv4 address")
-            }
-        })?;
+        let (addr, len) = match cidr.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (cidr, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr} is not an IPv4 or IPv6 address"))?;
+        // keepalived's defaults: a host address.
+        let max = if addr.is_ipv6() { 128 } else { 32 };
+        let len = len.unwrap_or(if addr.is_ipv6() { "128" } else { "32" });
         let prefix_len = len
             .parse()
             .ok()
-            .filter(|l| (1..=32).contains(l))
-            .ok_or_else(|| format!("prefix length {len}: use 1 to 32"))?;
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| format!("prefix length {len}: use 1 to {max}"))?;
         Ok(Self(Vip {
             label,
             ..Vip::new(addr, prefix_len)
@@ -431,7 +433,13 @@ mod tests {
         let i = parse(BASE).unwrap();
         assert_eq!(i.version, Version::V3);
         assert_eq!(i.advert_interval, Duration::from_secs(1));
-        assert_eq!(i.vips, vec![Vip::new(Ipv4Addr::new(198, 51, 100, 100), 32)]);
+        assert_eq!(
+            i.vips,
+            vec![Vip::new(
+                std::net::Ipv4Addr::new(198, 51, 100, 100).into(),
+                32
+            )]
+        );
         assert!(i.preempt && i.accept && i.track_primary);
         assert_eq!(i.checksum, ChecksumForm::WithPseudoHeader);
         assert_eq!(i.garp, Garp::default());
@@ -555,6 +563,21 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_vips_make_an_ipv6_instance() {
+        let i = parse("--iface eth0 --vrid 1 --priority 100 --vip fe80::1 --vip 2001:db8::50/64")
+            .unwrap();
+        assert!(i.is_ipv6());
+        assert_eq!(
+            i.vips,
+            [
+                Vip::new("fe80::1".parse().unwrap(), 128),
+                Vip::new("2001:db8::50".parse().unwrap(), 64)
+            ]
+        );
+        assert_eq!(i.version, Version::V3);
+    }
+
+    #[test]
     fn rejected_command_lines_say_what_to_do() {
         let cases = [
             (
@@ -592,8 +615,24 @@ mod tests {
             (&format!("{BASE} --preempt-delay 1001"), "0 to 1000"),
             (&format!("{BASE} --vip 198.51.100.100/24"), "listed twice"),
             (
-                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8::1",
-                "IPv6",
+                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8::1 --vrrp-version 2",
+                "IPv6 VIPs need VRRP version 3",
+            ),
+            (
+                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8::1 --vip 198.51.100.1",
+                "198.51.100.1 is IPv4, the instance runs VRRP over IPv6",
+            ),
+            (
+                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8::1/129",
+                "1 to 128",
+            ),
+            (
+                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8::1 --liveness-interval 1ms",
+                "liveness channel runs over IPv4 only",
+            ),
+            (
+                "--iface eth0 --vrid 1 --priority 100 --vip 2001:db8:::1",
+                "not an IPv4 or IPv6 address",
             ),
             (
                 "--iface eth0 --vrid 1 --priority 100 --vip 198.51.100.1/33",

@@ -4,11 +4,14 @@
 pub mod cli;
 pub mod keepalived;
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use clap::ValueEnum;
 use thiserror::Error;
-use vrrp_common::{ChecksumForm, Version};
+use vrrp_common::{maps::MAX_ADDRS_V6, ChecksumForm, Version};
 
 /// Everything one agent process runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,10 +96,12 @@ pub struct VrrpInstance {
     /// `skip_check_adv_addr`: as backup, compare the address list only of adverts from a new
     /// master (keepalived's meaning), not of every advert.
     pub skip_check_adv_addr: bool,
-    /// `mcast_src_ip` / `unicast_src_ip`: advert source instead of the interface's primary address.
-    pub src_ip: Option<Ipv4Addr>,
-    /// `unicast_peer`: adverts go to (and are only accepted from) these instead of 224.0.0.18.
-    pub unicast_peers: Vec<Ipv4Addr>,
+    /// `mcast_src_ip` / `unicast_src_ip`: advert source instead of the interface's primary
+    /// address (IPv4) or its link-local address (IPv6).
+    pub src_ip: Option<IpAddr>,
+    /// `unicast_peer`: adverts go to (and are only accepted from) these instead of 224.0.0.18
+    /// or ff02::12.
+    pub unicast_peers: Vec<IpAddr>,
     pub notify: Notify,
     /// Extension: probe the master between adverts, to take over within a millisecond.
     pub liveness: Option<Liveness>,
@@ -137,8 +142,8 @@ impl Liveness {
 /// A virtual address (keepalived's `virtual_ipaddress` entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vip {
-    pub addr: Ipv4Addr,
-    /// keepalived defaults to /32.
+    pub addr: IpAddr,
+    /// keepalived defaults to /32 (IPv4) and /128 (IPv6).
     pub prefix_len: u8,
     /// An alias label such as `eth0:1`; `None` means the interface name, as for `ip addr add`.
     pub label: Option<String>,
@@ -146,7 +151,7 @@ pub struct Vip {
     pub dev: Option<String>,
     /// `scope`: rtnetlink scope (0 global, 200 site, 253 link, 254 host).
     pub scope: u8,
-    /// `brd`: explicit broadcast; `None` computes it as `ip addr add ... brd +` does.
+    /// `brd`: explicit broadcast; `None` computes it as `ip addr add ... brd +` does. IPv4 only.
     pub broadcast: Option<Ipv4Addr>,
     /// `no_track`: when someone else deletes it while we are master, leave it deleted (the agent
     /// puts other VIPs back at once).
@@ -155,7 +160,7 @@ pub struct Vip {
 
 impl Vip {
     /// A plain `ADDR/LEN` entry.
-    pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
+    pub fn new(addr: IpAddr, prefix_len: u8) -> Self {
         Self {
             addr,
             prefix_len,
@@ -331,19 +336,29 @@ pub enum ConfigError {
     #[error("preempt_delay {0:?}: keepalived's range is 0 to 1000 seconds")]
     PreemptDelayRange(Duration),
     #[error("VIP {0} is listed twice")]
-    DuplicateVip(Ipv4Addr),
+    DuplicateVip(IpAddr),
     #[error("a VRRP instance needs at least one VIP (virtual_ipaddress, --vip)")]
     NoVips,
     #[error("garp_master_repeat 0: send at least one gratuitous ARP, or the neighbours keep the old MAC")]
     GarpCount,
     #[error("VIP {addr} label {label:?} must start with the interface name, as in \"{iface}:1\"")]
     LabelPrefix {
-        addr: Ipv4Addr,
+        addr: IpAddr,
         label: String,
         iface: String,
     },
     #[error("VIP {addr} label {label:?} is longer than the 15 bytes the kernel allows")]
-    LabelLength { addr: Ipv4Addr, label: String },
+    LabelLength { addr: IpAddr, label: String },
+    #[error("{addr} is IPv{got}, the instance runs VRRP over IPv{want} (its first VIP); put the two families in two instances")]
+    FamilyMismatch { addr: IpAddr, got: u8, want: u8 },
+    #[error("IPv6 VIPs need VRRP version 3: VRRPv2 (RFC 3768) is IPv4 only")]
+    V2Ipv6,
+    #[error("{count} IPv6 VIPs: an advert carries at most {max} in a 1500-byte frame; list the rest in virtual_ipaddress_excluded")]
+    TooManyIpv6Vips { count: usize, max: usize },
+    #[error(
+        "the liveness channel runs over IPv4 only; leave liveness_interval out of IPv6 instances"
+    )]
+    LivenessIpv6,
     #[error("liveness interval {0:?}: write 100us to 1s, e.g. 200us or 1ms")]
     LivenessInterval(Duration),
     #[error("liveness multiplier {0}: write 2 to 255 (one lost probe must not move the VIP)")]
@@ -360,6 +375,11 @@ impl VrrpInstance {
         let vips = self.vips.iter().chain(&self.excluded_vips);
         let devs = vips.filter_map(|v| v.dev.as_deref());
         std::iter::once(self.iface.as_str()).chain(devs)
+    }
+
+    /// Whether it runs VRRP over IPv6: its first VIP says, as in keepalived.
+    pub fn is_ipv6(&self) -> bool {
+        self.vips.first().is_some_and(|v| v.addr.is_ipv6())
     }
 
     /// The checks every source of configuration goes through.
@@ -384,6 +404,7 @@ impl VrrpInstance {
             }
             check_label(v, v.dev.as_deref().unwrap_or(&self.iface))?;
         }
+        self.check_family()?;
         if self.garp.count == 0 {
             return Err(ConfigError::GarpCount);
         }
@@ -407,6 +428,41 @@ impl VrrpInstance {
                     vrrp,
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl VrrpInstance {
+    /// One family per instance (RFC 9568 §5.2.9): the advertised VIPs, the source and the
+    /// unicast peers; IPv6 only over VRRPv3, within one frame, without the liveness channel.
+    /// Excluded VIPs may mix families, as in keepalived.
+    fn check_family(&self) -> Result<(), ConfigError> {
+        let v6 = self.is_ipv6();
+        let number = |v6: bool| if v6 { 6 } else { 4 };
+        let addrs = self.vips.iter().map(|v| v.addr);
+        let others = self.src_ip.iter().chain(&self.unicast_peers).copied();
+        if let Some(addr) = addrs.chain(others).find(|a| a.is_ipv6() != v6) {
+            return Err(ConfigError::FamilyMismatch {
+                addr,
+                got: number(addr.is_ipv6()),
+                want: number(v6),
+            });
+        }
+        if !v6 {
+            return Ok(());
+        }
+        if self.version == Version::V2 {
+            return Err(ConfigError::V2Ipv6);
+        }
+        if self.vips.len() > MAX_ADDRS_V6 {
+            return Err(ConfigError::TooManyIpv6Vips {
+                count: self.vips.len(),
+                max: MAX_ADDRS_V6,
+            });
+        }
+        if self.liveness.is_some() {
+            return Err(ConfigError::LivenessIpv6);
         }
         Ok(())
     }

@@ -1,12 +1,13 @@
 //! One test per election rule, in virtual time, then multi-router scenarios.
 
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 
 use super::*;
 
-const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const PEER_LOW: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 0);
-const PEER_HIGH: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const US: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+const PEER_LOW: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0));
+const PEER_HIGH: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
 const SEC: Duration = Duration::from_secs(1);
 
 fn params(priority: u8) -> Params {
@@ -30,7 +31,7 @@ fn at_ms(ms: u64) -> Timestamp {
     Timestamp(ms * 1_000_000)
 }
 
-fn advert(src: Ipv4Addr, priority: u8) -> Event {
+fn advert(src: IpAddr, priority: u8) -> Event {
     Event::Advert {
         src,
         priority,
@@ -895,7 +896,7 @@ impl Lan {
     }
 }
 
-fn lan_params(priority: u8, addr: Ipv4Addr) -> Params {
+fn lan_params(priority: u8, addr: IpAddr) -> Params {
     Params {
         primary_addr: addr,
         ..params(priority)

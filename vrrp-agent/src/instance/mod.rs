@@ -9,15 +9,19 @@
 //! Every error of an output is recoverable here: it is logged (at most once per
 //! [`LOG_EVERY`] for each kind: adverts, VIPs, the kernel), counted, and the instance carries
 //! on. A VIP that could not be added is tried again at each advert while master.
-use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use bytemuck::Zeroable as _;
 use tracing::{debug, info, warn};
 use vrrp_common::{
-    advert::{decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, Expect},
+    advert::{decode_ipv4, decode_ipv6, encode, AddrList, AdvertSpec, Auth, Expect},
     liveness::{BestProber, LivenessChange, Session},
-    maps::{gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
-    wire::{MAX_ADVERT_LEN_V4, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4},
+    maps::{addr_bytes, addr_of, gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
+    wire::{MAX_ADVERT_LEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6},
     DecodeError, Version,
 };
 
@@ -44,7 +48,7 @@ pub trait Outputs {
     /// `links` has them: the advert socket, the receive path, the VIP devices. Returns the advert
     /// source: the configured one, else the interface's first IPv4 address that is not a VIP;
     /// `None`, with nothing opened, while the interface has no such address yet.
-    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, Self::Error>;
+    async fn bind(&mut self, links: &Links) -> Result<Option<IpAddr>, Self::Error>;
     /// Closes them again, and forgets the instance in the kernel.
     fn unbind(&mut self);
     /// Sends one advert: an IPv4 packet to 224.0.0.18 or to a unicast peer.
@@ -214,7 +218,7 @@ pub struct Instance<O> {
     last_transition: Option<(Timestamp, String)>,
     /// In Backup: the (source, priority, interval) of the last advert that restarted the
     /// Master_Down timer; the kernel restarts its own copy of the timer on the same ones.
-    accepted: Option<(Ipv4Addr, u8, u16)>,
+    accepted: Option<(IpAddr, u8, u16)>,
     /// What the kernel was last told of the instance.
     written: Option<InstanceEntry>,
     /// The kernel's Master_Down timer is due at this deadline, the same as ours (read from its
@@ -237,7 +241,7 @@ pub struct Status {
     pub priority: u8,
     pub base_priority: u8,
     /// The master it follows as backup (itself as master); none known otherwise.
-    pub master: Option<Ipv4Addr>,
+    pub master: Option<IpAddr>,
     pub advert_interval_ms: f64,
     /// The master's interval as adopted (VRRPv3), else ours.
     pub master_advert_interval_ms: f64,
@@ -276,7 +280,7 @@ pub struct TrackStatus {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct VipStatus {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub iface: String,
 }
 
@@ -284,7 +288,7 @@ pub struct VipStatus {
 pub struct KernelStatus {
     pub adverts: u64,
     pub rejected: u64,
-    pub last_source: Option<Ipv4Addr>,
+    pub last_source: Option<IpAddr>,
     pub last_priority: Option<u8>,
     pub last_interval_ms: Option<f64>,
     pub last_age_secs: Option<f64>,
@@ -348,7 +352,7 @@ impl<O: Outputs> Instance<O> {
             preempt: config.preempt,
             preempt_delay: config.preempt_delay,
             accept_mode: config.accept,
-            primary_addr: config.src_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            primary_addr: config.src_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             garp_repeat: config.garp.repeat_after,
             garp_refresh: config.garp.refresh,
             garp_lower_prio: config.garp.lower_prio_count > 0,
@@ -427,7 +431,11 @@ impl<O: Outputs> Instance<O> {
             Some(src) => self.bound_to(links, src),
             None => {
                 let iface = &self.config.iface;
-                self.unbound = Some(format!("interface {iface} has no IPv4 address yet"));
+                let what = match self.config.is_ipv6() {
+                    true => "usable IPv6 link-local address",
+                    false => "IPv4 address",
+                };
+                self.unbound = Some(format!("interface {iface} has no {what} yet"));
             }
         }
         Ok(())
@@ -440,7 +448,7 @@ impl<O: Outputs> Instance<O> {
             .map(str::to_owned)
     }
 
-    fn bound_to(&mut self, links: &Links, src: Ipv4Addr) {
+    fn bound_to(&mut self, links: &Links, src: IpAddr) {
         let indexes = self
             .config
             .devices()
@@ -527,14 +535,14 @@ impl<O: Outputs> Instance<O> {
         self.reevaluate(now).await;
     }
 
-    /// An IPv4 address appeared on or went from interface `index`. While master, one of our VIPs
+    /// An address appeared on or went from interface `index`. While master, one of our VIPs
     /// that someone else deleted is put back at once (keepalived instead leaves MASTER and comes
     /// back after Skew_Time: a flap); `no_track` VIPs are left alone. An unbound instance whose
     /// interface got an address tries to bind again (it may have had none).
     pub async fn address_changed(
         &mut self,
         index: u32,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         added: bool,
         links: &Links,
         now: Timestamp,
@@ -743,7 +751,7 @@ impl<O: Outputs> Instance<O> {
         };
         let ours = AddrList::of(self.advertised());
         InstanceEntry {
-            local_addr: self.machine.params().primary_addr.octets(),
+            local_addr: addr_bytes(self.machine.params().primary_addr),
             auth_data,
             interval_cs: self.interval_cs(),
             version: self.config.version.number(),
@@ -761,7 +769,6 @@ impl<O: Outputs> Instance<O> {
             } else {
                 ours.count
             },
-            _pad: [0; 4],
             addr_digest: ours.digest,
             ..self.kernel_watch()
         }
@@ -778,7 +785,7 @@ impl<O: Outputs> Instance<O> {
                 if self.state() == State::Backup && steady(priority) =>
             {
                 InstanceEntry {
-                    watch_src: src.octets(),
+                    watch_src: addr_bytes(src),
                     watch_interval_cs: interval_cs,
                     watch_priority: priority,
                     watch_down_ns: self.machine.master_down_interval().as_nanos() as u64,
@@ -826,11 +833,21 @@ impl<O: Outputs> Instance<O> {
         }
     }
 
-    /// A received IPv4 packet (from the XDP ring buffer or the raw socket, which tells whether
-    /// the kernel `reassembled` it from fragments) that may be a VRRP advert for this instance:
-    /// the receive checks, then the election.
+    /// A received IP packet of the instance's family (from the XDP ring buffer or the raw
+    /// socket, which tells whether the kernel `reassembled` it from fragments) that may be a
+    /// VRRP advert for this instance: the receive checks, then the election.
     pub async fn on_packet(&mut self, packet: &[u8], reassembled: bool, at: Timestamp) {
-        let checked = decode_ipv4(packet)
+        let v6 = self.config.is_ipv6();
+        // The other family's routers: separate virtual routers, whatever their VRIDs.
+        if packet.first().map(|b| b >> 4) != Some(if v6 { 6 } else { 4 }) {
+            return;
+        }
+        let decoded = if v6 {
+            decode_ipv6(packet)
+        } else {
+            decode_ipv4(packet)
+        };
+        let checked = decoded
             .and_then(|a| a.check(&self.expect()).map(|()| a))
             .and_then(|a| match reassembled {
                 // The XDP program sees the fragments and drops them: the same verdict.
@@ -862,7 +879,7 @@ impl<O: Outputs> Instance<O> {
 
     /// An accepted advert for the election; one that restarted the Master_Down timer is the one
     /// the kernel's copy of the timer follows ([`Instance::kernel_watch`]).
-    async fn on_advert(&mut self, src: Ipv4Addr, priority: u8, interval_cs: u16, at: Timestamp) {
+    async fn on_advert(&mut self, src: IpAddr, priority: u8, interval_cs: u16, at: Timestamp) {
         let event = self.advert_event(src, priority, interval_cs, at);
         self.handle(event, at).await;
         let restarted = self.machine.deadline(Timer::MasterDown)
@@ -885,7 +902,7 @@ impl<O: Outputs> Instance<O> {
         let kernel = kernel.map(|p| KernelStatus {
             adverts: p.count,
             rejected: p.rejected,
-            last_source: (p.count > 0).then(|| Ipv4Addr::from(p.src)),
+            last_source: (p.count > 0).then(|| addr_of(p.src)),
             last_priority: (p.count > 0).then_some(p.priority),
             last_interval_ms: (p.count > 0).then(|| f64::from(p.interval_cs) * 10.0),
             last_age_secs: (p.count > 0).then(|| secs(Timestamp(p.t_ns))),
@@ -980,9 +997,16 @@ impl<O: Outputs> Instance<O> {
         let Some(suppressed) = self.due(Warning::Rejected, at) else {
             return;
         };
-        let src = packet
-            .get(12..16)
-            .map(|s| Ipv4Addr::new(s[0], s[1], s[2], s[3]));
+        let src = match self.config.is_ipv6() {
+            true => packet
+                .get(8..24)
+                .and_then(|s| <[u8; 16]>::try_from(s).ok())
+                .map(IpAddr::from),
+            false => packet
+                .get(12..16)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .map(IpAddr::from),
+        };
         warn!(
             vrid = self.config.vrid,
             src = ?src,
@@ -1034,7 +1058,7 @@ impl<O: Outputs> Instance<O> {
                 return false;
             }
         };
-        let (arrived, src) = (Timestamp(peer.t_ns), Ipv4Addr::from(peer.src));
+        let (arrived, src) = (Timestamp(peer.t_ns), addr_of(peer.src));
         // With skip_check_adv_addr the kernel records adverts with any address list.
         let unchecked = self.config.skip_check_adv_addr && self.checks_addrs_from(src);
         let fresh = peer.count > 0 && arrived > self.last_advert && self.is_peer(src) && !unchecked;
@@ -1064,7 +1088,7 @@ impl<O: Outputs> Instance<O> {
     /// two minutes once its sender is silent) is adopted as that maximum, logged and counted.
     fn advert_event(
         &mut self,
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
         interval_cs: u16,
         at: Timestamp,
@@ -1094,18 +1118,18 @@ impl<O: Outputs> Instance<O> {
     /// Whether the address list of an advert from `src` is compared with ours: always, but with
     /// `skip_check_adv_addr` (keepalived's meaning) for a backup's adverts from the master it
     /// follows, whose list was compared when it became that master.
-    fn checks_addrs_from(&self, src: Ipv4Addr) -> bool {
+    fn checks_addrs_from(&self, src: IpAddr) -> bool {
         let followed = self.state() == State::Backup && self.machine.followed() == Some(src);
         !(self.config.skip_check_adv_addr && followed)
     }
 
     /// The addresses our adverts list: `virtual_ipaddress`, not `virtual_ipaddress_excluded`.
-    fn advertised(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    fn advertised(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.config.vips.iter().map(|v| v.addr)
     }
 
     /// Whether adverts from `src` count: any source, or one of the `unicast_peer`s.
-    fn is_peer(&self, src: Ipv4Addr) -> bool {
+    fn is_peer(&self, src: IpAddr) -> bool {
         let peers = &self.config.unicast_peers;
         peers.is_empty() || peers.contains(&src)
     }
@@ -1127,9 +1151,9 @@ impl<O: Outputs> Instance<O> {
 
     /// After our goodbye at `since`: the router the kernel heard advertise since then with a
     /// non-zero priority, i.e. the new master (None on the raw-socket path).
-    pub fn successor(&self, since: Timestamp) -> Option<Ipv4Addr> {
+    pub fn successor(&self, since: Timestamp) -> Option<IpAddr> {
         let peer = self.outputs.peer().ok()??;
-        let src = Ipv4Addr::from(peer.src);
+        let src = addr_of(peer.src);
         (peer.t_ns > since.0 && peer.priority > 0 && self.is_peer(src)).then_some(src)
     }
 
@@ -1152,7 +1176,8 @@ impl<O: Outputs> Instance<O> {
     /// else nothing. Only where the kernel program runs, which reflects and times the probes.
     fn probe_master(&mut self, now: Timestamp) {
         let target = match (self.config.liveness, self.machine.followed()) {
-            (Some(liveness), Some(master))
+            // IPv4 only (the configuration refuses it for IPv6).
+            (Some(liveness), Some(IpAddr::V4(master)))
                 if self.state() == State::Backup && self.outputs.records_adverts() =>
             {
                 Some((liveness, master))
@@ -1206,7 +1231,7 @@ impl<O: Outputs> Instance<O> {
     /// was sent after the master stopped reflecting, so it lives and the channel lost probes.
     async fn master_silent(&mut self, down: LivenessChange, liveness: Liveness, at: Timestamp) {
         let master = Ipv4Addr::from(down.peer);
-        if down.first == 0 || self.machine.followed() != Some(master) {
+        if down.first == 0 || self.machine.followed() != Some(IpAddr::V4(master)) {
             return;
         }
         let last = Timestamp(down.last_ns);
@@ -1239,7 +1264,8 @@ impl<O: Outputs> Instance<O> {
             return;
         }
         self.silent_since = Some(last);
-        self.handle(Event::MasterGone { src: master }, at).await;
+        self.handle(Event::MasterGone { src: master.into() }, at)
+            .await;
     }
 
     async fn act(&mut self, action: Action, reason: Reason, now: Timestamp) {
@@ -1352,7 +1378,7 @@ impl<O: Outputs> Instance<O> {
     }
 
     /// The VIPs whose traffic is dropped while this instance is master (`no_accept`).
-    pub fn no_accept_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    pub fn no_accept_vips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let drop = !self.machine.params().accepts_vip_traffic();
         let vips = self.config.vips.iter().chain(&self.config.excluded_vips);
         vips.filter(move |_| drop).map(|v| v.addr)
@@ -1365,10 +1391,13 @@ impl<O: Outputs> Instance<O> {
     }
 
     async fn send_advert(&mut self, priority: u8, now: Timestamp) {
-        let addrs: Vec<Ipv4Addr> = self.advertised().collect();
-        let multicast = [VRRP_MULTICAST_V4];
+        let addrs: Vec<IpAddr> = self.advertised().collect();
+        let multicast = match self.config.is_ipv6() {
+            true => IpAddr::V6(VRRP_MULTICAST_V6),
+            false => IpAddr::V4(VRRP_MULTICAST_V4),
+        };
         let dsts = if self.config.unicast_peers.is_empty() {
-            multicast.to_vec()
+            vec![multicast]
         } else {
             self.config.unicast_peers.clone()
         };
@@ -1379,7 +1408,7 @@ impl<O: Outputs> Instance<O> {
             interval_cs: self.interval_cs(),
             auth: self.config.auth_pass.map_or(Auth::None, Auth::Pass),
             src: self.machine.params().primary_addr,
-            dst: VRRP_MULTICAST_V4,
+            dst: multicast,
             ip_id: 0,
             checksum_form: self.config.checksum,
             addrs: &addrs,
@@ -1389,9 +1418,9 @@ impl<O: Outputs> Instance<O> {
             self.ip_id = self.ip_id.checked_add(1).unwrap_or(1);
             spec.dst = dst;
             spec.ip_id = self.ip_id;
-            let mut buf = [0; MAX_ADVERT_LEN_V4];
+            let mut buf = [0; MAX_ADVERT_LEN];
             // The configuration bounds the VIP count, so the advert always fits.
-            let Ok(len) = encode_ipv4(&spec, &mut buf) else {
+            let Ok(len) = encode(&spec, &mut buf) else {
                 continue;
             };
             // A lost advert is covered by the next one: log and go on.

@@ -1,5 +1,6 @@
 //! The instance against a recording fake of its outputs, in virtual time: no root, no sockets.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use vrrp_common::maps::PeerRecord;
@@ -13,8 +14,10 @@ use crate::{
     },
 };
 
-const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const PEER4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const PEER: IpAddr = IpAddr::V4(PEER4);
+const VIP4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
+const VIP: IpAddr = IpAddr::V4(VIP4);
 const MS: Duration = Duration::from_millis(1);
 const INTERVAL: Duration = Duration::from_millis(100);
 
@@ -70,12 +73,12 @@ fn advert(priority: u8) -> Vec<u8> {
 }
 
 /// An advert from `src` listing `addrs`.
-fn advert_listing(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr]) -> Vec<u8> {
+fn advert_listing(src: IpAddr, priority: u8, addrs: &[IpAddr]) -> Vec<u8> {
     advert_every(src, priority, addrs, 10)
 }
 
 /// An advert from `src` listing `addrs`, with interval `interval_cs`.
-fn advert_every(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr], interval_cs: u16) -> Vec<u8> {
+fn advert_every(src: IpAddr, priority: u8, addrs: &[IpAddr], interval_cs: u16) -> Vec<u8> {
     let spec = AdvertSpec {
         version: vrrp_common::Version::V3,
         vrid: 51,
@@ -83,13 +86,13 @@ fn advert_every(src: Ipv4Addr, priority: u8, addrs: &[Ipv4Addr], interval_cs: u1
         interval_cs,
         auth: Auth::None,
         src,
-        dst: VRRP_MULTICAST_V4,
+        dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4),
         ip_id: 1,
         checksum_form: vrrp_common::ChecksumForm::WithPseudoHeader,
         addrs,
     };
-    let mut buf = [0; MAX_ADVERT_LEN_V4];
-    let len = encode_ipv4(&spec, &mut buf).unwrap();
+    let mut buf = [0; MAX_ADVERT_LEN];
+    let len = encode(&spec, &mut buf).unwrap();
     buf[..len].to_vec()
 }
 
@@ -104,7 +107,7 @@ async fn becoming_master_adds_vips_advertises_announces_and_notifies() {
             Out::AddVip(VIP),
             Out::Advert {
                 priority: 100,
-                dst: VRRP_MULTICAST_V4
+                dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4)
             },
             Out::Garp { count: 5 },
             Out::Kernel {
@@ -129,7 +132,7 @@ async fn priority_changes_are_advertised_at_once() {
         [
             Out::Advert {
                 priority: 70,
-                dst: VRRP_MULTICAST_V4
+                dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4)
             },
             Out::Kernel {
                 role: Role::Master as u8,
@@ -159,7 +162,7 @@ async fn failing_weight_zero_check_is_fault_with_its_reason() {
     let out = fake.take();
     assert!(out.contains(&Out::Advert {
         priority: 0,
-        dst: VRRP_MULTICAST_V4
+        dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4)
     }));
     assert!(out.contains(&Out::RemoveVip(VIP)));
     assert!(out.contains(&Out::Notify(State::Fault, 100)));
@@ -235,7 +238,7 @@ async fn kernel_record_is_read_before_declaring_the_master_down() {
     fake.world().peer = Some(PeerRecord {
         t_ns: at(310).0,
         count: 2,
-        src: PEER.octets(),
+        src: addr_bytes(PEER),
         priority: 200,
         interval_cs: 10,
         ..PeerRecord::default()
@@ -256,7 +259,7 @@ fn watched_record(t: Timestamp, watch: Timestamp) -> PeerRecord {
     PeerRecord {
         t_ns: t.0,
         count: 2,
-        src: PEER.octets(),
+        src: addr_bytes(PEER),
         priority: 200,
         interval_cs: 10,
         watch_ns: watch.0,
@@ -288,19 +291,19 @@ async fn kernel_watches_the_master_whose_adverts_restart_the_timer() {
     let down = i.machine.master_down_interval();
     assert_eq!(
         (e.watch_src, e.watch_priority, e.watch_interval_cs),
-        (PEER.octets(), 200, 10)
+        (addr_bytes(PEER), 200, 10)
     );
     assert_eq!(e.watch_down_ns, down.as_nanos() as u64);
-    assert!(e.watches(PEER.octets(), 200, 10));
-    assert!(!e.watches(PEER.octets(), 150, 10), "another priority");
-    assert!(!e.watches(PEER.octets(), 200, 20), "another interval");
+    assert!(e.watches(addr_bytes(PEER), 200, 10));
+    assert!(!e.watches(addr_bytes(PEER), 150, 10), "another priority");
+    assert!(!e.watches(addr_bytes(PEER), 200, 20), "another interval");
 
     let (mut m, _, _) = master(config("", "")).await;
     assert_eq!(m.kernel_entry().watch_down_ns, 0, "a master watches no one");
     m.on_packet(&advert(200), false, at(900)).await;
     assert_eq!(m.state(), State::Backup);
     assert!(
-        m.kernel_entry().watches(PEER.octets(), 200, 10),
+        m.kernel_entry().watches(addr_bytes(PEER), 200, 10),
         "yielded to it: its timer runs from that advert"
     );
 }
@@ -384,7 +387,7 @@ async fn lost_kernel_word_still_takes_over_late_and_says_so() {
     );
 }
 
-const OTHER_VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 101);
+const OTHER_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 101));
 
 /// RFC 3768 §7.1 address list check, as keepalived 2.2.7 makes it: an advert whose list is not
 /// ours (another address, or one more) is dropped, however high its priority; ours is not.
@@ -411,7 +414,7 @@ async fn skip_check_adv_addr_trusts_only_the_master_followed() {
         (entry.addr_count, entry.addr_digest),
         (0, AddrList::of([VIP]).digest)
     );
-    let stranger = Ipv4Addr::new(198, 51, 100, 3);
+    let stranger = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 3));
     i.on_packet(&advert_listing(stranger, 200, &[OTHER_VIP]), false, at(10))
         .await;
     assert_eq!(
@@ -432,7 +435,7 @@ async fn skip_check_adv_addr_trusts_only_the_master_followed() {
     fake.world().peer = Some(PeerRecord {
         t_ns: down.0 - 1,
         count: 9,
-        src: stranger.octets(),
+        src: addr_bytes(stranger),
         priority: 250,
         interval_cs: 10,
         ..PeerRecord::default()
@@ -489,7 +492,7 @@ async fn kernel_record_from_a_stranger_does_not_count_with_unicast_peers() {
     fake.world().peer = Some(PeerRecord {
         t_ns: down.0 - 1,
         count: 1,
-        src: PEER.octets(),
+        src: addr_bytes(PEER),
         priority: 200,
         interval_cs: 10,
         ..PeerRecord::default()
@@ -535,7 +538,7 @@ async fn vip_deleted_while_master_is_put_back() {
 
     let no_track = "virtual_ipaddress_excluded {\n203.0.113.5/24 no_track\n}";
     let (mut i, fake, t) = master(config("", no_track)).await;
-    let excluded = Ipv4Addr::new(203, 0, 113, 5);
+    let excluded = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5));
     fake.world().addrs.remove(&excluded);
     i.address_changed(7, excluded, false, &links(7, true), t + MS)
         .await;
@@ -634,7 +637,7 @@ async fn lower_priority_master_gets_an_advert_and_gratuitous_arp() {
         [
             Out::Advert {
                 priority: 100,
-                dst: VRRP_MULTICAST_V4
+                dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4)
             },
             Out::Garp { count: 2 },
         ]
@@ -651,7 +654,7 @@ async fn master_shutdown_says_goodbye() {
         [
             Out::Advert {
                 priority: 0,
-                dst: VRRP_MULTICAST_V4
+                dst: std::net::IpAddr::V4(VRRP_MULTICAST_V4)
             },
             Out::RemoveVip(VIP),
             Out::Kernel {
@@ -669,7 +672,7 @@ async fn unicast_adverts_go_to_every_peer() {
     let unicast = "unicast_peer {\n198.51.100.2\n198.51.100.3\n}";
     let (mut i, fake, t) = master(config("", unicast)).await;
     i.on_timers(t + INTERVAL).await;
-    let dsts: Vec<Ipv4Addr> = fake
+    let dsts: Vec<IpAddr> = fake
         .take()
         .into_iter()
         .filter_map(|o| match o {
@@ -677,7 +680,10 @@ async fn unicast_adverts_go_to_every_peer() {
             _ => None,
         })
         .collect();
-    assert_eq!(dsts, [PEER, Ipv4Addr::new(198, 51, 100, 3)]);
+    assert_eq!(
+        dsts,
+        [PEER, std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 3))]
+    );
 }
 
 /// ARP from another MAC for our VIP while master (split-brain evidence, or a host claiming the
@@ -689,15 +695,15 @@ async fn arp_conflicts_are_logged_counted_and_answered_while_master() {
     let logs = Logs::capture();
     let rival = [2, 0, 0, 0, 0, 9];
     let (mut backup, fake) = started(config("", "")).await;
-    backup.arp_conflict(7, VIP, rival, at(1)).await;
+    backup.arp_conflict(7, VIP4, rival, at(1)).await;
     assert_eq!(backup.counters.arp_conflicts, 0);
     assert!(fake.take().is_empty());
 
     let (mut i, fake, t) = master(config("", "")).await;
-    i.arp_conflict(7, VIP, rival, t + MS).await;
-    i.arp_conflict(7, VIP, rival, t + 2 * MS).await;
-    i.arp_conflict(8, VIP, rival, t + 3 * MS).await;
-    i.arp_conflict(7, PEER, rival, t + 4 * MS).await;
+    i.arp_conflict(7, VIP4, rival, t + MS).await;
+    i.arp_conflict(7, VIP4, rival, t + 2 * MS).await;
+    i.arp_conflict(8, VIP4, rival, t + 3 * MS).await;
+    i.arp_conflict(7, PEER4, rival, t + 4 * MS).await;
     assert_eq!(i.counters.arp_conflicts, 2);
     assert_eq!(
         fake.take(),
@@ -785,7 +791,7 @@ async fn probing_backup() -> (Instance<Fake>, Fake) {
 
 fn change(up: bool, first: bool, last_ms: u64) -> LivenessChange {
     LivenessChange {
-        peer: PEER.octets(),
+        peer: PEER4.octets(),
         vrid: 51,
         first: first.into(),
         up: up.into(),
@@ -810,8 +816,8 @@ async fn backup_probes_the_master_it_follows() {
     assert_eq!(
         probes(&out),
         [
-            &Out::Probe(Some((PEER, 100, false))),
-            &Out::Probe(Some((PEER, 100, true)))
+            &Out::Probe(Some((PEER4, 100, false))),
+            &Out::Probe(Some((PEER4, 100, true)))
         ]
     );
     assert_eq!(
@@ -928,7 +934,7 @@ async fn silence_while_adverts_arrive_is_no_proof() {
     fake.world().peer = Some(PeerRecord {
         t_ns: at(11).0 + 500_000,
         count: 2,
-        src: PEER.octets(),
+        src: addr_bytes(PEER),
         priority: 200,
         interval_cs: 10,
         ..PeerRecord::default()

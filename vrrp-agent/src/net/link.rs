@@ -1,4 +1,4 @@
-//! Interfaces by name, and one netlink watch for their changes and for IPv4 address changes.
+//! Interfaces by name, and one netlink watch for their changes and for address changes.
 //!
 //! The agent follows interfaces by name, as keepalived does: an interface that is deleted and
 //! created again (a container restart, a driver reload) is the same interface with a new index.
@@ -9,19 +9,19 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
-use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_LINK};
+use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::address::AddressMessage;
+use rtnetlink::packet_route::address::{AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use rtnetlink::Handle;
 
-use super::netlink::{local_ipv4, to_io};
+use super::netlink::{local_addr, to_io};
 use super::{hint, Netlink};
 
 /// An interface as the agent needs it.
@@ -45,10 +45,11 @@ pub struct Links(BTreeMap<String, Link>);
 pub enum Change {
     /// Interface `name` is now `link`, or gone (`None`).
     Link { name: String, link: Option<Link> },
-    /// An IPv4 address appeared on, or went from, interface `index`.
+    /// An address appeared on, changed on (an IPv6 address done with duplicate address
+    /// detection), or went from, interface `index`.
     Address {
         index: u32,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         added: bool,
     },
 }
@@ -139,8 +140,9 @@ impl FromIterator<(String, Link)> for Links {
     }
 }
 
-/// One netlink socket subscribed to link and IPv4 address notifications (RTMGRP_LINK,
-/// RTMGRP_IPV4_IFADDR), in the network namespace of the thread that creates it.
+/// One netlink socket subscribed to link and address notifications (RTMGRP_LINK,
+/// RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR), in the network namespace of the thread that
+/// creates it.
 pub struct Watch {
     /// For the dump after notifications were lost.
     handle: Handle,
@@ -165,7 +167,10 @@ impl Watch {
         connection
             .socket_mut()
             .socket_mut()
-            .bind(&SocketAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+            .bind(&SocketAddr::new(
+                0,
+                RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+            ))
             .map_err(subscribe)?;
         tokio::spawn(connection);
         Ok(Self {
@@ -263,23 +268,36 @@ fn observe(payload: &NetlinkPayload<RouteNetlinkMessage>) -> Option<Observed> {
 fn address(message: &AddressMessage, added: bool) -> Option<Change> {
     Some(Change::Address {
         index: message.header.index,
-        addr: local_ipv4(message)?,
+        addr: local_addr(message)?,
         added,
     })
 }
 
-/// The first IPv4 address of interface `index` that is not one of `vips`: keepalived sends its
-/// adverts from the interface's primary address, and a VIP left by a crashed run, or owned by
-/// this router, must not become the advert source.
-pub async fn primary_ipv4(
+/// The address adverts go out from, on interface `index`, when none is configured: for IPv4
+/// the first address that is not one of `vips` (keepalived sends from the interface's primary
+/// address, and a VIP left by a crashed run, or owned by this router, must not become the
+/// source); for IPv6 (`v6`) the first link-local address that is not a VIP (fe80::1 may be one)
+/// and is done with duplicate address detection (RFC 9568 §7.2: a tentative address cannot be
+/// a source yet).
+pub async fn source_address(
     nl: &Netlink,
     index: u32,
-    vips: &[Ipv4Addr],
-) -> io::Result<Option<Ipv4Addr>> {
-    let messages = nl.ipv4_addresses(index).await?;
+    v6: bool,
+    vips: &[IpAddr],
+) -> io::Result<Option<IpAddr>> {
+    let messages = nl.addresses(index, v6).await?;
+    let usable = |m: &&AddressMessage| {
+        let unusable = AddressHeaderFlags::Tentative | AddressHeaderFlags::Dadfailed;
+        !m.header.flags.intersects(unusable)
+    };
     Ok(messages
         .iter()
-        .filter_map(local_ipv4)
+        .filter(usable)
+        .filter_map(local_addr)
+        .filter(|addr| match addr {
+            IpAddr::V6(a) => a.is_unicast_link_local(),
+            IpAddr::V4(_) => true,
+        })
         .find(|addr| !vips.contains(addr)))
 }
 

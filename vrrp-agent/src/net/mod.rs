@@ -1,14 +1,15 @@
 //! The agent's I/O with the network, kept thin so each piece can be swapped or stubbed: interfaces
-//! by name and their changes, and VIPs, over rtnetlink; adverts over raw IPv4 sockets; gratuitous
-//! ARP over a packet socket; the `no_accept` firewall rule through `nft`. Packet formats live in `vrrp-common`: no
+//! by name and their changes, and VIPs, over rtnetlink; adverts over raw IPv4 and IPv6 sockets;
+//! gratuitous ARP and Neighbor Advertisements over a packet socket; the `no_accept` firewall
+//! rule through `nft`. Packet formats live in `vrrp-common`: no
 //! header is laid out here, frames come from its encoders.
 //!
 //! The sockets and the netlink connection belong to the network namespace of the thread that
 //! creates them, and must be created inside a tokio runtime (they register with its reactor).
 
 pub mod advert;
+pub mod announce;
 pub mod firewall;
-pub mod garp;
 pub mod link;
 pub mod liveness;
 pub mod netlink;
@@ -24,9 +25,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 pub use advert::{AdvertReceiver, AdvertSender};
+pub use announce::Announcer;
 pub use firewall::{Firewall, FirewallError};
-pub use garp::GarpSender;
-pub use link::{primary_ipv4, Change, Link, LinkError, Links, Watch, Watched};
+pub use link::{source_address, Change, Link, LinkError, Links, Watch, Watched};
 pub use netlink::{Netlink, NetlinkError};
 pub use vip::{VipError, Vips};
 

@@ -3,24 +3,27 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
 use rtnetlink::packet_route::address::AddressAttribute;
 use socket2::{Domain, Protocol, Socket, Type};
-use vrrp_common::wire::{ETH_BROADCAST, ETH_P_ARP, GARP_FRAME_LEN, MAX_ADVERT_LEN_V4};
+use vrrp_common::wire::{
+    ETH_BROADCAST, ETH_P_ARP, ETH_P_IPV6, GARP_FRAME_LEN, MAX_ADVERT_LEN, NA_FRAME_LEN,
+    VRRP_MULTICAST_V6,
+};
 use vrrp_common::{AdvertSpec, Auth, ChecksumForm, Version};
 
 use super::*;
 use crate::config::Vip;
 
-const A_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const B_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const A_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+const B_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
 /// On `vb` before B_ADDR, as a VIP left by a crashed run would be.
-const B_STALE_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const B_STALE_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10));
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
 
 /// A named network namespace, deleted on drop (also when the test panics).
 pub(super) struct Netns(String);
@@ -75,7 +78,7 @@ pub(super) fn is_root() -> bool {
 
 /// Two new namespaces `{tag}-a` and `{tag}-b` joined by a veth pair, `va` in A and `vb` in B, both
 /// up, with the /24 addresses `a_addrs` and `b_addrs` added in order.
-pub(super) fn veth_pair(tag: &str, a_addrs: &[Ipv4Addr], b_addrs: &[Ipv4Addr]) -> (Netns, Netns) {
+pub(super) fn veth_pair(tag: &str, a_addrs: &[IpAddr], b_addrs: &[IpAddr]) -> (Netns, Netns) {
     let a = Netns::new(&format!("{tag}-a"));
     let b = Netns::new(&format!("{tag}-b"));
     a.ip(&[
@@ -135,19 +138,20 @@ async fn in_namespaces(a: &Netns, b: &Netns) {
         .ip(&["link", "show", "va"])
         .contains(&format!("link/ether {}", mac_text(mac))));
     assert_eq!(
-        primary_ipv4(&nl_a, va.index, &[]).await.unwrap(),
+        source_address(&nl_a, va.index, false, &[]).await.unwrap(),
         Some(A_ADDR)
     );
     // A new namespace's loopback has no address.
     let lo = links.get("lo").expect("lo");
-    assert_eq!(primary_ipv4(&nl_a, lo.index, &[]).await.unwrap(), None);
+    let none = source_address(&nl_a, lo.index, false, &[]).await.unwrap();
+    assert_eq!(none, None);
 
     vips(a, &nl_a, va.index).await;
 
-    let sender = AdvertSender::new("va", va.index).expect("advert sender");
+    let sender = AdvertSender::new("va", va.index, false).expect("advert sender");
     sender.join_vrrp_group().expect("join on the sender");
     assert!(a.ip(&["maddr", "show", "dev", "va"]).contains("224.0.0.18"));
-    let garp = GarpSender::new("va", va.index, mac).expect("garp sender");
+    let announcer = Announcer::new("va", va.index, mac).expect("announcer");
 
     b.enter();
     let nl_b = Netlink::connect().expect("netlink in B");
@@ -157,30 +161,20 @@ async fn in_namespaces(a: &Netns, b: &Netns) {
         .get("vb")
         .expect("vb")
         .clone();
-    let primary = primary_ipv4(&nl_b, vb.index, &[B_STALE_VIP]).await.unwrap();
+    let primary = source_address(&nl_b, vb.index, false, &[B_STALE_VIP]).await;
+    let primary = primary.unwrap();
     assert_eq!(
         primary,
         Some(B_ADDR),
         "the stale VIP must not be the primary"
     );
-    let first = primary_ipv4(&nl_b, vb.index, &[]).await.unwrap();
+    let first = source_address(&nl_b, vb.index, false, &[]).await.unwrap();
     assert_eq!(first, Some(B_STALE_VIP), "first address in kernel order");
-    let receiver = AdvertReceiver::new("vb", vb.index).expect("advert receiver");
-    let arp_capture = Socket::new(
-        Domain::PACKET,
-        Type::RAW,
-        Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))),
-    )
-    .expect("capture socket");
-    arp_capture
-        .bind(&garp::link_addr(vb.index, ETH_P_ARP, ETH_BROADCAST).expect("sockaddr_ll"))
-        .expect("bind capture socket");
-    arp_capture
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("capture timeout");
+    let receiver = AdvertReceiver::new("vb", vb.index, false).expect("advert receiver");
+    let arp_capture = capture(vb.index, ETH_P_ARP);
 
     adverts(&sender, &receiver).await;
-    garps(&garp, mac, &arp_capture).await;
+    garps(&announcer, mac, &arp_capture).await;
 }
 
 async fn vips(a: &Netns, nl: &Netlink, index: u32) {
@@ -200,11 +194,11 @@ async fn vips(a: &Netns, nl: &Netlink, index: u32) {
     );
     assert!(shown.contains("\"label\":\"va:1\""), "{shown}");
     assert!(vips.present(VIP).await.expect("present"));
-    let listed = vips.list().await.expect("list");
+    let listed = vips.list(false).await.expect("list");
     assert_eq!(listed, [Vip::new(A_ADDR, 24), vip.clone()]);
     // Tagged as the VRRP daemon's (iproute2 6.1 here cannot show it: ask the kernel).
     let protocols: Vec<_> = nl
-        .ipv4_addresses(index)
+        .addresses(index, false)
         .await
         .unwrap()
         .iter()
@@ -217,7 +211,8 @@ async fn vips(a: &Netns, nl: &Netlink, index: u32) {
         .collect();
     assert_eq!(protocols, [None, Some(vip::VIP_PROTOCOL)]);
     // The VIP must not be taken for the advert source even when it is the first address.
-    assert_eq!(primary_ipv4(nl, index, &[A_ADDR]).await.unwrap(), Some(VIP));
+    let source = source_address(nl, index, false, &[A_ADDR]).await;
+    assert_eq!(source.unwrap(), Some(VIP));
 
     vips.remove(&vip).await.expect("remove VIP");
     vips.remove(&vip).await.expect("removing again is fine");
@@ -235,16 +230,16 @@ async fn adverts(sender: &AdvertSender, receiver: &AdvertReceiver) {
         interval_cs: 100,
         auth: Auth::None,
         src: A_ADDR,
-        dst: vrrp_common::wire::VRRP_MULTICAST_V4,
+        dst: vrrp_common::wire::VRRP_MULTICAST_V4.into(),
         ip_id: 0x1234,
         checksum_form: ChecksumForm::WithPseudoHeader,
         addrs: &addrs,
     };
-    let mut packet = [0; MAX_ADVERT_LEN_V4];
-    let len = vrrp_common::encode_ipv4(&spec, &mut packet).expect("encode");
+    let mut packet = [0; MAX_ADVERT_LEN];
+    let len = vrrp_common::encode(&spec, &mut packet).expect("encode");
     sender.send(&packet[..len]).await.expect("send advert");
 
-    let mut buf = [0; MAX_ADVERT_LEN_V4 + 40];
+    let mut buf = [0; vrrp_common::maps::MAX_PACKET];
     let (got, reassembled) = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf))
         .await
         .expect("no advert within 2 s")
@@ -264,15 +259,176 @@ async fn adverts(sender: &AdvertSender, receiver: &AdvertReceiver) {
     assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
 }
 
-async fn garps(garp: &GarpSender, mac: [u8; 6], capture: &Socket) {
-    garp.announce(VIP).await.expect("send GARP");
+async fn garps(announcer: &Announcer, mac: [u8; 6], capture: &Socket) {
+    announcer.announce(VIP).await.expect("send GARP");
     let mut expected = [0; GARP_FRAME_LEN];
-    vrrp_common::encode_garp(mac, VIP, &mut expected).expect("encode GARP");
+    let IpAddr::V4(vip) = VIP else { unreachable!() };
+    vrrp_common::encode_garp(mac, vip, &mut expected).expect("encode GARP");
     let mut frame = [0; 128];
     // Blocking with a timeout is fine here: the frame is already queued on the capture socket.
     let len = std::io::Read::read(&mut &*capture, &mut frame).expect("no GARP within 2 s");
     assert!(len >= GARP_FRAME_LEN, "short frame: {len}");
     assert_eq!(&frame[..GARP_FRAME_LEN], &expected);
+}
+
+/// IPv6 on the same veth pair: A's link-local is the advert source (a link-local VIP is not),
+/// VIPs go on without duplicate address detection, adverts go out as built and come back with
+/// their header rebuilt, multicast and to a link-local peer, and the NA leaves as encoded.
+#[test]
+fn netns_ipv6_source_vips_adverts_and_na() {
+    if !is_root() {
+        eprintln!("skipping netns_ipv6_source_vips_adverts_and_na: needs root");
+        return;
+    }
+    let (a, b) = (Netns::new("v6-a"), Netns::new("v6-b"));
+    for ns in [&a, &b] {
+        // Addresses usable at once, as on a host up for a while.
+        let sysctl = [
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ];
+        for s in sysctl {
+            run("ip", &["netns", "exec", &ns.0, "sysctl", "-qw", s]);
+        }
+    }
+    a.ip(&[
+        "link",
+        "add",
+        "va",
+        "address",
+        "02:00:00:00:00:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vb",
+        "address",
+        "02:00:00:00:00:02",
+        "netns",
+        &b.0,
+    ]);
+    a.ip(&["addr", "add", "2001:db8::1/64", "dev", "va"]);
+    a.ip(&["link", "set", "va", "up"]);
+    b.ip(&["link", "set", "vb", "up"]);
+    // Frames sent before the carrier is seen are dropped (the queue is not set up yet).
+    for (ns, dev) in [(&a, "va"), (&b, "vb")] {
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            ns.ip(&["link", "show", dev]).contains("state UP")
+        });
+        assert!(up, "{dev} not up");
+    }
+    on_own_thread(|| ipv6_in_namespaces(&a, &b));
+}
+
+const A_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 1);
+const B_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 2);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+const VIP6_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+async fn ipv6_in_namespaces(a: &Netns, b: &Netns) {
+    a.enter();
+    let nl_a = Netlink::connect().expect("netlink in A");
+    let links = Links::query(&nl_a).await.expect("links");
+    let va = links.get("va").expect("va").clone();
+    let mac = va.mac.expect("va has a MAC");
+    let vips = Vips::new(nl_a.clone(), "va", va.index);
+    // A link-local VIP added first must not become the source.
+    let link_local_vip = Vip::new(VIP6_LINK_LOCAL.into(), 128);
+    vips.add(&link_local_vip).await.expect("add fe80::1");
+    let ours = [IpAddr::from(VIP6_LINK_LOCAL)];
+    let source = source_address(&nl_a, va.index, true, &ours).await.unwrap();
+    assert_eq!(source, Some(A_LINK_LOCAL.into()));
+    let vip = Vip::new(VIP6.into(), 128);
+    vips.add(&vip).await.expect("add VIP");
+    vips.add(&vip).await.expect("adding again is fine");
+    let shown = a.ip(&["-6", "addr", "show", "dev", "va"]);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("2001:db8::50/128"))
+        .expect(&shown);
+    assert!(
+        line.contains("deprecated") && line.contains("nodad"),
+        "{line}"
+    );
+    assert!(!line.contains("tentative"), "{line}");
+    assert!(vips.present(VIP6.into()).await.unwrap());
+    let listed = vips.list(true).await.unwrap();
+    assert!(
+        listed.iter().any(|v| v.addr == IpAddr::from(VIP6)),
+        "{listed:?}"
+    );
+    vips.remove(&vip).await.expect("remove VIP");
+    assert!(!vips.present(VIP6.into()).await.unwrap());
+
+    let sender = AdvertSender::new("va", va.index, true).expect("advert sender");
+    sender.join_vrrp_group().expect("join ff02::12");
+    assert!(a.ip(&["maddr", "show", "dev", "va"]).contains("ff02::12"));
+    let announcer = Announcer::new("va", va.index, mac).expect("announcer");
+
+    b.enter();
+    let nl_b = Netlink::connect().expect("netlink in B");
+    let links = Links::query(&nl_b).await.expect("links");
+    let vb = links.get("vb").expect("vb").clone();
+    let receiver = AdvertReceiver::new("vb", vb.index, true).expect("advert receiver");
+    let capture = capture(vb.index, ETH_P_IPV6);
+
+    for dst in [VRRP_MULTICAST_V6, B_LINK_LOCAL] {
+        let addrs = [IpAddr::from(VIP6_LINK_LOCAL), IpAddr::from(VIP6)];
+        let spec = AdvertSpec {
+            version: Version::V3,
+            vrid: 51,
+            priority: 150,
+            interval_cs: 100,
+            auth: Auth::None,
+            src: A_LINK_LOCAL.into(),
+            dst: dst.into(),
+            ip_id: 0,
+            checksum_form: ChecksumForm::WithPseudoHeader,
+            addrs: &addrs,
+        };
+        let mut packet = [0; MAX_ADVERT_LEN];
+        let len = vrrp_common::encode(&spec, &mut packet).expect("encode");
+        sender.send(&packet[..len]).await.expect("send advert");
+        let mut buf = [0; vrrp_common::maps::MAX_PACKET];
+        let recv = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf));
+        let (got, reassembled) = recv.await.expect("no advert within 2 s").expect("recv");
+        assert!(!reassembled);
+        assert_eq!(
+            &buf[..got],
+            &packet[..len],
+            "to {dst}: header rebuilt as sent"
+        );
+        let advert = vrrp_common::decode_ipv6(&buf[..got]).expect("decode");
+        assert_eq!((advert.ttl, advert.tos), (255, 0xc0));
+        assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
+    }
+
+    announcer.announce(VIP6.into()).await.expect("send NA");
+    let mut expected = [0; NA_FRAME_LEN];
+    vrrp_common::encode_unsolicited_na(mac, VIP6, false, &mut expected).expect("encode NA");
+    // The adverts above and the kernel's own IPv6 frames (MLD, router solicitations) pass by
+    // too: the NA is the ICMPv6 (next header 58) Neighbor Advertisement (type 136).
+    let mut frame = [0; 256];
+    loop {
+        let len = std::io::Read::read(&mut &capture, &mut frame).expect("no NA within 2 s");
+        if len > 54 && frame[20] == 58 && frame[54] == 136 {
+            assert_eq!(&frame[..len], &expected);
+            break;
+        }
+    }
+}
+
+/// A packet socket on interface `index` that reads its frames of `ethertype`, 2 s at most.
+fn capture(index: u32, ethertype: u16) -> Socket {
+    let protocol = Protocol::from(i32::from(ethertype.to_be()));
+    let socket = Socket::new(Domain::PACKET, Type::RAW, Some(protocol)).expect("capture socket");
+    let addr = announce::link_addr(index, ethertype, ETH_BROADCAST).expect("sockaddr_ll");
+    socket.bind(&addr).expect("bind capture socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("capture timeout");
+    socket
 }
 
 fn mac_text(mac: [u8; 6]) -> String {
@@ -286,7 +442,16 @@ fn netns_no_accept_drops_vip_traffic_only() {
         return;
     }
     let (a, b) = veth_pair("nft", &[A_ADDR, VIP], &[B_ADDR]);
-    let ping = |to: Ipv4Addr| {
+    // And IPv6: A's own address, an IPv6 VIP, B's address.
+    for (ns, dev, addr) in [
+        (&a, "va", "2001:db8::1"),
+        (&a, "va", "2001:db8::50"),
+        (&b, "vb", "2001:db8::2"),
+    ] {
+        ns.ip(&["addr", "add", &format!("{addr}/64"), "dev", dev, "nodad"]);
+    }
+    let (a6, vip6): (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), VIP6.into());
+    let ping = |to: IpAddr| {
         Command::new("ip")
             .args(["netns", "exec", &b.0, "ping", "-c1", "-W1", &to.to_string()])
             .output()
@@ -309,15 +474,19 @@ fn netns_no_accept_drops_vip_traffic_only() {
             .output()
             .expect("nft")
     };
-    assert!(ping(VIP) && ping(A_ADDR));
+    assert!(ping(VIP) && ping(A_ADDR) && ping(vip6) && ping(a6));
     on_own_thread(|| async {
         a.enter();
         let mut fw = Firewall::default();
-        fw.apply([VIP].into()).await.expect("apply");
-        assert_eq!(fw.dropped(), &[VIP].into());
+        fw.apply([VIP, vip6].into()).await.expect("apply");
+        assert_eq!(fw.dropped(), &[VIP, vip6].into());
     });
     assert!(!ping(VIP), "traffic to the no_accept VIP still answered");
-    assert!(ping(A_ADDR), "the rule must drop only the VIPs");
+    assert!(
+        !ping(vip6),
+        "traffic to the no_accept IPv6 VIP still answered"
+    );
+    assert!(ping(A_ADDR) && ping(a6), "the rule must drop only the VIPs");
     // A new agent (after a crash) replaces the table, and an empty set deletes it.
     on_own_thread(|| async {
         a.enter();

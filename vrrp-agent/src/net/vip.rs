@@ -1,5 +1,6 @@
 //! Virtual IP addresses on an interface, added and removed over rtnetlink as
-//! `ip addr add|del ADDR/LEN brd + dev IFNAME [label LABEL]` would.
+//! `ip addr add|del ADDR/LEN brd + dev IFNAME [label LABEL]` would, and for IPv6 as keepalived
+//! adds them: `ip -6 addr add ADDR/LEN dev IFNAME nodad` (and `preferred_lft 0` for a /128).
 //!
 //! Both directions are idempotent, so the agent can remove its VIPs on start (a crashed run may
 //! have left them) and repeat a transition without tracking what the kernel already has.
@@ -7,10 +8,11 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressProtocol};
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressProtocol, CacheInfo,
+};
 
-use super::netlink::{local_ipv4, to_io};
+use super::netlink::{family, local_addr, to_io};
 use super::{hint, Netlink};
 
 use crate::config::Vip;
@@ -20,7 +22,7 @@ pub enum VipError {
     #[error("cannot {action} VIP {addr} on {ifname}: {source}{}", hint(.source, "CAP_NET_ADMIN"))]
     Netlink {
         action: &'static str,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         ifname: String,
         source: io::Error,
     },
@@ -59,11 +61,11 @@ impl Vips {
 
     /// Adds `vip`; already present (same address and prefix) is success.
     pub async fn add(&self, vip: &Vip) -> Result<(), VipError> {
-        let mut request =
-            self.nl
-                .handle()
-                .address()
-                .add(self.ifindex, vip.addr.into(), vip.prefix_len);
+        let mut request = self
+            .nl
+            .handle()
+            .address()
+            .add(self.ifindex, vip.addr, vip.prefix_len);
         // Ours instead of rtnetlink's: it adds the label.
         *request.message_mut() = add_message(self.ifindex, vip);
         match request.execute().await.map_err(to_io) {
@@ -97,15 +99,16 @@ impl Vips {
     }
 
     /// Whether `addr` is on the interface, with any prefix length.
-    pub async fn present(&self, addr: Ipv4Addr) -> Result<bool, VipError> {
-        Ok(self.list().await?.iter().any(|vip| vip.addr == addr))
+    pub async fn present(&self, addr: IpAddr) -> Result<bool, VipError> {
+        let list = self.list(addr.is_ipv6()).await?;
+        Ok(list.iter().any(|vip| vip.addr == addr))
     }
 
-    /// Every IPv4 address on the interface, VIP or not, in the kernel's order.
-    pub async fn list(&self) -> Result<Vec<Vip>, VipError> {
+    /// Every IPv4 or IPv6 (`v6`) address on the interface, VIP or not, in the kernel's order.
+    pub async fn list(&self, v6: bool) -> Result<Vec<Vip>, VipError> {
         let messages = self
             .nl
-            .ipv4_addresses(self.ifindex)
+            .addresses(self.ifindex, v6)
             .await
             .map_err(|source| VipError::List {
                 ifname: self.ifname.clone(),
@@ -121,7 +124,7 @@ impl Vips {
                 Some(Vip {
                     label,
                     scope: message.header.scope.into(),
-                    ..Vip::new(local_ipv4(message)?, message.header.prefix_len)
+                    ..Vip::new(local_addr(message)?, message.header.prefix_len)
                 })
             })
             .collect())
@@ -141,12 +144,12 @@ impl Vips {
 /// IFA_LABEL, so the label is left out.
 fn del_message(ifindex: u32, vip: &Vip) -> AddressMessage {
     let mut message = AddressMessage::default();
-    message.header.family = AddressFamily::Inet;
+    message.header.family = family(vip.addr.is_ipv6());
     message.header.prefix_len = vip.prefix_len;
     message.header.index = ifindex;
     message.attributes = vec![
-        AddressAttribute::Local(IpAddr::V4(vip.addr)),
-        AddressAttribute::Address(IpAddr::V4(vip.addr)),
+        AddressAttribute::Local(vip.addr),
+        AddressAttribute::Address(vip.addr),
     ];
     message
 }
@@ -154,12 +157,31 @@ fn del_message(ifindex: u32, vip: &Vip) -> AddressMessage {
 fn add_message(ifindex: u32, vip: &Vip) -> AddressMessage {
     let mut message = del_message(ifindex, vip);
     message.header.scope = vip.scope.into();
-    let brd = vip
-        .broadcast
-        .or_else(|| broadcast(vip.addr, vip.prefix_len));
-    message
-        .attributes
-        .extend(brd.map(AddressAttribute::Broadcast));
+    match vip.addr {
+        IpAddr::V4(addr) => {
+            let brd = vip.broadcast.or_else(|| broadcast(addr, vip.prefix_len));
+            message
+                .attributes
+                .extend(brd.map(AddressAttribute::Broadcast));
+        }
+        IpAddr::V6(_) => {
+            // Usable at once: duplicate address detection would hold the VIP back for a second
+            // or more after the takeover, and fail it for good if the old master still had it.
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            // keepalived's rule: a /128 VIP is deprecated, so the host never picks it as the
+            // source of its own connections (which would break when the VIP moves).
+            if vip.prefix_len == 128 {
+                let mut lifetimes = CacheInfo::default();
+                lifetimes.ifa_preferred = 0;
+                lifetimes.ifa_valid = u32::MAX;
+                message
+                    .attributes
+                    .push(AddressAttribute::CacheInfo(lifetimes));
+            }
+        }
+    }
     message
         .attributes
         .extend(vip.label.clone().map(AddressAttribute::Label));
@@ -173,12 +195,14 @@ fn add_message(ifindex: u32, vip: &Vip) -> AddressMessage {
 
 #[cfg(test)]
 mod tests {
+    use rtnetlink::packet_route::AddressFamily;
+
     use super::*;
 
     fn vip(addr: [u8; 4], prefix_len: u8, label: Option<&str>) -> Vip {
         Vip {
             label: label.map(str::to_owned),
-            ..Vip::new(Ipv4Addr::from(addr), prefix_len)
+            ..Vip::new(IpAddr::from(addr), prefix_len)
         }
     }
 
@@ -214,10 +238,34 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_vips_skip_dad_and_a_host_vip_is_deprecated() {
+        let addr: IpAddr = "2001:db8::50".parse().unwrap();
+        let host = add_message(7, &Vip::new(addr, 128));
+        assert_eq!(host.header.family, AddressFamily::Inet6);
+        let mut lifetimes = CacheInfo::default();
+        lifetimes.ifa_valid = u32::MAX;
+        assert_eq!(
+            host.attributes,
+            [
+                AddressAttribute::Local(addr),
+                AddressAttribute::Address(addr),
+                AddressAttribute::Flags(AddressFlags::Nodad),
+                AddressAttribute::CacheInfo(lifetimes),
+                AddressAttribute::Protocol(AddressProtocol::Other(18)),
+            ]
+        );
+        let subnet = add_message(7, &Vip::new(addr, 64));
+        assert!(!subnet
+            .attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::CacheInfo(_))));
+    }
+
+    #[test]
     fn hints_name_the_capability() {
         let err = VipError::Netlink {
             action: "add",
-            addr: Ipv4Addr::new(198, 51, 100, 10),
+            addr: Ipv4Addr::new(198, 51, 100, 10).into(),
             ifname: "eth0".to_owned(),
             source: io::Error::from_raw_os_error(libc::EPERM),
         };

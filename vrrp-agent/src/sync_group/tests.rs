@@ -1,6 +1,9 @@
 //! One test per sync-group rule, with real election machines driven in virtual time.
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use vrrp_common::Version;
 
@@ -8,7 +11,7 @@ use super::*;
 use crate::election::{Machine, Params, Timer, Timestamp};
 
 const SEC: Duration = Duration::from_secs(1);
-const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
 
 /// One member: its election and the two reasons it may be in FAULT, as an instance keeps them.
 struct Router {
@@ -30,7 +33,7 @@ impl Router {
                 preempt: true,
                 preempt_delay: Duration::ZERO,
                 accept_mode: false,
-                primary_addr: Ipv4Addr::new(198, 51, 100, 1),
+                primary_addr: std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
                 garp_repeat: None,
                 garp_refresh: None,
                 garp_lower_prio: false,

@@ -2,13 +2,13 @@
 use std::{
     cell::RefCell,
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     rc::Rc,
     time::Duration,
 };
 
 use vrrp_common::{
-    advert::decode_ipv4,
+    advert::{decode_ipv4, decode_ipv6},
     liveness::{BestProber, Session},
     maps::{InstanceEntry, PeerRecord},
 };
@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The advert source every fake binds with.
-pub const US: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+pub const US: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
 
 /// What the fake was asked to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,10 +31,10 @@ pub enum Out {
     Unbind,
     Advert {
         priority: u8,
-        dst: Ipv4Addr,
+        dst: IpAddr,
     },
-    AddVip(Ipv4Addr),
-    RemoveVip(Ipv4Addr),
+    AddVip(IpAddr),
+    RemoveVip(IpAddr),
     Garp {
         count: u8,
     },
@@ -54,7 +54,7 @@ pub struct World {
     /// What each instance did, and when (the agent's clock).
     pub out: Vec<(String, Out, Timestamp)>,
     /// The addresses on the interfaces.
-    pub addrs: BTreeSet<Ipv4Addr>,
+    pub addrs: BTreeSet<IpAddr>,
     /// VIP adds that fail before one succeeds.
     pub failing_adds: u32,
     /// The kernel's record (the XDP path), or none (raw socket).
@@ -122,7 +122,7 @@ impl Fake {
 impl Outputs for Fake {
     type Error = String;
 
-    async fn bind(&mut self, links: &Links) -> Result<Option<Ipv4Addr>, String> {
+    async fn bind(&mut self, links: &Links) -> Result<Option<IpAddr>, String> {
         if let Some(e) = self.world.borrow().bind_errors.get(&self.name).cloned() {
             return Err(e);
         }
@@ -138,12 +138,15 @@ impl Outputs for Fake {
     }
 
     async fn send_advert(&mut self, packet: &[u8]) -> Result<(), String> {
-        let advert = decode_ipv4(packet).map_err(|e| e.to_string())?;
-        let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+        let advert = match packet.first().map(|b| b >> 4) {
+            Some(6) => decode_ipv6(packet),
+            _ => decode_ipv4(packet),
+        };
+        let advert = advert.map_err(|e| e.to_string())?;
         assert_eq!(advert.src, US, "the source bind() returned");
         self.push(Out::Advert {
             priority: advert.priority,
-            dst,
+            dst: advert.dst,
         });
         Ok(())
     }

@@ -1,15 +1,14 @@
 //! Per-instance receive checks on keepalived's adverts (v2 password "s3cr3t", 1 s; v3 10 cs).
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 
 use super::{fix_vrrp_checksum, good_v2, good_v3};
 use crate::wire::IPV4_HDR_LEN;
 use crate::{
-    decode_ipv4, encode_ipv4, AddrList, AdvertSpec, Auth, ChecksumForm, DecodeError, Expect,
-    Version,
+    decode_ipv4, encode, AddrList, AdvertSpec, Auth, ChecksumForm, DecodeError, Expect, Version,
 };
 
-const BACKUP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const BACKUP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
 
 fn expect_v2() -> Expect {
     Expect {
@@ -71,7 +70,7 @@ fn version_mismatch() {
 
 #[test]
 fn own_advert_looped_back() {
-    let master = Ipv4Addr::new(192, 0, 2, 1);
+    let master = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let expect = Expect {
         local_addr: master,
         ..expect_v3()
@@ -157,13 +156,13 @@ fn password_is_zero_padded_and_truncated_to_8_bytes() {
         priority: 100,
         interval_cs: 100,
         auth: Auth::password(b"longpass"),
-        src: Ipv4Addr::new(192, 0, 2, 1),
-        dst: crate::wire::VRRP_MULTICAST_V4,
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        dst: IpAddr::V4(crate::wire::VRRP_MULTICAST_V4),
         ip_id: 7,
         checksum_form: ChecksumForm::MessageOnly,
-        addrs: &[Ipv4Addr::new(192, 0, 2, 50)],
+        addrs: &[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 50))],
     };
-    let len = encode_ipv4(&spec, &mut buf).unwrap();
+    let len = encode(&spec, &mut buf).unwrap();
     assert_eq!(&buf[len - 8..len], b"longpass");
     let expect = Expect {
         auth: Auth::password(b"longpassword"),
@@ -173,32 +172,32 @@ fn password_is_zero_padded_and_truncated_to_8_bytes() {
 }
 
 /// A v3 advert listing `addrs`.
-fn listing(addrs: &[Ipv4Addr], buf: &mut [u8]) -> usize {
+fn listing(addrs: &[IpAddr], buf: &mut [u8]) -> usize {
     let spec = AdvertSpec {
         version: Version::V3,
         vrid: 51,
         priority: 100,
         interval_cs: 100,
         auth: Auth::None,
-        src: Ipv4Addr::new(192, 0, 2, 1),
-        dst: crate::wire::VRRP_MULTICAST_V4,
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        dst: IpAddr::V4(crate::wire::VRRP_MULTICAST_V4),
         ip_id: 0,
         checksum_form: ChecksumForm::WithPseudoHeader,
         addrs,
     };
-    encode_ipv4(&spec, buf).unwrap()
+    encode(&spec, buf).unwrap()
 }
 
-const A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
-const B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 101);
-const C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 102);
+const A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 100));
+const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 101));
+const C: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 102));
 
 /// The address list check, as keepalived makes it, on the agent's side (exact, naming what
 /// differs) and the kernel's (digests), which must agree on every list.
 #[test]
 fn address_list_must_be_ours() {
     let ours = [A, B];
-    let cases: &[(&[Ipv4Addr], Result<(), DecodeError>)] = &[
+    let cases: &[(&[IpAddr], Result<(), DecodeError>)] = &[
         (&[A, B], Ok(())),
         (&[B, A], Ok(())),
         (&[A], Err(DecodeError::AddressCount { got: 1, want: 2 })),

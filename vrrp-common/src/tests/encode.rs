@@ -1,26 +1,26 @@
 //! Send side: checksum forms, address lists, and every way a spec can be refused.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 use std::vec::Vec;
 
 use super::{good_v2, good_v3};
-use crate::wire::{IPV4_HDR_LEN, MAX_ADVERT_LEN_V4, VRRP_MULTICAST_V4};
+use crate::wire::{IPV4_HDR_LEN, MAX_ADVERT_LEN, MAX_ADVERT_LEN_V4, VRRP_MULTICAST_V4};
 use crate::{
-    decode_ipv4, encode_garp, encode_ipv4, AdvertSpec, Auth, ChecksumForm, EncodeError, Version,
+    decode_ipv4, encode, encode_garp, AdvertSpec, Auth, ChecksumForm, EncodeError, Version,
 };
 
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 50));
 
 /// The spec keepalived's first v3 advert in the capture was sent from.
-fn spec_v3(addrs: &[Ipv4Addr]) -> AdvertSpec<'_> {
+fn spec_v3(addrs: &[IpAddr]) -> AdvertSpec<'_> {
     AdvertSpec {
         version: Version::V3,
         vrid: 51,
         priority: 150,
         interval_cs: 10,
         auth: Auth::None,
-        src: Ipv4Addr::new(192, 0, 2, 1),
-        dst: VRRP_MULTICAST_V4,
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        dst: IpAddr::V4(VRRP_MULTICAST_V4),
         ip_id: 1,
         checksum_form: ChecksumForm::WithPseudoHeader,
         addrs,
@@ -28,7 +28,7 @@ fn spec_v3(addrs: &[Ipv4Addr]) -> AdvertSpec<'_> {
 }
 
 /// The spec keepalived's first v2 advert in the capture was sent from.
-fn spec_v2(addrs: &[Ipv4Addr]) -> AdvertSpec<'_> {
+fn spec_v2(addrs: &[IpAddr]) -> AdvertSpec<'_> {
     AdvertSpec {
         version: Version::V2,
         interval_cs: 100,
@@ -38,17 +38,17 @@ fn spec_v2(addrs: &[Ipv4Addr]) -> AdvertSpec<'_> {
     }
 }
 
-fn encode(spec: &AdvertSpec) -> Result<Vec<u8>, EncodeError> {
-    let mut buf = [0; MAX_ADVERT_LEN_V4];
-    encode_ipv4(spec, &mut buf).map(|len| buf[..len].to_vec())
+fn packet(spec: &AdvertSpec) -> Result<Vec<u8>, EncodeError> {
+    let mut buf = [0; MAX_ADVERT_LEN];
+    encode(spec, &mut buf).map(|len| buf[..len].to_vec())
 }
 
 #[test]
 fn v3_both_checksum_forms_on_send() {
     let keepalived = good_v3();
-    assert_eq!(encode(&spec_v3(&[VIP])).unwrap(), keepalived);
+    assert_eq!(packet(&spec_v3(&[VIP])).unwrap(), keepalived);
 
-    let rfc = encode(&AdvertSpec {
+    let rfc = packet(&AdvertSpec {
         checksum_form: ChecksumForm::MessageOnly,
         ..spec_v3(&[VIP])
     })
@@ -68,12 +68,12 @@ fn v2_ignores_checksum_form() {
         checksum_form: ChecksumForm::WithPseudoHeader,
         ..spec_v2(&[VIP])
     };
-    assert_eq!(encode(&spec).unwrap(), good_v2());
+    assert_eq!(packet(&spec).unwrap(), good_v2());
 }
 
 #[test]
 fn v2_without_auth_sends_type_0_and_zero_data() {
-    let p = encode(&AdvertSpec {
+    let p = packet(&AdvertSpec {
         auth: Auth::None,
         ..spec_v2(&[VIP])
     })
@@ -86,20 +86,22 @@ fn v2_without_auth_sends_type_0_and_zero_data() {
 
 #[test]
 fn many_addresses_round_trip() {
-    let addrs: Vec<Ipv4Addr> = (0..=254).map(|i| Ipv4Addr::new(10, 0, 1, i)).collect();
+    let addrs: Vec<IpAddr> = (0..=254)
+        .map(|i| Ipv4Addr::new(10, 0, 1, i).into())
+        .collect();
     for spec in [spec_v2(&addrs), spec_v3(&addrs), spec_v3(&addrs[..3])] {
-        let p = encode(&spec).unwrap();
+        let p = packet(&spec).unwrap();
         let advert = decode_ipv4(&p).unwrap();
         assert_eq!(advert.addrs().len(), spec.addrs.len());
         assert!(advert.addrs().eq(spec.addrs.iter().copied()));
         assert_eq!(usize::from(p[IPV4_HDR_LEN + 3]), spec.addrs.len());
     }
-    assert_eq!(encode(&spec_v2(&addrs)).unwrap().len(), MAX_ADVERT_LEN_V4);
+    assert_eq!(packet(&spec_v2(&addrs)).unwrap().len(), MAX_ADVERT_LEN_V4);
 }
 
 #[test]
 fn v3_interval_uses_12_bits() {
-    let p = encode(&AdvertSpec {
+    let p = packet(&AdvertSpec {
         interval_cs: 4095,
         ..spec_v3(&[VIP])
     })
@@ -199,7 +201,7 @@ fn refused_specs() {
         ),
     ];
     for (name, spec, want) in cases {
-        assert_eq!(encode(&spec), Err(want), "{name}");
+        assert_eq!(packet(&spec), Err(want), "{name}");
     }
 }
 
@@ -207,12 +209,12 @@ fn refused_specs() {
 fn buffer_too_small() {
     let mut buf = [0; 39];
     assert_eq!(
-        encode_ipv4(&spec_v2(&[VIP]), &mut buf),
+        encode(&spec_v2(&[VIP]), &mut buf),
         Err(EncodeError::BufferTooSmall { need: 40, have: 39 })
     );
     let mut buf = [0; 41];
     assert_eq!(
-        encode_garp([2, 0, 0, 0, 0, 1], VIP, &mut buf),
+        encode_garp([2, 0, 0, 0, 0, 1], Ipv4Addr::new(192, 0, 2, 50), &mut buf),
         Err(EncodeError::BufferTooSmall { need: 42, have: 41 })
     );
 }

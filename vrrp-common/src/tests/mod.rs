@@ -5,6 +5,7 @@ mod check;
 mod decode;
 mod encode;
 mod vectors;
+mod vectors_v6;
 
 use std::fs::File;
 use std::vec::Vec;
@@ -22,7 +23,12 @@ const VECTORS: &str = concat!(
 
 /// Every Ethernet frame of the capture, in order.
 fn frames() -> Vec<Vec<u8>> {
-    let file = File::open(std::format!("{VECTORS}.pcap")).expect("open vector pcap");
+    frames_of(VECTORS)
+}
+
+/// Every Ethernet frame of the capture at `path` (without `.pcap`), in order.
+fn frames_of(path: &str) -> Vec<Vec<u8>> {
+    let file = File::open(std::format!("{path}.pcap")).expect("open vector pcap");
     let mut reader = PcapReader::new(file).expect("read pcap header");
     assert_eq!(reader.header().datalink, DataLink::ETHERNET);
     let mut frames = Vec::new();

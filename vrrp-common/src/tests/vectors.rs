@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use super::{frames, VECTORS};
 use crate::wire::{header_at, ArpIpv4, EthHdr, ARP_OP_REQUEST, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP};
-use crate::{decode_ipv4, encode_garp, encode_ipv4, AdvertSpec, Auth, ChecksumForm, Version};
+use crate::{decode_ipv4, encode, encode_garp, AdvertSpec, Auth, ChecksumForm, Version};
 
 /// One frame as tcpdump described it.
 #[derive(Debug, PartialEq)]
@@ -157,7 +157,7 @@ fn every_vector_decodes_as_printed_and_reencodes_identically() {
                     checksum_form: form,
                     addrs: &addrs,
                 };
-                let len = encode_ipv4(&spec, &mut buf).unwrap();
+                let len = encode(&spec, &mut buf).unwrap();
                 assert_eq!(&buf[..len], payload, "frame {i} re-encoded");
             }
             ETH_P_ARP => {

@@ -44,7 +44,6 @@ const NOT_TUNABLE: &str = "not configurable in this agent";
 const RFC: &str = "this agent does what the VRRP RFCs say here";
 const TRACKER_DEF: &str = "track_file, track_process and track_bfd are not supported, so \
                            nothing can track it";
-const IPV6: &str = "IPv6 VRRP is not supported yet; this agent runs VRRP over IPv4";
 const STRICT: &str = "in keepalived it also turns on no_accept and refuses unicast peers, \
                       authentication and preempt_delay; write no_accept in the instances that \
                       need it and remove vrrp_strict";

@@ -1,6 +1,6 @@
 use std::{
     fs,
-    net::{Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::Duration,
@@ -56,7 +56,7 @@ fn instance_in(before: &str, extra: &str) -> VrrpInstance {
 }
 
 fn vip(addr: [u8; 4], prefix_len: u8) -> Vip {
-    Vip::new(Ipv4Addr::from(addr), prefix_len)
+    Vip::new(IpAddr::from(addr), prefix_len)
 }
 
 fn secs(s: f64) -> Duration {
@@ -175,10 +175,10 @@ fn instance_keywords_land_in_the_model() {
         }),
         ("dont_track_primary", |i| assert!(!i.track_primary)),
         ("mcast_src_ip 198.51.100.2", |i| {
-            assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)))
+            assert_eq!(i.src_ip, Some(IpAddr::from([198, 51, 100, 2])))
         }),
         ("unicast_src_ip 198.51.100.2", |i| {
-            assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)))
+            assert_eq!(i.src_ip, Some(IpAddr::from([198, 51, 100, 2])))
         }),
         (
             "unicast_peer {\n198.51.100.3\n198.51.100.4 min_ttl 250 max_ttl 255\n}",
@@ -267,7 +267,7 @@ fn vip_entries_with_keepalived_options() {
     assert_eq!(
         v[0],
         Vip {
-            addr: Ipv4Addr::new(203, 0, 113, 10),
+            addr: std::net::IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
             prefix_len: 24,
             label: Some("eth1:1".into()),
             dev: Some("eth1".into()),
@@ -290,7 +290,7 @@ fn vips_on_one_line_and_brace_on_next_line() {
     let config = ok("vrrp_instance VI_1\n{\ninterface eth0\nvirtual_router_id 1\n\
                      virtual_ipaddress { 198.51.100.1/24 }\nvirtual_ipaddress\n{\n198.51.100.2\n}\n}\n")
     .config;
-    let vips: Vec<Ipv4Addr> = config.instances[0].vips.iter().map(|v| v.addr).collect();
+    let vips: Vec<IpAddr> = config.instances[0].vips.iter().map(|v| v.addr).collect();
     assert_eq!(
         vips,
         [
@@ -931,7 +931,7 @@ fn keepalived_tolerance_warns_with_keepalived_result() {
         ),
         (
             "virtual_ipaddress {\n203.0.113.300\n203.0.113.1\n}",
-            "VIP 203.0.113.300: not an IPv4 address; the VIP is skipped",
+            "VIP 203.0.113.300: not an IPv4 or IPv6 address; the VIP is skipped",
             |i| assert_eq!(i.vips.len(), 2),
         ),
         (
@@ -1007,11 +1007,11 @@ fn keepalived_tolerance_warns_with_keepalived_result() {
         (
             "mcast_src_ip 198.51.100.2\nunicast_src_ip 198.51.100.3",
             "the advert source is already 198.51.100.2",
-            |i| assert_eq!(i.src_ip, Some(ip([198, 51, 100, 3]))),
+            |i| assert_eq!(i.src_ip, Some(IpAddr::from([198, 51, 100, 3]))),
         ),
         (
             "unicast_peer {\n198.51.100.3\nbogus\n198.51.100.3\n198.51.100.4 ttl 5\n}",
-            "unicast_peer bogus: not an IPv4 address; skipped",
+            "unicast_peer bogus: not an IPv4 or IPv6 address; skipped",
             |i| {
                 assert_eq!(
                     i.unicast_peers,
@@ -1342,7 +1342,7 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         (
             "vrrp_instance VI_1 {\n{BASE}\n}\nvrrp_instance VI_2 {\n{BASE}\n}",
             "keepalived.conf:8: vrrp_instance VI_2: virtual_router_id 51 on eth0 is already used \
-             by vrrp_instance VI_1 (keepalived.conf:1)",
+             by vrrp_instance VI_1 (keepalived.conf:1) of the same family",
         ),
         (
             "global_defs {\nvrrp_strict off\n}",
@@ -1361,8 +1361,13 @@ fn errors_name_file_and_line_and_say_what_to_do() {
              refused above) virtual_ipaddress",
         ),
         (
-            "vrrp_instance VI_1 {\n{BASE}\nunicast_peer {\n2001:db8::2\n}\n}",
+            "vrrp_instance VI_1 {\n{BASE}\nunicast_peer {\n198.51.100.300\n}\n}",
             "keepalived.conf:7: unicast_peer: no peer address is usable",
+        ),
+        (
+            "vrrp_instance VI_1 {\n{BASE}\nunicast_peer {\n2001:db8::2\n}\n}",
+            "keepalived.conf:8: vrrp_instance VI_1: 2001:db8::2 is IPv6, the instance runs VRRP \
+             over IPv4 (its first VIP); put the two families in two instances",
         ),
         (
             "vrrp_instance VI_1 {\n{BASE}\nvirtual_router_id 0\n}",
@@ -1383,8 +1388,9 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
-             2001:db8::1\n}\n}",
-            "keepalived.conf:5: VIP 2001:db8::1: IPv6 VRRP is not supported yet",
+             2001:db8::1\n}\nunicast_src_ip 198.51.100.1\n}",
+            "keepalived.conf:7: vrrp_instance VI_1: 198.51.100.1 is IPv4, the instance runs VRRP \
+             over IPv6",
         ),
         (
             "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
@@ -1427,7 +1433,7 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "vrrp_instance VI_1 {\n{BASE}\nnative_ipv6\n}",
-            "native_ipv6 is not supported",
+            "keepalived.conf:7: vrrp_instance VI_1: native_ipv6 with IPv4 VIPs",
         ),
         (
             "global_defs {\nvrrp_mcast_group4 224.0.0.19\n}",
@@ -1847,7 +1853,7 @@ fn dual_master_with_two_instances() {
 fn unicast_peers_without_multicast() {
     let loaded = example("unicast.conf");
     let i = &loaded.config.instances[0];
-    assert_eq!(i.src_ip, Some(Ipv4Addr::new(198, 51, 100, 2)));
+    assert_eq!(i.src_ip, Some(IpAddr::from([198, 51, 100, 2])));
     assert_eq!(
         i.unicast_peers,
         [
@@ -1859,6 +1865,105 @@ fn unicast_peers_without_multicast() {
     assert_eq!(i.priority, 100);
     assert_eq!(loaded.config.global.router_id.as_deref(), Some("lb2"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn dual_stack_one_instance_per_family() {
+    let loaded = example("dual-stack.conf");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let [v4, v6] = &loaded.config.instances[..] else {
+        panic!("two instances")
+    };
+    assert!(!v4.is_ipv6() && v6.is_ipv6());
+    assert_eq!((v4.version, v6.version), (Version::V2, Version::V3));
+    let addrs = |vips: &[Vip]| {
+        vips.iter()
+            .map(|v| (v.addr.to_string(), v.prefix_len))
+            .collect()
+    };
+    let vips: Vec<(String, u8)> = addrs(&v6.vips);
+    assert_eq!(
+        vips,
+        [("fe80::1".into(), 128), ("2001:db8::100".into(), 64)]
+    );
+    // Excluded VIPs may mix families, as in keepalived.
+    let excluded: Vec<(String, u8)> = addrs(&v6.excluded_vips);
+    assert_eq!(
+        excluded,
+        [("2001:db8::101".into(), 128), ("198.51.100.101".into(), 32)]
+    );
+}
+
+/// keepalived's tolerance of IPv6 instances: what it drops or fixes, with its warning.
+#[test]
+fn ipv6_instances_follow_keepalived() {
+    let v6 = "interface eth0\nvirtual_router_id 51";
+    let cases: &[(String, &str, Assert<VrrpInstance>)] = &[
+        (
+            format!("{v6}\nvirtual_ipaddress {{\n2001:db8::1\n}}"),
+            "the first IPv6 VIP should be link local",
+            |i| assert_eq!(i.vips.len(), 1),
+        ),
+        (
+            format!("{v6}\nvirtual_ipaddress {{\nfe80::1\n198.51.100.1\n2001:db8::1\n}}"),
+            "keepalived.conf:6: VIP 198.51.100.1: the address family must match the instance's \
+             (IPv6, from its first VIP); skipped",
+            |i| assert_eq!(i.vips.len(), 2),
+        ),
+        (
+            format!("{v6}\nversion 2\nvirtual_ipaddress {{\nfe80::1\n}}"),
+            "vrrp_version 2 conflicts with its IPv6 addresses",
+            |i| assert_eq!(i.version, Version::V3),
+        ),
+        (
+            format!("{v6}\nvirtual_ipaddress {{\nfe80::1\n2001:db8::1/64 brd + -nodad\n}}"),
+            "VIP 2001:db8::1: brd has no meaning for an IPv6 address",
+            |i| assert_eq!(i.vips[1].prefix_len, 64),
+        ),
+        (
+            format!("{v6}\nvirtual_ipaddress {{\nfe80::1\n2001:db8::1 -nodad\n}}"),
+            "VIP 2001:db8::1: -nodad is ignored",
+            |i| assert_eq!(i.vips[1].prefix_len, 128),
+        ),
+        (
+            format!("{v6}\nvirtual_ipaddress {{\nfe80::1/130\n}}"),
+            "keepalived takes a length past 128 as /128",
+            |i| assert_eq!(i.vips[0].prefix_len, 128),
+        ),
+        (
+            format!(
+                "{v6}\nvirtual_ipaddress {{\nfe80::1\n{}}}",
+                (1..=95)
+                    .map(|n| format!("2001:db8::{n:x}\n"))
+                    .collect::<String>()
+            ),
+            "VIP 2001:db8::59: an IPv6 advert carries at most 89 addresses",
+            |i| assert_eq!((i.vips.len(), i.excluded_vips.len()), (89, 7)),
+        ),
+    ];
+    for (body, warning, check) in cases {
+        let loaded = ok(&format!("vrrp_instance VI_1 {{\n{body}\n}}\n"));
+        let warnings = lines(&loaded.warnings);
+        assert!(
+            warnings.contains(warning),
+            "want {warning:?} in:\n{warnings}---\n{body}"
+        );
+        check(&loaded.config.instances[0]);
+    }
+    // Link-local first, or unicast peers (keepalived does not warn then): no warning.
+    let quiet = [
+        format!("{v6}\nvirtual_ipaddress {{\nfe80::1\n2001:db8::1\n}}"),
+        format!(
+            "{v6}\nvirtual_ipaddress {{\n2001:db8::1\n}}\nunicast_src_ip fe80::2\n\
+             unicast_peer {{\nfe80::3\n}}"
+        ),
+    ];
+    for body in quiet {
+        let loaded = ok(&format!("vrrp_instance VI_1 {{\n{body}\n}}\n"));
+        assert!(loaded.warnings.is_empty(), "{:?}\n{body}", loaded.warnings);
+        let i = &loaded.config.instances[0];
+        assert!(i.is_ipv6() && i.version == Version::V3);
+    }
 }
 
 #[test]

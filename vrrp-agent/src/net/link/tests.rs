@@ -1,4 +1,4 @@
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use rtnetlink::packet_route::address::AddressAttribute;
@@ -38,11 +38,11 @@ fn message(family: AddressFamily, index: u32, name: &str, flags: LinkFlags) -> L
     link
 }
 
-fn address_message(index: u32, addr: Ipv4Addr) -> AddressMessage {
+fn address_message(index: u32, addr: IpAddr) -> AddressMessage {
     let mut message = AddressMessage::default();
-    message.header.family = AddressFamily::Inet;
+    message.header.family = crate::net::netlink::family(addr.is_ipv6());
     message.header.index = index;
-    message.attributes = vec![AddressAttribute::Local(IpAddr::V4(addr))];
+    message.attributes = vec![AddressAttribute::Local(addr)];
     message
 }
 
@@ -84,7 +84,7 @@ fn observes_links_by_name_and_addresses() {
     let port = message(AddressFamily::Bridge, 7, "eth0", running);
     assert_eq!(observe(&del(port)), None);
 
-    let addr = Ipv4Addr::new(198, 51, 100, 100);
+    let addr = IpAddr::from([198, 51, 100, 100]);
     let gone = inner(RouteNetlinkMessage::DelAddress(address_message(7, addr)));
     assert_eq!(
         observe(&gone),
@@ -139,7 +139,12 @@ async fn next_of(watch: &mut Watch, name: &str, index: u32, what: &str) -> Chang
                 Watched::Change(c @ Change::Link { .. }) if matches!(&c, Change::Link { name: n, .. } if n == name) => {
                     return c
                 }
-                Watched::Change(c @ Change::Address { index: i, .. }) if i == index => return c,
+                // The IPv4 addresses the tests change, not the link-local ones that come and go.
+                Watched::Change(c @ Change::Address { index: i, addr, .. })
+                    if i == index && addr.is_ipv4() =>
+                {
+                    return c
+                }
                 _ => {}
             }
         }
@@ -186,7 +191,7 @@ async fn watch_va(a: &Netns, b: &Netns) {
     b.ip(&["link", "set", "vb", "up"]);
     until_up(&mut watch, "va", true, "peer up").await;
 
-    let addr = Ipv4Addr::new(198, 51, 100, 7);
+    let addr = IpAddr::from([198, 51, 100, 7]);
     a.ip(&["addr", "add", "198.51.100.7/24", "dev", "va"]);
     let added = Change::Address {
         index: va.index,
@@ -197,8 +202,10 @@ async fn watch_va(a: &Netns, b: &Netns) {
         next_of(&mut watch, "", va.index, "address add").await,
         added
     );
-    assert_eq!(primary_ipv4(&nl, va.index, &[]).await.unwrap(), Some(addr));
-    assert_eq!(primary_ipv4(&nl, va.index, &[addr]).await.unwrap(), None);
+    let source = |vips: &'static [IpAddr]| source_address(&nl, va.index, false, vips);
+    assert_eq!(source(&[]).await.unwrap(), Some(addr));
+    const ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    assert_eq!(source(&[ADDR]).await.unwrap(), None);
     a.ip(&["addr", "del", "198.51.100.7/24", "dev", "va"]);
     let deleted = Change::Address {
         index: va.index,

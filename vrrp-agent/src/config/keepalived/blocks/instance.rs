@@ -1,8 +1,5 @@
 //! `vrrp_instance`: its keywords, the authentication block, VIPs, trackers and notify scripts.
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    time::Duration,
-};
+use std::{net::IpAddr, time::Duration};
 
 use vrrp_common::{ChecksumForm, Version};
 
@@ -15,8 +12,8 @@ use super::{
     },
     global::{checksum_as_v2, garp_count, garp_delay, garp_repeat, mcast_group, strict_mode},
     sync_group::GroupDraft,
-    values::{broadcast, iface, int, ipv4, scope, uint, version},
-    Diags, Draft, Loc, Stmt, EMAIL, FIFO, IPV6, LVS, NOT_TUNABLE, NO_TRACKER, RFC, TUNING, VMAC,
+    values::{broadcast, iface, int, ip, scope, uint, version},
+    Diags, Draft, Loc, Stmt, EMAIL, FIFO, LVS, NOT_TUNABLE, NO_TRACKER, RFC, TUNING, VMAC,
 };
 use crate::config::{Notify, Tracked, Vip};
 
@@ -53,8 +50,9 @@ pub(super) struct InstanceDraft {
     pub(super) skip_check_adv_addr: bool,
     /// `accept` / `no_accept`, the last one wins as in keepalived.
     pub(super) accept: bool,
-    pub(super) src_ip: Option<(Ipv4Addr, Loc)>,
-    pub(super) peers: Vec<(Ipv4Addr, Loc)>,
+    pub(super) src_ip: Option<(IpAddr, Loc)>,
+    pub(super) peers: Vec<(IpAddr, Loc)>,
+    pub(super) native_ipv6: Option<Loc>,
     pub(super) notify: Notify,
     /// Extension: overrides vrrp_agent's.
     pub(super) liveness: LivenessDraft,
@@ -115,6 +113,7 @@ pub(super) fn vrrp_instance(d: &mut Diags, draft: &mut Draft, s: &Stmt) {
         accept: true,
         src_ip: None,
         peers: Vec::new(),
+        native_ipv6: None,
         notify: Notify::default(),
         liveness: LivenessDraft::default(),
     };
@@ -174,7 +173,7 @@ pub(super) const INSTANCE: &Table<InstanceDraft> = &[
     ("check_unicast_src", One(|d, _, s| _ = none(d, s))),
     ("mcast_dst_ip", One(|d, _, s| mcast_group(d, s))),
     ("debug", Ignore("set RUST_LOG=debug for the agent's debug log")),
-    ("native_ipv6", Refuse(IPV6)),
+    ("native_ipv6", One(native_ipv6)),
     ("auth_hmac", Refuse(HMAC)),
     ("track_file", Refuse(NO_TRACKER)),
     ("track_process", Refuse(NO_TRACKER)),
@@ -293,7 +292,7 @@ fn auth_type(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
 /// `mcast_src_ip` / `unicast_src_ip`, the last one given.
 fn src_ip(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
     let then = "skipped: adverts go from the interface's address";
-    let Some(ip) = lenient(d, s, then, ipv4) else {
+    let Some(ip) = lenient(d, s, then, ip) else {
         return;
     };
     if let Some((other, first)) = i.src_ip.as_ref().filter(|(other, _)| *other != ip) {
@@ -313,7 +312,7 @@ fn src_ip(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
 fn unicast_peer(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
     let entries = entries(d, s);
     for e in entries {
-        let Some(peer) = lenient_at(d, &e.loc, "unicast_peer", e.keyword(), "skipped", ipv4) else {
+        let Some(peer) = lenient_at(d, &e.loc, "unicast_peer", e.keyword(), "skipped", ip) else {
             continue;
         };
         for option in e.args().chunks(2) {
@@ -347,7 +346,7 @@ fn unicast_peer(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
         d.error(
             &s.loc,
             "unicast_peer: no peer address is usable, and keepalived would send multicast \
-             adverts instead; give the peers' IPv4 addresses",
+             adverts instead; give the peers' addresses",
         );
     }
 }
@@ -428,6 +427,13 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
         };
         match option {
             "dev" => vip.dev = Some(parse_at(d, &e.loc, option, value, iface)?),
+            "label" | "scope" | "brd" | "broadcast" if addr.is_ipv6() => d.warn(
+                &e.loc,
+                format!(
+                    "VIP {addr}: {option} has no meaning for an IPv6 address (the kernel derives \
+                     its scope; IPv6 has no broadcast, and no labels); ignored"
+                ),
+            ),
             "label" => vip.label = Some(value.to_string()),
             "scope" => set(
                 &mut vip.scope,
@@ -441,8 +447,11 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
                 ),
             ),
             "brd" | "broadcast" => {
-                let brd = |v: &str| broadcast(v, addr, prefix_len);
-                vip.broadcast = lenient_at(d, &e.loc, option, value, "the VIP is skipped", brd)?;
+                if let IpAddr::V4(addr) = addr {
+                    let brd = |v: &str| broadcast(v, addr, prefix_len);
+                    let skip = "the VIP is skipped";
+                    vip.broadcast = lenient_at(d, &e.loc, option, value, skip, brd)?;
+                }
             }
             "peer" => {
                 d.error(
@@ -453,7 +462,19 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
             }
             "use_vmac" => d.ignored(&e.loc, "use_vmac", VMAC),
             // IPv6 address flags: no effect on IPv4, in keepalived either.
-            "home" | "-nodad" | "mngtmpaddr" | "preferred_lft" => {}
+            "home" | "-nodad" | "mngtmpaddr" | "preferred_lft" if addr.is_ipv4() => {}
+            "-nodad" => d.warn(
+                &e.loc,
+                format!(
+                    "VIP {addr}: -nodad is ignored: IPv6 VIPs are always added without \
+                     duplicate address detection, so they answer at once after a takeover"
+                ),
+            ),
+            "home" | "mngtmpaddr" | "preferred_lft" => d.ignored(
+                &e.loc,
+                &format!("virtual_ipaddress option {option}"),
+                NOT_TUNABLE,
+            ),
             "no_track" => vip.no_track = true,
             "noprefixroute" | "autojoin" | "track_group" => d.ignored(
                 &e.loc,
@@ -475,9 +496,13 @@ fn vip(d: &mut Diags, e: &Stmt) -> Option<Vip> {
     Some(vip)
 }
 
-/// `ADDR[/LEN]`, /32 by default; keepalived skips a bad address and takes a length past 32 as 32.
-fn vip_address(d: &mut Diags, e: &Stmt) -> Option<(Ipv4Addr, u8)> {
-    let (addr, len) = e.keyword().split_once('/').unwrap_or((e.keyword(), "32"));
+/// `ADDR[/LEN]`, a host address (/32, /128) by default; keepalived skips a bad address and
+/// takes a length past the address's as the address's.
+fn vip_address(d: &mut Diags, e: &Stmt) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match e.keyword().split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (e.keyword(), None),
+    };
     let skip = |d: &mut Diags, why: &str| {
         d.warn(
             &e.loc,
@@ -487,40 +512,45 @@ fn vip_address(d: &mut Diags, e: &Stmt) -> Option<(Ipv4Addr, u8)> {
             ),
         )
     };
-    let addr = match addr.parse::<IpAddr>() {
-        Ok(IpAddr::V4(addr)) => addr,
-        Ok(IpAddr::V6(_)) => {
-            d.error(&e.loc, format!("VIP {}: {IPV6}", e.keyword()));
-            return None;
-        }
-        Err(_) => {
-            skip(d, "not an IPv4 address");
-            return None;
-        }
+    let Ok(addr) = addr.parse::<IpAddr>() else {
+        skip(d, "not an IPv4 or IPv6 address");
+        return None;
     };
+    let max = if addr.is_ipv6() { 128 } else { 32 };
+    let len = len.unwrap_or(if addr.is_ipv6() { "128" } else { "32" });
     match len.parse::<u32>() {
         Ok(0) => {
             d.error(
                 &e.loc,
-                format!("VIP {addr}/0: a VIP is one address or more; write a length from 1 to 32"),
+                format!(
+                    "VIP {addr}/0: a VIP is one address or more; write a length from 1 to {max}"
+                ),
             );
             None
         }
-        Ok(n @ 1..=32) => Some((addr, n as u8)),
+        Ok(n) if n <= max => Some((addr, n as u8)),
         Ok(_) => {
             d.warn(
                 &e.loc,
                 format!(
-                    "VIP {addr}/{len}: keepalived takes a length past 32 as /32, and so does \
-                     this agent; write /32"
+                    "VIP {addr}/{len}: keepalived takes a length past {max} as /{max}, and so \
+                     does this agent; write /{max}"
                 ),
             );
-            Some((addr, 32))
+            Some((addr, max as u8))
         }
         Err(_) => {
-            skip(d, "the prefix length is 1 to 32");
+            skip(d, &format!("the prefix length is 1 to {max}"));
             None
         }
+    }
+}
+
+/// `native_ipv6`: keepalived's way to make an instance IPv6 before any address says so. Here
+/// the first VIP says it; the keyword only has to agree.
+fn native_ipv6(d: &mut Diags, i: &mut InstanceDraft, s: &Stmt) {
+    if none(d, s) {
+        i.native_ipv6 = Some(s.loc.clone());
     }
 }
 

@@ -2,10 +2,11 @@
 //! names, sync group members, VRIDs) and keepalived's fix-ups of dubious combinations.
 use std::{
     collections::{hash_map::Entry, HashMap},
+    net::IpAddr,
     time::Duration,
 };
 
-use vrrp_common::{ChecksumForm, Version};
+use vrrp_common::{maps::MAX_ADDRS_V6, ChecksumForm, Version};
 
 use super::{
     engine::did_you_mean,
@@ -14,7 +15,7 @@ use super::{
 };
 use crate::config::{
     keepalived::{Diags, Loc, Place, Places},
-    password, Check, Config, ConfigError, Garp, Liveness, Probe, SyncGroup, VrrpInstance,
+    password, Check, Config, ConfigError, Garp, Liveness, Probe, SyncGroup, Vip, VrrpInstance,
     ADOPTED_INTERVAL_FACTOR,
 };
 
@@ -127,7 +128,8 @@ impl Draft {
                 });
             }
         }
-        let mut vrids: HashMap<(&str, u8), (&str, &Loc)> = HashMap::new();
+        // VRRP over IPv4 and over IPv6 are separate routers, each with its own VRIDs.
+        let mut vrids: HashMap<(&str, u8, bool), (&str, &Loc)> = HashMap::new();
         let mut instances = Vec::new();
         let mut places = Places::default();
         for (n, draft) in self.instances.iter().enumerate() {
@@ -137,12 +139,14 @@ impl Draft {
             let before = &self.checks[..draft.checks_before];
             check_tracks(d, &draft.tracks, before, &checks, &self.broken);
             if let (Some(iface), Some(vrid)) = (&draft.iface, draft.vrid) {
-                match vrids.entry((iface, vrid)) {
+                let v6 = draft.vips.first().is_some_and(|(v, _)| v.addr.is_ipv6());
+                match vrids.entry((iface, vrid, v6)) {
                     Entry::Occupied(e) => d.error(
                         &draft.loc,
                         format!(
                             "vrrp_instance {}: virtual_router_id {vrid} on {iface} is already used \
-                             by vrrp_instance {} ({}): give each instance of an interface its own",
+                             by vrrp_instance {} ({}) of the same family: give each instance of an \
+                             interface its own",
                             draft.name,
                             e.get().0,
                             e.get().1
@@ -218,7 +222,46 @@ impl Draft {
             );
             return None;
         }
-        let version = i.version.or(self.version).unwrap_or(Version::V2);
+        let (vips, excluded) = family_vips(d, i);
+        let v6 = vips[0].addr.is_ipv6();
+        let version = match (i.version.or(self.version), v6) {
+            // keepalived: IPv6 makes the instance VRRPv3 when no version is set, and ignores a
+            // version 2 that comes after the IPv6 addresses (and sends VRRPv2 over IPv6, which no
+            // RFC defines, when it comes first: here it is VRRPv3 either way).
+            (Some(Version::V2), true) => {
+                d.warn(
+                    &i.loc,
+                    format!(
+                        "vrrp_instance {name}: vrrp_version 2 conflicts with its IPv6 addresses \
+                         (VRRPv2 is IPv4 only); ignored, VRRPv3 is used, as keepalived does"
+                    ),
+                );
+                Version::V3
+            }
+            (Some(version), _) => version,
+            (None, true) => Version::V3,
+            (None, false) => Version::V2,
+        };
+        if let Some(loc) = i.native_ipv6.as_ref().filter(|_| !v6) {
+            d.error(
+                loc,
+                format!(
+                    "vrrp_instance {name}: native_ipv6 with IPv4 VIPs; an instance runs VRRP over \
+                     the family of its first VIP: list IPv6 VIPs, or drop native_ipv6"
+                ),
+            );
+            return None;
+        }
+        if v6 && i.peers.is_empty() && !is_link_local(&vips[0]) {
+            let loc = i.vips.first().map_or(&i.loc, |(_, loc)| loc);
+            d.warn(
+                loc,
+                format!(
+                    "vrrp_instance {name}: the first IPv6 VIP should be link local (RFC 9568 \
+                     §5.2.9: routers list fe80::… first); kept as is, as keepalived does"
+                ),
+            );
+        }
         let advert = match &i.advert {
             Some((t, loc)) => sendable_interval(d, version, *t, loc),
             None => Duration::from_secs(1),
@@ -279,8 +322,8 @@ impl Draft {
             iface: iface.clone(),
             vrid,
             priority,
-            vips: i.vips.iter().map(|(v, _)| v.clone()).collect(),
-            excluded_vips: i.excluded.iter().map(|(v, _)| v.clone()).collect(),
+            vips,
+            excluded_vips: excluded,
             version,
             advert_interval: advert,
             auth_pass,
@@ -577,6 +620,47 @@ fn sendable_interval(d: &mut Diags, version: Version, t: Duration, loc: &Loc) ->
 }
 
 /// Where to point at for an error of [`VrrpInstance::validate`].
+fn is_link_local(vip: &Vip) -> bool {
+    matches!(vip.addr, IpAddr::V6(a) if a.is_unicast_link_local())
+}
+
+/// The advertised and excluded VIPs as keepalived keeps them: the first VIP sets the family,
+/// one of the other family is dropped with a warning (excluded VIPs may mix), and an IPv6 list
+/// longer than a frame carries moves its tail to the excluded ones.
+fn family_vips(d: &mut Diags, i: &InstanceDraft) -> (Vec<Vip>, Vec<Vip>) {
+    let v6 = i.vips[0].0.addr.is_ipv6();
+    let (mut vips, mut excluded) = (Vec::new(), Vec::new());
+    for (vip, loc) in &i.vips {
+        if vip.addr.is_ipv6() != v6 {
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            d.warn(
+                loc,
+                format!(
+                    "VIP {}: the address family must match the instance's ({family}, from its \
+                     first VIP); skipped, as keepalived does: move it to an instance of its own, \
+                     or to virtual_ipaddress_excluded",
+                    vip.addr
+                ),
+            );
+        } else if v6 && vips.len() == MAX_ADDRS_V6 {
+            d.warn(
+                loc,
+                format!(
+                    "VIP {}: an IPv6 advert carries at most {MAX_ADDRS_V6} addresses in a \
+                     1500-byte frame; this one and those after it are moved to the excluded \
+                     VIPs, as keepalived does",
+                    vip.addr
+                ),
+            );
+            excluded.push(vip.clone());
+        } else {
+            vips.push(vip.clone());
+        }
+    }
+    excluded.extend(i.excluded.iter().map(|(v, _)| v.clone()));
+    (vips, excluded)
+}
+
 fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
     if let ConfigError::LivenessInterval(_)
     | ConfigError::LivenessMultiplier(_)
@@ -593,6 +677,12 @@ fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
         ConfigError::DuplicateVip(addr)
         | ConfigError::LabelPrefix { addr, .. }
         | ConfigError::LabelLength { addr, .. } => addr,
+        ConfigError::FamilyMismatch { addr, .. } => {
+            let mut given = i.src_ip.iter().chain(&i.peers);
+            return given
+                .find(|(a, _)| a == addr)
+                .map_or(&i.loc, |(_, loc)| loc);
+        }
         _ => return &i.loc,
     };
     i.vips

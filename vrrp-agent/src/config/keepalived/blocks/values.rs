@@ -6,8 +6,6 @@ use std::{
 
 use vrrp_common::Version;
 
-use super::IPV6;
-
 pub(super) fn uint(v: &str, lo: u64, hi: u64) -> Result<u64, String> {
     v.parse()
         .ok()
@@ -67,9 +65,13 @@ pub(super) fn iface(v: &str) -> Result<String, String> {
 pub(super) fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
     match v.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => Ok(ip),
-        Ok(IpAddr::V6(_)) => Err(IPV6.into()),
+        Ok(IpAddr::V6(_)) => Err("an IPv6 address where only IPv4 has a meaning".into()),
         Err(_) => Err("not an IPv4 address".into()),
     }
+}
+
+pub(super) fn ip(v: &str) -> Result<IpAddr, String> {
+    v.parse().map_err(|_| "not an IPv4 or IPv6 address".into())
 }
 
 /// rtnetlink scopes by name (iproute2's rt_scopes) or number.
