@@ -17,7 +17,7 @@ mod scraper;
 
 use std::{
     io::Write as _,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
-use vrrp_lab::Topology;
+use vrrp_lab::{lab::Family, Topology};
 
 use loads::{Load, Loads};
 use measure::{Handover, Interval};
@@ -39,16 +39,19 @@ use scraper::Scraper;
 
 pub const MASTER_PRIO: u8 = 200;
 pub const BACKUP_PRIO: u8 = 100;
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
-const R1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// r2's IPv4 address, where the floods go whatever the family measured.
 const R2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 /// Load before the first trigger: stress-ng and trafgen take a moment to reach full rate.
 const WARMUP: Duration = Duration::from_secs(1);
 /// What the client captures: all ARP, echo replies, adverts of the benchmarked VRID only (the
-/// foreign-VRID floods stay in the kernel's filter).
+/// foreign-VRID floods stay in the kernel's filter); over IPv6 Neighbor Advertisements, echo
+/// replies and the VRID's adverts (the VRID is the byte after the IPv6 header's first).
 const FILTER_FAILOVER: &str =
     "arp or (icmp and icmp[icmptype] = icmp-echoreply) or (ip proto 112 and ip[21] = 51)";
 const FILTER_ADVERTS: &str = "ip proto 112 and ip[21] = 51";
+const FILTER_FAILOVER_V6: &str = "(icmp6 and (ip6[40] = 136 or ip6[40] = 129)) or \
+                                  (ip6 proto 112 and ip6[41] = 51)";
+const FILTER_ADVERTS_V6: &str = "ip6 proto 112 and ip6[41] = 51";
 /// Idle vrrp-agent is measured a second time, scraped this often (a Prometheus scrape
 /// interval is seconds; this is the worst case).
 const SCRAPE_EVERY: Duration = Duration::from_millis(100);
@@ -158,6 +161,19 @@ pub struct Opts {
     /// skips [default: 20, --quick: 5]
     #[arg(long)]
     idle_secs: Option<u64>,
+    /// VRRP over IPv4 or IPv6 (VIPs fe80::1 and 2001:db8::100/64; the floods stay IPv4 traffic
+    /// at r2; vrrp-agent+liveness is IPv4 only)
+    #[arg(long, value_enum, default_value = "4")]
+    family: IpFamily,
+}
+
+/// `--family`: the lab's [`Family`] by its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum IpFamily {
+    #[value(name = "4")]
+    V4,
+    #[value(name = "6")]
+    V6,
 }
 
 /// The matrix one run of the bench goes through.
@@ -176,11 +192,21 @@ struct Plan {
     agent_args: Vec<String>,
     /// vrrp-agent+liveness's `vrrp_agent` settings.
     liveness: String,
+    family: Family,
 }
 
 impl Plan {
     fn new(o: &Opts) -> Result<Plan> {
-        let impls = chosen(&o.implementation, Impl::value_variants().to_vec());
+        let family = match o.family {
+            IpFamily::V4 => Family::V4,
+            IpFamily::V6 => Family::V6,
+        };
+        let all = Impl::value_variants().iter().copied();
+        let usable = all.filter(|&i| family == Family::V4 || i != Impl::Liveness);
+        let impls = chosen(&o.implementation, usable.collect());
+        if family == Family::V6 && impls.contains(&Impl::Liveness) {
+            bail!("--impl liveness: the liveness channel runs over IPv4 only; leave it out of --family 6");
+        }
         let ms = |ms| Interval { ms };
         let intervals = chosen(
             &o.interval,
@@ -239,6 +265,7 @@ impl Plan {
                 "liveness_interval {}\n    liveness_multiplier {}",
                 o.liveness_interval, o.liveness_multiplier
             ),
+            family,
         })
     }
 
@@ -300,8 +327,12 @@ impl Plan {
                 None => by_iv.push((iv, vec![l.name()])),
             }
         }
+        let over = match self.family {
+            Family::V4 => "",
+            Family::V6 => "VRRP over IPv6: ",
+        };
         format!(
-            "{}; failover: {} run{} × triggers [{}] × {}; spurious: {} × {} s per load [{}] \
+            "{over}{}; failover: {} run{} × triggers [{}] × {}; spurious: {} × {} s per load [{}] \
              (10 ms adverts); idle: {} s per interval [{}]",
             list(
                 self.impls
@@ -491,6 +522,28 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
     vrrp_lab::frames::parse_mac(s).with_context(|| format!("not a MAC address: {s:?}"))
 }
 
+/// `role`'s link-local address on eth0, once done with duplicate address detection (its adverts'
+/// source; keepalived cannot send from a tentative one).
+fn link_local(topo: &Topology, role: &str) -> Result<IpAddr> {
+    let ns = topo.ns(role);
+    let mut found = None;
+    vrrp_lab::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let out = ns.run(
+            "ip",
+            ["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        found = (!text.contains("tentative"))
+            .then(|| {
+                text.split_whitespace()
+                    .find_map(|w| w.strip_suffix("/64")?.parse().ok())
+            })
+            .flatten();
+        found.is_some()
+    });
+    found.with_context(|| format!("{role} has no usable link-local address"))
+}
+
 /// xorshift64: enough to spread trigger phases, no dependency.
 struct Rng(u64);
 
@@ -531,6 +584,9 @@ struct Bench {
     agent_args: Vec<String>,
     liveness: String,
     macs: [[u8; 6]; 2],
+    family: Family,
+    /// r1's and r2's advert sources (IPv6: their link-local addresses).
+    sources: [IpAddr; 2],
     rng: Rng,
     step: usize,
     captures: usize,
@@ -556,6 +612,10 @@ impl Bench {
         }
         let loads = Loads::new(&topo, (macs[1], R2))?;
         let switch = PortSwitch::new(topo.ns(vrrp_lab::BRIDGE).name())?;
+        let sources = match plan.family {
+            Family::V4 => [vrrp_lab::R1_ADDR.parse()?, vrrp_lab::R2_ADDR.parse()?],
+            Family::V6 => [link_local(&topo, "r1")?, link_local(&topo, "r2")?],
+        };
         Ok(Bench {
             switch,
             loads,
@@ -564,6 +624,8 @@ impl Bench {
             agent_args: plan.agent_args.clone(),
             liveness: plan.liveness.clone(),
             macs,
+            family: plan.family,
+            sources,
             rng: Rng(now_ns() as u64 | 1),
             step: 0,
             captures: 0,
@@ -629,12 +691,16 @@ impl Bench {
         print!("[{:>3}/{total}] ", self.step);
     }
 
+    fn vip(&self) -> IpAddr {
+        self.family.vip().parse().expect("the lab's VIP")
+    }
+
     fn has_vip(&self, role: &str) -> bool {
+        let vip = self.vip();
         Command::new("ip")
             .args([
                 "-n",
                 self.topo.ns(role).name(),
-                "-4",
                 "-o",
                 "addr",
                 "show",
@@ -642,7 +708,7 @@ impl Bench {
                 "eth0",
             ])
             .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {vip}/")))
     }
 
     /// Waits until `holder` alone has the VIP; false after `timeout`.
@@ -660,10 +726,17 @@ impl Bench {
     /// Starts both routers and waits until r1 is master and r2 has heard it a few times.
     fn elect(&mut self, imp: Impl, iv: Interval) -> Result<(Router, Router)> {
         self.topo.restore_link("r1");
+        // What a killed router left: its VIPs (IPv6: the link-local one too).
+        let vips: &[&str] = match self.family {
+            Family::V4 => &["198.51.100.100/24"],
+            Family::V6 => &["2001:db8::100/64", "fe80::1/128"],
+        };
         for role in ["r1", "r2"] {
             if self.has_vip(role) {
                 let ns = self.topo.ns(role);
-                ns.run_ok("ip", ["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+                for vip in vips {
+                    ns.run("ip", ["addr", "del", vip, "dev", "eth0"]);
+                }
             }
         }
         self.topo
@@ -687,7 +760,10 @@ impl Bench {
     fn start(&self, imp: Impl, role: &str, prio: u8, iv: Interval) -> Result<Router> {
         let liveness = (imp == Impl::Liveness).then_some(self.liveness.as_str());
         let args = &self.agent_args;
-        Router::start(imp, &self.topo, &self.bin, args, liveness, role, prio, iv)
+        let family = self.family;
+        Router::start(
+            imp, &self.topo, &self.bin, args, liveness, role, prio, iv, family,
+        )
     }
 
     /// Waits until `role` has the VIP, whoever else does; false after `timeout`.
@@ -719,10 +795,14 @@ impl Bench {
         let (hold, post) = (takeover_timeout(iv), post(iv));
         // Every wait below, added up, with room to spare: no load outlives the cycle by much.
         let bound = WARMUP + 4 * (2 * iv.duration() + hold + 2 * post) + Duration::from_secs(20);
-        let cap = self.capture(FILTER_FAILOVER, bound)?;
+        let filter = match self.family {
+            Family::V4 => FILTER_FAILOVER,
+            Family::V6 => FILTER_FAILOVER_V6,
+        };
+        let cap = self.capture(filter, bound)?;
         let ping = Pinger::start(
             self.topo.ns("client").name(),
-            VIP,
+            self.vip(),
             Duration::from_millis(1),
             bound,
         )?;
@@ -799,13 +879,14 @@ impl Bench {
         let mut runs = Vec::new();
         for (i, &(trigger, at, new)) in marks.iter().enumerate() {
             let until = marks.get(i + 1).map_or(Nanos::MAX, |m| m.1);
+            let [r1, r2] = self.sources;
             let (new_ip, new_mac, new_prio, old_ip) = if new == "r2" {
-                (R2, self.macs[1], BACKUP_PRIO, R1)
+                (r2, self.macs[1], BACKUP_PRIO, r1)
             } else {
-                (R1, self.macs[0], MASTER_PRIO, R2)
+                (r1, self.macs[0], MASTER_PRIO, r2)
             };
             let h = Handover {
-                vip: VIP,
+                vip: self.vip(),
                 new_ip,
                 new_mac,
                 new_prio,
@@ -869,7 +950,11 @@ impl Bench {
         let (r1, r2) = self.elect(imp, iv)?;
         let length = Duration::from_secs(secs);
         let bound = WARMUP + length + Duration::from_secs(10);
-        let cap = self.capture(FILTER_ADVERTS, bound)?;
+        let filter = match self.family {
+            Family::V4 => FILTER_ADVERTS,
+            Family::V6 => FILTER_ADVERTS_V6,
+        };
+        let cap = self.capture(filter, bound)?;
         let mut running = self.loads.start(&self.topo, load, bound)?;
         sleep(WARMUP)?;
         let (from, t0) = (now_ns(), Instant::now());
@@ -881,7 +966,8 @@ impl Bench {
         let frames = cap.finish()?;
         let backup_log = r2.log();
         drop((r1, r2));
-        let count = measure::masterships(&frames, R2, from, to, iv.master_down_ms(BACKUP_PRIO));
+        let r2 = self.sources[1];
+        let count = measure::masterships(&frames, r2, from, to, iv.master_down_ms(BACKUP_PRIO));
         let run = SpuriousRun {
             imp,
             load,

@@ -1,6 +1,6 @@
 //! The figures, computed from what the client saw on the wire (one clock for every router) and
 //! the trigger times (the same clock, taken right before each trigger's action).
-use std::{fmt, net::Ipv4Addr, str::FromStr};
+use std::{fmt, net::IpAddr, str::FromStr};
 
 use anyhow::{bail, Result};
 
@@ -67,11 +67,12 @@ impl FromStr for Interval {
 
 /// One handover: who the client should see take over, from whom.
 pub struct Handover {
-    pub vip: Ipv4Addr,
-    pub new_ip: Ipv4Addr,
+    pub vip: IpAddr,
+    /// The new and the old master's advert sources (IPv6: link-local).
+    pub new_ip: IpAddr,
     pub new_mac: [u8; 6],
     pub new_prio: u8,
-    pub old_ip: Ipv4Addr,
+    pub old_ip: IpAddr,
     /// Whether the RFC fixes when the new master must speak (Master_Down_Interval or Skew_Time
     /// after the old master's last advert); on failback that is the implementation's choice.
     pub precision: bool,
@@ -80,7 +81,7 @@ pub struct Handover {
 /// Milliseconds from the trigger; None when the client never saw it before the next trigger.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Failover {
-    /// → first gratuitous ARP from the new master.
+    /// → first gratuitous ARP (IPv6: Neighbor Advertisement) from the new master.
     pub garp_ms: Option<f64>,
     /// → first echo reply from the VIP sent by the new master.
     pub reply_ms: Option<f64>,
@@ -101,7 +102,7 @@ pub fn failover(
     let window = || frames.iter().filter(|f| f.t >= trigger && f.t < until);
     let ms = |f: &Frame| (f.t - trigger) as f64 / 1e6;
     let garp = window().find(|f| {
-        f.src_mac == h.new_mac && matches!(f.kind, Kind::Arp { sender_ip } if sender_ip == h.vip)
+        f.src_mac == h.new_mac && matches!(f.kind, Kind::Announce { vip } if vip == h.vip)
     });
     let reply = window().find(|f| {
         f.src_mac == h.new_mac && matches!(f.kind, Kind::EchoReply { src } if src == h.vip)
@@ -170,7 +171,7 @@ fn precision<'a>(
 }
 
 /// The priority of an advert of our VRID sent by `src`.
-fn advert(f: &Frame, src: Ipv4Addr) -> Option<u8> {
+fn advert(f: &Frame, src: IpAddr) -> Option<u8> {
     match f.kind {
         Kind::Advert {
             src: s,
@@ -185,7 +186,7 @@ fn advert(f: &Frame, src: Ipv4Addr) -> Option<u8> {
 /// silence longer than `gap_ms` ends a mastership. A backup that went back to BACKUP needs at
 /// least Master_Down_Interval of silence from the master before it speaks again, so `gap_ms` =
 /// Master_Down_Interval separates two wrong transitions.
-pub fn masterships(frames: &[Frame], src: Ipv4Addr, from: Nanos, to: Nanos, gap_ms: f64) -> usize {
+pub fn masterships(frames: &[Frame], src: IpAddr, from: Nanos, to: Nanos, gap_ms: f64) -> usize {
     let gap = (gap_ms * 1e6) as Nanos;
     let mut prev: Option<Nanos> = None;
     let mut n = 0;

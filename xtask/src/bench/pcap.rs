@@ -1,6 +1,6 @@
 //! Reads the client's capture: a pcap (Ethernet, kernel time stamps in nanoseconds) reduced to the
-//! three kinds of frame the figures need.
-use std::net::Ipv4Addr;
+//! three kinds of frame the figures need, over IPv4 or IPv6.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, ensure, Context as _, Result};
 
@@ -18,24 +18,30 @@ pub struct Frame {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
     Advert {
-        src: Ipv4Addr,
+        src: IpAddr,
         vrid: u8,
         prio: u8,
     },
-    /// Any ARP: a gratuitous one has the VIP as sender address.
-    Arp {
-        sender_ip: Ipv4Addr,
+    /// Any ARP (a gratuitous one has the VIP as sender address) or Neighbor Advertisement (the
+    /// VIP as target): what moves the client to a new master.
+    Announce {
+        vip: IpAddr,
     },
+    /// ICMP or ICMPv6.
     EchoReply {
-        src: Ipv4Addr,
+        src: IpAddr,
     },
 }
 
 const LINKTYPE_ETHERNET: u32 = 1;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 const PROTO_ICMP: u8 = 1;
+const PROTO_ICMPV6: u8 = 58;
 const PROTO_VRRP: u8 = 112;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
 
 pub fn read(path: &std::path::Path) -> Result<Vec<Frame>> {
     let data = std::fs::read(path).with_context(|| path.display().to_string())?;
@@ -91,20 +97,28 @@ fn frame(t: Nanos, b: &[u8]) -> Option<Frame> {
     let ethertype = u16::from_be_bytes(b.get(12..14)?.try_into().ok()?);
     let l3 = b.get(14..)?;
     let kind = match ethertype {
-        ETHERTYPE_ARP => Kind::Arp {
-            sender_ip: ipv4(l3.get(14..18)?),
+        ETHERTYPE_ARP => Kind::Announce {
+            vip: ipv4(l3.get(14..18)?),
         },
         ETHERTYPE_IPV4 => {
             let ihl = usize::from(l3.first()? & 0x0f) * 4;
             let src = ipv4(l3.get(12..16)?);
             let l4 = l3.get(ihl..)?;
             match *l3.get(9)? {
-                PROTO_VRRP => Kind::Advert {
-                    src,
-                    vrid: *l4.get(1)?,
-                    prio: *l4.get(2)?,
-                },
+                PROTO_VRRP => advert(src, l4)?,
                 PROTO_ICMP if *l4.first()? == 0 => Kind::EchoReply { src },
+                _ => return None,
+            }
+        }
+        ETHERTYPE_IPV6 => {
+            let src = ipv6(l3.get(8..24)?);
+            let l4 = l3.get(40..)?;
+            match (*l3.get(6)?, *l4.first()?) {
+                (PROTO_VRRP, _) => advert(src, l4)?,
+                (PROTO_ICMPV6, ICMPV6_ECHO_REPLY) => Kind::EchoReply { src },
+                (PROTO_ICMPV6, ICMPV6_NEIGHBOR_ADVERT) => Kind::Announce {
+                    vip: ipv6(l4.get(8..24)?),
+                },
                 _ => return None,
             }
         }
@@ -113,8 +127,21 @@ fn frame(t: Nanos, b: &[u8]) -> Option<Frame> {
     Some(Frame { t, src_mac, kind })
 }
 
-fn ipv4(b: &[u8]) -> Ipv4Addr {
-    Ipv4Addr::new(b[0], b[1], b[2], b[3])
+fn advert(src: IpAddr, vrrp: &[u8]) -> Option<Kind> {
+    Some(Kind::Advert {
+        src,
+        vrid: *vrrp.get(1)?,
+        prio: *vrrp.get(2)?,
+    })
+}
+
+fn ipv4(b: &[u8]) -> IpAddr {
+    Ipv4Addr::new(b[0], b[1], b[2], b[3]).into()
+}
+
+fn ipv6(b: &[u8]) -> IpAddr {
+    let octets: [u8; 16] = b.try_into().unwrap_or_default();
+    Ipv6Addr::from(octets).into()
 }
 
 #[cfg(test)]
@@ -148,6 +175,30 @@ pub mod tests {
         )
     }
 
+    fn ip6(next_header: u8, src: [u8; 16], l4: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x60, 0, 0, 0, 0, l4.len() as u8, next_header, 255];
+        h.extend(src);
+        h.extend([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12]);
+        h.extend(l4);
+        h
+    }
+
+    pub fn advert6(src_mac: [u8; 6], src: [u8; 16], vrid: u8, prio: u8) -> Vec<u8> {
+        let vrrp = [0x31, vrid, prio, 1, 0, 1, 0, 0];
+        eth(src_mac, ETHERTYPE_IPV6, &ip6(PROTO_VRRP, src, &vrrp))
+    }
+
+    pub fn na(src_mac: [u8; 6], vip: [u8; 16]) -> Vec<u8> {
+        let mut icmp = vec![ICMPV6_NEIGHBOR_ADVERT, 0, 0, 0, 0x20, 0, 0, 0];
+        icmp.extend(vip);
+        eth(src_mac, ETHERTYPE_IPV6, &ip6(PROTO_ICMPV6, vip, &icmp))
+    }
+
+    pub fn reply6(src_mac: [u8; 6], src: [u8; 16]) -> Vec<u8> {
+        let icmp = [ICMPV6_ECHO_REPLY, 0, 0, 0];
+        eth(src_mac, ETHERTYPE_IPV6, &ip6(PROTO_ICMPV6, src, &icmp))
+    }
+
     pub fn garp(src_mac: [u8; 6], vip: [u8; 4]) -> Vec<u8> {
         let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
         a.extend(src_mac);
@@ -179,8 +230,40 @@ pub mod tests {
     }
 
     #[test]
+    fn parses_the_three_kinds_over_ipv6() {
+        let (r1, vip) = (
+            "fe80::ff:fe00:1".parse::<Ipv6Addr>().unwrap(),
+            "2001:db8::100".parse::<Ipv6Addr>().unwrap(),
+        );
+        let router_solicitation = eth(
+            R1_MAC,
+            ETHERTYPE_IPV6,
+            &ip6(PROTO_ICMPV6, r1.octets(), &[133, 0, 0, 0]),
+        );
+        let file = pcap(&[
+            (1, advert6(R1_MAC, r1.octets(), 51, 200)),
+            (2, router_solicitation),
+            (3, na(R2_MAC, vip.octets())),
+            (4, reply6(R2_MAC, vip.octets())),
+        ]);
+        let kinds: Vec<Kind> = parse(&file).unwrap().into_iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Advert {
+                    src: r1.into(),
+                    vrid: 51,
+                    prio: 200
+                },
+                Kind::Announce { vip: vip.into() },
+                Kind::EchoReply { src: vip.into() },
+            ]
+        );
+    }
+
+    #[test]
     fn parses_the_three_kinds_and_skips_the_rest() {
-        let other = eth(R1_MAC, 0x86dd, &[0; 40]);
+        let other = eth(R1_MAC, 0x88b5, &[0; 40]);
         let file = pcap(&[
             (
                 1_000_000_000_123,
@@ -198,7 +281,7 @@ pub mod tests {
                     t: 1_000_000_000_123,
                     src_mac: R1_MAC,
                     kind: Kind::Advert {
-                        src: Ipv4Addr::new(198, 51, 100, 1),
+                        src: Ipv4Addr::new(198, 51, 100, 1).into(),
                         vrid: 51,
                         prio: 200
                     }
@@ -206,15 +289,15 @@ pub mod tests {
                 Frame {
                     t: 1_000_000_001_000,
                     src_mac: R2_MAC,
-                    kind: Kind::Arp {
-                        sender_ip: Ipv4Addr::new(198, 51, 100, 100)
+                    kind: Kind::Announce {
+                        vip: Ipv4Addr::new(198, 51, 100, 100).into()
                     }
                 },
                 Frame {
                     t: 1_000_000_002_000,
                     src_mac: R2_MAC,
                     kind: Kind::EchoReply {
-                        src: Ipv4Addr::new(198, 51, 100, 100)
+                        src: Ipv4Addr::new(198, 51, 100, 100).into()
                     }
                 },
             ]

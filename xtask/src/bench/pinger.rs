@@ -4,7 +4,7 @@
 //! read from the capture, not here.
 use std::{
     fs::File,
-    net::Ipv4Addr,
+    net::IpAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -16,8 +16,10 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-/// linux/icmp.h: a raw ICMP socket's filter of the types it is not given.
+/// linux/icmp.h and linux/icmpv6.h: a raw ICMP (ICMPv6) socket's filter of the types it is not
+/// given (a bit set blocks a type).
 const ICMP_FILTER: libc::c_int = 1;
+const ICMPV6_FILTER: libc::c_int = 1;
 
 pub struct Pinger {
     stop: Arc<AtomicBool>,
@@ -26,13 +28,13 @@ pub struct Pinger {
 
 impl Pinger {
     /// Pings `dst` from namespace `netns` every `every` until stopped, or `bound` at most.
-    pub fn start(netns: &str, dst: Ipv4Addr, every: Duration, bound: Duration) -> Result<Pinger> {
+    pub fn start(netns: &str, dst: IpAddr, every: Duration, bound: Duration) -> Result<Pinger> {
         let ns = File::open(format!("/run/netns/{netns}")).context("opening the namespace")?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let sock = setup(&ns);
+            let sock = setup(&ns, dst.is_ipv6());
             let ready = sock.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
             let _ = ready_tx.send(ready);
             send_loop(&sock?, dst, every, Instant::now() + bound, &flag);
@@ -60,8 +62,8 @@ impl Drop for Pinger {
 
 /// Moves this thread into the namespace (only this thread: setns is per thread), at a high
 /// priority (a client is another machine: the routers' CPU load must not delay its probes),
-/// and opens a raw ICMP socket that sends only.
-fn setup(ns: &File) -> Result<OwnedFd> {
+/// and opens a raw ICMP (ICMPv6) socket that sends only.
+fn setup(ns: &File, v6: bool) -> Result<OwnedFd> {
     // SAFETY: plain syscalls on valid descriptors and a local, correctly sized value.
     unsafe {
         if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
@@ -69,33 +71,48 @@ fn setup(ns: &File) -> Result<OwnedFd> {
         }
         // PRIO_PROCESS with 0 is the calling thread on Linux; failing leaves it at nice 0.
         libc::setpriority(libc::PRIO_PROCESS, 0, -20);
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+        let (domain, protocol) = match v6 {
+            true => (libc::AF_INET6, libc::IPPROTO_ICMPV6),
+            false => (libc::AF_INET, libc::IPPROTO_ICMP),
+        };
+        let fd = libc::socket(domain, libc::SOCK_RAW, protocol);
         if fd < 0 {
             return Err(std::io::Error::last_os_error()).context("raw ICMP socket");
         }
         let sock = OwnedFd::from_raw_fd(fd);
-        let all: u32 = !0;
-        libc::setsockopt(
-            fd,
-            libc::SOL_RAW,
-            ICMP_FILTER,
-            (&all as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        );
+        // Every type blocked: the ICMPv6 filter is 256 bits, the ICMP one 32.
+        let all = [!0u32; 8];
+        let (level, option, len) = match v6 {
+            true => (libc::IPPROTO_ICMPV6, ICMPV6_FILTER, 32),
+            false => (libc::SOL_RAW, ICMP_FILTER, 4),
+        };
+        libc::setsockopt(fd, level, option, all.as_ptr().cast(), len);
         Ok(sock)
     }
 }
 
-fn send_loop(sock: &OwnedFd, dst: Ipv4Addr, every: Duration, deadline: Instant, stop: &AtomicBool) {
-    // SAFETY: sockaddr_in is plain data; all fields are set below.
-    let mut to: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    to.sin_family = libc::AF_INET as libc::sa_family_t;
-    to.sin_addr.s_addr = u32::from(dst).to_be();
+fn send_loop(sock: &OwnedFd, dst: IpAddr, every: Duration, deadline: Instant, stop: &AtomicBool) {
+    // SAFETY: sockaddr_in6 is plain data, room for either family; the fields are set below.
+    let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let to_len = match dst {
+        IpAddr::V4(a) => {
+            // SAFETY: a sockaddr_in fits in a sockaddr_in6, and both are plain data.
+            let v4 = unsafe { &mut *(&raw mut to).cast::<libc::sockaddr_in>() };
+            v4.sin_family = libc::AF_INET as libc::sa_family_t;
+            v4.sin_addr.s_addr = u32::from(a).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(a) => {
+            to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            to.sin6_addr.s6_addr = a.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
     let id = std::process::id() as u16;
     let mut next = now_mono();
     let mut seq: u16 = 0;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        let pkt = echo_request(id, seq);
+        let pkt = echo_request(id, seq, dst.is_ipv6());
         // Errors (no neighbour yet, a full queue) are what a client sees too: keep probing.
         // SAFETY: valid socket, buffer and address for the lengths given.
         unsafe {
@@ -104,8 +121,8 @@ fn send_loop(sock: &OwnedFd, dst: Ipv4Addr, every: Duration, deadline: Instant, 
                 pkt.as_ptr().cast(),
                 pkt.len(),
                 0,
-                (&to as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                (&raw const to).cast(),
+                to_len as libc::socklen_t,
             );
         }
         seq = seq.wrapping_add(1);
@@ -141,14 +158,17 @@ fn add(t: libc::timespec, d: Duration) -> libc::timespec {
     }
 }
 
-/// ICMP echo request with 56 bytes of zeros, as ping sends by default.
-fn echo_request(id: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![8, 0, 0, 0];
+/// ICMP echo request with 56 bytes of zeros, as ping sends by default; over IPv6 ICMPv6's
+/// (type 128), whose checksum the kernel fills in (it covers the pseudo-header).
+fn echo_request(id: u16, seq: u16, v6: bool) -> Vec<u8> {
+    let mut p = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
     p.extend(id.to_be_bytes());
     p.extend(seq.to_be_bytes());
     p.extend([0; 56]);
-    let sum = vrrp_lab::frames::checksum(&[&p]);
-    p[2..4].copy_from_slice(&sum.to_be_bytes());
+    if !v6 {
+        let sum = vrrp_lab::frames::checksum(&[&p]);
+        p[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
     p
 }
 
@@ -158,7 +178,7 @@ mod tests {
 
     #[test]
     fn echo_request_checksum() {
-        let p = echo_request(0x1234, 1);
+        let p = echo_request(0x1234, 1, false);
         assert_eq!(p.len(), 64);
         // type 8: 0x0800 + 0x1234 + 0x0001, complemented.
         assert_eq!(p[2..4], (!(0x0800u16 + 0x1234 + 1)).to_be_bytes());

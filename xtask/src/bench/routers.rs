@@ -10,6 +10,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use vrrp_lab::{
     keepalived::{self, InstanceSpec, Keepalived},
+    lab::{Family, VIP6_CIDR, VIP6_LINK_LOCAL},
     Proc, Topology,
 };
 
@@ -36,12 +37,18 @@ impl Router {
         role: &str,
         prio: u8,
         iv: Interval,
+        family: Family,
     ) -> Result<Router> {
+        let vips = match family {
+            Family::V4 => InstanceSpec::default().vips,
+            Family::V6 => vec![VIP6_LINK_LOCAL.into(), VIP6_CIDR.into()],
+        };
         // The figures count the adverts of VRID only: say it rather than rely on the default.
         let mut conf = keepalived::conf(&InstanceSpec {
             vrid: VRID,
             priority: prio,
             interval: iv.duration(),
+            vips,
             ..Default::default()
         });
         if let Some(settings) = liveness {

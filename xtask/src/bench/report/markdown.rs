@@ -422,7 +422,8 @@ fn failover_table(r: &Results, impls: &[Impl]) -> String {
     let mut s = format!(
         "## Failover (ms, median / p99 of {runs} run{} with the trigger at a random phase of \
          the advert timer)\n\n\
-         - GARP: trigger → first gratuitous ARP from the new master seen by the client.\n\
+         - GARP: trigger → first gratuitous ARP (over IPv6: unsolicited Neighbor Advertisement) \
+         from the new master seen by the client.\n\
          - reply: trigger → first echo reply through the new master.\n\
          - precision: (new master's first advert) − (old master's last advert) − the RFC's wait \
          for the backup (priority {BACKUP_PRIO}): Master_Down_Interval after a link cut, \
