@@ -8,7 +8,6 @@ use std::{
     net::{IpAddr, Ipv4Addr},
     rc::Rc,
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -25,7 +24,7 @@ use vrrp_common::{
 
 use super::{Host, Input, Inputs, Signal};
 use crate::{
-    config::{Global, Vip, VrrpInstance, XdpMode},
+    config::{Garp, Global, Vip, VrrpInstance, XdpMode},
     dataplane::{self, Dataplane, DataplaneError},
     election::{State, Timestamp},
     instance::{Follow, Outputs},
@@ -348,20 +347,24 @@ impl Outputs for Wire {
         Ok(self.device(vip)?.vips.present(vip.addr).await?)
     }
 
-    async fn announce(&mut self, vips: &[Vip], count: u8, pause: Duration) {
+    async fn announce(&mut self, vips: &[Vip], count: u8, garp: Garp) {
         let frames: Vec<(IpAddr, Arc<Announcer>)> = vips
             .iter()
             .filter_map(|vip| Some((vip.addr, self.device(vip).ok()?.announcer.clone())))
             .collect();
         let name = self.name.clone();
+        let paced = frames
+            .iter()
+            .any(|(vip, _)| !garp.pause_before(*vip).is_zero());
         // keepalived's order: a round over every VIP, `count` rounds; vrrp_garp_interval
-        // between two messages.
+        // before a gratuitous ARP, vrrp_gna_interval before a Neighbor Advertisement.
         let burst = async move {
             for n in 0..usize::from(count) * frames.len() {
+                let (vip, announcer) = &frames[n % frames.len()];
+                let pause = garp.pause_before(*vip);
                 if n > 0 && !pause.is_zero() {
                     tokio::time::sleep(pause).await;
                 }
-                let (vip, announcer) = &frames[n % frames.len()];
                 if let Err(e) = announcer.announce(*vip).await {
                     warn!(instance = %name, %vip, "{e}");
                 }
@@ -373,10 +376,10 @@ impl Outputs for Wire {
             return;
         };
         bound.burst = None;
-        if pause.is_zero() {
-            burst.await;
-        } else {
+        if paced {
             bound.burst = Some(Stop::spawn(burst));
+        } else {
+            burst.await;
         }
     }
 

@@ -184,6 +184,8 @@ pub struct Garp {
     pub refresh: Option<Duration>,
     /// `vrrp_garp_interval`: pause between two gratuitous ARPs.
     pub interval: Duration,
+    /// `vrrp_gna_interval`: pause between two Neighbor Advertisements (IPv6 VIPs).
+    pub na_interval: Duration,
     /// `garp_lower_prio_repeat` (keepalived: `vrrp_garp_master_repeat`'s value, 5): requests per
     /// VIP when a master hears a lower-priority advert (another master: a split brain ending);
     /// 0 for none.
@@ -193,6 +195,17 @@ pub struct Garp {
     pub lower_prio_repeat_after: Option<Duration>,
 }
 
+impl Garp {
+    /// The pause before announcing `vip` in a burst: keepalived paces gratuitous ARPs and
+    /// Neighbor Advertisements each by its own interval.
+    pub fn pause_before(&self, vip: IpAddr) -> Duration {
+        match vip {
+            IpAddr::V4(_) => self.interval,
+            IpAddr::V6(_) => self.na_interval,
+        }
+    }
+}
+
 impl Default for Garp {
     fn default() -> Self {
         Self {
@@ -200,6 +213,7 @@ impl Default for Garp {
             repeat_after: Some(Duration::from_secs(5)),
             refresh: None,
             interval: Duration::ZERO,
+            na_interval: Duration::ZERO,
             lower_prio_count: 5,
             lower_prio_repeat_after: Some(Duration::from_secs(5)),
         }

@@ -11,7 +11,7 @@
 //! on. A VIP that could not be added is tried again at each advert while master.
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
 };
 
@@ -26,7 +26,7 @@ use vrrp_common::{
 };
 
 use crate::{
-    config::{Check, Liveness, Vip, VrrpInstance},
+    config::{Check, Garp, Liveness, Vip, VrrpInstance},
     election::{Action, Burst, Event, Machine, Params, Reason, State, Timer, Timestamp},
     net::{liveness::SENT_KEPT, Link, Links},
     track::effective_priority,
@@ -46,20 +46,22 @@ pub trait Outputs {
     type Error: std::fmt::Display;
     /// Opens what the instance needs on its interface (and the devices its VIPs name), as
     /// `links` has them: the advert socket, the receive path, the VIP devices. Returns the advert
-    /// source: the configured one, else the interface's first IPv4 address that is not a VIP;
-    /// `None`, with nothing opened, while the interface has no such address yet.
+    /// source: the configured one, else the interface's first IPv4 address that is not a VIP
+    /// (IPv6: its link-local one, done with duplicate address detection); `None`, with nothing
+    /// opened, while the interface has no such address yet.
     async fn bind(&mut self, links: &Links) -> Result<Option<IpAddr>, Self::Error>;
     /// Closes them again, and forgets the instance in the kernel.
     fn unbind(&mut self);
-    /// Sends one advert: an IPv4 packet to 224.0.0.18 or to a unicast peer.
+    /// Sends one advert: an IP packet to 224.0.0.18 / ff02::12 or to a unicast peer.
     async fn send_advert(&mut self, packet: &[u8]) -> Result<(), Self::Error>;
     /// Adds a VIP (on its `dev`, else the instance's interface); present already is success.
     async fn add_vip(&mut self, vip: &Vip) -> Result<(), Self::Error>;
     /// Removes a VIP; absent already is success.
     async fn remove_vip(&mut self, vip: &Vip) -> Result<(), Self::Error>;
     async fn has_vip(&mut self, vip: &Vip) -> Result<bool, Self::Error>;
-    /// Gratuitous ARP: `count` per VIP, `pause` apart; a paced burst must not hold up the caller.
-    async fn announce(&mut self, vips: &[Vip], count: u8, pause: Duration);
+    /// Gratuitous ARP (IPv4 VIPs) and Neighbor Advertisements (IPv6): `count` per VIP, paced as
+    /// `garp` says; a paced burst must not hold up the caller.
+    async fn announce(&mut self, vips: &[Vip], count: u8, garp: Garp);
     /// What the kernel needs to know of the instance: the adverts it expects, our role and
     /// priority (the XDP path; nothing on the raw-socket path).
     fn set_kernel(&mut self, entry: &InstanceEntry) -> Result<(), Self::Error>;
@@ -352,7 +354,10 @@ impl<O: Outputs> Instance<O> {
             preempt: config.preempt,
             preempt_delay: config.preempt_delay,
             accept_mode: config.accept,
-            primary_addr: config.src_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            primary_addr: config.src_ip.unwrap_or(match config.is_ipv6() {
+                true => Ipv6Addr::UNSPECIFIED.into(),
+                false => Ipv4Addr::UNSPECIFIED.into(),
+            }),
             garp_repeat: config.garp.repeat_after,
             garp_refresh: config.garp.refresh,
             garp_lower_prio: config.garp.lower_prio_count > 0,
@@ -593,11 +598,9 @@ impl<O: Outputs> Instance<O> {
             let mac = mac.map(|b| format!("{b:02x}")).join(":");
             warn!(vrid = self.config.vrid, %vip, suppressed, instance = %self.config.name, "VIP claimed by {mac} while we are master: another router is master too (split brain), or a host uses the address; announcing it again");
         }
-        let pause = self.config.garp.interval;
-        self.counters.garps_sent += u64::from(self.config.garp.count);
-        self.outputs
-            .announce(&[ours], self.config.garp.count, pause)
-            .await;
+        let garp = self.config.garp;
+        self.counters.garps_sent += u64::from(garp.count);
+        self.outputs.announce(&[ours], garp.count, garp).await;
     }
 
     /// Puts back a VIP someone else deleted while we are master: logged (rate-limited), counted.
@@ -1326,9 +1329,8 @@ impl<O: Outputs> Instance<O> {
                     Burst::LowerPriority => self.config.garp.lower_prio_count,
                 };
                 let vips = self.all_vips();
-                let pause = self.config.garp.interval;
                 self.counters.garps_sent += u64::from(count) * vips.len() as u64;
-                self.outputs.announce(&vips, count, pause).await;
+                self.outputs.announce(&vips, count, self.config.garp).await;
             }
             // The driver sleeps until `next_deadline()`; the machine keeps the deadlines.
             Action::ArmTimer { .. } | Action::CancelTimer(_) => {}

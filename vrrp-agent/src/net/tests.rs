@@ -224,39 +224,56 @@ async fn vips(a: &Netns, nl: &Netlink, index: u32) {
 async fn adverts(sender: &AdvertSender, receiver: &AdvertReceiver) {
     let addrs = [VIP];
     let spec = AdvertSpec {
-        version: Version::V3,
-        vrid: 51,
-        priority: 150,
-        interval_cs: 100,
-        auth: Auth::None,
-        src: A_ADDR,
-        dst: vrrp_common::wire::VRRP_MULTICAST_V4.into(),
         ip_id: 0x1234,
-        checksum_form: ChecksumForm::WithPseudoHeader,
-        addrs: &addrs,
+        ..spec_v3(A_ADDR, vrrp_common::wire::VRRP_MULTICAST_V4.into(), &addrs)
     };
-    let mut packet = [0; MAX_ADVERT_LEN];
-    let len = vrrp_common::encode(&spec, &mut packet).expect("encode");
-    sender.send(&packet[..len]).await.expect("send advert");
-
-    let mut buf = [0; vrrp_common::maps::MAX_PACKET];
-    let (got, reassembled) = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf))
-        .await
-        .expect("no advert within 2 s")
-        .expect("recv");
-    assert!(!reassembled, "one datagram, no fragments");
-    assert_eq!(
-        &buf[..got],
-        &packet[..len],
-        "the IP header must go out as built"
-    );
-    let advert = vrrp_common::decode_ipv4(&buf[..got]).expect("decode");
+    let packet = round_trip(sender, receiver, &spec).await;
+    let advert = vrrp_common::decode_ipv4(&packet).expect("decode");
     assert_eq!(
         (advert.ttl, advert.tos, advert.src, advert.ip_id),
         (255, 0xc0, A_ADDR, 0x1234)
     );
     assert_eq!((advert.vrid, advert.priority), (51, 150));
     assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
+}
+
+/// A VRRPv3 advert of VRID 51 at priority 150, every second.
+fn spec_v3(src: IpAddr, dst: IpAddr, addrs: &[IpAddr]) -> AdvertSpec<'_> {
+    AdvertSpec {
+        version: Version::V3,
+        vrid: 51,
+        priority: 150,
+        interval_cs: 100,
+        auth: Auth::None,
+        src,
+        dst,
+        ip_id: 0,
+        checksum_form: ChecksumForm::WithPseudoHeader,
+        addrs,
+    }
+}
+
+/// Sends the advert of `spec` and returns what the receiver got: the packet as built, the
+/// header too (IPv6: rebuilt from what the socket tells), in one datagram.
+async fn round_trip(
+    sender: &AdvertSender,
+    receiver: &AdvertReceiver,
+    spec: &AdvertSpec<'_>,
+) -> Vec<u8> {
+    let mut packet = [0; MAX_ADVERT_LEN];
+    let len = vrrp_common::encode(spec, &mut packet).expect("encode");
+    sender.send(&packet[..len]).await.expect("send advert");
+    let mut buf = [0; vrrp_common::maps::MAX_PACKET];
+    let recv = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf));
+    let (got, reassembled) = recv.await.expect("no advert within 2 s").expect("recv");
+    assert!(!reassembled, "one datagram, no fragments");
+    assert_eq!(
+        &buf[..got],
+        &packet[..len],
+        "to {}: the packet as sent",
+        spec.dst
+    );
+    buf[..got].to_vec()
 }
 
 async fn garps(announcer: &Announcer, mac: [u8; 6], capture: &Socket) {
@@ -375,31 +392,9 @@ async fn ipv6_in_namespaces(a: &Netns, b: &Netns) {
 
     for dst in [VRRP_MULTICAST_V6, B_LINK_LOCAL] {
         let addrs = [IpAddr::from(VIP6_LINK_LOCAL), IpAddr::from(VIP6)];
-        let spec = AdvertSpec {
-            version: Version::V3,
-            vrid: 51,
-            priority: 150,
-            interval_cs: 100,
-            auth: Auth::None,
-            src: A_LINK_LOCAL.into(),
-            dst: dst.into(),
-            ip_id: 0,
-            checksum_form: ChecksumForm::WithPseudoHeader,
-            addrs: &addrs,
-        };
-        let mut packet = [0; MAX_ADVERT_LEN];
-        let len = vrrp_common::encode(&spec, &mut packet).expect("encode");
-        sender.send(&packet[..len]).await.expect("send advert");
-        let mut buf = [0; vrrp_common::maps::MAX_PACKET];
-        let recv = tokio::time::timeout(Duration::from_secs(2), receiver.recv(&mut buf));
-        let (got, reassembled) = recv.await.expect("no advert within 2 s").expect("recv");
-        assert!(!reassembled);
-        assert_eq!(
-            &buf[..got],
-            &packet[..len],
-            "to {dst}: header rebuilt as sent"
-        );
-        let advert = vrrp_common::decode_ipv6(&buf[..got]).expect("decode");
+        let spec = spec_v3(A_LINK_LOCAL.into(), dst.into(), &addrs);
+        let packet = round_trip(&sender, &receiver, &spec).await;
+        let advert = vrrp_common::decode_ipv6(&packet).expect("decode");
         assert_eq!((advert.ttl, advert.tos), (255, 0xc0));
         assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
     }

@@ -4,7 +4,6 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::{IpAddr, Ipv4Addr},
     rc::Rc,
-    time::Duration,
 };
 
 use vrrp_common::{
@@ -15,7 +14,7 @@ use vrrp_common::{
 
 use crate::{
     clock,
-    config::Vip,
+    config::{Garp, Vip},
     election::{State, Timestamp},
     instance::{Follow, Outputs},
     net::Links,
@@ -174,7 +173,7 @@ impl Outputs for Fake {
         Ok(self.world.borrow().addrs.contains(&vip.addr))
     }
 
-    async fn announce(&mut self, _vips: &[Vip], count: u8, _pause: Duration) {
+    async fn announce(&mut self, _vips: &[Vip], count: u8, _garp: Garp) {
         self.push(Out::Garp { count });
     }
 

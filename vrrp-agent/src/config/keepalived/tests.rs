@@ -312,7 +312,10 @@ fn global_defs_keywords_land_in_the_model() {
         ("vrrp_garp_interval 0.001", |c| {
             assert_eq!(c.instances[0].garp.interval, Duration::from_millis(1))
         }),
-        ("vrrp_gna_interval 0.000001", |_| {}),
+        ("vrrp_gna_interval 0.002", |c| {
+            assert_eq!(c.instances[0].garp.na_interval, Duration::from_millis(2))
+        }),
+        ("vrrp_mcast_group6 ff02::12", |_| {}),
         ("vrrp_skip_check_adv_addr", |c| {
             assert!(c.global.skip_check_adv_addr && c.instances[0].skip_check_adv_addr)
         }),
@@ -1031,7 +1034,7 @@ fn keepalived_tolerance_warns_with_keepalived_result() {
         ),
         (
             "mcast_dst_ip 198.51.100.1",
-            "not an IPv4 multicast address; skipped: adverts go to 224.0.0.18",
+            "not a multicast address; skipped: adverts go to 224.0.0.18 (ff02::12)",
             |_| {},
         ),
         (
@@ -1437,7 +1440,11 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "global_defs {\nvrrp_mcast_group4 224.0.0.19\n}",
-            "224.0.0.18 (or unicast peers) only",
+            "224.0.0.18 / ff02::12 (or unicast peers) only",
+        ),
+        (
+            "global_defs {\nvrrp_mcast_group6 ff02::13\n}",
+            "vrrp_mcast_group6 ff02::13: this agent sends adverts to 224.0.0.18 / ff02::12",
         ),
         (
             "vrrp_script chk {\nscript \"pidof nginx\"\n}\nvrrp_instance VI_1 {\n{BASE}\n\

@@ -1,5 +1,7 @@
 //! `global_defs`, and the readers of its keywords that instances and scripts take too.
-use std::{net::Ipv4Addr, time::Duration};
+use std::{net::IpAddr, time::Duration};
+
+use vrrp_common::wire::{VRRP_MULTICAST_V4, VRRP_MULTICAST_V6};
 
 use vrrp_common::ChecksumForm;
 
@@ -25,9 +27,8 @@ pub(super) const GLOBAL_DEFS: &Table<Draft> = &[
     ("router_id", One(|d, g, s| g.global.router_id = one(d, s).map(str::to_string))),
     ("vrrp_version", One(|d, g, s| g.version = lenient_number(d, s, VERSION, version).or(g.version))),
     ("vrrp_garp_interval", One(|d, g, s| set(&mut g.garp.interval, any_seconds(d, s)))),
-    // IPv6 neighbour advertisements: nothing to pace in IPv4 VRRP, in keepalived either.
-    ("vrrp_gna_interval", One(|d, _, s| _ = any_seconds(d, s))),
-    ("vrrp_mcast_group6", One(|d, _, s| _ = one(d, s))),
+    ("vrrp_gna_interval", One(|d, g, s| set(&mut g.garp.na_interval, any_seconds(d, s)))),
+    ("vrrp_mcast_group6", One(|d, _, s| mcast_group(d, s))),
     ("vrrp_skip_check_adv_addr", One(|d, g, s| g.global.skip_check_adv_addr = switch(d, s))),
     ("script_user", One(|d, g, s| g.global.script_user = user(d, s))),
     ("enable_script_security", One(|d, g, s| g.global.script_security = switch(d, s))),
@@ -228,20 +229,21 @@ pub(super) fn strict_mode(d: &mut Diags, s: &Stmt) {
     }
 }
 
-/// `vrrp_mcast_group4` / `mcast_dst_ip`: keepalived skips what is not a multicast address and
-/// sends to 224.0.0.18; only that group is spoken here.
+/// `vrrp_mcast_group4` / `vrrp_mcast_group6` / `mcast_dst_ip`: keepalived skips what is not a
+/// multicast address and sends to 224.0.0.18 (ff02::12); only those groups are spoken here.
 pub(super) fn mcast_group(d: &mut Diags, s: &Stmt) {
-    let multicast = |v: &str| match v.parse::<Ipv4Addr>() {
+    let multicast = |v: &str| match v.parse::<IpAddr>() {
         Ok(ip) if ip.is_multicast() => Ok(ip),
-        _ => Err("not an IPv4 multicast address".to_string()),
+        _ => Err("not a multicast address".to_string()),
     };
-    let then = "skipped: adverts go to 224.0.0.18";
+    let then = "skipped: adverts go to 224.0.0.18 (ff02::12)";
+    let vrrp = [IpAddr::V4(VRRP_MULTICAST_V4), IpAddr::V6(VRRP_MULTICAST_V6)];
     match lenient(d, s, then, multicast) {
-        Some(ip) if ip != Ipv4Addr::new(224, 0, 0, 18) => d.error(
+        Some(ip) if !vrrp.contains(&ip) => d.error(
             &s.loc,
             format!(
-                "{} {ip}: this agent sends adverts to 224.0.0.18 (or unicast peers) only; remove \
-                 it, and keep the other routers on 224.0.0.18",
+                "{} {ip}: this agent sends adverts to 224.0.0.18 / ff02::12 (or unicast peers) \
+                 only; remove it, and keep the other routers on those groups",
                 s.keyword()
             ),
         ),

@@ -306,6 +306,7 @@ impl Draft {
             repeat_after: i.garp_delay.unwrap_or(self.garp.repeat_after),
             refresh: i.garp_refresh.unwrap_or(self.garp.refresh),
             interval: self.garp.interval,
+            na_interval: self.garp.na_interval,
             // keepalived: the global lower-priority settings, else the global master ones (not
             // the instance's own garp_master_*).
             lower_prio_count: i
