@@ -24,8 +24,9 @@ pub const PROGRAM_TC: &str = "vrrp_tc";
 /// Instances one XDP program serves (all interfaces, all VRIDs).
 pub const MAX_INSTANCES: u32 = 1024;
 pub const MAX_VIPS: u32 = 4096;
-/// Ring buffer for "act now" events: a few hundred full-size adverts.
-pub const EVENTS_BYTES: u32 = 256 * 1024;
+/// Ring buffer for "act now" events: a hundred and seventy of them (each has room for a
+/// full-size advert of either family).
+pub const EVENTS_BYTES: u32 = 512 * 1024;
 /// Longest IPv4 packet the XDP program checks: the largest advert plus 40 bytes of IP options.
 pub const MAX_PACKET_V4: usize = MAX_ADVERT_LEN_V4 + 40;
 /// Most addresses an IPv6 advert of ours carries, as keepalived counts them for a 1500-byte

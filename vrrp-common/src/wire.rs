@@ -75,9 +75,9 @@ pub const ARP_OP_REPLY: u16 = 2;
 
 pub const IPPROTO_ICMPV6: u8 = 58;
 pub const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
-/// RFC 4861 §4.4 NA flags (first byte of the flags word): Router, Solicited, Override.
+/// RFC 4861 §4.4 NA flags (first byte of the flags word): Router and Override (Solicited, 0x40,
+/// is never set in an unsolicited one).
 pub const NA_FLAG_ROUTER: u8 = 0x80;
-pub const NA_FLAG_SOLICITED: u8 = 0x40;
 pub const NA_FLAG_OVERRIDE: u8 = 0x20;
 /// RFC 4861 §4.6.1: the Target Link-Layer Address option.
 pub const ND_OPT_TARGET_LLADDR: u8 = 2;

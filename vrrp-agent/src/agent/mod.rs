@@ -391,10 +391,8 @@ impl<H: Host> Agent<H> {
                 at,
                 change,
             } => {
-                let ours = |i: &&mut Instance<H::Outputs>| {
-                    i.ifindex() == Some(ifindex) && i.config.vrid == change.vrid
-                };
-                if let Some(i) = self.instances.iter_mut().find(ours) {
+                // The liveness channel runs over IPv4 only.
+                if let Some(i) = self.kernel_instance(ifindex, change.vrid, false) {
                     i.liveness_changed(change, at).await;
                 }
             }
@@ -404,12 +402,7 @@ impl<H: Host> Agent<H> {
                 v6,
                 at,
             } => {
-                let ours = |i: &&mut Instance<H::Outputs>| {
-                    i.ifindex() == Some(ifindex)
-                        && i.config.vrid == vrid
-                        && i.config.is_ipv6() == v6
-                };
-                if let Some(i) = self.instances.iter_mut().find(ours) {
+                if let Some(i) = self.kernel_instance(ifindex, vrid, v6) {
                     i.kernel_master_down(at, now).await;
                 }
             }
@@ -461,6 +454,19 @@ impl<H: Host> Agent<H> {
             instances: self.instances.iter().map(|i| i.status(now)).collect(),
             checks: self.checks.status(),
         }
+    }
+
+    /// The instance a kernel event is for: VRID `vrid` over IPv6 (`v6`) or IPv4 on interface
+    /// `ifindex` (one VRID may run over both families).
+    fn kernel_instance(
+        &mut self,
+        ifindex: u32,
+        vrid: u8,
+        v6: bool,
+    ) -> Option<&mut Instance<H::Outputs>> {
+        self.instances.iter_mut().find(|i| {
+            i.ifindex() == Some(ifindex) && i.config.vrid == vrid && i.config.is_ipv6() == v6
+        })
     }
 
     async fn link_changed(&mut self, name: &str, link: Option<&Link>, now: Timestamp) {

@@ -373,6 +373,12 @@ pub enum ConfigError {
         "the liveness channel runs over IPv4 only; leave liveness_interval out of IPv6 instances"
     )]
     LivenessIpv6,
+    #[error(
+        "unicast peer {0} needs unicast_src_ip: without it IPv6 adverts go from the link-local \
+         address, which peers that list this router by another address refuse; give the \
+         address they list"
+    )]
+    Ipv6UnicastSource(IpAddr),
     #[error("liveness interval {0:?}: write 100us to 1s, e.g. 200us or 1ms")]
     LivenessInterval(Duration),
     #[error("liveness multiplier {0}: write 2 to 255 (one lost probe must not move the VIP)")]
@@ -478,7 +484,11 @@ impl VrrpInstance {
         if self.liveness.is_some() {
             return Err(ConfigError::LivenessIpv6);
         }
-        Ok(())
+        let link_local = |a: &IpAddr| matches!(a, IpAddr::V6(a) if a.is_unicast_link_local());
+        match self.unicast_peers.iter().find(|p| !link_local(p)) {
+            Some(peer) if self.src_ip.is_none() => Err(ConfigError::Ipv6UnicastSource(*peer)),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -1367,7 +1367,13 @@ impl<O: Outputs> Instance<O> {
     }
 
     /// A recoverable error: counted, logged (rate-limited), and the instance carries on.
-    fn output_error(&mut self, kind: Warning, what: &str, error: &O::Error, now: Timestamp) {
+    fn output_error(
+        &mut self,
+        kind: Warning,
+        what: &str,
+        error: &impl std::fmt::Display,
+        now: Timestamp,
+    ) {
         self.counters.output_errors += 1;
         if let Some(suppressed) = self.due(kind, now) {
             warn!(vrid = self.config.vrid, instance = %self.config.name, suppressed, "{what}: {error}");
@@ -1421,9 +1427,14 @@ impl<O: Outputs> Instance<O> {
             spec.dst = dst;
             spec.ip_id = self.ip_id;
             let mut buf = [0; MAX_ADVERT_LEN];
-            // The configuration bounds the VIP count, so the advert always fits.
-            let Ok(len) = encode(&spec, &mut buf) else {
-                continue;
+            // The configuration bounds the VIP count and keeps one family, so this only fails
+            // if that were broken: said and counted, as a send that fails.
+            let len = match encode(&spec, &mut buf) {
+                Ok(len) => len,
+                Err(e) => {
+                    self.output_error(Warning::Advert, "cannot build an advert", &e, now);
+                    continue;
+                }
             };
             // A lost advert is covered by the next one: log and go on.
             match self.outputs.send_advert(&buf[..len]).await {

@@ -117,13 +117,18 @@ impl AdvertReceiver {
         bind_to_interface(&socket, ifindex, v6).map_err(error("cannot bind a raw socket"))?;
         join_vrrp_group(&socket, ifindex, v6).map_err(error(join_action(v6)))?;
         if v6 {
-            // What the header said, for the rebuilt one. No IPV6_CHECKSUM: the kernel would drop
-            // a bad checksum silently; the decoder names it and the agent counts it.
+            // What the header said, for the rebuilt one, and any extension header the kernel
+            // consumed (the kernel program does not follow them: the same verdict here). No
+            // IPV6_CHECKSUM: the kernel would drop a bad checksum silently; the decoder names it
+            // and the agent counts it.
             for option in [
                 libc::IPV6_RECVPKTINFO,
                 libc::IPV6_RECVHOPLIMIT,
                 libc::IPV6_RECVTCLASS,
                 libc::IPV6_RECVFRAGSIZE,
+                libc::IPV6_RECVHOPOPTS,
+                libc::IPV6_RECVRTHDR,
+                libc::IPV6_RECVDSTOPTS,
             ] {
                 set_option(&socket, libc::IPPROTO_IPV6, option, 1 as libc::c_int)
                     .map_err(error("cannot ask for the IPv6 header's fields"))?;
@@ -148,7 +153,8 @@ impl AdvertReceiver {
         let v6 = self.v6;
         self.fd
             .async_io(Interest::READABLE, |socket| {
-                let mut control = [MaybeUninit::<u8>::uninit(); 128];
+                // Room for an extension header's message too (up to 2 KiB each).
+                let mut control = [MaybeUninit::<u8>::uninit(); 4096];
                 // Room for the sender's sockaddr_in6, which the kernel writes over.
                 let mut from = SockAddr::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0));
                 let start = if v6 { IPV6_HDR_LEN } else { 0 };
@@ -190,6 +196,9 @@ struct Told {
     hop_limit: u8,
     traffic_class: u8,
     reassembled: bool,
+    /// The next header of the fixed one when an extension header came first (hop-by-hop 0,
+    /// routing 43, destination options 60).
+    extension: Option<u8>,
 }
 
 impl Told {
@@ -225,6 +234,13 @@ impl Told {
                     told.traffic_class = int().map_or(0, |v| v as u8);
                 }
                 (libc::IPPROTO_IPV6, libc::IPV6_RECVFRAGSIZE) => told.reassembled = true,
+                (libc::IPPROTO_IPV6, libc::IPV6_HOPOPTS) => told.extension = Some(0),
+                (libc::IPPROTO_IPV6, libc::IPV6_RTHDR) => {
+                    told.extension = told.extension.or(Some(43));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_DSTOPTS) => {
+                    told.extension = told.extension.or(Some(60));
+                }
                 _ => {}
             }
             let next = len.next_multiple_of(WORD);
@@ -233,14 +249,15 @@ impl Told {
         told
     }
 
-    /// The IPv6 header the packet came with (flow label aside): VRRP right after it, since the
-    /// kernel consumed any extension header.
+    /// The IPv6 header the packet came with (flow label aside): VRRP right after it, or the
+    /// extension header the kernel consumed, which the decoder then refuses as the kernel
+    /// program does.
     fn header(&self, src: Ipv6Addr, len: usize) -> Ipv6Hdr {
         let tc = self.traffic_class;
         Ipv6Hdr {
             vtc_flow: [0x60 | tc >> 4, tc << 4, 0, 0],
             payload_len: u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes(),
-            next_hdr: IPPROTO_VRRP,
+            next_hdr: self.extension.unwrap_or(IPPROTO_VRRP),
             hop_limit: self.hop_limit,
             src: src.octets(),
             // Without the message (never, with IPV6_RECVPKTINFO set) the checksum fails.
@@ -309,5 +326,70 @@ fn set_option<T>(
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One control message as the kernel lays it out: `cmsghdr`, data, padding to a word.
+    fn cmsg(kind: i32, data: &[u8]) -> Vec<u8> {
+        let len = size_of::<libc::cmsghdr>() + data.len();
+        let mut m = len.to_ne_bytes().to_vec();
+        m.extend(libc::IPPROTO_IPV6.to_ne_bytes());
+        m.extend(kind.to_ne_bytes());
+        m.extend(data);
+        m.resize(len.next_multiple_of(size_of::<usize>()), 0);
+        m
+    }
+
+    #[test]
+    fn the_header_is_rebuilt_from_the_control_messages() {
+        let dst: Ipv6Addr = "ff02::12".parse().unwrap();
+        let mut pktinfo = dst.octets().to_vec();
+        pktinfo.extend(7u32.to_ne_bytes());
+        let control = [
+            cmsg(libc::IPV6_PKTINFO, &pktinfo),
+            cmsg(libc::IPV6_HOPLIMIT, &255i32.to_ne_bytes()),
+            cmsg(libc::IPV6_TCLASS, &0xc0i32.to_ne_bytes()),
+        ]
+        .concat();
+        let told = Told::parse(&control);
+        assert_eq!(
+            told,
+            Told {
+                dst: Some(dst),
+                hop_limit: 255,
+                traffic_class: 0xc0,
+                ..Told::default()
+            }
+        );
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let h = told.header(src, 24);
+        assert_eq!(
+            (h.version(), h.traffic_class(), h.payload_len()),
+            (6, 0xc0, 24)
+        );
+        assert_eq!(
+            (h.next_hdr, h.hop_limit, h.src(), h.dst()),
+            (112, 255, src, dst)
+        );
+
+        // A hop-by-hop header the kernel consumed shows as the next header again; a cut-off
+        // message ends the walk.
+        let with_options = [
+            control.clone(),
+            cmsg(libc::IPV6_HOPOPTS, &[112, 0, 1, 4, 0, 0, 0, 0]),
+        ]
+        .concat();
+        assert_eq!(Told::parse(&with_options).header(src, 24).next_hdr, 0);
+        let reassembled = [
+            control,
+            cmsg(libc::IPV6_RECVFRAGSIZE, &1280i32.to_ne_bytes()),
+        ]
+        .concat();
+        assert!(Told::parse(&reassembled).reassembled);
+        assert_eq!(Told::parse(&reassembled[..20]), Told::default());
     }
 }

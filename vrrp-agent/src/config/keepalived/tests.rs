@@ -1397,6 +1397,11 @@ fn errors_name_file_and_line_and_say_what_to_do() {
         ),
         (
             "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
+             2001:db8::1\n}\nunicast_peer {\n2001:db8::2\n}\n}",
+            "vrrp_instance VI_1: unicast peer 2001:db8::2 needs unicast_src_ip",
+        ),
+        (
+            "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n\
              198.51.100.1/24 label eth1:1\n}\n}",
             "keepalived.conf:5: vrrp_instance VI_1: VIP 198.51.100.1 label \"eth1:1\" must start \
              with the interface name",
@@ -1964,6 +1969,7 @@ fn ipv6_instances_follow_keepalived() {
             "{v6}\nvirtual_ipaddress {{\n2001:db8::1\n}}\nunicast_src_ip fe80::2\n\
              unicast_peer {{\nfe80::3\n}}"
         ),
+        format!("{v6}\nvirtual_ipaddress {{\n2001:db8::1\n}}\nunicast_peer {{\nfe80::3\n}}"),
     ];
     for body in quiet {
         let loaded = ok(&format!("vrrp_instance VI_1 {{\n{body}\n}}\n"));

@@ -678,7 +678,7 @@ fn locate<'a>(e: &ConfigError, i: &'a InstanceDraft) -> &'a Loc {
         ConfigError::DuplicateVip(addr)
         | ConfigError::LabelPrefix { addr, .. }
         | ConfigError::LabelLength { addr, .. } => addr,
-        ConfigError::FamilyMismatch { addr, .. } => {
+        ConfigError::FamilyMismatch { addr, .. } | ConfigError::Ipv6UnicastSource(addr) => {
             let mut given = i.src_ip.iter().chain(&i.peers);
             return given
                 .find(|(a, _)| a == addr)
