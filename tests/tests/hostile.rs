@@ -5,14 +5,16 @@
 //! Root only (skipped otherwise); run through `cargo xtask test`, which builds the agent and
 //! installs trafgen (netsniff-ng) first.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use vrrp_lab::frames::{
     advert_frame, checksum, fragmented, parse_mac, reseal, vlan_tagged, with_record_route,
     TPID_8021AD, TPID_8021Q,
 };
-use vrrp_lab::lab::{count_after, Lab, IFACE, ROUTERS, SEC, SETTLE, VIP};
+use vrrp_lab::lab::{
+    count_after, Family, Lab, IFACE, ROUTERS, SEC, SETTLE, VIP, VIP6, VIP6_LINK_LOCAL,
+};
 use vrrp_lab::skip_unless_root;
 
 /// A host on the segment playing the attacker: its MAC and address, and our VIP.
@@ -358,12 +360,16 @@ fn frame_matrix(src: ([u8; 6], Ipv4Addr), vip: Ipv4Addr) -> Vec<Case> {
 /// silent), and the verdicts must be the table's. (Before: fragments were acted on by the raw
 /// socket only, which gets them reassembled; a Record Route option by XDP/TC only, while the
 /// raw socket got the header as the kernel rewrote it; the address list was never checked.)
-fn one_verdict_on_every_path(name: &str, xdp: &str) {
-    let mut lab = Lab::new(name);
+fn one_verdict_on_every_path(name: &str, xdp: &str, family: Family) {
+    let mut lab = Lab::of(family, name);
     lab.elect_r1(&["--xdp", xdp], SETTLE);
     let (src, vip) = spoofer(&mut lab);
+    let matrix = match family {
+        Family::V4 => frame_matrix(src, vip),
+        Family::V6 => frame_matrix_v6(src.0, &lab.source_addr("r1")),
+    };
     let mut wrong = Vec::new();
-    for case in frame_matrix(src, vip) {
+    for case in matrix {
         if case.tagged && xdp == "skb" {
             continue;
         }
@@ -398,19 +404,102 @@ fn one_verdict_on_every_path(name: &str, xdp: &str) {
 #[test]
 fn one_verdict_on_every_path_tc() {
     skip_unless_root!();
-    one_verdict_on_every_path("ho_matrix_tc", "tc");
+    one_verdict_on_every_path("ho_matrix_tc", "tc", Family::V4);
+}
+
+#[test]
+fn one_verdict_on_every_path_ipv6_tc() {
+    skip_unless_root!();
+    one_verdict_on_every_path("ho_matrix6_tc", "tc", Family::V6);
+}
+
+#[test]
+fn one_verdict_on_every_path_ipv6_raw_socket() {
+    skip_unless_root!();
+    one_verdict_on_every_path("ho_matrix6_raw", "off", Family::V6);
 }
 
 #[test]
 fn one_verdict_on_every_path_xdp() {
     skip_unless_root!();
-    one_verdict_on_every_path("ho_matrix_skb", "skb");
+    one_verdict_on_every_path("ho_matrix_skb", "skb", Family::V4);
 }
 
 #[test]
 fn one_verdict_on_every_path_raw_socket() {
     skip_unless_root!();
-    one_verdict_on_every_path("ho_matrix_raw", "off");
+    one_verdict_on_every_path("ho_matrix_raw", "off", Family::V4);
+}
+
+/// The matrix over IPv6, from a link-local source on the spoofer's MAC, to an instance with
+/// VIPs fe80::1 and 2001:db8::100 (`r1` is its link-local address): the RFC 9568 checks, and an
+/// advert behind a hop-by-hop header, which no path follows (the kernel program does not walk
+/// extension headers; the raw socket, behind which the kernel consumed it, is told and refuses).
+fn frame_matrix_v6(mac: [u8; 6], r1: &str) -> Vec<Case> {
+    let src: IpAddr = "fe80::30".parse().unwrap();
+    let ours: [IpAddr; 2] = [VIP6_LINK_LOCAL.parse().unwrap(), VIP6.parse().unwrap()];
+    let sound = advert_frame((mac, src), 51, 255, 10, &ours);
+    // Offsets in the frame: IPv6 header at 14, VRRP message at 54.
+    let changed = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = sound.clone();
+        edit(&mut f);
+        reseal(&mut f);
+        f
+    };
+    let mut hop_by_hop = sound.clone();
+    // Next header VRRP, length 0, a PadN option of 4 bytes; the VRRP checksum stays valid.
+    hop_by_hop.splice(54..54, [112, 0, 1, 4, 0, 0, 0, 0]);
+    hop_by_hop[20] = 0;
+    hop_by_hop[19] += 8;
+    let other: IpAddr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101).into();
+    let r1: IpAddr = r1.parse().unwrap();
+    let case = |name, frames, want| Case {
+        name,
+        frames,
+        want,
+        tagged: false,
+    };
+    use Verdict::{Acted, Dropped};
+    vec![
+        case("sound advert", vec![sound.clone()], Acted),
+        case(
+            "the list in another order",
+            vec![advert_frame((mac, src), 51, 255, 10, &[ours[1], ours[0]])],
+            Acted,
+        ),
+        case(
+            "bad VRRP checksum",
+            vec![{
+                let mut f = sound.clone();
+                f[60] ^= 0xff;
+                f
+            }],
+            Dropped,
+        ),
+        case("hop limit 254", vec![changed(&|f| f[21] = 254)], Dropped),
+        case(
+            "VRRPv2 over IPv6",
+            vec![changed(&|f| f[54] = 0x21)],
+            Dropped,
+        ),
+        case("address count 0", vec![changed(&|f| f[57] = 0)], Dropped),
+        case(
+            "advert interval 0",
+            vec![changed(&|f| f[58..60].fill(0))],
+            Dropped,
+        ),
+        case("behind a hop-by-hop header", vec![hop_by_hop], Dropped),
+        case(
+            "from our own address",
+            vec![advert_frame((mac, r1), 51, 255, 10, &ours)],
+            Dropped,
+        ),
+        case(
+            "another address instead of ours",
+            vec![advert_frame((mac, src), 51, 255, 10, &[ours[0], other])],
+            Dropped,
+        ),
+    ]
 }
 
 /// Replies of `count` pings from the client to the VIP, 100 ms apart.
