@@ -15,12 +15,8 @@ use vrrp_common::{
 };
 
 fuzz_target!(|packet: &[u8]| {
-    let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
-    let full = if v6 {
-        vrrp_common::decode_ipv6(packet)
-    } else {
-        vrrp_common::decode_ipv4(packet)
-    };
+    let v6 = vrrp_common::advert::ip_version(packet) == Some(6);
+    let full = vrrp_common::decode(packet);
     // What the kernel program loads: the datagram as far as the frame and its buffer go.
     let (total, max) = match v6 {
         true => (

@@ -47,11 +47,7 @@ fuzz_target!(|input: Input| {
     let Ok(len) = vrrp_common::encode(&spec, &mut buf) else {
         return;
     };
-    let decoded = match v6 {
-        true => vrrp_common::decode_ipv6(&buf[..len]),
-        false => vrrp_common::decode_ipv4(&buf[..len]),
-    };
-    let advert = decoded.expect("an encoded advert decodes");
+    let advert = vrrp_common::decode(&buf[..len]).expect("an encoded advert decodes");
     assert_eq!(
         (
             advert.version,

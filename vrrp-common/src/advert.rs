@@ -239,6 +239,30 @@ impl<'a> Advert<'a> {
     }
 }
 
+/// The IP version a packet says it is (its first four bits).
+pub fn ip_version(packet: &[u8]) -> Option<u8> {
+    packet.first().map(|b| b >> 4)
+}
+
+/// Decodes an advert of either family, as its IP version says: [`decode_ipv6`] or
+/// [`decode_ipv4`] (which names any other version).
+pub fn decode(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {
+    match ip_version(packet) {
+        Some(6) => decode_ipv6(packet),
+        _ => decode_ipv4(packet),
+    }
+}
+
+/// The source address of an IP packet of either version, whatever it carries: for the log of
+/// one that failed to decode.
+pub fn source(packet: &[u8]) -> Option<IpAddr> {
+    match ip_version(packet)? {
+        4 => header_at::<Ipv4Hdr>(packet, 0).map(|ip| ip.src().into()),
+        6 => header_at::<Ipv6Hdr>(packet, 0).map(|ip| ip.src().into()),
+        _ => None,
+    }
+}
+
 /// Decodes an IPv4 packet (header with any options, then VRRP; bytes past the IP total length,
 /// such as Ethernet padding, are ignored) and runs the receive checks that need no configuration.
 pub fn decode_ipv4(packet: &[u8]) -> Result<Advert<'_>, DecodeError> {

@@ -19,8 +19,8 @@ pub mod wire;
 mod tests;
 
 pub use advert::{
-    decode_ipv4, decode_ipv4_fields, decode_ipv6, decode_ipv6_fields, encode, AddrList, Addrs,
-    Advert, AdvertSpec, Auth, ChecksumForm, Expect,
+    decode, decode_ipv4, decode_ipv4_fields, decode_ipv6, decode_ipv6_fields, encode, AddrList,
+    Addrs, Advert, AdvertSpec, Auth, ChecksumForm, Expect,
 };
 pub use arp::encode_garp;
 pub use error::{DecodeError, EncodeError};

@@ -348,24 +348,30 @@ impl Outputs for Wire {
     }
 
     async fn announce(&mut self, vips: &[Vip], count: u8, garp: Garp) {
-        let frames: Vec<(IpAddr, Arc<Announcer>)> = vips
+        // What each frame says is settled once per burst: the Router flag of an NA is read from
+        // /proc, not once per frame.
+        let frames: Vec<(IpAddr, Arc<Announcer>, bool)> = vips
             .iter()
-            .filter_map(|vip| Some((vip.addr, self.device(vip).ok()?.announcer.clone())))
+            .filter_map(|vip| {
+                let announcer = self.device(vip).ok()?.announcer.clone();
+                let router = vip.addr.is_ipv6() && announcer.forwarding();
+                Some((vip.addr, announcer, router))
+            })
             .collect();
         let name = self.name.clone();
         let paced = frames
             .iter()
-            .any(|(vip, _)| !garp.pause_before(*vip).is_zero());
+            .any(|(vip, ..)| !garp.pause_before(*vip).is_zero());
         // keepalived's order: a round over every VIP, `count` rounds; vrrp_garp_interval
         // before a gratuitous ARP, vrrp_gna_interval before a Neighbor Advertisement.
         let burst = async move {
             for n in 0..usize::from(count) * frames.len() {
-                let (vip, announcer) = &frames[n % frames.len()];
+                let (vip, announcer, router) = &frames[n % frames.len()];
                 let pause = garp.pause_before(*vip);
                 if n > 0 && !pause.is_zero() {
                     tokio::time::sleep(pause).await;
                 }
-                if let Err(e) = announcer.announce(*vip).await {
+                if let Err(e) = announcer.announce(*vip, *router).await {
                     warn!(instance = %name, %vip, "{e}");
                 }
             }

@@ -18,7 +18,7 @@ use std::{
 use bytemuck::Zeroable as _;
 use tracing::{debug, info, warn};
 use vrrp_common::{
-    advert::{decode_ipv4, decode_ipv6, encode, AddrList, AdvertSpec, Auth, Expect},
+    advert::{decode, encode, ip_version, source, AddrList, AdvertSpec, Auth, Expect},
     liveness::{BestProber, LivenessChange, Session},
     maps::{addr_bytes, addr_of, gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6},
@@ -840,17 +840,11 @@ impl<O: Outputs> Instance<O> {
     /// socket, which tells whether the kernel `reassembled` it from fragments) that may be a
     /// VRRP advert for this instance: the receive checks, then the election.
     pub async fn on_packet(&mut self, packet: &[u8], reassembled: bool, at: Timestamp) {
-        let v6 = self.config.is_ipv6();
         // The other family's routers: separate virtual routers, whatever their VRIDs.
-        if packet.first().map(|b| b >> 4) != Some(if v6 { 6 } else { 4 }) {
+        if ip_version(packet) != Some(if self.config.is_ipv6() { 6 } else { 4 }) {
             return;
         }
-        let decoded = if v6 {
-            decode_ipv6(packet)
-        } else {
-            decode_ipv4(packet)
-        };
-        let checked = decoded
+        let checked = decode(packet)
             .and_then(|a| a.check(&self.expect()).map(|()| a))
             .and_then(|a| match reassembled {
                 // The XDP program sees the fragments and drops them: the same verdict.
@@ -1000,16 +994,7 @@ impl<O: Outputs> Instance<O> {
         let Some(suppressed) = self.due(Warning::Rejected, at) else {
             return;
         };
-        let src = match self.config.is_ipv6() {
-            true => packet
-                .get(8..24)
-                .and_then(|s| <[u8; 16]>::try_from(s).ok())
-                .map(IpAddr::from),
-            false => packet
-                .get(12..16)
-                .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                .map(IpAddr::from),
-        };
+        let src = source(packet);
         warn!(
             vrid = self.config.vrid,
             src = ?src,

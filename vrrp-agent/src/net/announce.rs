@@ -51,12 +51,21 @@ impl Announcer {
         })
     }
 
-    /// Sends one announcement for `vip` (repeats and spacing are the caller's policy).
-    pub async fn announce(&self, vip: IpAddr) -> Result<(), SocketError> {
+    /// Sends one announcement for `vip`; an NA with the Router flag as `router` says (repeats,
+    /// spacing and [`Announcer::forwarding`] are the caller's policy).
+    pub async fn announce(&self, vip: IpAddr, router: bool) -> Result<(), SocketError> {
         match vip {
             IpAddr::V4(vip) => self.garp(vip).await,
-            IpAddr::V6(vip) => self.na(vip).await,
+            IpAddr::V6(vip) => self.na(vip, router).await,
         }
+    }
+
+    /// Whether the interface forwards IPv6 (`net.ipv6.conf.IFNAME.forwarding`; unreadable, with
+    /// IPv6 off, counts as not): an NA then says "router", keepalived's rule, since a host that
+    /// reads "not a router" drops the sender from its default routers (RFC 4861 §7.2.5).
+    pub fn forwarding(&self) -> bool {
+        let path = format!("/proc/sys/net/ipv6/conf/{}/forwarding", self.ifname);
+        std::fs::read_to_string(path).is_ok_and(|v| v.trim() != "0")
     }
 
     async fn garp(&self, vip: Ipv4Addr) -> Result<(), SocketError> {
@@ -67,11 +76,8 @@ impl Announcer {
             .await
     }
 
-    /// Router flag as the interface forwards (keepalived's rule): a host that learns "not a
-    /// router" from an NA drops the sender from its default routers (RFC 4861 §7.2.5).
-    async fn na(&self, vip: Ipv6Addr) -> Result<(), SocketError> {
+    async fn na(&self, vip: Ipv6Addr, router: bool) -> Result<(), SocketError> {
         let mut frame = [0; NA_FRAME_LEN];
-        let router = forwarding(&self.ifname);
         let len = vrrp_common::encode_unsolicited_na(self.mac, vip, router, &mut frame)
             .unwrap_or(NA_FRAME_LEN);
         self.send(
@@ -94,12 +100,6 @@ impl Announcer {
             .map(drop)
             .map_err(|err| SocketError::new(action, &self.ifname, err))
     }
-}
-
-/// `net.ipv6.conf.IFNAME.forwarding`; unreadable (IPv6 off) counts as not forwarding.
-fn forwarding(ifname: &str) -> bool {
-    let path = format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding");
-    std::fs::read_to_string(path).is_ok_and(|v| v.trim() != "0")
 }
 
 /// A `sockaddr_ll` for interface `ifindex` and EtherType `protocol`.

@@ -277,7 +277,7 @@ async fn round_trip(
 }
 
 async fn garps(announcer: &Announcer, mac: [u8; 6], capture: &Socket) {
-    announcer.announce(VIP).await.expect("send GARP");
+    announcer.announce(VIP, false).await.expect("send GARP");
     let mut expected = [0; GARP_FRAME_LEN];
     let IpAddr::V4(vip) = VIP else { unreachable!() };
     vrrp_common::encode_garp(mac, vip, &mut expected).expect("encode GARP");
@@ -399,7 +399,11 @@ async fn ipv6_in_namespaces(a: &Netns, b: &Netns) {
         assert_eq!(advert.addrs().collect::<Vec<_>>(), addrs);
     }
 
-    announcer.announce(VIP6.into()).await.expect("send NA");
+    let router = announcer.forwarding();
+    announcer
+        .announce(VIP6.into(), router)
+        .await
+        .expect("send NA");
     let mut expected = [0; NA_FRAME_LEN];
     vrrp_common::encode_unsolicited_na(mac, VIP6, false, &mut expected).expect("encode NA");
     // The adverts above and the kernel's own IPv6 frames (MLD, router solicitations) pass by

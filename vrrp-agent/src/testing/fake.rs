@@ -7,7 +7,7 @@ use std::{
 };
 
 use vrrp_common::{
-    advert::{decode_ipv4, decode_ipv6},
+    advert::decode,
     liveness::{BestProber, Session},
     maps::{InstanceEntry, PeerRecord},
 };
@@ -137,11 +137,7 @@ impl Outputs for Fake {
     }
 
     async fn send_advert(&mut self, packet: &[u8]) -> Result<(), String> {
-        let advert = match packet.first().map(|b| b >> 4) {
-            Some(6) => decode_ipv6(packet),
-            _ => decode_ipv4(packet),
-        };
-        let advert = advert.map_err(|e| e.to_string())?;
+        let advert = decode(packet).map_err(|e| e.to_string())?;
         assert_eq!(advert.src, US, "the source bind() returned");
         self.push(Out::Advert {
             priority: advert.priority,
