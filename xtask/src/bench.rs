@@ -146,7 +146,7 @@ pub struct Opts {
     #[arg(long, value_enum, value_delimiter = ',')]
     trigger: Vec<Trigger>,
     /// Seconds of healthy master (10 ms adverts) per window, implementation and load, counting
-    /// the backup's wrong MASTER transitions; 0 skips [default: 120, --quick: 10]
+    /// the backup's wrong MASTER transitions; 0 skips [default: 60, --quick: 10]
     #[arg(long)]
     spurious_secs: Option<u64>,
     /// Spurious windows per implementation and load, taken in turns so a drift of the machine
@@ -232,7 +232,7 @@ impl Plan {
             .filter(|&(iv, l)| iv.ms < 1000 || l == Load::None || !o.load.is_empty())
             .collect();
         let runs = o.runs.unwrap_or(if o.quick { 1 } else { 5 });
-        let spurious_secs = o.spurious_secs.unwrap_or(if o.quick { 10 } else { 120 });
+        let spurious_secs = o.spurious_secs.unwrap_or(if o.quick { 10 } else { 60 });
         let spurious_windows = o.spurious_windows.unwrap_or(if o.quick { 1 } else { 3 });
         let idle_secs = o.idle_secs.unwrap_or(if o.quick { 5 } else { 20 });
         if runs == 0 && spurious_secs * spurious_windows as u64 == 0 && idle_secs == 0 {
@@ -1125,8 +1125,8 @@ mod tests {
         assert!(p.cases.contains(&(Interval { ms: 1000 }, Load::None)));
         assert!(!p.cases.contains(&(Interval { ms: 1000 }, Load::Cpu)));
         assert_eq!((p.runs, p.spurious.len(), p.idle.len()), (5, 7, 3));
-        assert_eq!((p.spurious_secs, p.spurious_windows), (120, 3));
-        assert!(p.minutes() < 180.0, "{}", p.minutes());
+        assert_eq!((p.spurious_secs, p.spurious_windows), (60, 3));
+        assert!(p.minutes() < 120.0, "{}", p.minutes());
         // The liveness channel beside VRRP's fastest interval only.
         let ms = |ms| Interval { ms };
         assert!(p.runs_at(Impl::Liveness, ms(10)) && !p.runs_at(Impl::Liveness, ms(100)));
