@@ -24,9 +24,12 @@ pub const PROGRAM_TC: &str = "vrrp_tc";
 /// Instances one XDP program serves (all interfaces, all VRIDs).
 pub const MAX_INSTANCES: u32 = 1024;
 pub const MAX_VIPS: u32 = 4096;
-/// Ring buffer for "act now" events: a hundred and seventy of them (each has room for a
-/// full-size advert of either family).
-pub const EVENTS_BYTES: u32 = 512 * 1024;
+/// Ring buffer for "act now" events: about forty of them (each has room for a full-size advert
+/// of either family), drained at every wake-up of the agent. Its pages are resident twice over
+/// in the agent (the kernel maps the data area twice), so its size is the agent's RSS: 128 KiB
+/// costs 0.25 MB where 512 KiB cost 1 MB. A full ring loses an urgent advert, which the
+/// kernel's record of the peer still holds for the Master_Down check.
+pub const EVENTS_BYTES: u32 = 128 * 1024;
 /// Longest IPv4 packet the XDP program checks: the largest advert plus 40 bytes of IP options.
 pub const MAX_PACKET_V4: usize = MAX_ADVERT_LEN_V4 + 40;
 /// Most addresses an IPv6 advert of ours carries, as keepalived counts them for a 1500-byte
