@@ -29,7 +29,7 @@ use crate::{
     election::{State, Timestamp},
     instance::{Follow, Outputs},
     net::{
-        liveness::{Prober, Target},
+        liveness::{backlog_drops, Prober, Target},
         source_address, AdvertReceiver, AdvertSender, Announcer, Firewall, Link, Links, Netlink,
         SocketError, VipError, Vips, Watch, Watched,
     },
@@ -482,6 +482,10 @@ impl Outputs for Wire {
     fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize {
         let prober = self.bound.as_ref().and_then(|b| b.prober.as_ref());
         prober.map_or(0, |(_, p)| p.sent_between(after.0, until.0))
+    }
+
+    fn backlog_drops(&self) -> Option<u64> {
+        backlog_drops().ok()
     }
 
     fn session(&self) -> Option<Session> {

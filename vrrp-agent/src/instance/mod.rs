@@ -82,10 +82,17 @@ pub trait Outputs {
     /// How many probes went out after `after`, no later than `until` (see
     /// [`crate::net::liveness::Prober::sent_between`]).
     fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize;
+    /// Frames this host dropped on receive so far, a full backlog (see
+    /// [`crate::net::liveness::backlog_drops`]); `None` when it cannot be read.
+    fn backlog_drops(&self) -> Option<u64>;
 }
 
-/// A channel that lost or held up a probe this recently is not trusted to tell loss from death.
+/// A channel that lost or held up a probe this recently, or a host that dropped received frames
+/// this recently, is not trusted to tell loss from death.
 const TROUBLE_HOLD: Duration = Duration::from_secs(1);
+/// While probing, how often at most the host's backlog drops are looked at besides a silence
+/// (the agent wakes about once a second then).
+const DROPS_LOOK: Duration = Duration::from_millis(500);
 
 /// The master a backup probes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +223,10 @@ pub struct Instance<O> {
     established: bool,
     /// The last reflection before the liveness channel fell silent, for the transition line.
     silent_since: Option<Timestamp>,
+    /// While probing: the host's backlog drops at the last look and its time, and when a look
+    /// last found more than the one before.
+    drops: Option<(u64, Timestamp)>,
+    dropped_at: Option<Timestamp>,
     /// When the last transition happened, and its line.
     last_transition: Option<(Timestamp, String)>,
     /// In Backup: the (source, priority, interval) of the last advert that restarted the
@@ -381,6 +392,8 @@ impl<O: Outputs> Instance<O> {
             probing: None,
             established: false,
             silent_since: None,
+            drops: None,
+            dropped_at: None,
             last_transition: None,
             accepted: None,
             written: None,
@@ -1008,6 +1021,13 @@ impl<O: Outputs> Instance<O> {
     /// an advert arrived that the agent has not processed yet (a late wake-up under load), and
     /// feeds that first, stamped with its arrival time.
     pub async fn on_timers(&mut self, now: Timestamp) {
+        let looked = self.drops.map(|(_, t)| t);
+        if self.probing.is_some()
+            && self.established
+            && looked.is_none_or(|t| now >= t + DROPS_LOOK)
+        {
+            self.look_at_drops(now);
+        }
         // As the agent wakes for them: a deadline the kernel keeps waits for its word (another
         // instance's timer must not make this one read the kernel's record each time).
         while let Some((timer, _)) = self.next_deadline().filter(|&(_, wake)| wake <= now) {
@@ -1204,6 +1224,7 @@ impl<O: Outputs> Instance<O> {
             return self.master_silent(change, follow.liveness, at).await;
         }
         if !self.established {
+            self.look_at_drops(at);
             if let Some(suppressed) = self.due(Warning::LivenessUp, at) {
                 let l = follow.liveness;
                 info!(vrid = self.config.vrid, %master, suppressed, instance = %self.config.name, "liveness channel up: probing every {:?}, taking over after {:?} of silence", l.interval, l.detect());
@@ -1229,6 +1250,7 @@ impl<O: Outputs> Instance<O> {
             return;
         }
         self.unheard_advert(at).await;
+        self.look_at_drops(at);
         // The probes that had half an interval to come back: multiplier - 1 when the master
         // died right after the last reflection.
         let answerable = Timestamp(at.0.saturating_sub(liveness.interval.as_nanos() as u64 / 2));
@@ -1239,6 +1261,8 @@ impl<O: Outputs> Instance<O> {
             && last.0 < session.troubled_ns + TROUBLE_HOLD.as_nanos() as u64
         {
             Some("the channel lost or held up probes in the last second (a flood or a busy CPU on the way)")
+        } else if self.dropped_at.is_some_and(|t| t + TROUBLE_HOLD > last) {
+            Some("this host dropped received frames in the last second (a full backlog: a flood, or receive work on a busy CPU)")
         } else if self.last_advert > last + liveness.interval {
             Some("the master's adverts still arrive (probes lost on the way)")
         } else {
@@ -1254,6 +1278,18 @@ impl<O: Outputs> Instance<O> {
         self.silent_since = Some(last);
         self.handle(Event::MasterGone { src: master.into() }, at)
             .await;
+    }
+
+    /// Whether the host's backlog dropped frames since the last look: reflections may have been
+    /// among them, and the channel cannot tell which.
+    fn look_at_drops(&mut self, now: Timestamp) {
+        let Some(drops) = self.outputs.backlog_drops() else {
+            return;
+        };
+        if self.drops.is_some_and(|(before, _)| drops > before) {
+            self.dropped_at = Some(now);
+        }
+        self.drops = Some((drops, now));
     }
 
     async fn act(&mut self, action: Action, reason: Reason, now: Timestamp) {

@@ -943,6 +943,39 @@ async fn silence_while_adverts_arrive_is_no_proof() {
     assert_no_proof(&mut i, &logs, why).await;
 }
 
+/// The host's backlog dropped frames since the agent last looked (a flood steered to one CPU
+/// drops in bursts, a clean second and then milliseconds of nothing): reflections may have been
+/// among them.
+#[tokio::test]
+async fn silence_after_this_host_dropped_frames_is_no_proof() {
+    let logs = Logs::capture();
+    let (mut i, fake) = probing_backup().await;
+    probes_sent_after(&fake, 11);
+    fake.world().backlog_drops = 3;
+    let why = "this host dropped received frames in the last second (a full backlog: a flood, \
+               or receive work on a busy CPU)";
+    assert_no_proof(&mut i, &logs, why).await;
+}
+
+/// Drops the agent saw more than a second before the silence say nothing about it: the channel
+/// decides.
+#[tokio::test]
+async fn drops_long_before_the_silence_do_not_count() {
+    let (mut i, fake) = probing_backup().await;
+    fake.world().backlog_drops = 5;
+    // The master's adverts meanwhile; the agent looks at the drops as it wakes (at 600 ms).
+    for ms in (100..=1700).step_by(100) {
+        i.on_packet(&advert(200), false, at(ms)).await;
+        i.on_timers(at(ms)).await;
+    }
+    assert_eq!(i.state(), State::Backup);
+    probes_sent_after(&fake, 1701);
+    i.liveness_changed(change(false, true, 1701), at(1702))
+        .await;
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.counters.liveness_distrusted, 0);
+}
+
 /// On the raw-socket path there is no kernel program to reflect or time probes: no probing,
 /// and the log says so.
 #[tokio::test]

@@ -70,6 +70,8 @@ pub struct World {
     pub session: Option<Session>,
     /// When the prober sent its probes.
     pub probes_sent: Vec<Timestamp>,
+    /// The host's backlog drops so far.
+    pub backlog_drops: u64,
 }
 
 impl World {
@@ -211,6 +213,10 @@ impl Outputs for Fake {
 
     fn reflector(&self) -> Option<BestProber> {
         None
+    }
+
+    fn backlog_drops(&self) -> Option<u64> {
+        Some(self.world.borrow().backlog_drops)
     }
 
     /// Every probe counted from `World::probes_sent` (`after`, `until`) went out in the window.
