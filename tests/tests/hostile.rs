@@ -272,22 +272,10 @@ fn frame_matrix(src: ([u8; 6], Ipv4Addr), vip: Ipv4Addr) -> Vec<Case> {
         ),
         case(
             "bad IPv4 header checksum",
-            vec![{
-                let mut f = sound.clone();
-                f[24] ^= 0xff;
-                f
-            }],
+            vec![flipped(&sound, 24)],
             Dropped,
         ),
-        case(
-            "bad VRRP checksum",
-            vec![{
-                let mut f = sound.clone();
-                f[40] ^= 0xff;
-                f
-            }],
-            Dropped,
-        ),
+        case("bad VRRP checksum", vec![flipped(&sound, 40)], Dropped),
         case("TTL 254", vec![changed(&|f| f[22] = 254)], Dropped),
         case("VRRP version 4", vec![changed(&|f| f[34] = 0x41)], Dropped),
         case("VRRP type 2", vec![changed(&|f| f[34] = 0x32)], Dropped),
@@ -431,6 +419,13 @@ fn one_verdict_on_every_path_raw_socket() {
     one_verdict_on_every_path("ho_matrix_raw", "off", Family::V4);
 }
 
+/// `frame` with the byte at `at` inverted and the checksums left as they were.
+fn flipped(frame: &[u8], at: usize) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[at] ^= 0xff;
+    f
+}
+
 /// The matrix over IPv6, from a link-local source on the spoofer's MAC, to an instance with
 /// VIPs fe80::1 and 2001:db8::100 (`r1` is its link-local address): the RFC 9568 checks, and an
 /// advert behind a hop-by-hop header, which no path follows (the kernel program does not walk
@@ -467,15 +462,7 @@ fn frame_matrix_v6(mac: [u8; 6], r1: &str) -> Vec<Case> {
             vec![advert_frame((mac, src), 51, 255, 10, &[ours[1], ours[0]])],
             Acted,
         ),
-        case(
-            "bad VRRP checksum",
-            vec![{
-                let mut f = sound.clone();
-                f[60] ^= 0xff;
-                f
-            }],
-            Dropped,
-        ),
+        case("bad VRRP checksum", vec![flipped(&sound, 60)], Dropped),
         case("hop limit 254", vec![changed(&|f| f[21] = 254)], Dropped),
         case(
             "VRRPv2 over IPv6",

@@ -308,6 +308,16 @@ const _: () = {
     assert!(core::mem::size_of::<Session>() == 80);
 };
 
+/// Frames the kernel dropped on receive because a CPU's backlog was full, summed over the CPUs:
+/// the second column (hexadecimal) of `/proc/net/softnet_stat`, one line per CPU. Reflections
+/// dropped there look like a dead master to the channel. `None` for text of another shape.
+pub fn backlog_drops(softnet_stat: &str) -> Option<u64> {
+    softnet_stat
+        .lines()
+        .map(|line| u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +484,15 @@ mod tests {
         let mut bad = p;
         bad.version = 2;
         assert!(!bad.is_valid());
+    }
+
+    /// One line per CPU, hexadecimal columns; the second counts the backlog's drops.
+    #[test]
+    fn backlog_drops_sum_the_second_column_over_cpus() {
+        let two_cpus = "0079e4ab 0000001a 00000310 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n\
+                        0047d1c2 00000100 000000a1 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n";
+        assert_eq!(super::backlog_drops(two_cpus), Some(0x1a + 0x100));
+        assert_eq!(super::backlog_drops("0079e4ab\n"), None);
+        assert_eq!(super::backlog_drops("0079e4ab zz\n"), None);
     }
 }

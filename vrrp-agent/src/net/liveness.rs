@@ -20,7 +20,7 @@ use std::{
 
 use nix::time::{clock_nanosleep, ClockId, ClockNanosleepFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use vrrp_common::liveness::{encode_probe, Probe, PROBE_OFFSET};
+use vrrp_common::liveness::{self, encode_probe, Probe, PROBE_OFFSET};
 
 use super::SocketError;
 use crate::{clock, sched};
@@ -177,19 +177,11 @@ fn now_ns() -> u64 {
     clock::now().0
 }
 
-/// Frames this host's kernel dropped on receive because a CPU's backlog was full (a flood, or
-/// receive work steered to a busy CPU), summed over the CPUs: the second column of
-/// `/proc/net/softnet_stat`. Reflections dropped there look like a dead master to the channel.
+/// The host's backlog drops so far ([`vrrp_common::liveness::backlog_drops`]).
 pub fn backlog_drops() -> io::Result<u64> {
     let text = std::fs::read_to_string("/proc/net/softnet_stat")?;
-    backlog_drops_in(&text).ok_or_else(|| io::Error::other("unexpected /proc/net/softnet_stat"))
-}
-
-fn backlog_drops_in(softnet_stat: &str) -> Option<u64> {
-    softnet_stat
-        .lines()
-        .map(|line| u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok())
-        .sum()
+    liveness::backlog_drops(&text)
+        .ok_or_else(|| io::Error::other("unexpected /proc/net/softnet_stat"))
 }
 
 fn sleep_until(ns: u64) {
@@ -200,19 +192,4 @@ fn sleep_until(ns: u64) {
         ClockNanosleepFlags::TIMER_ABSTIME,
         &at,
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::backlog_drops_in;
-
-    /// One line per CPU, hexadecimal columns; the second counts the backlog's drops.
-    #[test]
-    fn backlog_drops_sum_the_second_column_over_cpus() {
-        let two_cpus = "0079e4ab 0000001a 00000310 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n\
-                        0047d1c2 00000100 000000a1 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n";
-        assert_eq!(backlog_drops_in(two_cpus), Some(0x1a + 0x100));
-        assert_eq!(backlog_drops_in("0079e4ab\n"), None);
-        assert_eq!(backlog_drops_in("0079e4ab zz\n"), None);
-    }
 }

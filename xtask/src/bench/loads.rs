@@ -312,7 +312,8 @@ impl Counters {
         Ok(Counters {
             cpu_busy,
             cpu_total,
-            backlog_drops: backlog_drops(&softnet)?,
+            backlog_drops: vrrp_common::liveness::backlog_drops(&softnet)
+                .context("unexpected /proc/net/softnet_stat")?,
             sent: f1 + f2,
             to_backup,
             to_backup_dropped,
@@ -360,17 +361,6 @@ fn cpu_times(stat: &str) -> Option<(u64, u64)> {
     Some((total - v.get(3)? - v.get(4)?, total))
 }
 
-/// Frames the kernel dropped because a CPU's backlog queue was full (softnet_stat column 2).
-fn backlog_drops(softnet: &str) -> Result<u64> {
-    softnet
-        .lines()
-        .map(|l| {
-            let col = l.split_whitespace().nth(1).context("softnet_stat")?;
-            Ok(u64::from_str_radix(col, 16)?)
-        })
-        .sum()
-}
-
 fn write(path: PathBuf, frames: &[Vec<u8>], cpu: Option<usize>) -> Result<PathBuf> {
     let conf = trafgen_config(frames, cpu);
     std::fs::write(&path, conf).with_context(|| path.display().to_string())?;
@@ -394,7 +384,5 @@ mod tests {
     fn reads_kernel_counters() {
         let stat = "cpu  10 1 5 80 4 0 0 0 0 0\ncpu0 1 1 1 1 1 1 1 1 1 1\n";
         assert_eq!(cpu_times(stat), Some((16, 100)));
-        let softnet = "001029d3 00000010 00000000\n0000f3d3 00000002 00000000\n";
-        assert_eq!(backlog_drops(softnet).unwrap(), 18);
     }
 }
