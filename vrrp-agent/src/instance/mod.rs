@@ -1174,8 +1174,17 @@ impl<O: Outputs> Instance<O> {
     }
 
     async fn handle(&mut self, event: Event, now: Timestamp) {
-        for (action, reason) in self.machine.handle(event, now) {
-            self.act(action, reason, now).await;
+        let actions = self.machine.handle(event, now);
+        // The transition's line comes first, stamped when it was decided (as keepalived's
+        // "Entering MASTER STATE" precedes its VIPs): adding VIPs waits for the host's RTNL
+        // lock, which another process may hold for milliseconds.
+        for (action, reason) in &actions {
+            if let Action::Transition { from, to } = *action {
+                self.log_transition(from, to, *reason, now);
+            }
+        }
+        for (action, _) in actions {
+            self.act(action, now).await;
         }
         self.probe_master(now);
     }
@@ -1292,36 +1301,40 @@ impl<O: Outputs> Instance<O> {
         self.drops = Some((drops, now));
     }
 
-    async fn act(&mut self, action: Action, reason: Reason, now: Timestamp) {
+    /// One line per transition, with its reason (rate-limited); kept for `status`.
+    fn log_transition(&mut self, from: State, to: State, reason: Reason, now: Timestamp) {
+        let cause = match (reason, &self.fault) {
+            (Reason::Fault, Some(cause)) => format!(" ({cause})"),
+            // How long the master was silent: the margin a busy link left, or not.
+            (Reason::MasterDownTimerExpired, _) if self.last_advert.0 > 0 => {
+                let silent = Duration::from_nanos(now.0.saturating_sub(self.last_advert.0));
+                format!(" (last advert heard {silent:.1?} before)")
+            }
+            (Reason::MasterGone { .. }, _) => {
+                let since = self.silent_since.take().unwrap_or(now);
+                let silent = Duration::from_nanos(now.0.saturating_sub(since.0));
+                format!(" (last reflection {silent:.1?} before)")
+            }
+            _ => String::new(),
+        };
+        if let Some(held) = self.transition_log.due(now, TRANSITION_LINES) {
+            let held = match held {
+                0 => String::new(),
+                n => format!(" ({n} transitions before this one not logged)"),
+            };
+            info!(
+                vrid = self.config.vrid,
+                iface = %self.config.iface,
+                instance = %self.config.name,
+                "{from} -> {to}: {reason}{cause}{held}"
+            );
+        }
+        self.last_transition = Some((now, format!("{from} -> {to}: {reason}{cause}")));
+    }
+
+    async fn act(&mut self, action: Action, now: Timestamp) {
         match action {
             Action::Transition { from, to } => {
-                let cause = match (reason, &self.fault) {
-                    (Reason::Fault, Some(cause)) => format!(" ({cause})"),
-                    // How long the master was silent: the margin a busy link left, or not.
-                    (Reason::MasterDownTimerExpired, _) if self.last_advert.0 > 0 => {
-                        let silent = Duration::from_nanos(now.0.saturating_sub(self.last_advert.0));
-                        format!(" (last advert heard {silent:.1?} before)")
-                    }
-                    (Reason::MasterGone { .. }, _) => {
-                        let since = self.silent_since.take().unwrap_or(now);
-                        let silent = Duration::from_nanos(now.0.saturating_sub(since.0));
-                        format!(" (last reflection {silent:.1?} before)")
-                    }
-                    _ => String::new(),
-                };
-                if let Some(held) = self.transition_log.due(now, TRANSITION_LINES) {
-                    let held = match held {
-                        0 => String::new(),
-                        n => format!(" ({n} transitions before this one not logged)"),
-                    };
-                    info!(
-                        vrid = self.config.vrid,
-                        iface = %self.config.iface,
-                        instance = %self.config.name,
-                        "{from} -> {to}: {reason}{cause}{held}"
-                    );
-                }
-                self.last_transition = Some((now, format!("{from} -> {to}: {reason}{cause}")));
                 if to == State::Master {
                     self.counters.became_master += 1;
                 }

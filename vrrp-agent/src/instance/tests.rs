@@ -521,6 +521,22 @@ async fn failed_vip_add_is_retried_at_each_advert() {
     assert_eq!(logs.count("all VIPs added on a later try"), 1);
 }
 
+/// The transition line is stamped when the decision is taken, before its actions (keepalived
+/// logs "Entering MASTER STATE" before its VIPs): adding a VIP may wait for the host's RTNL
+/// lock, and its warning follows the line it belongs to.
+#[tokio::test]
+async fn the_transition_is_logged_before_its_actions() {
+    let logs = Logs::capture();
+    let (mut i, fake) = started(config("", "")).await;
+    fake.world().failing_adds = 1;
+    let (_, down) = i.next_deadline().unwrap();
+    i.on_timers(down).await;
+    let text = logs.text();
+    let line = text.find("BACKUP -> MASTER").expect("transition logged");
+    let warning = text.find("cannot add VIP").expect("failure logged");
+    assert!(line < warning, "{text}");
+}
+
 /// A VIP deleted behind a master's back is put back at once and counted; `no_track` ones and
 /// those of a backup are left alone.
 #[tokio::test]
