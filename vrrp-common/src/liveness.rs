@@ -308,13 +308,36 @@ const _: () = {
     assert!(core::mem::size_of::<Session>() == 80);
 };
 
-/// Frames the kernel dropped on receive because a CPU's backlog was full, summed over the CPUs:
-/// the second column (hexadecimal) of `/proc/net/softnet_stat`, one line per CPU. Reflections
-/// dropped there look like a dead master to the channel. `None` for text of another shape.
+/// One CPU's receive backlog, a line of `/proc/net/softnet_stat` (hexadecimal columns): frames
+/// it processed and dropped (full) so far, 32-bit counters that wrap, and frames waiting in it
+/// now (the twelfth column, Linux 5.10 and later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Softnet {
+    pub processed: u32,
+    pub dropped: u32,
+    pub queued: Option<u32>,
+}
+
+/// The CPUs' lines of `/proc/net/softnet_stat`; `None` for a line of another shape.
+pub fn softnet(softnet_stat: &str) -> impl Iterator<Item = Option<Softnet>> + '_ {
+    softnet_stat.lines().map(|line| {
+        let mut columns = line.split_whitespace();
+        let mut hex = move |nth| u32::from_str_radix(columns.nth(nth)?, 16).ok();
+        let (processed, dropped) = (hex(0)?, hex(0)?);
+        Some(Softnet {
+            processed,
+            dropped,
+            queued: hex(9),
+        })
+    })
+}
+
+/// Frames the kernel dropped on receive because a CPU's backlog was full, summed over the CPUs.
+/// Reflections dropped there look like a dead master to the channel. `None` for text of another
+/// shape.
 pub fn backlog_drops(softnet_stat: &str) -> Option<u64> {
-    softnet_stat
-        .lines()
-        .map(|line| u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok())
+    softnet(softnet_stat)
+        .map(|cpu| Some(u64::from(cpu?.dropped)))
         .sum()
 }
 
@@ -494,5 +517,23 @@ mod tests {
         assert_eq!(super::backlog_drops(two_cpus), Some(0x1a + 0x100));
         assert_eq!(super::backlog_drops("0079e4ab\n"), None);
         assert_eq!(super::backlog_drops("0079e4ab zz\n"), None);
+    }
+
+    /// The first column counts the frames processed, the twelfth those waiting now.
+    #[test]
+    fn softnet_lines_say_what_each_backlog_processed_and_holds() {
+        let new = "fa6316f8 0000700e 00000062 00000000 00000000 00000000 00000000 00000000 00000000 02430e93 00000000 00000454 00000000 00000454 00000000\n";
+        let old = "0079e4ab 0000001a 00000310 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n";
+        let cpu = |processed, dropped, queued| {
+            Some(Softnet {
+                processed,
+                dropped,
+                queued,
+            })
+        };
+        let lines = |text| softnet(text).collect::<std::vec::Vec<_>>();
+        assert_eq!(lines(new), [cpu(0xfa63_16f8, 0x700e, Some(0x454))]);
+        assert_eq!(lines(old), [cpu(0x79_e4ab, 0x1a, None)]);
+        assert_eq!(lines("0079e4ab\n"), [None]);
     }
 }

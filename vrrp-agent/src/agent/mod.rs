@@ -254,11 +254,7 @@ impl<H: Host> Agent<H> {
         // Told from the loop itself: a loop that is stuck is what the watchdog must catch.
         let mut watchdog = service::watchdog_interval().map(tokio::time::interval);
         loop {
-            let deadline = self
-                .instances
-                .iter()
-                .filter_map(|i| i.next_deadline().map(|(_, at)| at))
-                .min();
+            let deadline = self.instances.iter().filter_map(|i| i.wake_at()).min();
             let sleep = async {
                 match deadline {
                     Some(at) => alarm.until(at).await,

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use vrrp_common::{
-    liveness::{BestProber, LivenessChange, Session},
+    liveness::{BestProber, LivenessChange, Session, Softnet},
     maps::{
         InstanceEntry, InstanceKey, PeerRecord, EVENT_ARP_CONFLICT, EVENT_LIVENESS, EVENT_WATCH,
         FAMILY_V4, FAMILY_V6, MAX_PACKET,
@@ -29,7 +29,7 @@ use crate::{
     election::{State, Timestamp},
     instance::{Follow, Outputs},
     net::{
-        liveness::{backlog_drops, Prober, Target},
+        liveness::{backlog, Prober, Target},
         source_address, AdvertReceiver, AdvertSender, Announcer, Firewall, Link, Links, Netlink,
         SocketError, VipError, Vips, Watch, Watched,
     },
@@ -484,8 +484,8 @@ impl Outputs for Wire {
         prober.map_or(0, |(_, p)| p.sent_between(after.0, until.0))
     }
 
-    fn backlog_drops(&self) -> Option<u64> {
-        backlog_drops().ok()
+    fn backlog(&self) -> Option<Vec<Softnet>> {
+        backlog().ok()
     }
 
     fn session(&self) -> Option<Session> {

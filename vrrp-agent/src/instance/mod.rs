@@ -19,7 +19,7 @@ use bytemuck::Zeroable as _;
 use tracing::{debug, info, warn};
 use vrrp_common::{
     advert::{decode, encode, ip_version, source, AddrList, AdvertSpec, Auth, Expect},
-    liveness::{BestProber, LivenessChange, Session},
+    liveness::{BestProber, LivenessChange, Session, Softnet},
     maps::{addr_bytes, addr_of, gap_bucket_bound_secs, InstanceEntry, PeerRecord, Role},
     wire::{MAX_ADVERT_LEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6},
     DecodeError, Version,
@@ -82,14 +82,16 @@ pub trait Outputs {
     /// How many probes went out after `after`, no later than `until` (see
     /// [`crate::net::liveness::Prober::sent_between`]).
     fn probes_sent(&self, after: Timestamp, until: Timestamp) -> usize;
-    /// Frames this host dropped on receive so far, a full backlog (see
-    /// [`crate::net::liveness::backlog_drops`]); `None` when it cannot be read.
-    fn backlog_drops(&self) -> Option<u64>;
+    /// This host's receive backlogs, one per CPU (see [`crate::net::liveness::backlog`]);
+    /// `None` when they cannot be read.
+    fn backlog(&self) -> Option<Vec<Softnet>>;
 }
 
 /// A channel that lost or held up a probe this recently, or a host that dropped received frames
 /// this recently, is not trusted to tell loss from death.
 const TROUBLE_HOLD: Duration = Duration::from_secs(1);
+/// While a silence waits for the backlogs to drain, how often they are looked at.
+const DRAIN_POLL: Duration = Duration::from_micros(200);
 /// While probing, how often at most the host's backlog drops are looked at besides a silence
 /// (the agent wakes about once a second then).
 const DROPS_LOOK: Duration = Duration::from_millis(500);
@@ -104,6 +106,42 @@ pub struct Follow {
     /// The master reflects: probe every interval. Until then it may not speak the channel
     /// (keepalived, an agent without it): probe slowly, to find out.
     pub established: bool,
+}
+
+/// A silence of the liveness channel while this host's receive backlogs held frames: the
+/// reflection that would have broken it may be among them (a flood steered to one CPU holds
+/// frames for milliseconds). The master counts as gone once every CPU has processed as many
+/// frames as were waiting then, and the silence still holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Draining {
+    master: Ipv4Addr,
+    liveness: Liveness,
+    /// The last reflection before the silence.
+    last: Timestamp,
+    /// (CPU, its processed count once the frames waiting at the silence are through).
+    until: Vec<(usize, u32)>,
+    /// The next look.
+    next: Timestamp,
+}
+
+impl Draining {
+    /// The frames waiting in `backlog`, if any, as a target.
+    fn until(backlog: &[Softnet]) -> Vec<(usize, u32)> {
+        let waiting = |(cpu, b): (usize, &Softnet)| {
+            let queued = b.queued.filter(|&q| q > 0)?;
+            Some((cpu, b.processed.wrapping_add(queued)))
+        };
+        backlog.iter().enumerate().filter_map(waiting).collect()
+    }
+
+    /// Every CPU processed what was waiting (its counter wraps at 2^32).
+    fn drained(&self, backlog: &[Softnet]) -> bool {
+        self.until.iter().all(|&(cpu, target)| {
+            backlog
+                .get(cpu)
+                .is_none_or(|b| b.processed.wrapping_sub(target) < u32::MAX / 2)
+        })
+    }
 }
 
 /// What an instance tracks: interfaces (its own unless `dont_track_primary`, `track_interface`)
@@ -227,6 +265,8 @@ pub struct Instance<O> {
     /// last found more than the one before.
     drops: Option<(u64, Timestamp)>,
     dropped_at: Option<Timestamp>,
+    /// A silence that waits for the frames queued in the backlogs when it was reported.
+    draining: Option<Draining>,
     /// When the last transition happened, and its line.
     last_transition: Option<(Timestamp, String)>,
     /// In Backup: the (source, priority, interval) of the last advert that restarted the
@@ -394,6 +434,7 @@ impl<O: Outputs> Instance<O> {
             silent_since: None,
             drops: None,
             dropped_at: None,
+            draining: None,
             last_transition: None,
             accepted: None,
             written: None,
@@ -424,6 +465,14 @@ impl<O: Outputs> Instance<O> {
             }
             next => next,
         }
+    }
+
+    /// When the agent must wake for this instance: its next deadline, or sooner a look at the
+    /// backlogs a silence waits for.
+    pub fn wake_at(&self) -> Option<Timestamp> {
+        let deadline = self.next_deadline().map(|(_, at)| at);
+        let draining = self.draining.as_ref().map(|d| d.next);
+        deadline.into_iter().chain(draining).min()
     }
 
     /// The interface its adverts arrive on, while bound.
@@ -1021,6 +1070,7 @@ impl<O: Outputs> Instance<O> {
     /// an advert arrived that the agent has not processed yet (a late wake-up under load), and
     /// feeds that first, stamped with its arrival time.
     pub async fn on_timers(&mut self, now: Timestamp) {
+        self.look_at_draining(now).await;
         let looked = self.drops.map(|(_, t)| t);
         if self.probing.is_some()
             && self.established
@@ -1244,25 +1294,52 @@ impl<O: Outputs> Instance<O> {
     }
 
     /// No reflection from `down.peer` for the detection time. Only the backup first in line
-    /// takes over early (the others keep VRRP's timing, so two never both do), and not while the
-    /// master's adverts still arrive: one later than a probe interval after the last reflection
-    /// was sent after the master stopped reflecting, so it lives and the channel lost probes.
+    /// takes over early (the others keep VRRP's timing, so two never both do).
     async fn master_silent(&mut self, down: LivenessChange, liveness: Liveness, at: Timestamp) {
         let master = Ipv4Addr::from(down.peer);
         if down.first == 0 || self.machine.followed() != Some(IpAddr::V4(master)) {
             return;
         }
-        let last = Timestamp(down.last_ns);
+        let silence = Draining {
+            master,
+            liveness,
+            last: Timestamp(down.last_ns),
+            until: Vec::new(),
+            next: at,
+        };
+        self.judge_silence(silence, true, at).await;
+    }
+
+    /// Whether the silence since `silence.last` proves the master gone; `first`: as reported,
+    /// else a look while it waits for the backlogs to drain. No proof: a reflection came after
+    /// all; our own probes did not go out on time; the channel or this host lost frames lately;
+    /// the master's adverts still arrive (one later than a probe interval after the last
+    /// reflection was sent after the master stopped reflecting, so it lives and the channel
+    /// lost probes).
+    async fn judge_silence(&mut self, mut silence: Draining, first: bool, now: Timestamp) {
+        let (master, liveness, last) = (silence.master, silence.liveness, silence.last);
         let session = self.outputs.session().unwrap_or_default();
         if session.last_ns > last.0 {
-            // A reflection came after the silence was reported.
+            // A reflection came after the silence was reported: in time, or held up on this
+            // host.
+            if !first {
+                self.distrust(
+                    master,
+                    "its reflection came late, held up in this host's receive backlog",
+                    now,
+                );
+            }
             return;
         }
-        self.unheard_advert(at).await;
-        self.look_at_drops(at);
+        self.unheard_advert(now).await;
+        let backlog = self.outputs.backlog();
+        self.note_drops(backlog.as_deref(), now);
         // The probes that had half an interval to come back: multiplier - 1 when the master
         // died right after the last reflection.
-        let answerable = Timestamp(at.0.saturating_sub(liveness.interval.as_nanos() as u64 / 2));
+        let answerable = Timestamp(
+            now.0
+                .saturating_sub(liveness.interval.as_nanos() as u64 / 2),
+        );
         let sent = self.outputs.probes_sent(last, answerable);
         let distrust = if sent < usize::from(liveness.multiplier - 1).min(SENT_KEPT) {
             Some("this host did not send its probes on time (a stalled CPU)")
@@ -1278,21 +1355,50 @@ impl<O: Outputs> Instance<O> {
             None
         };
         if let Some(why) = distrust {
-            self.counters.liveness_distrusted += 1;
-            if let Some(suppressed) = self.due(Warning::Liveness, at) {
-                warn!(vrid = self.config.vrid, %master, suppressed, instance = %self.config.name, "liveness channel silent, not trusted: {why}; VRRP timing decides");
-            }
+            return self.distrust(master, why, now);
+        }
+        let backlog = backlog.unwrap_or_default();
+        if first {
+            silence.until = Draining::until(&backlog);
+        }
+        if !silence.drained(&backlog) {
+            silence.next = now + DRAIN_POLL;
+            self.draining = Some(silence);
             return;
         }
         self.silent_since = Some(last);
-        self.handle(Event::MasterGone { src: master.into() }, at)
+        self.handle(Event::MasterGone { src: master.into() }, now)
             .await;
+    }
+
+    /// A silence that is no proof: logged (rate-limited) and counted; VRRP's timing decides.
+    fn distrust(&mut self, master: Ipv4Addr, why: &str, now: Timestamp) {
+        self.counters.liveness_distrusted += 1;
+        if let Some(suppressed) = self.due(Warning::Liveness, now) {
+            warn!(vrid = self.config.vrid, %master, suppressed, instance = %self.config.name, "liveness channel silent, not trusted: {why}; VRRP timing decides");
+        }
+    }
+
+    /// A silence waiting for the backlogs to drain, looked at again when due; dropped once the
+    /// instance no longer probes that master.
+    async fn look_at_draining(&mut self, now: Timestamp) {
+        let Some(silence) = self.draining.take_if(|d| now >= d.next) else {
+            return;
+        };
+        if self.probing.is_some_and(|f| f.master == silence.master) {
+            self.judge_silence(silence, false, now).await;
+        }
     }
 
     /// Whether the host's backlog dropped frames since the last look: reflections may have been
     /// among them, and the channel cannot tell which.
     fn look_at_drops(&mut self, now: Timestamp) {
-        let Some(drops) = self.outputs.backlog_drops() else {
+        let backlog = self.outputs.backlog();
+        self.note_drops(backlog.as_deref(), now);
+    }
+
+    fn note_drops(&mut self, backlog: Option<&[Softnet]>, now: Timestamp) {
+        let Some(drops) = backlog.map(|b| b.iter().map(|c| u64::from(c.dropped)).sum()) else {
             return;
         };
         if self.drops.is_some_and(|(before, _)| drops > before) {

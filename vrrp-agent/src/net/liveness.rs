@@ -20,7 +20,7 @@ use std::{
 
 use nix::time::{clock_nanosleep, ClockId, ClockNanosleepFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use vrrp_common::liveness::{self, encode_probe, Probe, PROBE_OFFSET};
+use vrrp_common::liveness::{self, encode_probe, Probe, Softnet, PROBE_OFFSET};
 
 use super::SocketError;
 use crate::{clock, sched};
@@ -177,10 +177,11 @@ fn now_ns() -> u64 {
     clock::now().0
 }
 
-/// The host's backlog drops so far ([`vrrp_common::liveness::backlog_drops`]).
-pub fn backlog_drops() -> io::Result<u64> {
+/// This host's receive backlogs, one per CPU ([`vrrp_common::liveness::softnet`]).
+pub fn backlog() -> io::Result<Vec<Softnet>> {
     let text = std::fs::read_to_string("/proc/net/softnet_stat")?;
-    liveness::backlog_drops(&text)
+    liveness::softnet(&text)
+        .collect::<Option<_>>()
         .ok_or_else(|| io::Error::other("unexpected /proc/net/softnet_stat"))
 }
 

@@ -8,7 +8,7 @@ use std::{
 
 use vrrp_common::{
     advert::decode,
-    liveness::{BestProber, Session},
+    liveness::{BestProber, Session, Softnet},
     maps::{InstanceEntry, PeerRecord},
 };
 
@@ -70,8 +70,8 @@ pub struct World {
     pub session: Option<Session>,
     /// When the prober sent its probes.
     pub probes_sent: Vec<Timestamp>,
-    /// The host's backlog drops so far.
-    pub backlog_drops: u64,
+    /// The host's receive backlogs.
+    pub backlog: Vec<Softnet>,
 }
 
 impl World {
@@ -215,8 +215,8 @@ impl Outputs for Fake {
         None
     }
 
-    fn backlog_drops(&self) -> Option<u64> {
-        Some(self.world.borrow().backlog_drops)
+    fn backlog(&self) -> Option<Vec<Softnet>> {
+        Some(self.world.borrow().backlog.clone())
     }
 
     /// Every probe counted from `World::probes_sent` (`after`, `until`) went out in the window.
