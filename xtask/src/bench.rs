@@ -133,7 +133,7 @@ pub struct Opts {
     #[arg(long, default_value = "500us")]
     liveness_interval: String,
     /// Silent intervals before vrrp-agent+liveness takes over (its liveness_multiplier)
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     liveness_multiplier: u8,
     /// Advert intervals, e.g. 10ms,100ms,1s [default: all three; 1 s only without load unless
     /// --load is given]

@@ -531,10 +531,10 @@ mod tests {
         .unwrap();
         let want = Liveness {
             interval: Duration::from_micros(200),
-            multiplier: 4,
+            multiplier: 3,
         };
         assert_eq!(i.liveness, Some(want));
-        assert_eq!(want.detect(), Duration::from_micros(800));
+        assert_eq!(want.detect(), Duration::from_micros(600));
         let i = parse(&format!(
             "{BASE} --liveness-interval 1ms --liveness-multiplier 5"
         ))

@@ -837,7 +837,7 @@ async fn backup_probes_the_master_it_follows() {
         ]
     );
     assert_eq!(
-        logs.count("liveness channel up: probing every 200µs, taking over after 800µs of silence"),
+        logs.count("liveness channel up: probing every 200µs, taking over after 600µs of silence"),
         1,
         "{}",
         logs.text()

@@ -559,7 +559,7 @@ fn liveness_channel_from_vrrp_agent_or_the_instance() {
         })
     };
     let agent = "vrrp_agent {\nliveness_interval 200us\n}";
-    assert_eq!(instance_in(agent, fast).liveness, both(200, 4));
+    assert_eq!(instance_in(agent, fast).liveness, both(200, 3));
     let agent = "vrrp_agent {\nliveness_interval 1ms\nliveness_multiplier 6\n}";
     assert_eq!(instance_in(agent, fast).liveness, both(1000, 6));
     let own = format!("{fast}\nliveness_interval 300us\nliveness_multiplier 5");
