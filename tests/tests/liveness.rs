@@ -73,6 +73,33 @@ fn killed_master_agent_is_seen_by_the_liveness_channel() {
     lab.wait_log("r2", mark, GONE, SETTLE);
 }
 
+/// A dying process's files are released in reverse order of their descriptors, and each packet
+/// socket's release waits for an RCU grace period (7–20 ms here): the program's link must sit
+/// above every other descriptor of the agent, so a killed agent stops reflecting at once
+/// whatever sockets it opened after attaching.
+#[test]
+fn killed_agent_releases_its_program_first() {
+    skip_unless_root!();
+    let mut lab = elect_with_liveness("lv_order");
+    let pid = lab.agent("r1").pid();
+    let mut fds: Vec<(u32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            Some((fd, std::fs::read_link(e.path()).ok()?.display().to_string()))
+        })
+        .collect();
+    // A file is released when its last descriptor closes: the link's highest one must top
+    // the table.
+    fds.sort();
+    lab.check(
+        fds.last()
+            .is_some_and(|(_, what)| what.contains("bpf_link")),
+        &format!("r1's program link is not its highest descriptor: {fds:?}"),
+    );
+}
+
 /// A healthy master under a bounded UDP flood at the backup: the channel never makes r2 master
 /// (it must tell lost probes from a dead master), and r1 keeps the VIP alone throughout.
 #[test]

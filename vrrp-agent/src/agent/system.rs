@@ -65,8 +65,8 @@ struct Path {
 }
 
 enum How {
-    /// The kernel program (XDP or TC), for both families.
-    Kernel(dataplane::Link),
+    /// The kernel program (XDP or TC), for both families; detached on drop.
+    Kernel { _link: dataplane::Link },
     /// The raw sockets' reader tasks, one per family in use, stopped on drop.
     Socket { v4: Option<Stop>, v6: Option<Stop> },
 }
@@ -541,7 +541,7 @@ impl Shared {
         let mut receive = self.receive.borrow_mut();
         if !receive.paths.contains_key(&link.index) {
             let how = match receive.attach(name, link, &self.tx) {
-                Some(link) => How::Kernel(link),
+                Some(link) => How::Kernel { _link: link },
                 None => How::Socket { v4: None, v6: None },
             };
             receive.paths.insert(link.index, Path { users: 0, how });
@@ -562,7 +562,7 @@ impl Shared {
             }
         }
         path.users += 1;
-        Ok(matches!(path.how, How::Kernel(_)))
+        Ok(matches!(path.how, How::Kernel { .. }))
     }
 
     /// One instance less on interface `index`; the last one takes the receive path down.
@@ -575,16 +575,8 @@ impl Shared {
         if path.users > 0 {
             return;
         }
-        if let Some(Path {
-            how: How::Kernel(link),
-            ..
-        }) = receive.paths.remove(&index)
-        {
-            // A deleted interface took the program with it.
-            if let Some(dp) = receive.dp.as_mut() {
-                let _ = dp.detach(link);
-            }
-        }
+        // Dropping the link detaches the program (a deleted interface took it with it).
+        receive.paths.remove(&index);
     }
 }
 
