@@ -560,6 +560,25 @@ fn liveness_channel_from_vrrp_agent_or_the_instance() {
     };
     let agent = "vrrp_agent {\nliveness_interval 200us\n}";
     assert_eq!(instance_in(agent, fast).liveness, both(200, 3));
+    // The channel runs over IPv4 only: vrrp_agent's setting leaves an IPv6 instance out.
+    let v6 = "version 3\nadvert_int 0.01\ninterface eth0\nvirtual_router_id 52\n\
+              virtual_ipaddress {\n2001:db8::100/64\n}";
+    let loaded = ok(&format!(
+        "{agent}\nvrrp_instance VI_1 {{\n{BASE}\n{fast}\n}}\nvrrp_instance VI_6 {{\n{v6}\n}}\n"
+    ));
+    assert_eq!(loaded.config.instances[0].liveness, both(200, 3));
+    assert_eq!(loaded.config.instances[1].liveness, None);
+    assert!(
+        loaded.warnings[0]
+            .message
+            .contains("leaves out vrrp_instance VI_6"),
+        "{:?}",
+        loaded.warnings
+    );
+    let own = errors(&format!(
+        "vrrp_instance VI_6 {{\n{v6}\nliveness_interval 200us\n}}\n"
+    ));
+    assert!(own[0].contains("IPv4 only"), "{own:?}");
     let agent = "vrrp_agent {\nliveness_interval 1ms\nliveness_multiplier 6\n}";
     assert_eq!(instance_in(agent, fast).liveness, both(1000, 6));
     let own = format!("{fast}\nliveness_interval 300us\nliveness_multiplier 5");

@@ -318,6 +318,8 @@ impl Draft {
                 .or(self.lower_prio_delay)
                 .unwrap_or(self.garp.repeat_after),
         };
+        let v6 = vips.first().is_some_and(|v| v.addr.is_ipv6());
+        let liveness = self.liveness(d, i, name, v6);
         let instance = VrrpInstance {
             name: name.clone(),
             iface: iface.clone(),
@@ -343,7 +345,7 @@ impl Draft {
             src_ip: i.src_ip.as_ref().map(|(ip, _)| *ip),
             unicast_peers: i.peers.iter().map(|(p, _)| *p).collect(),
             notify: i.notify.clone(),
-            liveness: self.liveness(d, i),
+            liveness,
             max_adopted_interval: self
                 .max_adopted_interval
                 .unwrap_or(advert * ADOPTED_INTERVAL_FACTOR),
@@ -355,10 +357,22 @@ impl Draft {
         Some(instance)
     }
 
-    /// The instance's liveness channel: its own interval and multiplier, else vrrp_agent's; a
-    /// multiplier alone leaves the channel off, with a warning.
-    fn liveness(&self, d: &mut Diags, i: &InstanceDraft) -> Option<Liveness> {
+    /// The instance's liveness channel: its own interval and multiplier, else vrrp_agent's
+    /// (for IPv4 instances: the channel runs over IPv4 only, so vrrp_agent's leaves an IPv6
+    /// instance out, with a warning; its own is an error); a multiplier alone leaves the
+    /// channel off, with a warning.
+    fn liveness(&self, d: &mut Diags, i: &InstanceDraft, name: &str, v6: bool) -> Option<Liveness> {
         let (own, all) = (&i.liveness, &self.liveness);
+        if let (true, None, Some((_, loc))) = (v6, &own.interval, &all.interval) {
+            d.warn(
+                loc,
+                format!(
+                    "vrrp_agent's liveness_interval leaves out vrrp_instance {name}: the liveness \
+                     channel runs over IPv4 only"
+                ),
+            );
+            return None;
+        }
         let multiplier = own.multiplier.as_ref().or(all.multiplier.as_ref());
         let Some((interval, _)) = own.interval.as_ref().or(all.interval.as_ref()) else {
             if let Some((_, loc)) = multiplier {
