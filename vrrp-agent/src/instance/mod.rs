@@ -1357,7 +1357,18 @@ impl<O: Outputs> Instance<O> {
         if let Some(why) = distrust {
             return self.distrust(master, why, now);
         }
-        let backlog = backlog.unwrap_or_default();
+        // Unreadable at the silence: nothing to wait for (as on a kernel without the file);
+        // unreadable while waiting: the frames waiting may not be through.
+        let backlog =
+            match backlog {
+                Some(backlog) => backlog,
+                None if first => Vec::new(),
+                None => return self.distrust(
+                    master,
+                    "this host's receive backlogs could not be read while frames waited in them",
+                    now,
+                ),
+            };
         if first {
             silence.until = Draining::until(&backlog);
         }

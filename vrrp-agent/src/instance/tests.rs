@@ -1048,17 +1048,21 @@ async fn a_reflection_held_up_in_the_backlog_is_no_proof() {
     );
 }
 
-/// Frames dropped while the silence waits: the reflection may have been one of them.
+/// Frames dropped while the silence waits: the reflection may have been one of them. And
+/// backlogs that can no longer be read say nothing of the frames that waited.
 #[tokio::test]
-async fn drops_while_the_backlog_drains_are_no_proof() {
-    let (mut i, fake) = probing_backup().await;
-    probes_sent_after(&fake, 11);
-    fake.world().backlog = vec![softnet(0, 0, 1000)];
-    i.liveness_changed(change(false, true, 11), at(12)).await;
-    fake.world().backlog = vec![softnet(1000, 4, 1000)];
-    i.on_timers(at(12) + Duration::from_micros(200)).await;
-    assert_eq!(i.state(), State::Backup);
-    assert_eq!(i.counters.liveness_distrusted, 1);
+async fn drops_or_no_word_while_the_backlog_drains_are_no_proof() {
+    for unreadable in [false, true] {
+        let (mut i, fake) = probing_backup().await;
+        probes_sent_after(&fake, 11);
+        fake.world().backlog = vec![softnet(0, 0, 1000)];
+        i.liveness_changed(change(false, true, 11), at(12)).await;
+        fake.world().backlog = vec![softnet(1000, if unreadable { 0 } else { 4 }, 1000)];
+        fake.world().backlog_unreadable = unreadable;
+        i.on_timers(at(12) + Duration::from_micros(200)).await;
+        assert_eq!(i.state(), State::Backup, "unreadable: {unreadable}");
+        assert_eq!(i.counters.liveness_distrusted, 1);
+    }
 }
 
 /// On the raw-socket path there is no kernel program to reflect or time probes: no probing,

@@ -70,8 +70,9 @@ pub struct World {
     pub session: Option<Session>,
     /// When the prober sent its probes.
     pub probes_sent: Vec<Timestamp>,
-    /// The host's receive backlogs.
+    /// The host's receive backlogs, unless unreadable.
     pub backlog: Vec<Softnet>,
+    pub backlog_unreadable: bool,
 }
 
 impl World {
@@ -216,7 +217,8 @@ impl Outputs for Fake {
     }
 
     fn backlog(&self) -> Option<Vec<Softnet>> {
-        Some(self.world.borrow().backlog.clone())
+        let world = self.world.borrow();
+        (!world.backlog_unreadable).then(|| world.backlog.clone())
     }
 
     /// Every probe counted from `World::probes_sent` (`after`, `until`) went out in the window.
