@@ -111,7 +111,7 @@ impl Link {
             .and_then(copy_high);
         if let Err(e) = &high {
             // The link still detaches with the process, only later.
-            tracing::debug!("cannot copy the program's link above fd {FIRST_RELEASED}: {e}");
+            tracing::warn!("cannot copy the program's link above fd {FIRST_RELEASED} (a killed agent then stops reflecting liveness probes later): {e}");
         }
         Self {
             _aya: link,

@@ -115,7 +115,6 @@ pub struct Follow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Draining {
     master: Ipv4Addr,
-    liveness: Liveness,
     /// The last reflection before the silence.
     last: Timestamp,
     /// (CPU, its processed count once the frames waiting at the silence are through).
@@ -1302,12 +1301,11 @@ impl<O: Outputs> Instance<O> {
         }
         let silence = Draining {
             master,
-            liveness,
             last: Timestamp(down.last_ns),
             until: Vec::new(),
             next: at,
         };
-        self.judge_silence(silence, true, at).await;
+        self.judge_silence(silence, liveness, true, at).await;
     }
 
     /// Whether the silence since `silence.last` proves the master gone; `first`: as reported,
@@ -1316,8 +1314,14 @@ impl<O: Outputs> Instance<O> {
     /// the master's adverts still arrive (one later than a probe interval after the last
     /// reflection was sent after the master stopped reflecting, so it lives and the channel
     /// lost probes).
-    async fn judge_silence(&mut self, mut silence: Draining, first: bool, now: Timestamp) {
-        let (master, liveness, last) = (silence.master, silence.liveness, silence.last);
+    async fn judge_silence(
+        &mut self,
+        mut silence: Draining,
+        liveness: Liveness,
+        first: bool,
+        now: Timestamp,
+    ) {
+        let (master, last) = (silence.master, silence.last);
         let session = self.outputs.session().unwrap_or_default();
         if session.last_ns > last.0 {
             // A reflection came after the silence was reported: in time, or held up on this
@@ -1396,8 +1400,9 @@ impl<O: Outputs> Instance<O> {
         let Some(silence) = self.draining.take_if(|d| now >= d.next) else {
             return;
         };
-        if self.probing.is_some_and(|f| f.master == silence.master) {
-            self.judge_silence(silence, false, now).await;
+        if let Some(follow) = self.probing.filter(|f| f.master == silence.master) {
+            self.judge_silence(silence, follow.liveness, false, now)
+                .await;
         }
     }
 
