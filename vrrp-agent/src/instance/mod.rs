@@ -108,39 +108,53 @@ pub struct Follow {
     pub established: bool,
 }
 
-/// A silence of the liveness channel while this host's receive backlogs held frames: the
-/// reflection that would have broken it may be among them (a flood steered to one CPU holds
-/// frames for milliseconds). The master counts as gone once every CPU has processed as many
-/// frames as were waiting then, and the silence still holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Draining {
-    master: Ipv4Addr,
-    /// The last reflection before the silence.
-    last: Timestamp,
-    /// (CPU, its processed count once the frames waiting at the silence are through).
-    until: Vec<(usize, u32)>,
-    /// The next look.
-    next: Timestamp,
-}
+/// The frames waiting in this host's receive backlogs at one look, as (CPU, its processed count
+/// once they are through): a reflection or an advert that looks missing may be among them (a
+/// flood steered to one CPU holds frames for milliseconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Waiting(Vec<(usize, u32)>);
 
-impl Draining {
-    /// The frames waiting in `backlog`, if any, as a target.
-    fn until(backlog: &[Softnet]) -> Vec<(usize, u32)> {
+impl Waiting {
+    fn of(backlog: &[Softnet]) -> Self {
         let waiting = |(cpu, b): (usize, &Softnet)| {
             let queued = b.queued.filter(|&q| q > 0)?;
             Some((cpu, b.processed.wrapping_add(queued)))
         };
-        backlog.iter().enumerate().filter_map(waiting).collect()
+        Self(backlog.iter().enumerate().filter_map(waiting).collect())
     }
 
     /// Every CPU processed what was waiting (its counter wraps at 2^32).
-    fn drained(&self, backlog: &[Softnet]) -> bool {
-        self.until.iter().all(|&(cpu, target)| {
+    fn through(&self, backlog: &[Softnet]) -> bool {
+        self.0.iter().all(|&(cpu, target)| {
             backlog
                 .get(cpu)
                 .is_none_or(|b| b.processed.wrapping_sub(target) < u32::MAX / 2)
         })
     }
+}
+
+/// A silence of the liveness channel while this host's receive backlogs held frames: the master
+/// counts as gone once they are through, and the silence still holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Draining {
+    master: Ipv4Addr,
+    /// The last reflection before the silence.
+    last: Timestamp,
+    waiting: Waiting,
+    /// The next look.
+    next: Timestamp,
+}
+
+/// Master_Down_Timer due while this host's receive backlogs held frames: the master's advert
+/// may be among them, so the backup reads the kernel's record again once they are through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HeldDown {
+    /// The deadline held.
+    at: Timestamp,
+    waiting: Waiting,
+    next: Timestamp,
+    /// One advert interval after the deadline: a backlog that does not drain holds no longer.
+    give_up: Timestamp,
 }
 
 /// What an instance tracks: interfaces (its own unless `dont_track_primary`, `track_interface`)
@@ -198,6 +212,9 @@ pub struct Counters {
     pub intervals_capped: u64,
     /// Master_Down deadlines the kernel kept and woke the agent for.
     pub kernel_master_down: u64,
+    /// Master_Down deadlines reached while frames waited in this host's receive backlogs, with
+    /// the master's advert among them: a wrong takeover avoided.
+    pub master_down_held: u64,
     /// Master_Down deadlines the kernel kept but did not wake the agent for (a full ring
     /// buffer): the agent acted a second late.
     pub watch_missed: u64,
@@ -266,6 +283,8 @@ pub struct Instance<O> {
     dropped_at: Option<Timestamp>,
     /// A silence that waits for the frames queued in the backlogs when it was reported.
     draining: Option<Draining>,
+    /// A Master_Down deadline that waits for them.
+    held_down: Option<HeldDown>,
     /// When the last transition happened, and its line.
     last_transition: Option<(Timestamp, String)>,
     /// In Backup: the (source, priority, interval) of the last advert that restarted the
@@ -390,6 +409,7 @@ enum Warning {
     Liveness,
     LivenessUp,
     Interval,
+    Held,
 }
 
 impl<O: Outputs> Instance<O> {
@@ -434,6 +454,7 @@ impl<O: Outputs> Instance<O> {
             drops: None,
             dropped_at: None,
             draining: None,
+            held_down: None,
             last_transition: None,
             accepted: None,
             written: None,
@@ -456,12 +477,17 @@ impl<O: Outputs> Instance<O> {
     }
 
     /// When the agent must wake for this instance: its next timer, but a Master_Down deadline the
-    /// kernel keeps only [`WATCH_GRACE`] later (the kernel wakes it at the deadline itself).
+    /// kernel keeps only [`WATCH_GRACE`] later (the kernel wakes it at the deadline itself), and
+    /// one held for the backlogs at its next look.
     pub fn next_deadline(&self) -> Option<(Timer, Timestamp)> {
         match self.machine.next_deadline() {
             Some((Timer::MasterDown, at)) if self.watched == Some(at) => {
                 Some((Timer::MasterDown, at + WATCH_GRACE))
             }
+            Some((Timer::MasterDown, at)) => match &self.held_down {
+                Some(held) if held.at == at => Some((Timer::MasterDown, held.next)),
+                _ => Some((Timer::MasterDown, at)),
+            },
             next => next,
         }
     }
@@ -1067,7 +1093,8 @@ impl<O: Outputs> Instance<O> {
 
     /// Fires the timers that are due. Before declaring the master down it asks the kernel whether
     /// an advert arrived that the agent has not processed yet (a late wake-up under load), and
-    /// feeds that first, stamped with its arrival time.
+    /// feeds that first, stamped with its arrival time; while frames wait in this host's receive
+    /// backlogs, it asks again once they are through.
     pub async fn on_timers(&mut self, now: Timestamp) {
         self.look_at_draining(now).await;
         let looked = self.drops.map(|(_, t)| t);
@@ -1088,7 +1115,11 @@ impl<O: Outputs> Instance<O> {
                 && self.unheard_advert(now).await
                 && self.machine.deadline(timer) != Some(at)
             {
+                self.advert_was_held(at, now);
                 continue;
+            }
+            if timer == Timer::MasterDown && self.backlog_holds(at, now) {
+                break;
             }
             if deferred && now >= at + WATCH_GRACE {
                 self.counters.watch_missed += 1;
@@ -1101,6 +1132,51 @@ impl<O: Outputs> Instance<O> {
             if timer == Timer::Adver && self.vips_missing {
                 self.add_vips(now).await;
             }
+        }
+    }
+
+    /// Whether Master_Down at `at` waits for the frames this host's receive backlogs held when it
+    /// came due (the kernel path: the kernel records the advert once it is through). Not longer
+    /// than one advert interval; an idle host, or backlogs that cannot be read, do not wait.
+    fn backlog_holds(&mut self, at: Timestamp, now: Timestamp) -> bool {
+        let held = match self.held_down.take().filter(|h| h.at == at) {
+            Some(h) if now >= h.give_up => return false,
+            Some(h) if now < h.next => {
+                self.held_down = Some(h);
+                return true;
+            }
+            held => held,
+        };
+        let backlog = self.records_adverts().then(|| self.outputs.backlog());
+        let Some(backlog) = backlog.flatten() else {
+            return false;
+        };
+        let held = held.unwrap_or_else(|| HeldDown {
+            at,
+            waiting: Waiting::of(&backlog),
+            next: now,
+            give_up: at + self.machine.master_adver_interval(),
+        });
+        if held.waiting.through(&backlog) {
+            return false;
+        }
+        self.held_down = Some(HeldDown {
+            next: (now + DRAIN_POLL).min(held.give_up),
+            ..held
+        });
+        true
+    }
+
+    /// The deadline `at` was held for the backlogs and the master's advert came through: logged
+    /// (rate-limited) and counted.
+    fn advert_was_held(&mut self, at: Timestamp, now: Timestamp) {
+        if self.held_down.take_if(|h| h.at == at).is_none() {
+            return;
+        }
+        self.counters.master_down_held += 1;
+        if let Some(suppressed) = self.due(Warning::Held, now) {
+            let late = Duration::from_nanos(now.0.saturating_sub(at.0));
+            info!(vrid = self.config.vrid, suppressed, instance = %self.config.name, "Master_Down_Timer was due while frames waited in this host's receive backlog; the master's advert was among them ({late:.1?} after the deadline): still backup");
         }
     }
 
@@ -1302,7 +1378,7 @@ impl<O: Outputs> Instance<O> {
         let silence = Draining {
             master,
             last: Timestamp(down.last_ns),
-            until: Vec::new(),
+            waiting: Waiting::default(),
             next: at,
         };
         self.judge_silence(silence, liveness, true, at).await;
@@ -1374,9 +1450,9 @@ impl<O: Outputs> Instance<O> {
                 ),
             };
         if first {
-            silence.until = Draining::until(&backlog);
+            silence.waiting = Waiting::of(&backlog);
         }
-        if !silence.drained(&backlog) {
+        if !silence.waiting.through(&backlog) {
             silence.next = now + DRAIN_POLL;
             self.draining = Some(silence);
             return;
