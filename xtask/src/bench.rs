@@ -965,6 +965,10 @@ impl Bench {
         let load_stats = running.stop()?;
         let frames = cap.finish()?;
         let backup_log = r2.log();
+        let held = match imp {
+            Impl::Ours | Impl::Liveness => Some(self.wrong_takeovers_avoided()?),
+            Impl::Keepalived => None,
+        };
         drop((r1, r2));
         let r2 = self.sources[1];
         let count = measure::masterships(&frames, r2, from, to, iv.master_down_ms(BACKUP_PRIO));
@@ -982,6 +986,9 @@ impl Bench {
             load_stats.sent_kpps,
             load_stats.cpu_busy_pct
         );
+        if let Some((held, distrusted)) = held {
+            println!("    backup: Master_Down held for an advert in the backlog {held} times; liveness silences not trusted {distrusted}");
+        }
         // The backup's own account of each one (vrrp-agent says how long the master was silent).
         if count > 0 {
             for line in backup_log.lines().filter(|l| l.contains("-> MASTER")) {
@@ -1065,6 +1072,20 @@ impl Bench {
 }
 
 impl Bench {
+    /// vrrp-agent's backup (r2), by its counters: Master_Down deadlines held while the master's
+    /// advert waited in the backlog, and liveness silences not trusted.
+    fn wrong_takeovers_avoided(&self) -> Result<(u64, u64)> {
+        let out = self.topo.ns("r2").run(
+            self.bin.to_str().context("UTF-8 path")?,
+            ["status", "--json"],
+        );
+        let status: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("vrrp-agent status --json at r2")?;
+        let c = &status["instances"][0]["counters"];
+        let count = |name: &str| c[name].as_u64().with_context(|| format!("r2's {name}"));
+        Ok((count("master_down_held")?, count("liveness_distrusted")?))
+    }
+
     /// (frames, bytes) r1 and r2 sent so far: their bridge ports' receive counters.
     fn sent(&self) -> Result<[(u64, u64); 2]> {
         let files = ["r1", "r2"].map(|r| {
