@@ -277,9 +277,9 @@ pub struct Instance<O> {
     established: bool,
     /// The last reflection before the liveness channel fell silent, for the transition line.
     silent_since: Option<Timestamp>,
-    /// While probing: the host's backlog drops at the last look and its time, and when a look
-    /// last found more than the one before.
-    drops: Option<(u64, Timestamp)>,
+    /// While probing: the host's backlog drops at the last look (the CPUs' counters summed,
+    /// wrapping) and its time, and when a look last found more than the one before.
+    drops: Option<(u32, Timestamp)>,
     dropped_at: Option<Timestamp>,
     /// A silence that waits for the frames queued in the backlogs when it was reported.
     draining: Option<Draining>,
@@ -1490,10 +1490,13 @@ impl<O: Outputs> Instance<O> {
     }
 
     fn note_drops(&mut self, backlog: Option<&[Softnet]>, now: Timestamp) {
-        let Some(drops) = backlog.map(|b| b.iter().map(|c| u64::from(c.dropped)).sum()) else {
+        // Summed as the 32-bit counters count, wrapping: a CPU's counter that wraps between two
+        // looks still changes the sum.
+        let sum = |b: &[Softnet]| b.iter().fold(0u32, |sum, c| sum.wrapping_add(c.dropped));
+        let Some(drops) = backlog.map(sum) else {
             return;
         };
-        if self.drops.is_some_and(|(before, _)| drops > before) {
+        if self.drops.is_some_and(|(before, _)| drops != before) {
             self.dropped_at = Some(now);
         }
         self.drops = Some((drops, now));

@@ -1067,6 +1067,24 @@ async fn drops_long_before_the_silence_do_not_count() {
     assert_eq!(i.counters.liveness_distrusted, 0);
 }
 
+/// A CPU's drop counter is 32 bits and wraps (a host dropping for months): frames dropped across
+/// the wrap are drops all the same.
+#[tokio::test]
+async fn drops_across_a_counter_wrap_count() {
+    let (mut i, fake) = probing_backup().await;
+    fake.world().backlog = vec![softnet(0, u32::MAX - 1, 0), softnet(0, 5, 0)];
+    for ms in (100..=1700).step_by(100) {
+        i.on_packet(&advert(200), false, at(ms)).await;
+        i.on_timers(at(ms)).await;
+    }
+    fake.world().backlog = vec![softnet(0, 1, 0), softnet(0, 5, 0)];
+    probes_sent_after(&fake, 1701);
+    i.liveness_changed(change(false, true, 1701), at(1702))
+        .await;
+    assert_eq!(i.state(), State::Backup, "3 frames dropped");
+    assert_eq!(i.counters.liveness_distrusted, 1);
+}
+
 /// One CPU's receive backlog: frames processed and dropped so far, frames waiting now.
 fn softnet(processed: u32, dropped: u32, queued: u32) -> Softnet {
     Softnet {
