@@ -152,9 +152,11 @@ struct HeldDown {
     /// The deadline held.
     at: Timestamp,
     waiting: Waiting,
+    /// The look that found the frames waiting.
+    since: Timestamp,
+    /// The next look; one advert interval after the deadline at the latest (a backlog that does
+    /// not drain holds no longer).
     next: Timestamp,
-    /// One advert interval after the deadline: a backlog that does not drain holds no longer.
-    give_up: Timestamp,
 }
 
 /// What an instance tracks: interfaces (its own unless `dont_track_primary`, `track_interface`)
@@ -1110,18 +1112,19 @@ impl<O: Outputs> Instance<O> {
             let Some(at) = self.machine.deadline(timer) else {
                 break;
             };
-            let deferred = timer == Timer::MasterDown && self.watched == Some(at);
-            if timer == Timer::MasterDown
-                && self.unheard_advert(now).await
-                && self.machine.deadline(timer) != Some(at)
-            {
-                self.advert_was_held(at, now);
+            let down = timer == Timer::MasterDown;
+            let missed = down && self.watched == Some(at) && now >= at + WATCH_GRACE;
+            // The backlogs before the kernel's record: an advert through them by the first read
+            // is in the record by the second. A deadline already a grace period late waits no
+            // more.
+            let holds = down && !missed && self.backlog_holds(at, now);
+            if down && self.unheard_advert(now).await && self.machine.deadline(timer) != Some(at) {
                 continue;
             }
-            if timer == Timer::MasterDown && self.backlog_holds(at, now) {
+            if holds {
                 break;
             }
-            if deferred && now >= at + WATCH_GRACE {
+            if missed {
                 self.counters.watch_missed += 1;
                 let late = Duration::from_nanos(now.0.saturating_sub(at.0));
                 if let Some(suppressed) = self.due(Warning::Kernel, now) {
@@ -1139,40 +1142,33 @@ impl<O: Outputs> Instance<O> {
     /// came due (the kernel path: the kernel records the advert once it is through). Not longer
     /// than one advert interval; an idle host, or backlogs that cannot be read, do not wait.
     fn backlog_holds(&mut self, at: Timestamp, now: Timestamp) -> bool {
-        let held = match self.held_down.take().filter(|h| h.at == at) {
-            Some(h) if now >= h.give_up => return false,
-            Some(h) if now < h.next => {
-                self.held_down = Some(h);
-                return true;
-            }
-            held => held,
+        let give_up = at + self.machine.master_adver_interval();
+        let held = self.held_down.take().filter(|h| h.at == at);
+        let backlog = match now < give_up && self.records_adverts() {
+            true => self.outputs.backlog(),
+            false => None,
         };
-        let backlog = self.records_adverts().then(|| self.outputs.backlog());
-        let Some(backlog) = backlog.flatten() else {
+        let Some(backlog) = backlog else {
+            self.held_down = held;
             return false;
         };
-        let held = held.unwrap_or_else(|| HeldDown {
+        let mut held = held.unwrap_or_else(|| HeldDown {
             at,
             waiting: Waiting::of(&backlog),
+            since: now,
             next: now,
-            give_up: at + self.machine.master_adver_interval(),
         });
-        if held.waiting.through(&backlog) {
-            return false;
-        }
-        self.held_down = Some(HeldDown {
-            next: (now + DRAIN_POLL).min(held.give_up),
-            ..held
-        });
-        true
+        held.next = (now + DRAIN_POLL).min(give_up);
+        let holds = !held.waiting.through(&backlog);
+        // Kept once through as well: the record, read next, may show the advert it waited for.
+        self.held_down = Some(held);
+        holds
     }
 
-    /// The deadline `at` was held for the backlogs and the master's advert came through: logged
-    /// (rate-limited) and counted.
+    /// The deadline `at`, held for the backlogs since an earlier look, was moved by the master's
+    /// advert that came through them: logged (rate-limited) and counted.
     fn advert_was_held(&mut self, at: Timestamp, now: Timestamp) {
-        if self.held_down.take_if(|h| h.at == at).is_none() {
-            return;
-        }
+        self.held_down = None;
         self.counters.master_down_held += 1;
         if let Some(suppressed) = self.due(Warning::Held, now) {
             let late = Duration::from_nanos(now.0.saturating_sub(at.0));
@@ -1196,9 +1192,17 @@ impl<O: Outputs> Instance<O> {
         let unchecked = self.config.skip_check_adv_addr && self.checks_addrs_from(src);
         let fresh = peer.count > 0 && arrived > self.last_advert && self.is_peer(src) && !unchecked;
         if fresh {
+            let down = self.machine.deadline(Timer::MasterDown);
+            let held =
+                (self.held_down.as_ref()).is_some_and(|h| Some(h.at) == down && h.since < now);
             self.last_advert = arrived;
             self.on_advert(src, peer.priority, peer.interval_cs, arrived)
                 .await;
+            if let Some(at) = down.filter(|_| held) {
+                if self.machine.deadline(Timer::MasterDown) != down {
+                    self.advert_was_held(at, now);
+                }
+            }
         }
         // The kernel's timer is due when ours is, and still to come: it will wake the agent.
         let ours = self.machine.deadline(Timer::MasterDown);

@@ -431,6 +431,41 @@ async fn master_down_while_frames_wait_in_the_backlog_waits_for_them() {
     assert_eq!(logs.count(why), 1, "{}", logs.text());
 }
 
+/// The backlogs are read before the kernel's record: an advert a CPU processed in between (the
+/// last of the frames waited for, or one the first look found already through) is in the
+/// record the backup reads next.
+#[tokio::test]
+async fn master_down_reads_the_record_after_the_backlog() {
+    let (mut i, fake, down) = master_down_due().await;
+    fake.world().backlog = vec![softnet(100, 0, 50)];
+    i.on_timers(down).await;
+    let look = down + Duration::from_micros(200);
+    let arrived = look + Duration::from_micros(10);
+    fake.world().backlog = vec![softnet(150, 0, 0)];
+    fake.world().peer_once_backlog_read = Some(watched_record(arrived, Timestamp(0)));
+    i.on_timers(look).await;
+    assert_eq!(i.state(), State::Backup, "the last frame was the advert");
+    assert_eq!(i.counters.master_down_held, 1);
+
+    let (mut i, fake, down) = master_down_due().await;
+    fake.world().peer_once_backlog_read = Some(watched_record(down, Timestamp(0)));
+    i.on_timers(down).await;
+    assert_eq!(i.state(), State::Backup, "through at the first look");
+    assert_eq!(i.counters.master_down_held, 0, "not held: found at once");
+}
+
+/// A deadline the kernel kept but did not wake the agent for is already a grace period late:
+/// it waits for no backlog, and is counted and logged as missed.
+#[tokio::test]
+async fn a_missed_kernel_deadline_waits_for_no_backlog() {
+    let (mut i, fake, _) = kernel_keeps_master_down().await;
+    fake.world().backlog = vec![softnet(0, 0, 1000)];
+    let (_, wake) = i.next_deadline().unwrap();
+    i.on_timers(wake).await;
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.counters.watch_missed, 1);
+}
+
 /// The frames waiting held no advert: the backup takes over once they are through, or one
 /// advert interval after the deadline at the latest (a backlog that does not drain); an idle
 /// host, or one whose backlogs cannot be read, at once.

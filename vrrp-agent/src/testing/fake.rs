@@ -73,6 +73,9 @@ pub struct World {
     /// The host's receive backlogs, unless unreadable.
     pub backlog: Vec<Softnet>,
     pub backlog_unreadable: bool,
+    /// Becomes the kernel's record as the backlogs are read: the advert came through the
+    /// frames a CPU processed between the agent's reads.
+    pub peer_once_backlog_read: Option<PeerRecord>,
 }
 
 impl World {
@@ -217,7 +220,10 @@ impl Outputs for Fake {
     }
 
     fn backlog(&self) -> Option<Vec<Softnet>> {
-        let world = self.world.borrow();
+        let mut world = self.world.borrow_mut();
+        if let Some(record) = world.peer_once_backlog_read.take() {
+            world.peer = Some(record);
+        }
         (!world.backlog_unreadable).then(|| world.backlog.clone())
     }
 
