@@ -280,7 +280,7 @@ pub struct Instance<O> {
     /// The last reflection before the liveness channel fell silent, for the transition line.
     silent_since: Option<Timestamp>,
     /// While probing: the host's backlog drops at the last look (the CPUs' counters summed,
-    /// wrapping) and its time, and when a look last found more than the one before.
+    /// wrapping) and its time, and when a look last found them changed.
     drops: Option<(u32, Timestamp)>,
     dropped_at: Option<Timestamp>,
     /// A silence that waits for the frames queued in the backlogs when it was reported.
@@ -1192,16 +1192,16 @@ impl<O: Outputs> Instance<O> {
         let unchecked = self.config.skip_check_adv_addr && self.checks_addrs_from(src);
         let fresh = peer.count > 0 && arrived > self.last_advert && self.is_peer(src) && !unchecked;
         if fresh {
+            // A deadline held for the backlogs since an earlier look, moved by this advert.
             let down = self.machine.deadline(Timer::MasterDown);
-            let held =
-                (self.held_down.as_ref()).is_some_and(|h| Some(h.at) == down && h.since < now);
+            let held = (self.held_down.as_ref())
+                .filter(|h| Some(h.at) == down && h.since < now)
+                .map(|h| h.at);
             self.last_advert = arrived;
             self.on_advert(src, peer.priority, peer.interval_cs, arrived)
                 .await;
-            if let Some(at) = down.filter(|_| held) {
-                if self.machine.deadline(Timer::MasterDown) != down {
-                    self.advert_was_held(at, now);
-                }
+            if let Some(at) = held.filter(|_| self.machine.deadline(Timer::MasterDown) != down) {
+                self.advert_was_held(at, now);
             }
         }
         // The kernel's timer is due when ours is, and still to come: it will wake the agent.
