@@ -134,13 +134,12 @@ impl Waiting {
 }
 
 /// A silence of the liveness channel while this host's receive backlogs held frames: the master
-/// counts as gone once they are through, and the silence still holds.
+/// counts as gone at a look that finds them empty, if the silence still holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Draining {
     master: Ipv4Addr,
     /// The last reflection before the silence.
     last: Timestamp,
-    waiting: Waiting,
     /// The next look.
     next: Timestamp,
 }
@@ -1382,7 +1381,6 @@ impl<O: Outputs> Instance<O> {
         let silence = Draining {
             master,
             last: Timestamp(down.last_ns),
-            waiting: Waiting::default(),
             next: at,
         };
         self.judge_silence(silence, liveness, true, at).await;
@@ -1453,10 +1451,10 @@ impl<O: Outputs> Instance<O> {
                     now,
                 ),
             };
-        if first {
-            silence.waiting = Waiting::of(&backlog);
-        }
-        if !silence.waiting.through(&backlog) {
+        // Not only the frames waiting at the silence: a reflection still on its way then (the
+        // bridge, the master) queues behind them under a flood, so only an empty backlog
+        // proves none is waiting.
+        if !Waiting::of(&backlog).0.is_empty() {
             silence.next = now + DRAIN_POLL;
             self.draining = Some(silence);
             return;

@@ -1131,21 +1131,23 @@ fn softnet(processed: u32, dropped: u32, queued: u32) -> Softnet {
 
 /// Frames waiting in this host's backlog at the silence may hold the reflection that would break
 /// it (measured under a flood steered to one CPU: 1,108 frames waiting, the reflections 10 ms
-/// late, none lost): the backup takes over only once every CPU has processed as many frames
-/// as were waiting, and the silence still holds.
+/// late, none lost). So may frames queued after them: a reflection still on its way (the
+/// bridge, the master) when the silence was reported queues behind those (measured: the backup
+/// took over 2.35 ms after the last reflection once the frames waiting at the silence were
+/// through, 197 frames queued again on the flooded CPU, the master alive). Trusted only at a
+/// look that finds every backlog empty, if the silence still holds.
 #[tokio::test]
-async fn silence_while_frames_wait_in_the_backlog_waits_for_them() {
+async fn silence_is_trusted_only_once_no_frame_waits() {
     let (mut i, fake) = probing_backup().await;
     probes_sent_after(&fake, 11);
-    fake.world().backlog = vec![softnet(7, 0, 0), softnet(u32::MAX - 10, 0, 50)];
+    fake.world().backlog = vec![softnet(0, 0, 100), softnet(5, 0, 0)];
     i.liveness_changed(change(false, true, 11), at(12)).await;
-    assert_eq!(i.state(), State::Backup);
     let look = at(12) + Duration::from_micros(200);
-    assert_eq!(i.wake_at(), Some(look));
-    fake.world().backlog = vec![softnet(9, 0, 0), softnet(30, 0, 400)];
+    fake.world().backlog = vec![softnet(390, 0, 197), softnet(5, 0, 0)];
     i.on_timers(look).await;
-    assert_eq!(i.state(), State::Backup, "39 frames of 50 processed");
-    fake.world().backlog = vec![softnet(9, 0, 0), softnet(40, 0, 400)];
+    assert_eq!(i.state(), State::Backup, "197 frames queued again");
+    assert_eq!(i.wake_at(), Some(look + Duration::from_micros(200)));
+    fake.world().backlog = vec![softnet(587, 0, 0), softnet(5, 0, 0)];
     i.on_timers(look + Duration::from_micros(200)).await;
     assert_eq!(i.state(), State::Master);
     assert_eq!(i.counters.liveness_distrusted, 0);
