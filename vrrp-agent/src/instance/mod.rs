@@ -109,8 +109,9 @@ pub struct Follow {
 }
 
 /// The frames waiting in this host's receive backlogs at one look, as (CPU, its processed count
-/// once they are through): a reflection or an advert that looks missing may be among them (a
-/// flood steered to one CPU holds frames for milliseconds).
+/// once they are through): an advert or a reflection that looks missing may be among them (a
+/// flood steered to one CPU holds frames for milliseconds). Master_Down waits until these are
+/// through; a liveness silence until none wait at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Waiting(Vec<(usize, u32)>);
 
@@ -282,7 +283,7 @@ pub struct Instance<O> {
     /// wrapping) and its time, and when a look last found them changed.
     drops: Option<(u32, Timestamp)>,
     dropped_at: Option<Timestamp>,
-    /// A silence that waits for the frames queued in the backlogs when it was reported.
+    /// A silence that waits for a look that finds the backlogs empty.
     draining: Option<Draining>,
     /// A Master_Down deadline that waits for them.
     held_down: Option<HeldDown>,
