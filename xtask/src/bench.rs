@@ -43,6 +43,9 @@ pub const BACKUP_PRIO: u8 = 100;
 const R2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 /// Load before the first trigger: stress-ng and trafgen take a moment to reach full rate.
 const WARMUP: Duration = Duration::from_secs(1);
+/// A gap between the master's adverts this long means one missing or late by 6.8 ms at 10 ms
+/// adverts: 2^24 ns, a bound of vrrp-agent's gap histogram, so client and backup count alike.
+const GAP_LONG_NS: Nanos = 1 << 24;
 /// What the client captures: all ARP, echo replies, adverts of the benchmarked VRID only (the
 /// foreign-VRID floods stay in the kernel's filter); over IPv6 Neighbor Advertisements, echo
 /// replies and the VRID's adverts (the VRID is the byte after the IPv6 header's first).
@@ -957,21 +960,22 @@ impl Bench {
         let cap = self.capture(filter, bound)?;
         let mut running = self.loads.start(&self.topo, load, bound)?;
         sleep(WARMUP)?;
+        let ours = matches!(imp, Impl::Ours | Impl::Liveness);
+        let counts_before = ours.then(|| self.backup_counts()).transpose()?;
         let (from, t0) = (now_ns(), Instant::now());
         sleep(length)?;
         let to = now_ns();
         let secs = t0.elapsed().as_secs_f64();
+        let counts = ours.then(|| self.backup_counts()).transpose()?;
         running.check()?;
         let load_stats = running.stop()?;
         let frames = cap.finish()?;
         let backup_log = r2.log();
-        let held = match imp {
-            Impl::Ours | Impl::Liveness => Some(self.wrong_takeovers_avoided()?),
-            Impl::Keepalived => None,
-        };
         drop((r1, r2));
-        let r2 = self.sources[1];
-        let count = measure::masterships(&frames, r2, from, to, iv.master_down_ms(BACKUP_PRIO));
+        let [r1, r2] = self.sources;
+        let down_ms = iv.master_down_ms(BACKUP_PRIO);
+        let wrong = measure::masterships(&frames, r2, from, to, down_ms);
+        let count = wrong.len();
         let run = SpuriousRun {
             imp,
             load,
@@ -986,8 +990,35 @@ impl Bench {
             load_stats.sent_kpps,
             load_stats.cpu_busy_pct
         );
-        if let Some((held, distrusted)) = held {
-            println!("    backup: Master_Down held for an advert in the backlog {held} times; liveness silences not trusted {distrusted}");
+        // Where the master's adverts went missing: the client sees them past the bridge, the
+        // backup's XDP program at the end of the way.
+        let sent = measure::adverts(&frames, r1, from, to);
+        let long = |gap: &Nanos| *gap >= GAP_LONG_NS;
+        let long_at_client = sent.windows(2).map(|w| w[1] - w[0]).filter(long).count();
+        let longest = sent.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        print!(
+            "    master's adverts: gaps >= {:.1} ms {long_at_client} at the client (longest {:.1} ms)",
+            GAP_LONG_NS as f64 / 1e6,
+            longest as f64 / 1e6
+        );
+        match counts_before.zip(counts) {
+            Some((b, a)) => println!(
+                ", {} at the backup's XDP\n    backup: Master_Down held for an advert in the backlog {} times; liveness silences not trusted {}",
+                a.long_gaps - b.long_gaps,
+                a.held - b.held,
+                a.distrusted - b.distrusted
+            ),
+            None => println!(),
+        }
+        for t in wrong {
+            let before = measure::adverts(&frames, r1, t - 2 * (down_ms * 1e6) as Nanos, t);
+            let ms: Vec<String> = (before.iter())
+                .map(|a| format!("{:.1}", (a - t) as f64 / 1e6))
+                .collect();
+            println!(
+                "    the master's adverts at the client before the backup's first (ms): {}",
+                ms.join(" ")
+            );
         }
         // The backup's own account of each one (vrrp-agent says how long the master was silent).
         if count > 0 {
@@ -1071,19 +1102,47 @@ impl Bench {
     }
 }
 
+/// vrrp-agent's backup counters read in a spurious window.
+struct BackupCounts {
+    /// Master_Down deadlines held while the master's advert waited in the backlog.
+    held: u64,
+    /// Liveness silences not trusted.
+    distrusted: u64,
+    /// Gaps of at least [`GAP_LONG_NS`] between the master's adverts, as its XDP program saw them.
+    long_gaps: u64,
+}
+
 impl Bench {
-    /// vrrp-agent's backup (r2), by its counters: Master_Down deadlines held while the master's
-    /// advert waited in the backlog, and liveness silences not trusted.
-    fn wrong_takeovers_avoided(&self) -> Result<(u64, u64)> {
+    /// vrrp-agent's backup (r2), by its counters so far.
+    fn backup_counts(&self) -> Result<BackupCounts> {
         let out = self.topo.ns("r2").run(
             self.bin.to_str().context("UTF-8 path")?,
             ["status", "--json"],
         );
         let status: serde_json::Value =
             serde_json::from_slice(&out.stdout).context("vrrp-agent status --json at r2")?;
-        let c = &status["instances"][0]["counters"];
-        let count = |name: &str| c[name].as_u64().with_context(|| format!("r2's {name}"));
-        Ok((count("master_down_held")?, count("liveness_distrusted")?))
+        let i = &status["instances"][0];
+        let count = |name: &str| {
+            let c = &i["counters"][name];
+            c.as_u64().with_context(|| format!("r2's {name}"))
+        };
+        // Buckets are per range; a bucket counts as long when its lower bound is.
+        let buckets = i["kernel"]["advert_gaps"]
+            .as_array()
+            .context("r2's advert_gaps")?;
+        let mut lower = 0.0;
+        let mut long_gaps = 0;
+        for b in buckets {
+            if lower >= GAP_LONG_NS as f64 / 1e9 {
+                long_gaps += b["count"].as_u64().context("a gap bucket's count")?;
+            }
+            lower = b["le_secs"].as_f64().unwrap_or(f64::INFINITY);
+        }
+        Ok(BackupCounts {
+            held: count("master_down_held")?,
+            distrusted: count("liveness_distrusted")?,
+            long_gaps,
+        })
     }
 
     /// (frames, bytes) r1 and r2 sent so far: their bridge ports' receive counters.

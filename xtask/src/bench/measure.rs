@@ -182,23 +182,35 @@ fn advert(f: &Frame, src: IpAddr) -> Option<u8> {
     }
 }
 
-/// How many times `src` became master in [from, to]: a master advertises every interval, so a
-/// silence longer than `gap_ms` ends a mastership. A backup that went back to BACKUP needs at
-/// least Master_Down_Interval of silence from the master before it speaks again, so `gap_ms` =
-/// Master_Down_Interval separates two wrong transitions.
-pub fn masterships(frames: &[Frame], src: IpAddr, from: Nanos, to: Nanos, gap_ms: f64) -> usize {
+/// When `src` became master in [from, to] (its first advert of each mastership): a master
+/// advertises every interval, so a silence longer than `gap_ms` ends a mastership. A backup that
+/// went back to BACKUP needs at least Master_Down_Interval of silence from the master before it
+/// speaks again, so `gap_ms` = Master_Down_Interval separates two wrong transitions.
+pub fn masterships(
+    frames: &[Frame],
+    src: IpAddr,
+    from: Nanos,
+    to: Nanos,
+    gap_ms: f64,
+) -> Vec<Nanos> {
     let gap = (gap_ms * 1e6) as Nanos;
     let mut prev: Option<Nanos> = None;
-    let mut n = 0;
-    for f in frames {
-        if advert(f, src).is_some_and(|p| p > 0) {
-            if prev.is_none_or(|p| f.t - p > gap) && (from..=to).contains(&f.t) {
-                n += 1;
-            }
-            prev = Some(f.t);
+    let mut starts = Vec::new();
+    for t in adverts(frames, src, Nanos::MIN, Nanos::MAX) {
+        if prev.is_none_or(|p| t - p > gap) && (from..=to).contains(&t) {
+            starts.push(t);
         }
+        prev = Some(t);
     }
-    n
+    starts
+}
+
+/// When the client saw `src`'s adverts (priority above 0) in [from, to].
+pub fn adverts(frames: &[Frame], src: IpAddr, from: Nanos, to: Nanos) -> Vec<Nanos> {
+    (frames.iter())
+        .filter(|f| (from..=to).contains(&f.t) && advert(f, src).is_some_and(|p| p > 0))
+        .map(|f| f.t)
+        .collect()
 }
 
 #[cfg(test)]
@@ -310,8 +322,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             masterships(&frames, R2.into(), 115 * MS, 1000 * MS, 36.1),
-            2
+            [500 * MS, 900 * MS]
         );
-        assert_eq!(masterships(&frames, R2.into(), 0, 3000 * MS, 36.1), 4);
+        assert_eq!(masterships(&frames, R2.into(), 0, 3000 * MS, 36.1).len(), 4);
+        assert_eq!(
+            adverts(&frames, R2.into(), 115 * MS, 1000 * MS),
+            [120 * MS, 500 * MS, 510 * MS, 900 * MS],
+            "in the window, priority 0 left out"
+        );
     }
 }
