@@ -220,6 +220,9 @@ pub fn line(i: &serde_json::Value) -> String {
     if let Some(fault) = i["fault"].as_str() {
         line += &format!("; fault: {fault}");
     }
+    if c["adverts_late"].as_u64().is_some_and(|n| n > 0) {
+        line += &format!("; adverts sent half an interval late: {}", c["adverts_late"]);
+    }
     if !k.is_null() {
         line += &format!("; kernel: rejected {}", k["rejected"]);
         if k["master_down_timer"] == true {

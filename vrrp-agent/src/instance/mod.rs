@@ -188,6 +188,8 @@ impl Track {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
     pub adverts_sent: u64,
+    /// Adverts sent half an advert interval or more after their time (the agent woke late).
+    pub adverts_late: u64,
     /// Adverts that passed every check and reached the election (on the kernel path only the
     /// ones the kernel passed on: see the kernel's own count in [`Status::kernel`]).
     pub adverts_received: u64,
@@ -412,6 +414,7 @@ enum Warning {
     LivenessUp,
     Interval,
     Held,
+    Late,
 }
 
 impl<O: Outputs> Instance<O> {
@@ -1131,10 +1134,28 @@ impl<O: Outputs> Instance<O> {
                     warn!(instance = %self.config.name, suppressed, "the kernel's Master_Down timer did not wake the agent (its ring buffer full?): taking over {late:?} late");
                 }
             }
+            if timer == Timer::Adver {
+                self.adver_due(at, now);
+            }
             self.handle(Event::TimerExpired(timer), now).await;
             if timer == Timer::Adver && self.vips_missing {
                 self.add_vips(now).await;
             }
+        }
+    }
+
+    /// The advert due at `at` goes out at `now`: half an interval late or more (a backup hears a
+    /// gap of 1.5 intervals; one 2.6 intervals late is a silence a backup of priority 100 takes
+    /// for a dead master) is counted and said, rate-limited.
+    fn adver_due(&mut self, at: Timestamp, now: Timestamp) {
+        let late = Duration::from_nanos(now.0.saturating_sub(at.0));
+        let interval = self.machine.params().advert_interval;
+        if late < interval / 2 {
+            return;
+        }
+        self.counters.adverts_late += 1;
+        if let Some(suppressed) = self.due(Warning::Late, now) {
+            warn!(instance = %self.config.name, suppressed, "advert sent {late:.1?} late ({interval:?} interval): the agent could not run sooner; see what keeps this host's CPUs busy (the agent runs at realtime priority unless --rt-priority 0); backups take over from a master silent for Master_Down_Interval");
         }
     }
 

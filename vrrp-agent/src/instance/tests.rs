@@ -387,6 +387,24 @@ async fn lost_kernel_word_still_takes_over_late_and_says_so() {
     );
 }
 
+/// A master that wakes half an advert interval late or more counts the advert as late and says
+/// so; a little late is not.
+#[tokio::test]
+async fn an_advert_sent_half_an_interval_late_is_counted_and_said() {
+    let logs = Logs::capture();
+    let (mut i, _, _) = master(config("", "")).await;
+    let (timer, due) = i.next_deadline().unwrap();
+    assert_eq!(timer, Timer::Adver);
+    i.on_timers(due + (INTERVAL / 2 - MS)).await;
+    assert_eq!(i.counters.adverts_late, 0);
+    let (_, due) = i.next_deadline().unwrap();
+    i.on_timers(due + INTERVAL / 2).await;
+    assert_eq!(i.counters.adverts_late, 1);
+    assert_eq!(logs.count("advert sent 50.0ms late"), 1, "{}", logs.text());
+    let line = crate::control::line(&serde_json::to_value(i.status(due)).unwrap());
+    assert!(line.contains("adverts sent half an interval late: 1"), "{line}");
+}
+
 /// A backup whose Master_Down_Timer is due at the returned deadline, the master heard at 10 ms
 /// and nothing newer in the kernel's record.
 async fn master_down_due() -> (Instance<Fake>, Fake, Timestamp) {
