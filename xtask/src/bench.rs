@@ -961,12 +961,12 @@ impl Bench {
         let mut running = self.loads.start(&self.topo, load, bound)?;
         sleep(WARMUP)?;
         let ours = matches!(imp, Impl::Ours | Impl::Liveness);
-        let counts_before = ours.then(|| self.backup_counts()).transpose()?;
+        let counts_before = ours.then(|| self.counts()).transpose()?;
         let (from, t0) = (now_ns(), Instant::now());
         sleep(length)?;
         let to = now_ns();
         let secs = t0.elapsed().as_secs_f64();
-        let counts = ours.then(|| self.backup_counts()).transpose()?;
+        let counts = ours.then(|| self.counts()).transpose()?;
         running.check()?;
         let load_stats = running.stop()?;
         let frames = cap.finish()?;
@@ -990,21 +990,30 @@ impl Bench {
             load_stats.sent_kpps,
             load_stats.cpu_busy_pct
         );
-        // Where the master's adverts went missing: the client sees them past the bridge, the
-        // backup's XDP program at the end of the way.
-        let sent = measure::adverts(&frames, r1, from, to);
+        // Where the master's adverts went missing: its own count of those it sent, the client
+        // past the bridge, the backup's XDP program at the end of the way.
+        let seen = measure::adverts(&frames, r1, from, to);
         let long = |gap: &Nanos| *gap >= GAP_LONG_NS;
-        let long_at_client = sent.windows(2).map(|w| w[1] - w[0]).filter(long).count();
-        let longest = sent.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        let long_at_client = seen.windows(2).map(|w| w[1] - w[0]).filter(long).count();
+        let longest = seen.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        let sent = match counts_before.zip(counts) {
+            Some(([r1_0, _], [r1, _])) => format!(
+                "{} sent ({} half an interval late or more), ",
+                r1.adverts_sent - r1_0.adverts_sent,
+                r1.adverts_late - r1_0.adverts_late
+            ),
+            None => String::new(),
+        };
         print!(
-            "    master's adverts: gaps >= {:.1} ms {long_at_client} at the client (longest {:.1} ms)",
+            "    master's adverts: {sent}{} at the client; gaps >= {:.1} ms: {long_at_client} at the client (longest {:.1} ms)",
+            seen.len(),
             GAP_LONG_NS as f64 / 1e6,
             longest as f64 / 1e6
         );
         match counts_before.zip(counts) {
-            Some((b, a)) => println!(
+            Some(([_, b], [_, a])) => println!(
                 ", {} at the backup's XDP\n    backup: Master_Down held for an advert in the backlog {} times; liveness silences not trusted {}",
-                a.long_gaps - b.long_gaps,
+                (a.long_gaps.zip(b.long_gaps)).map_or("?".into(), |(a, b)| (a - b).to_string()),
                 a.held - b.held,
                 a.distrusted - b.distrusted
             ),
@@ -1102,47 +1111,59 @@ impl Bench {
     }
 }
 
-/// vrrp-agent's backup counters read in a spurious window.
-struct BackupCounts {
+/// A vrrp-agent's counters so far, read in a spurious window.
+#[derive(Clone, Copy)]
+struct Counts {
+    adverts_sent: u64,
+    adverts_late: u64,
     /// Master_Down deadlines held while the master's advert waited in the backlog.
     held: u64,
     /// Liveness silences not trusted.
     distrusted: u64,
-    /// Gaps of at least [`GAP_LONG_NS`] between the master's adverts, as its XDP program saw them.
-    long_gaps: u64,
+    /// Gaps of at least [`GAP_LONG_NS`] between the master's adverts, as its XDP program saw
+    /// them; `None` without the kernel's record.
+    long_gaps: Option<u64>,
 }
 
 impl Bench {
-    /// vrrp-agent's backup (r2), by its counters so far.
-    fn backup_counts(&self) -> Result<BackupCounts> {
-        let out = self.topo.ns("r2").run(
-            self.bin.to_str().context("UTF-8 path")?,
-            ["status", "--json"],
-        );
-        let status: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("vrrp-agent status --json at r2")?;
-        let i = &status["instances"][0];
-        let count = |name: &str| {
-            let c = &i["counters"][name];
-            c.as_u64().with_context(|| format!("r2's {name}"))
+    /// r1's and r2's counters so far.
+    fn counts(&self) -> Result<[Counts; 2]> {
+        let read = |r: &str| -> Result<Counts> {
+            let out = self.topo.ns(r).run(
+                self.bin.to_str().context("UTF-8 path")?,
+                ["status", "--json"],
+            );
+            let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .with_context(|| format!("vrrp-agent status --json at {r}"))?;
+            let i = &status["instances"][0];
+            let count = |name: &str| {
+                let c = &i["counters"][name];
+                c.as_u64().with_context(|| format!("{r}'s {name}"))
+            };
+            // Buckets are per range; a bucket counts as long when its lower bound is.
+            let long_gaps = match i["kernel"]["advert_gaps"].as_array() {
+                Some(buckets) => {
+                    let mut lower = 0.0;
+                    let mut long = 0;
+                    for b in buckets {
+                        if lower >= GAP_LONG_NS as f64 / 1e9 {
+                            long += b["count"].as_u64().context("a gap bucket's count")?;
+                        }
+                        lower = b["le_secs"].as_f64().unwrap_or(f64::INFINITY);
+                    }
+                    Some(long)
+                }
+                None => None,
+            };
+            Ok(Counts {
+                adverts_sent: count("adverts_sent")?,
+                adverts_late: count("adverts_late")?,
+                held: count("master_down_held")?,
+                distrusted: count("liveness_distrusted")?,
+                long_gaps,
+            })
         };
-        // Buckets are per range; a bucket counts as long when its lower bound is.
-        let buckets = i["kernel"]["advert_gaps"]
-            .as_array()
-            .context("r2's advert_gaps")?;
-        let mut lower = 0.0;
-        let mut long_gaps = 0;
-        for b in buckets {
-            if lower >= GAP_LONG_NS as f64 / 1e9 {
-                long_gaps += b["count"].as_u64().context("a gap bucket's count")?;
-            }
-            lower = b["le_secs"].as_f64().unwrap_or(f64::INFINITY);
-        }
-        Ok(BackupCounts {
-            held: count("master_down_held")?,
-            distrusted: count("liveness_distrusted")?,
-            long_gaps,
-        })
+        Ok([read("r1")?, read("r2")?])
     }
 
     /// (frames, bytes) r1 and r2 sent so far: their bridge ports' receive counters.
