@@ -221,7 +221,10 @@ pub fn line(i: &serde_json::Value) -> String {
         line += &format!("; fault: {fault}");
     }
     if c["adverts_late"].as_u64().is_some_and(|n| n > 0) {
-        line += &format!("; adverts sent half an interval late: {}", c["adverts_late"]);
+        line += &format!(
+            "; adverts sent half an interval late: {}",
+            c["adverts_late"]
+        );
     }
     if !k.is_null() {
         line += &format!("; kernel: rejected {}", k["rejected"]);

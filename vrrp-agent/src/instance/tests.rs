@@ -402,7 +402,10 @@ async fn an_advert_sent_half_an_interval_late_is_counted_and_said() {
     assert_eq!(i.counters.adverts_late, 1);
     assert_eq!(logs.count("advert sent 50.0ms late"), 1, "{}", logs.text());
     let line = crate::control::line(&serde_json::to_value(i.status(due)).unwrap());
-    assert!(line.contains("adverts sent half an interval late: 1"), "{line}");
+    assert!(
+        line.contains("adverts sent half an interval late: 1"),
+        "{line}"
+    );
 }
 
 /// A backup whose Master_Down_Timer is due at the returned deadline, the master heard at 10 ms
