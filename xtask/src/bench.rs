@@ -168,6 +168,11 @@ pub struct Opts {
     /// at r2; vrrp-agent+liveness is IPv4 only)
     #[arg(long, value_enum, default_value = "4")]
     family: IpFamily,
+    /// Each router on a CPU of its own, as if on two hosts: r1's agent on CPU 1; r2's agent,
+    /// every flood sender and (flood-rps) r2's receive work on CPU 0. Needs two CPUs or more;
+    /// the floods then come from one CPU
+    #[arg(long)]
+    split_cpus: bool,
 }
 
 /// `--family`: the lab's [`Family`] by its number.
@@ -196,6 +201,7 @@ struct Plan {
     /// vrrp-agent+liveness's `vrrp_agent` settings.
     liveness: String,
     family: Family,
+    split_cpus: bool,
 }
 
 impl Plan {
@@ -241,6 +247,10 @@ impl Plan {
         if runs == 0 && spurious_secs * spurious_windows as u64 == 0 && idle_secs == 0 {
             bail!("nothing to measure: --runs, --spurious-secs and --idle-secs are all 0");
         }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if o.split_cpus && cpus < 2 {
+            bail!("--split-cpus: needs two CPUs, this machine has {cpus}");
+        }
         Ok(Plan {
             impls,
             cases: if runs == 0 { Vec::new() } else { cases },
@@ -269,6 +279,7 @@ impl Plan {
                 o.liveness_interval, o.liveness_multiplier
             ),
             family,
+            split_cpus: o.split_cpus,
         })
     }
 
@@ -334,9 +345,13 @@ impl Plan {
             Family::V4 => "",
             Family::V6 => "VRRP over IPv6: ",
         };
+        let split = match self.split_cpus {
+            true => "; each router on a CPU of its own (r1 on CPU 1; r2 and the floods on CPU 0)",
+            false => "",
+        };
         format!(
             "{over}{}; failover: {} run{} × triggers [{}] × {}; spurious: {} × {} s per load [{}] \
-             (10 ms adverts); idle: {} s per interval [{}]",
+             (10 ms adverts); idle: {} s per interval [{}]{split}",
             list(
                 self.impls
                     .iter()
@@ -586,6 +601,7 @@ struct Bench {
     bin: PathBuf,
     agent_args: Vec<String>,
     liveness: String,
+    split_cpus: bool,
     macs: [[u8; 6]; 2],
     family: Family,
     /// r1's and r2's advert sources (IPv6: their link-local addresses).
@@ -613,7 +629,7 @@ impl Bench {
         if !out.status.success() {
             bail!("bridge fdb: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let loads = Loads::new(&topo, (macs[1], R2))?;
+        let loads = Loads::new(&topo, (macs[1], R2), plan.split_cpus)?;
         let switch = PortSwitch::new(topo.ns(vrrp_lab::BRIDGE).name())?;
         let sources = match plan.family {
             Family::V4 => [vrrp_lab::R1_ADDR.parse()?, vrrp_lab::R2_ADDR.parse()?],
@@ -626,6 +642,7 @@ impl Bench {
             bin: bin.to_path_buf(),
             agent_args: plan.agent_args.clone(),
             liveness: plan.liveness.clone(),
+            split_cpus: plan.split_cpus,
             macs,
             family: plan.family,
             sources,
@@ -755,6 +772,20 @@ impl Bench {
                 r1.log(),
                 r2.log()
             );
+        }
+        if self.split_cpus {
+            // A host each: whichever role a router has, it stays on its CPU.
+            for (r, cpu) in [(&r1, "1"), (&r2, "0")] {
+                for pid in r.pids() {
+                    let pid = pid.to_string();
+                    let out = Command::new("taskset")
+                        .args(["--all-tasks", "--cpu-list", "--pid", cpu, &pid])
+                        .output()?;
+                    if !out.status.success() {
+                        bail!("taskset {pid}: {}", String::from_utf8_lossy(&out.stderr));
+                    }
+                }
+            }
         }
         sleep(Duration::from_millis(500) + 3 * iv.duration())?;
         Ok((r1, r2))
@@ -1269,6 +1300,16 @@ mod tests {
         );
         assert_eq!(p.triggers, [Trigger::Term]);
         assert!(p.spurious.is_empty());
+    }
+
+    /// The split is said in the report's matrix line, and only when chosen.
+    #[test]
+    fn split_cpus_is_said_in_the_matrix() {
+        let split = "each router on a CPU of its own";
+        assert!(plan(&["--quick", "--split-cpus"])
+            .describe()
+            .contains(split));
+        assert!(!plan(&["--quick"]).describe().contains(split));
     }
 
     #[test]

@@ -77,22 +77,26 @@ pub struct Loads {
     vrrp: Vec<PathBuf>,
     vrrp_smooth: PathBuf,
     cpus: usize,
+    /// Every sender on CPU 0 (`--split-cpus`).
+    split: bool,
 }
 
 impl Loads {
-    /// Writes the frames: unicast UDP to `target` (MAC, address), and foreign-VRID adverts.
-    pub fn new(topo: &Topology, target: ([u8; 6], Ipv4Addr)) -> Result<Loads> {
+    /// Writes the frames: unicast UDP to `target` (MAC, address), and foreign-VRID adverts;
+    /// `split`: every sender on CPU 0.
+    pub fn new(topo: &Topology, target: ([u8; 6], Ipv4Addr), split: bool) -> Result<Loads> {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut loads = Loads {
             unicast: Vec::new(),
             vrrp: Vec::new(),
             vrrp_smooth: topo.workdir().join("trafgen-vrrp-smooth.cfg"),
             cpus,
+            split,
         };
         for (i, (role, addr)) in FLOODERS.into_iter().enumerate() {
             let mac = super::parse_mac(&topo.ns(role).mac("eth0").context("flooder MAC")?)?;
             // One sender per CPU: trafgen runs a packet only on the CPU named in the config.
-            let cpu = Some(i % cpus);
+            let cpu = Some(if split { 0 } else { i % cpus });
             let udp = [udp_frame(target, (mac, addr.into()))];
             let adverts: Vec<_> = (1..=50)
                 .map(|v| foreign_advert((mac, addr.into()), v))
@@ -152,7 +156,11 @@ impl Loads {
             Load::None | Load::Cpu => Vec::new(),
         };
         for (i, (conf, gap)) in senders.into_iter().enumerate() {
-            let forks = if gap.is_some() { 1 } else { i % self.cpus + 1 };
+            let forks = if gap.is_some() || self.split {
+                1
+            } else {
+                i % self.cpus + 1
+            };
             // trafgen gives up when its socket's send buffer is full (EAGAIN flushing its TX
             // ring: the receivers' queues hold its frames); `timeout` bounds the restarts.
             let mut args = vec![
