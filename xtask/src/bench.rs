@@ -773,20 +773,6 @@ impl Bench {
                 r2.log()
             );
         }
-        if self.split_cpus {
-            // A host each: whichever role a router has, it stays on its CPU.
-            for (r, cpu) in [(&r1, "1"), (&r2, "0")] {
-                for pid in r.pids() {
-                    let pid = pid.to_string();
-                    let out = Command::new("taskset")
-                        .args(["--all-tasks", "--cpu-list", "--pid", cpu, &pid])
-                        .output()?;
-                    if !out.status.success() {
-                        bail!("taskset {pid}: {}", String::from_utf8_lossy(&out.stderr));
-                    }
-                }
-            }
-        }
         sleep(Duration::from_millis(500) + 3 * iv.duration())?;
         Ok((r1, r2))
     }
@@ -795,9 +781,24 @@ impl Bench {
         let liveness = (imp == Impl::Liveness).then_some(self.liveness.as_str());
         let args = &self.agent_args;
         let family = self.family;
-        Router::start(
+        let router = Router::start(
             imp, &self.topo, &self.bin, args, liveness, role, prio, iv, family,
-        )
+        )?;
+        if self.split_cpus {
+            // A host each: r1 on CPU 1, r2 with the floods on CPU 0, whatever its role, and
+            // however often it is started (failback starts r1 again).
+            let cpu = if role == "r1" { "1" } else { "0" };
+            for pid in router.pids() {
+                let pid = pid.to_string();
+                let out = Command::new("taskset")
+                    .args(["--all-tasks", "--cpu-list", "--pid", cpu, &pid])
+                    .output()?;
+                if !out.status.success() {
+                    bail!("taskset {pid}: {}", String::from_utf8_lossy(&out.stderr));
+                }
+            }
+        }
+        Ok(router)
     }
 
     /// Waits until `role` has the VIP, whoever else does; false after `timeout`.
@@ -1024,10 +1025,11 @@ impl Bench {
         // Where the master's adverts went missing: its own count of those it sent, the client
         // past the bridge, the backup's XDP program at the end of the way.
         let seen = measure::adverts(&frames, r1, from, to);
-        let long = |gap: &Nanos| *gap >= GAP_LONG_NS;
-        let long_at_client = seen.windows(2).map(|w| w[1] - w[0]).filter(long).count();
-        let longest = seen.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        let sent = match counts_before.zip(counts) {
+        let gaps: Vec<Nanos> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+        let long_at_client = gaps.iter().filter(|&&g| g >= GAP_LONG_NS).count();
+        let longest = gaps.iter().max().copied().unwrap_or(0);
+        let counts = counts_before.zip(counts);
+        let sent = match counts {
             Some(([r1_0, _], [r1, _])) => format!(
                 "{} sent ({} half an interval late or more), ",
                 r1.adverts_sent - r1_0.adverts_sent,
@@ -1041,7 +1043,7 @@ impl Bench {
             GAP_LONG_NS as f64 / 1e6,
             longest as f64 / 1e6
         );
-        match counts_before.zip(counts) {
+        match counts {
             Some(([_, b], [_, a])) => println!(
                 ", {} at the backup's XDP\n    backup: Master_Down held for an advert in the backlog {} times; liveness silences not trusted {}",
                 (a.long_gaps.zip(b.long_gaps)).map_or("?".into(), |(a, b)| (a - b).to_string()),
